@@ -1,0 +1,64 @@
+//! Store errors as protocol errors: a code, the store's own words, details.
+
+use outpost_store::query::QueryError;
+use outpost_store::StoreError;
+use serde_json::json;
+
+use crate::protocol::{ApiError, ErrorCode};
+
+pub fn from_store(e: StoreError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        StoreError::Field {
+            doctype,
+            field,
+            problem,
+            ..
+        } => ApiError::new(ErrorCode::BadRequest, message).with_details(json!({
+            "reason": problem.as_str(), "doctype": doctype, "field": field
+        })),
+        StoreError::BadRequest(_) | StoreError::RequestIdReused(_) => {
+            ApiError::new(ErrorCode::BadRequest, message)
+        }
+        StoreError::NotFound { doctype, name } => ApiError::new(ErrorCode::NotFound, message)
+            .with_details(json!({"doctype": doctype, "name": name})),
+        StoreError::UnknownDoctype(d) => ApiError::new(ErrorCode::NotFound, message)
+            .with_details(json!({"reason": "unknown_doctype", "doctype": d})),
+        StoreError::Conflict {
+            yours,
+            current_rev,
+            current,
+            ..
+        } => ApiError::new(ErrorCode::Conflict, message).with_details(json!({
+            "reason": "stale_rev", "yours": yours, "current_rev": current_rev, "current": current
+        })),
+        StoreError::InUse {
+            used_by_doctype,
+            used_by_name,
+            field,
+            ..
+        } => ApiError::new(ErrorCode::Conflict, message).with_details(json!({
+            "reason": "in_use", "used_by_doctype": used_by_doctype,
+            "used_by_name": used_by_name, "field": field
+        })),
+        StoreError::Query(QueryError::Syntax(s)) => ApiError::new(ErrorCode::BadRequest, message)
+            .with_details(json!({
+                "reason": "syntax", "position": s.position, "path": s.path,
+                "expected": s.expected, "found": s.found
+            })),
+        StoreError::Query(QueryError::UnknownField { field, .. }) => {
+            ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "unknown_field", "field": field}))
+        }
+        StoreError::Query(_) => ApiError::new(ErrorCode::BadRequest, message)
+            .with_details(json!({"reason": "bad_query"})),
+        StoreError::Closed => ApiError::new(ErrorCode::Unavailable, message),
+        StoreError::Migration(_)
+        | StoreError::Definition { .. }
+        | StoreError::Sqlite(_)
+        | StoreError::Io(_) => ApiError::new(
+            ErrorCode::Internal,
+            format!("the office database failed: {message}"),
+        ),
+    }
+}

@@ -1,0 +1,24 @@
+//! The DB call protocol and the `Db` interface every shell calls.
+//!
+//! Parts:
+//! - [`protocol`]: the versioned envelope (requests, responses, events),
+//!   ops with typed arguments, error codes, and decoding that gives each
+//!   kind of bad input its own error.
+//! - [`db`]: the [`Db`] trait and [`EventStream`]: the one interface a
+//!   master (`LocalDb`) and a slave (`RemoteDb`, node layer) both expose.
+//! - [`local`]: [`LocalDb`], which runs calls on the store in this process.
+//! - [`error`]: store errors mapped to protocol error codes.
+//!
+//! This crate knows nothing of how bytes travel.
+
+pub mod db;
+pub mod error;
+pub mod local;
+pub mod protocol;
+
+pub use db::{Db, EventStream};
+pub use local::LocalDb;
+pub use protocol::{
+    decode_incoming, decode_request, ApiError, ErrorCode, Event, Incoming, Op, Request, RequestId,
+    Response, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+};

@@ -1,0 +1,286 @@
+//! `LocalDb`: runs DB calls on the store in this process. The master gives
+//! each connected device its own handle (`for_device`), so writes are logged
+//! with the device and request ids are remembered per device.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use outpost_store::query::{parse_json, parse_text, Expr};
+use outpost_store::{QuerySpec, SortKey, Store, StoreError, Write, WriteCtx};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
+
+use crate::db::{Db, EventStream, SubscriptionFilter};
+use crate::error::from_store;
+use crate::protocol::{
+    ApiError, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS, PROTOCOL_VERSION,
+};
+
+/// Events kept for slow subscribers before they are told they lagged.
+const EVENT_BUFFER: usize = 4096;
+
+/// What every handle of one store shares.
+struct Shared {
+    store: Store,
+    events: broadcast::Sender<Event>,
+}
+
+#[derive(Clone)]
+pub struct LocalDb {
+    shared: Arc<Shared>,
+    device: String,
+    subscription: SubscriptionFilter,
+}
+
+impl LocalDb {
+    /// Serves calls on `store` as `device` (a fingerprint, or a local label
+    /// like `cli`).
+    pub fn new(store: Store, device: impl Into<String>) -> LocalDb {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let tx = events.clone();
+        store.on_change(move |changes| {
+            for c in changes {
+                let _ = tx.send(Event::Changed {
+                    doctype: c.doctype.clone(),
+                    name: c.name.clone(),
+                    rev: c.rev,
+                    op: c.op.clone(),
+                    seq: c.seq,
+                    device: c.device.clone(),
+                });
+            }
+        });
+        LocalDb {
+            shared: Arc::new(Shared { store, events }),
+            device: device.into(),
+            subscription: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// Another handle on the same store, acting for `device`, with its own
+    /// subscription.
+    pub fn for_device(&self, device: impl Into<String>) -> LocalDb {
+        LocalDb {
+            shared: self.shared.clone(),
+            device: device.into(),
+            subscription: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    async fn write(&self, id: &Request, write: Write) -> Result<Value, ApiError> {
+        let ctx = WriteCtx {
+            device: self.device.clone(),
+            request_id: Some(id.id.to_string()),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.shared.store.submit(
+            ctx,
+            write,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.await {
+            Ok(Ok(outcome)) => {
+                if outcome.replayed {
+                    tracing::info!("repeated request id: answered from the stored result");
+                }
+                Ok(outcome.value)
+            }
+            Ok(Err(e)) => Err(from_store(e)),
+            Err(_) => Err(from_store(StoreError::Closed)),
+        }
+    }
+
+    async fn run_op(&self, req: &Request) -> Result<Value, ApiError> {
+        let store = &self.shared.store;
+        match &req.op {
+            Op::Hello(_) => Ok(json!({
+                "protocol": PROTOCOL_VERSION,
+                "server": concat!("outpost ", env!("CARGO_PKG_VERSION")),
+                "ops": OPS,
+                "site_id": store.site_id().map_err(from_store)?,
+                "device": self.device,
+            })),
+            Op::Doctypes => {
+                let schema = store.schema();
+                let list: Vec<Value> = schema
+                    .doctypes
+                    .values()
+                    .map(|dt| {
+                        let mut v = serde_json::to_value(dt).unwrap_or(Value::Null);
+                        v["list_fields"] = json!(dt.list_fields());
+                        v
+                    })
+                    .collect();
+                Ok(Value::Array(list))
+            }
+            Op::Get(a) => store.get(&a.doctype, &a.name).map_err(from_store),
+            Op::Insert(a) => {
+                self.write(
+                    req,
+                    Write::Insert {
+                        doctype: a.doctype.clone(),
+                        record: a.record.clone(),
+                    },
+                )
+                .await
+            }
+            Op::Update(a) => {
+                let rev = a
+                    .rev
+                    .or_else(|| a.record.get("rev").and_then(Value::as_i64))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "update needs the revision you edited (\"rev\"); get {} {} to see it",
+                            a.doctype, a.name
+                        ))
+                    })?;
+                self.write(
+                    req,
+                    Write::Update {
+                        doctype: a.doctype.clone(),
+                        name: a.name.clone(),
+                        rev,
+                        record: a.record.clone(),
+                    },
+                )
+                .await
+            }
+            Op::Delete(a) => {
+                self.write(
+                    req,
+                    Write::Delete {
+                        doctype: a.doctype.clone(),
+                        name: a.name.clone(),
+                        rev: a.rev,
+                    },
+                )
+                .await
+            }
+            Op::InsertMany(a) => {
+                self.write(
+                    req,
+                    Write::InsertMany {
+                        doctype: a.doctype.clone(),
+                        records: a.records.clone(),
+                    },
+                )
+                .await
+            }
+            Op::Query(a) => {
+                let spec = query_spec(a)?;
+                let rows = store.query(&a.doctype, &spec).map_err(from_store)?;
+                Ok(json!({ "rows": rows }))
+            }
+            Op::Count(a) => {
+                let filter = filter_of(a)?;
+                Ok(json!(store
+                    .count(&a.doctype, &filter)
+                    .map_err(from_store)?))
+            }
+            Op::Subscribe(a) => {
+                if let Some(list) = &a.doctypes {
+                    let schema = store.schema();
+                    for d in list {
+                        schema.get(d).map_err(from_store)?;
+                    }
+                }
+                *self.subscription.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(a.doctypes.clone());
+                Ok(json!({"subscribed": a.doctypes.clone().map_or(json!("all"), |d| json!(d))}))
+            }
+            Op::Unsubscribe => {
+                *self.subscription.write().unwrap_or_else(|e| e.into_inner()) = None;
+                Ok(json!({"subscribed": false}))
+            }
+            Op::SyncStatus => Ok(json!({
+                "configured": false,
+                "link": "no upstream configured",
+                "outbox_pending": store.outbox_pending().map_err(from_store)?,
+            })),
+        }
+    }
+}
+
+/// The filter of a query: text and JSON forms ANDed.
+pub fn filter_of(a: &QueryArgs) -> Result<Expr, ApiError> {
+    let mut parts = Vec::new();
+    if let Some(q) = &a.query {
+        parts.push(parse_text(q).map_err(|e| from_store(StoreError::Query(e.into())))?);
+    }
+    if let Some(f) = &a.filters {
+        parts.push(parse_json(f).map_err(|e| from_store(StoreError::Query(e.into())))?);
+    }
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Expr::And(parts)
+    })
+}
+
+/// Reads `QueryArgs` into the store's `QuerySpec`.
+pub fn query_spec(a: &QueryArgs) -> Result<QuerySpec, ApiError> {
+    let sort_keys: Vec<String> = match &a.sort {
+        None => vec![],
+        Some(SortArg::Text(t)) => t
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(String::from)
+            .collect(),
+        Some(SortArg::List(l)) => l.clone(),
+    };
+    let sort = sort_keys
+        .iter()
+        .map(|s| SortKey::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| from_store(StoreError::Query(e)))?;
+    Ok(QuerySpec {
+        filter: filter_of(a)?,
+        fields: a.fields.clone().unwrap_or_default(),
+        sort,
+        limit: a.limit,
+        offset: a.offset.unwrap_or(0),
+        group_by: a.group_by.clone(),
+        sums: a.sum.clone().unwrap_or_default(),
+    })
+}
+
+#[async_trait]
+impl Db for LocalDb {
+    async fn call(&self, req: Request) -> Response {
+        let span = tracing::info_span!(
+            "db",
+            device = %self.device,
+            req = %req.id,
+            op = req.op.name()
+        );
+        async {
+            let result = self.run_op(&req).await;
+            match &result {
+                Ok(_) => tracing::debug!("ok"),
+                Err(e) if e.code == ErrorCode::Internal => tracing::error!(error = %e, "failed"),
+                Err(e) => tracing::debug!(code = e.code.as_str(), error = %e, "refused"),
+            }
+            Response {
+                id: Some(req.id.clone()),
+                result,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn events(&self) -> EventStream {
+        EventStream::new(self.shared.events.subscribe(), self.subscription.clone())
+    }
+}

@@ -1,0 +1,584 @@
+//! The DB call protocol: one JSON envelope for requests, responses and
+//! events (DESIGN.md section 4), versioned, with typed arguments per op.
+//!
+//! ```text
+//! request   {"v":1, "id":17, "op":"query", "args":{...}}
+//! response  {"id":17, "ok":{...}}  or  {"id":17, "err":{"code":"conflict","message":"...","details":{...}}}
+//! event     {"ev":"changed", "doctype":"Party", "name":"...", "rev":8}
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest message (after reassembly of chunks) a peer accepts.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Every op, as named on the wire.
+pub const OPS: &[&str] = &[
+    "hello",
+    "doctypes",
+    "get",
+    "insert",
+    "update",
+    "delete",
+    "query",
+    "count",
+    "insert_many",
+    "subscribe",
+    "unsubscribe",
+    "sync.status",
+];
+
+/// A request id: a number or a string, chosen by the caller. Write ids must
+/// stay unique per device for as long as retries may happen (a week), so
+/// callers use random or time-based ids, not a counter restarting at 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Num(u64),
+    Text(String),
+}
+
+impl RequestId {
+    /// A fresh id, unique across processes and restarts.
+    pub fn fresh() -> RequestId {
+        RequestId::Text(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Num(n) => write!(f, "{n}"),
+            RequestId::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Error codes (DESIGN.md section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    Conflict,
+    Unauthorized,
+    Forbidden,
+    TooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// An error as it crosses the wire: a code, words a clerk can act on, and
+/// details for programs (the field, the current record of a conflict ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// `get`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    pub doctype: String,
+    pub name: String,
+}
+
+/// `insert`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsertArgs {
+    pub doctype: String,
+    pub record: Map<String, Value>,
+}
+
+/// `update`: the revision edited goes in `rev` or inside `record`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    pub doctype: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
+    pub record: Map<String, Value>,
+}
+
+/// `delete`: `rev`, when given, must be current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    pub doctype: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
+}
+
+/// Sort keys: `"modified:desc,party_name"` or `["modified:desc", "party_name"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortArg {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// `query` and `count`: a text query, JSON filters, or both (ANDed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    pub doctype: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<SortArg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<String>,
+    /// With `group_by`: numeric fields to sum per group (`sum_<field>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<Vec<String>>,
+}
+
+/// `insert_many`: all records in one transaction, all or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsertManyArgs {
+    pub doctype: String,
+    pub records: Vec<Map<String, Value>>,
+}
+
+/// `subscribe`: change events for these doctypes (all when absent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctypes: Option<Vec<String>>,
+}
+
+/// `hello`: who calls, and which protocol version it speaks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelloArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// One op with its typed arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Hello(HelloArgs),
+    Doctypes,
+    Get(GetArgs),
+    Insert(InsertArgs),
+    Update(UpdateArgs),
+    Delete(DeleteArgs),
+    Query(QueryArgs),
+    Count(QueryArgs),
+    InsertMany(InsertManyArgs),
+    Subscribe(SubscribeArgs),
+    Unsubscribe,
+    SyncStatus,
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello(_) => "hello",
+            Op::Doctypes => "doctypes",
+            Op::Get(_) => "get",
+            Op::Insert(_) => "insert",
+            Op::Update(_) => "update",
+            Op::Delete(_) => "delete",
+            Op::Query(_) => "query",
+            Op::Count(_) => "count",
+            Op::InsertMany(_) => "insert_many",
+            Op::Subscribe(_) => "subscribe",
+            Op::Unsubscribe => "unsubscribe",
+            Op::SyncStatus => "sync.status",
+        }
+    }
+
+    /// Writes are the calls whose request id is remembered.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Op::Insert(_) | Op::Update(_) | Op::Delete(_) | Op::InsertMany(_)
+        )
+    }
+
+    fn args(&self) -> Value {
+        let v = match self {
+            Op::Hello(a) => serde_json::to_value(a),
+            Op::Get(a) => serde_json::to_value(a),
+            Op::Insert(a) => serde_json::to_value(a),
+            Op::Update(a) => serde_json::to_value(a),
+            Op::Delete(a) => serde_json::to_value(a),
+            Op::Query(a) | Op::Count(a) => serde_json::to_value(a),
+            Op::InsertMany(a) => serde_json::to_value(a),
+            Op::Subscribe(a) => serde_json::to_value(a),
+            Op::Doctypes | Op::Unsubscribe | Op::SyncStatus => Ok(Value::Object(Map::new())),
+        };
+        v.unwrap_or(Value::Null)
+    }
+
+    /// Reads the typed arguments of op `name`.
+    pub fn from_parts(name: &str, args: Value) -> Result<Op, ApiError> {
+        fn typed<T: serde::de::DeserializeOwned>(op: &str, args: Value) -> Result<T, ApiError> {
+            let args = if args.is_null() {
+                Value::Object(Map::new())
+            } else {
+                args
+            };
+            serde_json::from_value(args).map_err(|e| {
+                ApiError::bad_request(format!("bad arguments for '{op}': {e}"))
+                    .with_details(serde_json::json!({"reason": "bad_arguments", "op": op}))
+            })
+        }
+        Ok(match name {
+            "hello" => Op::Hello(typed(name, args)?),
+            "doctypes" => typed::<NoArgs>(name, args).map(|_| Op::Doctypes)?,
+            "get" => Op::Get(typed(name, args)?),
+            "insert" => Op::Insert(typed(name, args)?),
+            "update" => Op::Update(typed(name, args)?),
+            "delete" => Op::Delete(typed(name, args)?),
+            "query" => Op::Query(typed(name, args)?),
+            "count" => Op::Count(typed(name, args)?),
+            "insert_many" => Op::InsertMany(typed(name, args)?),
+            "subscribe" => Op::Subscribe(typed(name, args)?),
+            "unsubscribe" => typed::<NoArgs>(name, args).map(|_| Op::Unsubscribe)?,
+            "sync.status" => typed::<NoArgs>(name, args).map(|_| Op::SyncStatus)?,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown op '{}'; known ops: {}",
+                    shorten(other),
+                    OPS.join(", ")
+                ))
+                .with_details(serde_json::json!({"reason": "unknown_op"})))
+            }
+        })
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// A request: protocol version, id, op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub v: u32,
+    pub id: RequestId,
+    pub op: Op,
+}
+
+impl Request {
+    pub fn new(op: Op) -> Request {
+        Request {
+            v: PROTOCOL_VERSION,
+            id: RequestId::fresh(),
+            op,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"v": self.v, "id": self.id, "op": self.op.name(), "args": self.op.args()})
+    }
+
+    pub fn encode(&self) -> String {
+        self.to_json().to_string()
+    }
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// `None` only when the request was too broken to read its id.
+    pub id: Option<RequestId>,
+    pub result: Result<Value, ApiError>,
+}
+
+impl Response {
+    pub fn to_json(&self) -> Value {
+        match &self.result {
+            Ok(v) => serde_json::json!({"id": self.id, "ok": v}),
+            Err(e) => serde_json::json!({"id": self.id, "err": e}),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.to_json().to_string()
+    }
+}
+
+/// A change pushed to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    /// A record was inserted, updated or deleted (`op`).
+    Changed {
+        doctype: String,
+        name: String,
+        rev: i64,
+        op: String,
+        seq: i64,
+        #[serde(default)]
+        device: String,
+    },
+    /// The subscriber fell behind and missed events: reload what it shows.
+    Lagged { missed: u64 },
+}
+
+/// Whatever arrives from a master: a response or an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Response(Response),
+    Event(Event),
+}
+
+/// Reads one request off the wire. Every way it can be wrong has its own
+/// error; the `Err` is the response to send back.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, Response> {
+    let fail = |id: Option<RequestId>, e: ApiError| Response { id, result: Err(e) };
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(fail(
+            None,
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the message is {} bytes, more than the limit of {} bytes; send fewer records per call",
+                    bytes.len(),
+                    MAX_MESSAGE_BYTES
+                ),
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            None,
+            ApiError::bad_request(format!("the message is not valid JSON: {e}"))
+                .with_details(serde_json::json!({"reason": "malformed_json", "line": e.line(), "column": e.column()})),
+        )
+    })?;
+    let Value::Object(mut obj) = value else {
+        return Err(fail(
+            None,
+            ApiError::bad_request("a request must be a JSON object with v, id, op and args")
+                .with_details(serde_json::json!({"reason": "not_an_object"})),
+        ));
+    };
+    let id: Option<RequestId> = obj
+        .get("id")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let Some(id) = id else {
+        return Err(fail(
+            None,
+            ApiError::bad_request("the request has no id (a number or a string)")
+                .with_details(serde_json::json!({"reason": "missing_id"})),
+        ));
+    };
+    let v = match obj.get("v") {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => {
+            return Err(fail(
+                Some(id),
+                ApiError::bad_request(format!(
+                    "the request has no protocol version; send \"v\":{PROTOCOL_VERSION}"
+                ))
+                .with_details(
+                    serde_json::json!({"reason": "version", "supported": [PROTOCOL_VERSION]}),
+                ),
+            ))
+        }
+    };
+    if v != PROTOCOL_VERSION as u64 {
+        return Err(fail(
+            Some(id),
+            ApiError::bad_request(format!(
+                "protocol version {v} is not supported; this master speaks version {PROTOCOL_VERSION} (update Outpost on the older PC)"
+            ))
+            .with_details(serde_json::json!({"reason": "version", "supported": [PROTOCOL_VERSION]})),
+        ));
+    }
+    let Some(Value::String(op)) = obj.remove("op") else {
+        return Err(fail(
+            Some(id),
+            ApiError::bad_request("the request has no op")
+                .with_details(serde_json::json!({"reason": "missing_op"})),
+        ));
+    };
+    let args = obj.remove("args").unwrap_or(Value::Null);
+    let op = Op::from_parts(&op, args).map_err(|e| fail(Some(id.clone()), e))?;
+    Ok(Request {
+        v: v as u32,
+        id,
+        op,
+    })
+}
+
+/// Reads one message from a master (a response or an event).
+pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the master sent invalid JSON: {e}")))?;
+    if value.get("ev").is_some() {
+        return serde_json::from_value(value)
+            .map(Incoming::Event)
+            .map_err(|e| ApiError::bad_request(format!("the master sent a malformed event: {e}")));
+    }
+    let id = value
+        .get("id")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let result = if let Some(ok) = value.get("ok") {
+        Ok(ok.clone())
+    } else if let Some(err) = value.get("err") {
+        Err(serde_json::from_value(err.clone()).map_err(|e| {
+            ApiError::bad_request(format!("the master sent a malformed error: {e}"))
+        })?)
+    } else {
+        return Err(ApiError::bad_request(
+            "the master sent a message that is neither a response nor an event",
+        ));
+    };
+    Ok(Incoming::Response(Response { id, result }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_of(bytes: &[u8]) -> ApiError {
+        decode_request(bytes).unwrap_err().result.unwrap_err()
+    }
+
+    #[test]
+    fn a_request_round_trips_through_json() {
+        let req = Request::new(Op::Get(GetArgs {
+            doctype: "Party".into(),
+            name: "x".into(),
+        }));
+        assert_eq!(decode_request(req.encode().as_bytes()).unwrap(), req);
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_saying_where() {
+        let e = err_of(b"{\"v\":1,");
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        assert_eq!(e.details.unwrap()["reason"], "malformed_json");
+    }
+
+    #[test]
+    fn unknown_op_names_the_op_and_keeps_the_id() {
+        let r = decode_request(br#"{"v":1,"id":9,"op":"drop_table","args":{}}"#).unwrap_err();
+        assert_eq!(r.id, Some(RequestId::Num(9)));
+        let e = r.result.unwrap_err();
+        assert!(
+            e.message.contains("unknown op 'drop_table'"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.details.unwrap()["reason"], "unknown_op");
+    }
+
+    #[test]
+    fn wrong_version_is_refused_with_the_supported_one() {
+        let e = err_of(br#"{"v":2,"id":1,"op":"hello","args":{}}"#);
+        assert!(e.message.contains("protocol version 2"), "{}", e.message);
+        assert_eq!(e.details.unwrap()["supported"][0], 1);
+        let e = err_of(br#"{"id":1,"op":"hello"}"#);
+        assert_eq!(e.details.unwrap()["reason"], "version");
+    }
+
+    #[test]
+    fn oversized_message_is_too_large() {
+        let big = vec![b' '; MAX_MESSAGE_BYTES + 1];
+        assert_eq!(err_of(&big).code, ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn bad_arguments_say_which_op_and_field() {
+        let e = err_of(br#"{"v":1,"id":1,"op":"get","args":{"doctype":"Party"}}"#);
+        assert!(
+            e.message.contains("bad arguments for 'get'"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("name"), "{}", e.message);
+    }
+
+    #[test]
+    fn responses_and_events_decode() {
+        let r = Response {
+            id: Some(RequestId::Num(3)),
+            result: Err(ApiError::new(ErrorCode::Conflict, "stale")),
+        };
+        assert_eq!(
+            decode_incoming(r.encode().as_bytes()).unwrap(),
+            Incoming::Response(r)
+        );
+        let ev = br#"{"ev":"changed","doctype":"Party","name":"a","rev":2,"op":"update","seq":5}"#;
+        assert!(matches!(
+            decode_incoming(ev).unwrap(),
+            Incoming::Event(Event::Changed { rev: 2, .. })
+        ));
+    }
+}

@@ -1,0 +1,339 @@
+//! `outpost db`: one DB call against the data folder's database, through the
+//! same `Db` interface a slave uses, printed as JSON.
+
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use outpost_api::protocol::{
+    DeleteArgs, GetArgs, InsertArgs, InsertManyArgs, QueryArgs, SortArg, SubscribeArgs, UpdateArgs,
+};
+use outpost_api::{ApiError, Db, LocalDb, Op};
+use outpost_store::Store;
+use serde_json::{json, Map, Value};
+
+use crate::cli::{DbOp, QueryOpts};
+use crate::output::{print_json, CliError};
+
+/// Records per `insert_many` call when importing.
+const IMPORT_BATCH: usize = 500;
+/// Rows per page when exporting.
+const EXPORT_PAGE: u32 = 1000;
+/// Device label for calls made from this command line.
+const CLI_DEVICE: &str = "cli";
+
+pub fn run(dir: PathBuf, op: DbOp) -> Result<(), CliError> {
+    super::init_tracing("warn");
+    let store = Store::open(&dir)
+        .with_context(|| format!("cannot open the office database in {}", dir.display()))?;
+    let db = LocalDb::new(store.clone(), CLI_DEVICE);
+    let rt = super::runtime()?;
+    let result = rt.block_on(call(&db, op));
+    store.close();
+    result
+}
+
+async fn call(db: &dyn Db, op: DbOp) -> Result<(), CliError> {
+    match op {
+        DbOp::Insert { doctype, json } => {
+            let record = json_object(&json)?;
+            print_json(&db.run(Op::Insert(InsertArgs { doctype, record })).await?);
+        }
+        DbOp::Get { doctype, name } => {
+            print_json(&db.run(Op::Get(GetArgs { doctype, name })).await?);
+        }
+        DbOp::Update {
+            doctype,
+            name,
+            json,
+        } => {
+            let record = json_object(&json)?;
+            let args = UpdateArgs {
+                doctype,
+                name,
+                rev: None,
+                record,
+            };
+            print_json(&db.run(Op::Update(args)).await?);
+        }
+        DbOp::Delete { doctype, name, rev } => {
+            print_json(
+                &db.run(Op::Delete(DeleteArgs { doctype, name, rev }))
+                    .await?,
+            );
+        }
+        DbOp::Query {
+            doctype,
+            query,
+            opts,
+        } => {
+            let args = query_args(doctype, query.clone(), opts)?;
+            let out = db
+                .run(Op::Query(args))
+                .await
+                .map_err(|error| CliError::Api {
+                    error,
+                    query: query.clone(),
+                })?;
+            for row in out["rows"].as_array().into_iter().flatten() {
+                print_json(row);
+            }
+        }
+        DbOp::Count {
+            doctype,
+            query,
+            filters,
+        } => {
+            let args = QueryArgs {
+                doctype,
+                query: query.clone(),
+                filters: filters.as_deref().map(json_value).transpose()?,
+                ..Default::default()
+            };
+            let n = db
+                .run(Op::Count(args))
+                .await
+                .map_err(|error| CliError::Api { error, query })?;
+            print_json(&n);
+        }
+        DbOp::Doctypes => {
+            let list = db.run(Op::Doctypes).await?;
+            for dt in list.as_array().into_iter().flatten() {
+                print_json(dt);
+            }
+        }
+        DbOp::Import { doctype, file } => import(db, doctype, &file).await?,
+        DbOp::Export { doctype } => export(db, doctype).await?,
+        DbOp::Subscribe { doctypes } => {
+            let mut events = db.events();
+            let doctypes = (!doctypes.is_empty()).then_some(doctypes);
+            db.run(Op::Subscribe(SubscribeArgs { doctypes })).await?;
+            eprintln!("listening for changes; Ctrl-C to stop");
+            loop {
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Some(ev) => print_json(&serde_json::to_value(ev).unwrap_or(Value::Null)),
+                        None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+        DbOp::SyncStatus => print_json(&db.run(Op::SyncStatus).await?),
+    }
+    Ok(())
+}
+
+fn query_args(doctype: String, query: Option<String>, o: QueryOpts) -> Result<QueryArgs, CliError> {
+    Ok(QueryArgs {
+        doctype,
+        query,
+        filters: o.filters.as_deref().map(json_value).transpose()?,
+        fields: (!o.fields.is_empty()).then_some(o.fields),
+        sort: o.sort.map(SortArg::Text),
+        limit: o.limit,
+        offset: o.offset,
+        group_by: o.group_by,
+        sum: (!o.sum.is_empty()).then_some(o.sum),
+    })
+}
+
+/// Reads a JSON argument: literal text, `@FILE`, or `-` for stdin.
+fn read_arg(arg: &str) -> Result<String, CliError> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read stdin")?;
+        Ok(s)
+    } else if let Some(path) = arg.strip_prefix('@') {
+        Ok(std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
+    } else {
+        Ok(arg.to_string())
+    }
+}
+
+fn json_value(arg: &str) -> Result<Value, CliError> {
+    let text = read_arg(arg)?;
+    serde_json::from_str(&text)
+        .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")).into())
+}
+
+fn json_object(arg: &str) -> Result<Map<String, Value>, CliError> {
+    match json_value(arg)? {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::bad_request(format!(
+            "a record must be a JSON object like {{\"field\": \"value\"}}; got {}",
+            truncate(&other.to_string())
+        ))
+        .into()),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Imports JSON lines in batches; each batch is one transaction. On error,
+/// says which line and how many records were stored before it.
+async fn import(db: &dyn Db, doctype: String, file: &Path) -> Result<(), CliError> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+        ))
+    };
+    let mut batch: Vec<(usize, Map<String, Value>)> = Vec::new();
+    let mut imported = 0usize;
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.with_context(|| format!("cannot read line {line_no}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(m)) => batch.push((line_no, m)),
+            Ok(_) => {
+                return Err(import_error(
+                    imported,
+                    line_no,
+                    "a record must be a JSON object".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(import_error(
+                    imported,
+                    line_no,
+                    format!("not valid JSON: {e}"),
+                ))
+            }
+        }
+        if batch.len() == IMPORT_BATCH {
+            imported += send_batch(db, &doctype, std::mem::take(&mut batch), imported).await?;
+        }
+    }
+    if !batch.is_empty() {
+        imported += send_batch(db, &doctype, batch, imported).await?;
+    }
+    print_json(&json!({ "imported": imported }));
+    Ok(())
+}
+
+async fn send_batch(
+    db: &dyn Db,
+    doctype: &str,
+    batch: Vec<(usize, Map<String, Value>)>,
+    imported: usize,
+) -> Result<usize, CliError> {
+    let lines: Vec<usize> = batch.iter().map(|(l, _)| *l).collect();
+    let records = batch.into_iter().map(|(_, r)| r).collect();
+    let args = InsertManyArgs {
+        doctype: doctype.to_string(),
+        records,
+    };
+    match db.run(Op::InsertMany(args)).await {
+        Ok(v) => Ok(v["inserted"].as_u64().unwrap_or(0) as usize),
+        Err(mut e) => {
+            // The store numbers records within the batch ("record 3: ...");
+            // the user knows lines of the file.
+            if let Some(rest) = e.message.strip_prefix("record ") {
+                if let Some((k, msg)) = rest.split_once(": ") {
+                    if let Some(line) = k.parse::<usize>().ok().and_then(|k| lines.get(k - 1)) {
+                        e.message = msg.to_string();
+                        return Err(import_error(imported, *line, e.message.clone()).with_api(e));
+                    }
+                }
+            }
+            let first = lines.first().copied().unwrap_or(0);
+            Err(import_error(imported, first, e.message.clone()).with_api(e))
+        }
+    }
+}
+
+fn import_error(imported: usize, line: usize, message: String) -> CliError {
+    ApiError::bad_request(format!(
+        "line {line}: {message} ({imported} records were imported before this batch; nothing from this batch was)"
+    ))
+    .into()
+}
+
+trait WithApi {
+    fn with_api(self, original: ApiError) -> CliError;
+}
+
+impl WithApi for CliError {
+    /// Keeps the words built for the import, and the original code/details.
+    fn with_api(self, original: ApiError) -> CliError {
+        match self {
+            CliError::Api { error, query } => CliError::Api {
+                error: ApiError {
+                    message: error.message,
+                    ..original
+                },
+                query,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Prints every live record, paging on `name` so a million records cost no
+/// more per page than ten.
+async fn export(db: &dyn Db, doctype: String) -> Result<(), CliError> {
+    let doctypes = db.run(Op::Doctypes).await?;
+    let has_tables = doctypes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == doctype)
+        .ok_or_else(|| {
+            ApiError::new(
+                outpost_api::ErrorCode::NotFound,
+                format!("there is no doctype called '{doctype}'"),
+            )
+        })?["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["type"] == "table");
+    let mut after: Option<String> = None;
+    loop {
+        let args = QueryArgs {
+            doctype: doctype.clone(),
+            filters: after.as_ref().map(|a| json!([["name", ">", a]])),
+            sort: Some(SortArg::Text("name".into())),
+            limit: Some(EXPORT_PAGE),
+            ..Default::default()
+        };
+        let page = db.run(Op::Query(args)).await?;
+        let rows = page["rows"].as_array().cloned().unwrap_or_default();
+        for row in &rows {
+            if has_tables {
+                let name = row["name"].as_str().unwrap_or_default().to_string();
+                let full = db
+                    .run(Op::Get(GetArgs {
+                        doctype: doctype.clone(),
+                        name,
+                    }))
+                    .await?;
+                print_json(&full);
+            } else {
+                let mut row = row.clone();
+                row["doctype"] = json!(doctype);
+                print_json(&row);
+            }
+        }
+        if rows.len() < EXPORT_PAGE as usize {
+            return Ok(());
+        }
+        after = rows
+            .last()
+            .and_then(|r| r["name"].as_str())
+            .map(String::from);
+    }
+}

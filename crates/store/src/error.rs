@@ -1,0 +1,129 @@
+//! Typed errors of the store. Each says, in words a clerk can act on, what was
+//! wrong; the api layer maps them to protocol error codes.
+
+use serde_json::Value;
+
+/// Why a field value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// The value has the wrong type for the field (text in an int field ...).
+    WrongType,
+    /// A required field is missing or empty.
+    Missing,
+    /// The record names a field the doctype does not have.
+    Unknown,
+    /// A link names a record that does not exist (or was deleted).
+    BrokenLink,
+    /// Another live record already holds this value of a unique field.
+    Duplicate,
+    /// A select value that is not one of the options.
+    NotAnOption,
+    /// The field cannot be written (a computed or system field).
+    ReadOnly,
+}
+
+impl FieldProblem {
+    /// Short machine-readable tag carried in error details.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldProblem::WrongType => "wrong_type",
+            FieldProblem::Missing => "missing",
+            FieldProblem::Unknown => "unknown_field",
+            FieldProblem::BrokenLink => "broken_link",
+            FieldProblem::Duplicate => "duplicate",
+            FieldProblem::NotAnOption => "not_an_option",
+            FieldProblem::ReadOnly => "read_only",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A field value was refused; `message` names the field and says why.
+    #[error("{message}")]
+    Field {
+        doctype: String,
+        field: String,
+        problem: FieldProblem,
+        message: String,
+    },
+
+    /// The caller asked for something malformed (bad name, bad argument).
+    #[error("{0}")]
+    BadRequest(String),
+
+    #[error("{doctype} {name} does not exist")]
+    NotFound { doctype: String, name: String },
+
+    #[error("there is no doctype called '{0}'")]
+    UnknownDoctype(String),
+
+    /// `update`/`delete` carried a revision that is no longer current.
+    #[error("{doctype} {name} was changed by {modified_by} meanwhile (you edited revision {yours}, it is now at revision {current_rev}); reload it and apply your change again")]
+    Conflict {
+        doctype: String,
+        name: String,
+        yours: i64,
+        current_rev: i64,
+        modified_by: String,
+        /// The record as it is now, so the caller can show both versions.
+        current: Box<Value>,
+    },
+
+    /// The record is still used by others, so deleting it would break links.
+    #[error("{doctype} {name} is still used by {used_by_doctype} {used_by_name} (field {field}); change or delete that first")]
+    InUse {
+        doctype: String,
+        name: String,
+        used_by_doctype: String,
+        used_by_name: String,
+        field: String,
+    },
+
+    /// A query could not be read or refers to something that is not there.
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
+
+    /// A schema change would lose data or is otherwise not allowed.
+    #[error("schema change refused: {0}")]
+    Migration(String),
+
+    /// A doctype definition file is malformed.
+    #[error("doctype definition {source_name}: {message}")]
+    Definition {
+        source_name: String,
+        message: String,
+    },
+
+    /// The same request id was used before for a different call.
+    #[error("request id {0} was already used for a different call; use a new id for a new call")]
+    RequestIdReused(String),
+
+    /// The store is shutting down and takes no more writes.
+    #[error("the office database is closing; try again in a moment")]
+    Closed,
+
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("cannot open the data folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    pub(crate) fn field(
+        doctype: &str,
+        field: &str,
+        problem: FieldProblem,
+        message: impl Into<String>,
+    ) -> Self {
+        StoreError::Field {
+            doctype: doctype.to_string(),
+            field: field.to_string(),
+            problem,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

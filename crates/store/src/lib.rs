@@ -1,0 +1,33 @@
+//! The office database: everything Outpost keeps, in one SQLite file.
+//!
+//! Parts:
+//! - [`doctype`]: schemas (typed fields, required/unique/indexed/in_list,
+//!   title field, computed fields) and the starter ERP set.
+//! - [`migrate`]: brings tables in line with the doctypes at open and refuses
+//!   changes that would lose data.
+//! - [`values`]: field values between JSON and SQLite, strictly typed.
+//! - [`record`]: reading records and validating and applying writes, each
+//!   with its change-log (and outbox) entry in the same transaction.
+//! - [`query`]: the jIO-style text language and JSON filters, one AST, and
+//!   the compiler to parameterised SQL over the doctype's own columns.
+//! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
+//!   pool, a group-commit writer thread, idempotent request ids, and the
+//!   change feed.
+//!
+//! The store knows nothing of the network, async runtimes or UI: writers
+//! get a callback when their write is durable, listeners get committed
+//! changes.
+
+pub mod doctype;
+pub mod error;
+pub mod migrate;
+pub mod query;
+pub mod record;
+pub mod store;
+pub mod values;
+
+pub use doctype::{Doctype, Field, FieldType, Schema};
+pub use error::{FieldProblem, Result, StoreError};
+pub use query::{QueryError, QuerySpec, SortKey};
+pub use record::{Write, WriteCtx};
+pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};

@@ -1,0 +1,343 @@
+//! Schema migration: brings the SQLite tables in line with the doctype
+//! definitions at open, in one transaction, refusing any change that would
+//! lose or corrupt stored data.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, Connection, Transaction};
+use serde_json::Value;
+
+use crate::doctype::{Doctype, Field, FieldType, Schema};
+use crate::error::{Result, StoreError};
+use crate::values::{sql_to_json, to_sql};
+
+/// Tables the store keeps for itself.
+const SYSTEM_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _doctypes (name TEXT PRIMARY KEY, definition TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doctype TEXT NOT NULL, name TEXT NOT NULL, rev INTEGER NOT NULL,
+    op TEXT NOT NULL, device TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doctype TEXT NOT NULL, name TEXT NOT NULL, rev INTEGER NOT NULL,
+    op TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', message TEXT);
+CREATE INDEX IF NOT EXISTS _outbox_state ON _outbox(state, seq);
+CREATE TABLE IF NOT EXISTS _requests (
+    device TEXT NOT NULL, req_id TEXT NOT NULL, op TEXT NOT NULL,
+    response TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (device, req_id)) WITHOUT ROWID;
+";
+
+pub fn create_system_tables(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SYSTEM_TABLES)?;
+    Ok(())
+}
+
+/// The schema as last applied to this database file.
+pub fn stored_schema(conn: &Connection) -> Result<Schema> {
+    let mut schema = Schema::default();
+    let mut stmt = conn.prepare("SELECT name, definition FROM _doctypes")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, def) = row?;
+        let dt: Doctype = serde_json::from_str(&def).map_err(|e| StoreError::Definition {
+            source_name: format!("stored doctype {name}"),
+            message: e.to_string(),
+        })?;
+        schema.doctypes.insert(name, dt);
+    }
+    Ok(schema)
+}
+
+/// Applies `wanted` over what the file holds. Doctypes that the files no
+/// longer define are kept as stored: dropping one would drop its records.
+pub fn migrate(conn: &mut Connection, wanted: &Schema, now: &str) -> Result<Schema> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    create_system_tables(&tx)?;
+    let stored = stored_schema(&tx)?;
+    let mut result = stored.clone();
+    for dt in wanted.doctypes.values() {
+        match stored.doctypes.get(&dt.name) {
+            None => create_doctype(&tx, dt)?,
+            Some(old) if old == dt => continue,
+            Some(old) => alter_doctype(&tx, wanted, old, dt)?,
+        }
+        tx.execute(
+            "INSERT INTO _doctypes (name, definition, updated) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET definition = excluded.definition, updated = excluded.updated",
+            params![dt.name, serde_json::to_string(dt).unwrap_or_default(), now],
+        )?;
+        result.doctypes.insert(dt.name.clone(), dt.clone());
+        tracing::info!(doctype = %dt.name, "doctype schema applied");
+    }
+    result.check()?;
+    tx.commit()?;
+    Ok(result)
+}
+
+fn column_def(f: &Field) -> Option<String> {
+    f.ty.column_type().map(|t| format!("\"{}\" {t}", f.name))
+}
+
+fn create_doctype(tx: &Transaction, dt: &Doctype) -> Result<()> {
+    let mut cols = vec!["name TEXT PRIMARY KEY NOT NULL".to_string()];
+    if dt.child {
+        cols.extend(
+            [
+                "parent TEXT NOT NULL",
+                "parenttype TEXT NOT NULL",
+                "parentfield TEXT NOT NULL",
+                "idx INTEGER NOT NULL",
+            ]
+            .map(String::from),
+        );
+    }
+    // Child rows carry these too (unused), so one reader serves both kinds.
+    cols.extend(
+        [
+            "rev INTEGER NOT NULL DEFAULT 1",
+            "created TEXT",
+            "modified TEXT NOT NULL DEFAULT ''",
+            "modified_by TEXT NOT NULL DEFAULT ''",
+            "deleted INTEGER NOT NULL DEFAULT 0",
+        ]
+        .map(String::from),
+    );
+    cols.extend(dt.fields.iter().filter_map(column_def));
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {} ({});",
+        dt.table_name(),
+        cols.join(", ")
+    ))?;
+    if dt.child {
+        tx.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS \"idx {0} parent\" ON {1} (parent, parentfield, idx);",
+            dt.name,
+            dt.table_name()
+        ))?;
+    } else {
+        tx.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS \"idx {0} modified\" ON {1} (modified);",
+            dt.name,
+            dt.table_name()
+        ))?;
+    }
+    for f in &dt.fields {
+        create_indexes(tx, dt, f)?;
+    }
+    Ok(())
+}
+
+fn index_name(dt: &Doctype, f: &Field, kind: &str) -> String {
+    format!("\"{kind} {} {}\"", dt.name, f.name)
+}
+
+/// An indexed field gets `(field, modified)`, so a filter on it sorted by
+/// last change (what every list shows) reads only the rows it returns.
+fn create_indexes(tx: &Transaction, dt: &Doctype, f: &Field) -> Result<()> {
+    if f.wants_index() {
+        let cols = if dt.child {
+            format!("\"{}\"", f.name)
+        } else {
+            format!("\"{}\", modified", f.name)
+        };
+        tx.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({cols});",
+            index_name(dt, f, "idx"),
+            dt.table_name()
+        ))?;
+    }
+    if f.unique {
+        tx.execute_batch(&format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (\"{}\") WHERE deleted = 0;",
+            index_name(dt, f, "uniq"),
+            dt.table_name(),
+            f.name
+        ))?;
+    }
+    Ok(())
+}
+
+fn drop_indexes(tx: &Transaction, dt: &Doctype, f: &Field) -> Result<()> {
+    tx.execute_batch(&format!(
+        "DROP INDEX IF EXISTS {}; DROP INDEX IF EXISTS {};",
+        index_name(dt, f, "idx"),
+        index_name(dt, f, "uniq")
+    ))?;
+    Ok(())
+}
+
+fn count_where(tx: &Transaction, dt: &Doctype, cond: &str) -> Result<i64> {
+    Ok(tx.query_row(
+        &format!("SELECT count(*) FROM {} WHERE {cond}", dt.table_name()),
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+fn refuse(msg: String) -> StoreError {
+    StoreError::Migration(msg)
+}
+
+fn alter_doctype(tx: &Transaction, wanted: &Schema, old: &Doctype, new: &Doctype) -> Result<()> {
+    let rows = count_where(tx, old, "1")?;
+    if old.child != new.child && rows > 0 {
+        return Err(refuse(format!(
+            "{} holds {rows} records; it cannot switch between child table and standalone doctype",
+            new.name
+        )));
+    }
+    // Removed fields: only when nothing is stored in them.
+    for f in &old.fields {
+        if new.field(&f.name).is_some() {
+            continue;
+        }
+        if f.ty == FieldType::Table {
+            let child = wanted.get(f.table.as_deref().unwrap_or_default())?;
+            let n: i64 = tx.query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE parenttype = ? AND parentfield = ?",
+                    child.table_name()
+                ),
+                params![old.name, f.name],
+                |r| r.get(0),
+            )?;
+            if n > 0 {
+                return Err(refuse(format!("removing {}.{} would lose {n} rows stored in it; keep the field, or clear those rows first", new.name, f.name)));
+            }
+            continue;
+        }
+        let n = count_where(tx, old, &format!("\"{}\" IS NOT NULL", f.name))?;
+        if n > 0 {
+            return Err(refuse(format!(
+                "removing {}.{} would lose the values stored in {n} records; keep the field, or clear it in those records first",
+                new.name, f.name
+            )));
+        }
+        drop_indexes(tx, old, f)?;
+        tx.execute_batch(&format!(
+            "ALTER TABLE {} DROP COLUMN \"{}\";",
+            old.table_name(),
+            f.name
+        ))?;
+    }
+    for f in &new.fields {
+        match old.field(&f.name) {
+            None => {
+                if let Some(def) = column_def(f) {
+                    if f.required && !new.child && rows > 0 {
+                        return Err(refuse(format!(
+                            "{}.{} is new and required, but the {rows} existing records have no value for it; add it as optional first",
+                            new.name, f.name
+                        )));
+                    }
+                    tx.execute_batch(&format!(
+                        "ALTER TABLE {} ADD COLUMN {def};",
+                        new.table_name()
+                    ))?;
+                }
+            }
+            Some(of) if of == f => {}
+            Some(of) => {
+                if of.ty == FieldType::Table || f.ty == FieldType::Table {
+                    if of.ty != f.ty || of.table != f.table {
+                        return Err(refuse(format!(
+                            "{}.{} cannot change between a table and a value, or to another child doctype; add a new field instead",
+                            new.name, f.name
+                        )));
+                    }
+                    continue;
+                }
+                revalidate(tx, new, of, f)?;
+            }
+        }
+        if f.has_column() {
+            let before = old.field(&f.name);
+            if before.is_some_and(|b| b.wants_index() != f.wants_index() || b.unique != f.unique)
+                || before.is_none()
+            {
+                drop_indexes(tx, new, f)?;
+            }
+            if f.unique && before.is_none_or(|b| !b.unique) {
+                let dup: Option<String> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT \"{0}\" FROM {1} WHERE deleted = 0 AND \"{0}\" IS NOT NULL GROUP BY \"{0}\" HAVING count(*) > 1 LIMIT 1",
+                            f.name,
+                            new.table_name()
+                        ),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .ok();
+                if let Some(v) = dup {
+                    return Err(refuse(format!(
+                        "{}.{} cannot become unique: several records share the value \"{v}\"",
+                        new.name, f.name
+                    )));
+                }
+            }
+            create_indexes(tx, new, f)?;
+        }
+    }
+    Ok(())
+}
+
+/// A changed field (type, options, link target, required): every stored value
+/// must still be valid under the new definition; values are rewritten in
+/// the new type's storage form.
+fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Result<()> {
+    let live_only = if dt.child { "1" } else { "deleted = 0" };
+    if new.required && !old.required {
+        let n = count_where(tx, dt, &format!("{live_only} AND \"{}\" IS NULL", new.name))?;
+        if n > 0 {
+            return Err(refuse(format!(
+                "{}.{} cannot become required: {n} records have no value for it; fill them in first",
+                dt.name, new.name
+            )));
+        }
+    }
+    let mut stmt = tx.prepare(&format!(
+        "SELECT name, \"{}\" FROM {} WHERE \"{0}\" IS NOT NULL",
+        new.name,
+        dt.table_name()
+    ))?;
+    let rows: Vec<(String, Sql)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    let mut rewritten = Vec::new();
+    for (name, v) in rows {
+        let as_json: Value = sql_to_json(old.ty, &v);
+        // Numbers may become text and back: compare what the new type accepts.
+        let input = match (&as_json, new.ty) {
+            (Value::Number(n), FieldType::Data | FieldType::Text) => Value::String(n.to_string()),
+            (Value::Bool(b), FieldType::Int | FieldType::Float) => Value::from(*b as i64),
+            _ => as_json.clone(),
+        };
+        let converted = to_sql(dt, new, &input).map_err(|e| {
+            refuse(format!(
+                "changing {}.{} ({} to {}) does not fit the value stored in {} {name}: {e}",
+                dt.name,
+                new.name,
+                old.ty.as_str(),
+                new.ty.as_str(),
+                dt.name
+            ))
+        })?;
+        if converted != v {
+            rewritten.push((name, converted));
+        }
+    }
+    let sql = format!(
+        "UPDATE {} SET \"{}\" = ? WHERE name = ?",
+        dt.table_name(),
+        new.name
+    );
+    for (name, v) in rewritten {
+        tx.execute(&sql, params![v, name])?;
+    }
+    Ok(())
+}

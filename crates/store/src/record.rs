@@ -1,0 +1,767 @@
+//! Records: reading them back as JSON and the three writes (insert, update,
+//! delete), each validated against its doctype and logged in the same
+//! transaction as the change itself.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use crate::doctype::{Compute, Doctype, FieldType, Schema, SYSTEM_FIELDS};
+use crate::error::{FieldProblem, Result, StoreError};
+use crate::values::{round_to, sql_to_json, to_json, to_sql};
+
+/// Who writes, and under which request id (for idempotent retries).
+#[derive(Debug, Clone, Default)]
+pub struct WriteCtx {
+    /// Device id (fingerprint) or a local label such as `cli`.
+    pub device: String,
+    /// The caller's request id; a repeated id is answered from the stored
+    /// result instead of being applied again.
+    pub request_id: Option<String>,
+}
+
+/// One write the store can apply.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Insert {
+        doctype: String,
+        record: Map<String, Value>,
+    },
+    /// Partial update: only the fields present change; `rev` is the revision
+    /// the caller edited.
+    Update {
+        doctype: String,
+        name: String,
+        rev: i64,
+        record: Map<String, Value>,
+    },
+    /// Tombstone delete; `rev`, when given, must be current.
+    Delete {
+        doctype: String,
+        name: String,
+        rev: Option<i64>,
+    },
+    /// Many inserts in one transaction: all or none.
+    InsertMany {
+        doctype: String,
+        records: Vec<Map<String, Value>>,
+    },
+}
+
+impl Write {
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Write::Insert { .. } => "insert",
+            Write::Update { .. } => "update",
+            Write::Delete { .. } => "delete",
+            Write::InsertMany { .. } => "insert_many",
+        }
+    }
+
+    pub fn doctype(&self) -> &str {
+        match self {
+            Write::Insert { doctype, .. }
+            | Write::Update { doctype, .. }
+            | Write::Delete { doctype, .. }
+            | Write::InsertMany { doctype, .. } => doctype,
+        }
+    }
+}
+
+/// Keys a caller may send that the store sets itself; they are ignored on input.
+const IGNORED_ON_INPUT: &[&str] = &[
+    "rev",
+    "created",
+    "modified",
+    "modified_by",
+    "doctype",
+    "deleted",
+];
+
+/// Reads one record (with child rows). Returns `None` when it does not exist;
+/// the flag says whether it is a tombstone.
+pub fn read_record(
+    conn: &Connection,
+    schema: &Schema,
+    dt: &Doctype,
+    name: &str,
+) -> Result<Option<(Value, bool)>> {
+    let cols: Vec<&str> = dt.column_fields().map(|f| f.name.as_str()).collect();
+    let mut sql = String::from("SELECT name, rev, created, modified, modified_by, deleted");
+    for c in &cols {
+        sql.push_str(", \"");
+        sql.push_str(c);
+        sql.push('"');
+    }
+    sql.push_str(" FROM ");
+    sql.push_str(&dt.table_name());
+    sql.push_str(" WHERE name = ?");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([name])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let mut map = Map::with_capacity(cols.len() + 8);
+    map.insert("doctype".into(), Value::String(dt.name.clone()));
+    map.insert("name".into(), to_json(FieldType::Data, row.get_ref(0)?));
+    map.insert("rev".into(), to_json(FieldType::Int, row.get_ref(1)?));
+    map.insert("created".into(), to_json(FieldType::Data, row.get_ref(2)?));
+    map.insert("modified".into(), to_json(FieldType::Data, row.get_ref(3)?));
+    map.insert(
+        "modified_by".into(),
+        to_json(FieldType::Data, row.get_ref(4)?),
+    );
+    let deleted: i64 = row.get(5)?;
+    let mut i = 6;
+    for f in &dt.fields {
+        if f.has_column() {
+            map.insert(f.name.clone(), to_json(f.ty, row.get_ref(i)?));
+            i += 1;
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    for f in dt.table_fields() {
+        let child = schema.get(f.table.as_deref().unwrap_or_default())?;
+        map.insert(
+            f.name.clone(),
+            Value::Array(read_children(conn, child, name, &f.name)?),
+        );
+    }
+    if deleted != 0 {
+        map.insert("deleted".into(), Value::Bool(true));
+    }
+    Ok(Some((Value::Object(map), deleted != 0)))
+}
+
+fn read_children(
+    conn: &Connection,
+    child: &Doctype,
+    parent: &str,
+    parentfield: &str,
+) -> Result<Vec<Value>> {
+    let cols: Vec<&str> = child.column_fields().map(|f| f.name.as_str()).collect();
+    let mut sql = String::from("SELECT name, idx");
+    for c in &cols {
+        sql.push_str(&format!(", \"{c}\""));
+    }
+    sql.push_str(&format!(
+        " FROM {} WHERE parent = ? AND parentfield = ? ORDER BY idx",
+        child.table_name()
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([parent, parentfield])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut m = Map::new();
+        m.insert("name".into(), to_json(FieldType::Data, row.get_ref(0)?));
+        m.insert("idx".into(), to_json(FieldType::Int, row.get_ref(1)?));
+        for (i, f) in child.column_fields().enumerate() {
+            m.insert(f.name.clone(), to_json(f.ty, row.get_ref(i + 2)?));
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(out)
+}
+
+/// A record's column values and child rows, validated and computed.
+struct Prepared {
+    columns: Vec<(String, Sql)>,
+    tables: Vec<(String, Vec<ChildRow>)>,
+}
+
+struct ChildRow {
+    name: String,
+    columns: Vec<(String, Sql)>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 140
+        && !name.chars().any(|c| c.is_control())
+        && name.trim() == name
+}
+
+fn new_name() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Validates `input` against `dt` (and child doctypes), fills computed
+/// fields, and returns what is to be stored.
+fn prepare(
+    conn: &Connection,
+    schema: &Schema,
+    dt: &Doctype,
+    name: &str,
+    input: &Map<String, Value>,
+) -> Result<Prepared> {
+    let (columns, tables) = prepare_fields(conn, schema, dt, name, input)?;
+    let mut columns = columns;
+    // Parent-level computed sums over child rows.
+    for f in dt.fields.iter() {
+        if let Some(Compute::Sum { table, field }) = f.computed() {
+            let rows = tables
+                .iter()
+                .find(|(t, _)| *t == table)
+                .map(|(_, r)| r.as_slice())
+                .unwrap_or(&[]);
+            let sum: f64 = rows
+                .iter()
+                .filter_map(|r| r.columns.iter().find(|(k, _)| *k == field))
+                .map(|(_, v)| num(v))
+                .sum();
+            let sum = f.precision().map_or(sum, |p| round_to(sum, p));
+            set(&mut columns, &f.name, Sql::Real(sum));
+        }
+    }
+    Ok(Prepared { columns, tables })
+}
+
+fn num(v: &Sql) -> f64 {
+    match v {
+        Sql::Integer(i) => *i as f64,
+        Sql::Real(f) => *f,
+        _ => 0.0,
+    }
+}
+
+fn set(columns: &mut Vec<(String, Sql)>, key: &str, v: Sql) {
+    match columns.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = v,
+        None => columns.push((key.to_string(), v)),
+    }
+}
+
+type Fields = (Vec<(String, Sql)>, Vec<(String, Vec<ChildRow>)>);
+
+fn prepare_fields(
+    conn: &Connection,
+    schema: &Schema,
+    dt: &Doctype,
+    name: &str,
+    input: &Map<String, Value>,
+) -> Result<Fields> {
+    for key in input.keys() {
+        if dt.field(key).is_none()
+            && !IGNORED_ON_INPUT.contains(&key.as_str())
+            && !SYSTEM_FIELDS.contains(&key.as_str())
+        {
+            let known: Vec<&str> = dt.fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(StoreError::field(
+                &dt.name,
+                key,
+                FieldProblem::Unknown,
+                format!(
+                    "{} has no field '{key}'; its fields are: {}",
+                    dt.name,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut columns = Vec::new();
+    let mut tables = Vec::new();
+    for f in &dt.fields {
+        let given = input.get(&f.name).unwrap_or(&Value::Null);
+        if f.ty == FieldType::Table {
+            let child = schema.get(f.table.as_deref().unwrap_or_default())?;
+            let rows = match given {
+                Value::Null => vec![],
+                Value::Array(rows) => rows.clone(),
+                _ => {
+                    return Err(StoreError::field(
+                        &dt.name,
+                        &f.name,
+                        FieldProblem::WrongType,
+                        format!("{}.{} expects a list of rows", dt.name, f.name),
+                    ))
+                }
+            };
+            if f.required && rows.is_empty() {
+                return Err(missing(dt, &f.name));
+            }
+            let mut out = Vec::with_capacity(rows.len());
+            for (i, row) in rows.iter().enumerate() {
+                let Value::Object(row) = row else {
+                    return Err(StoreError::field(
+                        &dt.name,
+                        &f.name,
+                        FieldProblem::WrongType,
+                        format!("{}.{} row {} must be an object", dt.name, f.name, i + 1),
+                    ));
+                };
+                let row_name = match row.get("name") {
+                    Some(Value::String(n)) if valid_name(n) => n.clone(),
+                    _ => new_name(),
+                };
+                let (cols, _) =
+                    prepare_fields(conn, schema, child, &row_name, row).map_err(|e| match e {
+                        StoreError::Field {
+                            field,
+                            problem,
+                            message,
+                            ..
+                        } => StoreError::Field {
+                            doctype: dt.name.clone(),
+                            field: format!("{}[{}].{field}", f.name, i + 1),
+                            problem,
+                            message: format!("{} row {}: {message}", f.name, i + 1),
+                        },
+                        other => other,
+                    })?;
+                out.push(ChildRow {
+                    name: row_name,
+                    columns: cols,
+                });
+            }
+            tables.push((f.name.clone(), out));
+            continue;
+        }
+        if f.compute.is_some() {
+            continue; // filled in below, whatever the caller sent
+        }
+        let v = to_sql(dt, f, given)?;
+        if v == Sql::Null && f.required {
+            return Err(missing(dt, &f.name));
+        }
+        if let (FieldType::Link, Sql::Text(target)) = (f.ty, &v) {
+            let target_dt = schema.get(f.link.as_deref().unwrap_or_default())?;
+            let exists: Option<i64> = conn
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM {} WHERE name = ? AND deleted = 0",
+                    target_dt.table_name()
+                ))?
+                .query_row([target], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::field(
+                    &dt.name,
+                    &f.name,
+                    FieldProblem::BrokenLink,
+                    format!(
+                        "{}.{} links to {} \"{target}\", which does not exist",
+                        dt.name, f.name, target_dt.name
+                    ),
+                ));
+            }
+        }
+        if f.unique && v != Sql::Null {
+            let other: Option<String> = conn
+                .prepare_cached(&format!(
+                    "SELECT name FROM {} WHERE \"{}\" = ? AND deleted = 0 AND name != ?",
+                    dt.table_name(),
+                    f.name
+                ))?
+                .query_row(params![v, name], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = other {
+                return Err(StoreError::field(
+                    &dt.name,
+                    &f.name,
+                    FieldProblem::Duplicate,
+                    format!(
+                        "{}.{} must be unique: {} {other} already has {}",
+                        dt.name,
+                        f.name,
+                        dt.name,
+                        sql_to_json(f.ty, &v)
+                    ),
+                ));
+            }
+        }
+        columns.push((f.name.clone(), v));
+    }
+    // Row-level computed products (e.g. amount = quantity * unit_price).
+    for f in &dt.fields {
+        if let Some(Compute::Product(a, b)) = f.computed() {
+            let get = |k: &str| columns.iter().find(|(n, _)| n == k).map(|(_, v)| num(v));
+            let x = get(&a).unwrap_or(0.0) * get(&b).unwrap_or(0.0);
+            let x = f.precision().map_or(x, |p| round_to(x, p));
+            set(&mut columns, &f.name, Sql::Real(x));
+        }
+    }
+    Ok((columns, tables))
+}
+
+fn missing(dt: &Doctype, field: &str) -> StoreError {
+    let label = dt
+        .field(field)
+        .and_then(|f| f.label.clone())
+        .unwrap_or_else(|| field.to_string());
+    StoreError::field(
+        &dt.name,
+        field,
+        FieldProblem::Missing,
+        format!("{}.{field} ({label}) is required", dt.name),
+    )
+}
+
+fn store_children(
+    conn: &Connection,
+    schema: &Schema,
+    dt: &Doctype,
+    parent: &str,
+    p: &Prepared,
+) -> Result<()> {
+    for f in dt.table_fields() {
+        let child = schema.get(f.table.as_deref().unwrap_or_default())?;
+        conn.prepare_cached(&format!(
+            "DELETE FROM {} WHERE parent = ? AND parentfield = ?",
+            child.table_name()
+        ))?
+        .execute([parent, f.name.as_str()])?;
+        let Some((_, rows)) = p.tables.iter().find(|(t, _)| *t == f.name) else {
+            continue;
+        };
+        for (i, row) in rows.iter().enumerate() {
+            let mut cols = vec!["name", "parent", "parenttype", "parentfield", "idx"]
+                .into_iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>();
+            let mut vals: Vec<Sql> = vec![
+                Sql::Text(row.name.clone()),
+                Sql::Text(parent.to_string()),
+                Sql::Text(dt.name.clone()),
+                Sql::Text(f.name.clone()),
+                Sql::Integer(i as i64 + 1),
+            ];
+            for (k, v) in &row.columns {
+                cols.push(format!("\"{k}\""));
+                vals.push(v.clone());
+            }
+            let marks = vec!["?"; vals.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES ({marks})",
+                child.table_name(),
+                cols.join(", ")
+            );
+            conn.prepare_cached(&sql)?
+                .execute(params_from_iter(vals))
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(err, _)
+                        if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::BadRequest(format!(
+                            "{} row {}: the row name {} is already used by another record",
+                            f.name,
+                            i + 1,
+                            row.name
+                        ))
+                    }
+                    other => other.into(),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one write on `conn` (inside the caller's transaction).
+pub fn apply(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    write: &Write,
+) -> Result<Value> {
+    match write {
+        Write::Insert { doctype, record } => insert(conn, schema, ctx, now, doctype, record),
+        Write::Update {
+            doctype,
+            name,
+            rev,
+            record,
+        } => update(conn, schema, ctx, now, doctype, name, *rev, record),
+        Write::Delete { doctype, name, rev } => delete(conn, schema, ctx, now, doctype, name, *rev),
+        Write::InsertMany { doctype, records } => {
+            let mut names = Vec::with_capacity(records.len());
+            for (i, r) in records.iter().enumerate() {
+                let v =
+                    insert(conn, schema, ctx, now, doctype, r).map_err(|e| at_line(e, i + 1))?;
+                names.push(v["name"].clone());
+            }
+            Ok(serde_json::json!({"inserted": names.len(), "names": names}))
+        }
+    }
+}
+
+fn at_line(e: StoreError, line: usize) -> StoreError {
+    match e {
+        StoreError::Field {
+            doctype,
+            field,
+            problem,
+            message,
+        } => StoreError::Field {
+            doctype,
+            field,
+            problem,
+            message: format!("record {line}: {message}"),
+        },
+        StoreError::BadRequest(m) => StoreError::BadRequest(format!("record {line}: {m}")),
+        other => other,
+    }
+}
+
+fn writable(schema: &Schema, doctype: &str) -> Result<Doctype> {
+    let dt = schema.get(doctype)?;
+    if dt.child {
+        return Err(StoreError::BadRequest(format!(
+            "{doctype} is a child table; edit its rows inside the parent record"
+        )));
+    }
+    Ok(dt.clone())
+}
+
+fn insert(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    doctype: &str,
+    record: &Map<String, Value>,
+) -> Result<Value> {
+    let dt = writable(schema, doctype)?;
+    let name = match record.get("name") {
+        None | Some(Value::Null) => new_name(),
+        Some(Value::String(n)) if valid_name(n) => n.clone(),
+        Some(other) => {
+            return Err(StoreError::BadRequest(format!(
+                "a record name must be text of 1 to 140 characters without line breaks or outer spaces; got {other}"
+            )))
+        }
+    };
+    let exists: Option<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT deleted FROM {} WHERE name = ?",
+            dt.table_name()
+        ))?
+        .query_row([&name], |r| r.get(0))
+        .optional()?;
+    if let Some(deleted) = exists {
+        return Err(StoreError::BadRequest(format!(
+            "{doctype} {name} already exists{}; update it instead, or insert without a name",
+            if deleted != 0 { " (deleted)" } else { "" }
+        )));
+    }
+    let p = prepare(conn, schema, &dt, &name, record)?;
+    let mut cols = vec![
+        "name".to_string(),
+        "rev".into(),
+        "created".into(),
+        "modified".into(),
+        "modified_by".into(),
+        "deleted".into(),
+    ];
+    let mut vals = vec![
+        Sql::Text(name.clone()),
+        Sql::Integer(1),
+        Sql::Text(now.to_string()),
+        Sql::Text(now.to_string()),
+        Sql::Text(ctx.device.clone()),
+        Sql::Integer(0),
+    ];
+    for (k, v) in &p.columns {
+        cols.push(format!("\"{k}\""));
+        vals.push(v.clone());
+    }
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        dt.table_name(),
+        cols.join(", "),
+        vec!["?"; vals.len()].join(", ")
+    );
+    conn.prepare_cached(&sql)?.execute(params_from_iter(vals))?;
+    store_children(conn, schema, &dt, &name, &p)?;
+    finish(conn, schema, ctx, now, &dt, &name, 1, "insert")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    doctype: &str,
+    name: &str,
+    rev: i64,
+    changes: &Map<String, Value>,
+) -> Result<Value> {
+    let dt = writable(schema, doctype)?;
+    let current = live(conn, schema, &dt, name)?;
+    check_rev(&dt, name, rev, &current)?;
+    let mut merged = current.as_object().cloned().unwrap_or_default();
+    for (k, v) in changes {
+        if k == "name" && v.as_str().is_some_and(|n| n != name) {
+            return Err(StoreError::BadRequest(format!(
+                "a record cannot be renamed ({name} -> {v})"
+            )));
+        }
+        merged.insert(k.clone(), v.clone());
+    }
+    let p = prepare(conn, schema, &dt, name, &merged)?;
+    let new_rev = rev + 1;
+    let mut sets = vec![
+        "rev = ?".to_string(),
+        "modified = ?".into(),
+        "modified_by = ?".into(),
+    ];
+    let mut vals = vec![
+        Sql::Integer(new_rev),
+        Sql::Text(now.to_string()),
+        Sql::Text(ctx.device.clone()),
+    ];
+    for (k, v) in &p.columns {
+        sets.push(format!("\"{k}\" = ?"));
+        vals.push(v.clone());
+    }
+    vals.push(Sql::Text(name.to_string()));
+    let sql = format!(
+        "UPDATE {} SET {} WHERE name = ?",
+        dt.table_name(),
+        sets.join(", ")
+    );
+    conn.prepare_cached(&sql)?.execute(params_from_iter(vals))?;
+    store_children(conn, schema, &dt, name, &p)?;
+    finish(conn, schema, ctx, now, &dt, name, new_rev, "update")
+}
+
+fn live(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) -> Result<Value> {
+    match read_record(conn, schema, dt, name)? {
+        Some((v, false)) => Ok(v),
+        _ => Err(StoreError::NotFound {
+            doctype: dt.name.clone(),
+            name: name.to_string(),
+        }),
+    }
+}
+
+fn check_rev(dt: &Doctype, name: &str, rev: i64, current: &Value) -> Result<()> {
+    let current_rev = current["rev"].as_i64().unwrap_or_default();
+    if rev != current_rev {
+        return Err(StoreError::Conflict {
+            doctype: dt.name.clone(),
+            name: name.to_string(),
+            yours: rev,
+            current_rev,
+            modified_by: current["modified_by"]
+                .as_str()
+                .unwrap_or("someone")
+                .to_string(),
+            current: Box::new(current.clone()),
+        });
+    }
+    Ok(())
+}
+
+fn delete(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    doctype: &str,
+    name: &str,
+    rev: Option<i64>,
+) -> Result<Value> {
+    let dt = writable(schema, doctype)?;
+    let current = live(conn, schema, &dt, name)?;
+    if let Some(rev) = rev {
+        check_rev(&dt, name, rev, &current)?;
+    }
+    check_unused(conn, schema, &dt, name)?;
+    let new_rev = current["rev"].as_i64().unwrap_or_default() + 1;
+    conn.prepare_cached(&format!(
+        "UPDATE {} SET deleted = 1, rev = ?, modified = ?, modified_by = ? WHERE name = ?",
+        dt.table_name()
+    ))?
+    .execute(params![new_rev, now, ctx.device, name])?;
+    finish(conn, schema, ctx, now, &dt, name, new_rev, "delete")
+}
+
+/// Refuses to delete a record that live records still link to.
+fn check_unused(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) -> Result<()> {
+    for other in schema.doctypes.values() {
+        for f in other
+            .fields
+            .iter()
+            .filter(|f| f.link.as_deref() == Some(&dt.name))
+        {
+            let hit: Option<(String, String)> = if other.child {
+                // A child row counts only while its parent is live.
+                let parents: Vec<&Doctype> = schema
+                    .doctypes
+                    .values()
+                    .filter(|p| {
+                        p.table_fields()
+                            .any(|t| t.table.as_deref() == Some(&other.name))
+                    })
+                    .collect();
+                let mut found = None;
+                for p in parents {
+                    let sql = format!(
+                        "SELECT c.parent, ? FROM {} c JOIN {} p ON p.name = c.parent \
+                         WHERE c.\"{}\" = ? AND p.deleted = 0 LIMIT 1",
+                        other.table_name(),
+                        p.table_name(),
+                        f.name
+                    );
+                    found = conn
+                        .prepare_cached(&sql)?
+                        .query_row(params![p.name, name], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                found
+            } else {
+                let sql = format!(
+                    "SELECT name, ? FROM {} WHERE \"{}\" = ? AND deleted = 0 LIMIT 1",
+                    other.table_name(),
+                    f.name
+                );
+                conn.prepare_cached(&sql)?
+                    .query_row(params![other.name, name], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+            };
+            if let Some((used_by_name, used_by_doctype)) = hit {
+                return Err(StoreError::InUse {
+                    doctype: dt.name.clone(),
+                    name: name.to_string(),
+                    used_by_doctype,
+                    used_by_name,
+                    field: f.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs the change (and the outbox entry) and returns the record as stored.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    dt: &Doctype,
+    name: &str,
+    rev: i64,
+    op: &str,
+) -> Result<Value> {
+    let (record, _) = read_record(conn, schema, dt, name)?.ok_or_else(|| StoreError::NotFound {
+        doctype: dt.name.clone(),
+        name: name.to_string(),
+    })?;
+    conn.prepare_cached(
+        "INSERT INTO _changes (doctype, name, rev, op, device, at) VALUES (?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![dt.name, name, rev, op, ctx.device, now])?;
+    if dt.sync {
+        conn.prepare_cached(
+            "INSERT INTO _outbox (doctype, name, rev, op, payload, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![dt.name, name, rev, op, record.to_string(), now])?;
+    }
+    Ok(record)
+}
