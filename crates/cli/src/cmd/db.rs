@@ -141,11 +141,13 @@ fn query_args(doctype: String, query: Option<String>, o: QueryOpts) -> Result<Qu
 /// Reads a JSON argument: literal text, `@FILE`, or `-` for stdin.
 fn read_arg(arg: &str) -> Result<String, CliError> {
     if arg == "-" {
-        let mut s = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut s)
+            .read_to_end(&mut bytes)
             .context("cannot read stdin")?;
-        Ok(s)
+        String::from_utf8(bytes).map_err(|_| {
+            ApiError::bad_request("not valid JSON: the input is not UTF-8 text").into()
+        })
     } else if let Some(path) = arg.strip_prefix('@') {
         Ok(std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
     } else {

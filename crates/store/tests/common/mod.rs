@@ -76,7 +76,10 @@ pub fn insert(store: &Store, doctype: &str, record: Value) -> Value {
 }
 
 pub fn name_of(record: &Value) -> String {
-    record["name"].as_str().expect("record has a name").to_string()
+    record["name"]
+        .as_str()
+        .expect("record has a name")
+        .to_string()
 }
 
 pub fn rev_of(record: &Value) -> i64 {
