@@ -3,7 +3,7 @@
 //! lose or corrupt stored data.
 
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
 use crate::doctype::{Doctype, Field, FieldType, Schema};
@@ -227,7 +227,7 @@ fn alter_doctype(tx: &Transaction, wanted: &Schema, old: &Doctype, new: &Doctype
         match old.field(&f.name) {
             None => {
                 if let Some(def) = column_def(f) {
-                    if f.required && !new.child && rows > 0 {
+                    if f.required && rows > 0 {
                         return Err(refuse(format!(
                             "{}.{} is new and required, but the {rows} existing records have no value for it; add it as optional first",
                             new.name, f.name
@@ -299,6 +299,11 @@ fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Resul
             )));
         }
     }
+    if let (FieldType::Link, Some(target)) = (new.ty, &new.link) {
+        if old.ty != FieldType::Link || old.link != new.link {
+            check_link_targets(tx, dt, new, target)?;
+        }
+    }
     let mut stmt = tx.prepare(&format!(
         "SELECT name, \"{}\" FROM {} WHERE \"{0}\" IS NOT NULL",
         new.name,
@@ -315,6 +320,9 @@ fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Resul
         let input = match (&as_json, new.ty) {
             (Value::Number(n), FieldType::Data | FieldType::Text) => Value::String(n.to_string()),
             (Value::Bool(b), FieldType::Int | FieldType::Float) => Value::from(*b as i64),
+            (Value::String(s), FieldType::Int | FieldType::Float | FieldType::Currency) => {
+                number_in_text(s).unwrap_or_else(|| as_json.clone())
+            }
             _ => as_json.clone(),
         };
         let converted = to_sql(dt, new, &input).map_err(|e| {
@@ -331,6 +339,23 @@ fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Resul
             rewritten.push((name, converted));
         }
     }
+    if old.ty.column_type() != new.ty.column_type() {
+        // SQLite cannot change a column's type, and the old column's
+        // affinity would turn the rewritten values back (an int stored in a
+        // TEXT column is kept as text and compared as text). So the column
+        // is rebuilt; its indexes are made again by the caller.
+        let tmp = format!("{}__retype", new.name);
+        let def = new.ty.column_type().unwrap_or("TEXT");
+        let table = dt.table_name();
+        drop_indexes(tx, dt, new)?;
+        tx.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN \"{tmp}\" {def};
+             UPDATE {table} SET \"{tmp}\" = \"{0}\";
+             ALTER TABLE {table} DROP COLUMN \"{0}\";
+             ALTER TABLE {table} RENAME COLUMN \"{tmp}\" TO \"{0}\";",
+            new.name
+        ))?;
+    }
     let sql = format!(
         "UPDATE {} SET \"{}\" = ? WHERE name = ?",
         dt.table_name(),
@@ -338,6 +363,56 @@ fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Resul
     );
     for (name, v) in rewritten {
         tx.execute(&sql, params![v, name])?;
+    }
+    Ok(())
+}
+
+/// A number written as text ("12", " 3.5 "), for a field becoming numeric.
+fn number_in_text(s: &str) -> Option<Value> {
+    let t = s.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Some(Value::from(i));
+    }
+    t.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+}
+
+/// A field that becomes a link (or links elsewhere): every stored value must
+/// name a record of the target doctype.
+fn check_link_targets(tx: &Transaction, dt: &Doctype, f: &Field, target: &str) -> Result<()> {
+    let target_table: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        [format!("tab {target}")],
+        |r| r.get(0),
+    )?;
+    let exists = if target_table > 0 {
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.name = c.\"{}\")",
+            crate::doctype::table_name(target),
+            f.name
+        )
+    } else {
+        String::new()
+    };
+    let broken: Option<(String, String)> = tx
+        .query_row(
+            &format!(
+                "SELECT c.name, CAST(c.\"{0}\" AS TEXT) FROM {1} c WHERE c.\"{0}\" IS NOT NULL{exists} LIMIT 1",
+                f.name,
+                dt.table_name()
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((name, value)) = broken {
+        return Err(refuse(format!(
+            "{}.{} cannot link to {target}: {} {name} holds \"{value}\", which is not a {target}",
+            dt.name, f.name, dt.name
+        )));
     }
     Ok(())
 }

@@ -268,7 +268,15 @@ impl Builder<'_> {
                 if op == CmpOp::NotLike {
                     return Ok(format!("({c} IS NULL OR NOT ({like}))"));
                 }
-                match like_prefix(pattern).and_then(|p| Some((prefix_upper_bound(&p)?, p))) {
+                // The range is only sound on the doctype's own columns, which
+                // collate NOCASE like LIKE matches; system columns (name,
+                // modified_by ...) compare case-sensitively, so a range there
+                // would drop rows LIKE matches.
+                let nocase = self.dt.field(field).is_some();
+                match like_prefix(pattern)
+                    .filter(|_| nocase)
+                    .and_then(|p| Some((prefix_upper_bound(&p)?, p)))
+                {
                     Some((upper, lower)) => {
                         self.params.push(Sql::Text(lower));
                         self.params.push(Sql::Text(upper));
