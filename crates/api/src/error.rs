@@ -22,6 +22,8 @@ pub fn from_store(e: StoreError) -> ApiError {
         }
         StoreError::NotFound { doctype, name } => ApiError::new(ErrorCode::NotFound, message)
             .with_details(json!({"doctype": doctype, "name": name})),
+        StoreError::Deleted { doctype, name } => ApiError::new(ErrorCode::NotFound, message)
+            .with_details(json!({"reason": "deleted", "doctype": doctype, "name": name})),
         StoreError::UnknownDoctype(d) => ApiError::new(ErrorCode::NotFound, message)
             .with_details(json!({"reason": "unknown_doctype", "doctype": d})),
         StoreError::Conflict {
@@ -52,7 +54,8 @@ pub fn from_store(e: StoreError) -> ApiError {
         }
         StoreError::Query(_) => ApiError::new(ErrorCode::BadRequest, message)
             .with_details(json!({"reason": "bad_query"})),
-        StoreError::Closed => ApiError::new(ErrorCode::Unavailable, message),
+        StoreError::Closed | StoreError::Busy(_) => ApiError::new(ErrorCode::Unavailable, message),
+        StoreError::CommitFailed(_) => ApiError::new(ErrorCode::Internal, message),
         StoreError::Migration(_)
         | StoreError::Definition { .. }
         | StoreError::Sqlite(_)

@@ -55,6 +55,10 @@ pub enum StoreError {
     #[error("{doctype} {name} does not exist")]
     NotFound { doctype: String, name: String },
 
+    /// The record exists only as a tombstone.
+    #[error("{doctype} {name} was deleted")]
+    Deleted { doctype: String, name: String },
+
     #[error("there is no doctype called '{0}'")]
     UnknownDoctype(String),
 
@@ -98,6 +102,15 @@ pub enum StoreError {
     /// The same request id was used before for a different call.
     #[error("request id {0} was already used for a different call; use a new id for a new call")]
     RequestIdReused(String),
+
+    /// The database file is locked by another process for too long.
+    #[error("the office database is busy ({0}); try again in a moment")]
+    Busy(String),
+
+    /// The transaction of a batch of writes could not be committed; none of
+    /// its writes is stored.
+    #[error("the office database could not save this change: {0}")]
+    CommitFailed(String),
 
     /// The store is shutting down and takes no more writes.
     #[error("the office database is closing; try again in a moment")]

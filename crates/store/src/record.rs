@@ -628,7 +628,11 @@ fn update(
 fn live(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) -> Result<Value> {
     match read_record(conn, schema, dt, name)? {
         Some((v, false)) => Ok(v),
-        _ => Err(StoreError::NotFound {
+        Some((_, true)) => Err(StoreError::Deleted {
+            doctype: dt.name.clone(),
+            name: name.to_string(),
+        }),
+        None => Err(StoreError::NotFound {
             doctype: dt.name.clone(),
             name: name.to_string(),
         }),

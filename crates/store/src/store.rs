@@ -30,6 +30,8 @@ const FOREIGN_POLL: Duration = Duration::from_millis(200);
 /// Stored answers to write request ids are kept this long, far beyond any
 /// slave's retry window.
 const REQUEST_MEMORY_DAYS: i64 = 7;
+/// How often a long-running writer prunes those stored answers.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// One committed change, as the change log holds it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -117,10 +119,7 @@ impl Store {
             "INSERT OR IGNORE INTO _meta (key, value) VALUES ('site_id', ?)",
             [uuid::Uuid::now_v7().to_string()],
         )?;
-        conn.execute(
-            "DELETE FROM _requests WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-            [format!("-{REQUEST_MEMORY_DAYS} days")],
-        )?;
+        prune_requests(&conn);
         let last_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) FROM _changes", [], |r| {
                 r.get(0)
@@ -200,9 +199,9 @@ impl Store {
         let dt = schema.get(doctype)?;
         self.with_reader(|c| match read_record(c, &schema, dt, name)? {
             Some((v, false)) => Ok(v),
-            Some((_, true)) => Err(StoreError::NotFound {
+            Some((_, true)) => Err(StoreError::Deleted {
                 doctype: doctype.to_string(),
-                name: format!("{name} (it was deleted)"),
+                name: name.to_string(),
             }),
             None => Err(StoreError::NotFound {
                 doctype: doctype.to_string(),
@@ -393,6 +392,16 @@ fn read_changes(c: &Connection, seq: i64, limit: u32) -> Result<Vec<Change>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Forgets stored answers older than `REQUEST_MEMORY_DAYS`.
+fn prune_requests(conn: &Connection) {
+    if let Err(e) = conn.execute(
+        "DELETE FROM _requests WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+        [format!("-{REQUEST_MEMORY_DAYS} days")],
+    ) {
+        tracing::warn!(error = %e, "cannot prune old request ids");
+    }
+}
+
 /// A stored answer to an earlier request with the same (device, id).
 fn replay(conn: &Connection, ctx: &WriteCtx, op: &str) -> Result<Option<Value>> {
     let Some(id) = &ctx.request_id else {
@@ -412,7 +421,12 @@ fn replay(conn: &Connection, ctx: &WriteCtx, op: &str) -> Result<Option<Value>> 
 /// The group-commit loop: take every job waiting, apply each inside its own
 /// savepoint of one transaction, commit once (one fsync), then answer all.
 fn writer_loop(mut conn: Connection, schema: Arc<Schema>, rx: Receiver<Job>, feed: Arc<Feed>) {
+    let mut pruned = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
+        if pruned.elapsed() > PRUNE_EVERY {
+            prune_requests(&conn);
+            pruned = std::time::Instant::now();
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -447,11 +461,7 @@ fn commit_batch(
             let msg = e.to_string();
             return batch
                 .iter()
-                .map(|_| {
-                    Err(StoreError::BadRequest(format!(
-                        "the database is busy: {msg}"
-                    )))
-                })
+                .map(|_| Err(StoreError::Busy(msg.clone())))
                 .collect();
         }
     };
@@ -476,7 +486,7 @@ fn commit_batch(
         let msg = e.to_string();
         return batch
             .iter()
-            .map(|_| Err(StoreError::BadRequest(format!("could not save: {msg}"))))
+            .map(|_| Err(StoreError::CommitFailed(msg.clone())))
             .collect();
     }
     results

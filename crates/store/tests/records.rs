@@ -218,7 +218,7 @@ fn delete_is_a_tombstone_hidden_from_get_query_and_count() {
 
     assert!(matches!(
         store.get("Party", &gone_name),
-        Err(StoreError::NotFound { .. })
+        Err(StoreError::Deleted { .. })
     ));
     let rows = store.query("Party", &QuerySpec::default()).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
@@ -270,18 +270,18 @@ fn delete_with_stale_rev_is_a_conflict() {
 }
 
 #[test]
-fn deleting_twice_or_updating_a_deleted_record_is_not_found() {
+fn deleting_twice_or_updating_a_deleted_record_says_it_was_deleted() {
     let (_dir, store) = open();
     let rec = party(&store, "Acme", "AC");
     let name = name_of(&rec);
     store.write(ctx("t"), del("Party", &name, None)).unwrap();
     assert!(matches!(
         store.write(ctx("t"), del("Party", &name, None)),
-        Err(StoreError::NotFound { .. })
+        Err(StoreError::Deleted { .. })
     ));
     assert!(matches!(
         store.write(ctx("t"), upd("Party", &name, 2, json!({"city": "x"}))),
-        Err(StoreError::NotFound { .. })
+        Err(StoreError::Deleted { .. })
     ));
 }
 
