@@ -10,6 +10,8 @@
 //!   with its change-log (and outbox) entry in the same transaction.
 //! - [`query`]: the jIO-style text language and JSON filters, one AST, and
 //!   the compiler to parameterised SQL over the doctype's own columns.
+//! - [`devices`]: the devices a master knows (approved, revoked) and the
+//!   small settings it shares with its helper commands.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
 //!   pool, a group-commit writer thread, idempotent request ids, and the
 //!   change feed.
@@ -18,6 +20,7 @@
 //! get a callback when their write is durable, listeners get committed
 //! changes.
 
+pub mod devices;
 pub mod doctype;
 pub mod error;
 pub mod migrate;
@@ -26,6 +29,7 @@ pub mod record;
 pub mod store;
 pub mod values;
 
+pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};

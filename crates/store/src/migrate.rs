@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS _outbox (
     op TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending', message TEXT);
 CREATE INDEX IF NOT EXISTS _outbox_state ON _outbox(state, seq);
+CREATE TABLE IF NOT EXISTS _devices (
+    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    state TEXT NOT NULL, changed TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _requests (
     device TEXT NOT NULL, req_id TEXT NOT NULL, op TEXT NOT NULL,
     response TEXT NOT NULL, at TEXT NOT NULL,

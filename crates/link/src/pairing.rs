@@ -1,0 +1,212 @@
+//! Pairing URLs and pairing codes.
+//!
+//! `outpost://HOST:PORT/?name=NAME&fp=SHA256HEX&code=PAIRING_CODE` carries
+//! everything a slave needs for first contact: where the master listens, its
+//! name, the fingerprint to pin, and the short-lived code that proves the
+//! person pairing can see the master's screen.
+
+use std::fmt;
+
+use crate::error::LinkError;
+use crate::identity::normalize_fingerprint;
+
+/// The URL scheme registered by the desktop app.
+pub const SCHEME: &str = "outpost";
+/// Default TCP port of the master's signaling socket.
+pub const DEFAULT_PORT: u16 = 7355;
+/// Letters of a pairing code: no 0/O, 1/I/L, so it can be read aloud and typed.
+const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters in a code (about 40 bits), shown as two groups of four.
+const CODE_LEN: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingUrl {
+    pub host: String,
+    pub port: u16,
+    /// The office (master) name.
+    pub name: String,
+    /// The master's certificate fingerprint (64 lowercase hex digits).
+    pub fingerprint: String,
+    /// The pairing code; absent once paired.
+    pub code: Option<String>,
+}
+
+impl PairingUrl {
+    pub fn parse(text: &str) -> Result<PairingUrl, LinkError> {
+        let bad = |why: &str| LinkError::BadUrl(format!("{why} (expected {SCHEME}://HOST:PORT/?name=NAME&fp=FINGERPRINT&code=CODE)"));
+        let url = url::Url::parse(text.trim()).map_err(|e| bad(&format!("not a URL: {e}")))?;
+        if url.scheme() != SCHEME {
+            return Err(bad(&format!("the scheme is '{}', not '{SCHEME}'", url.scheme())));
+        }
+        let host = url.host_str().ok_or_else(|| bad("no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = url.port().unwrap_or(DEFAULT_PORT);
+        let mut name = None;
+        let mut fp = None;
+        let mut code = None;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "name" => name = Some(v.into_owned()),
+                "fp" => fp = Some(v.into_owned()),
+                "code" => code = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        let fingerprint = normalize_fingerprint(&fp.ok_or_else(|| bad("no fp (fingerprint)"))?)
+            .ok_or_else(|| bad("fp is not a SHA-256 fingerprint (64 hex digits)"))?;
+        Ok(PairingUrl {
+            host,
+            port,
+            name: name.unwrap_or_default(),
+            fingerprint,
+            code: code.map(|c| normalize_code(&c)).filter(|c| !c.is_empty()),
+        })
+    }
+
+    /// `host:port` for a socket address (IPv6 hosts bracketed).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for PairingUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut url = url::Url::parse(&format!("{SCHEME}://{}/", self.authority()))
+            .map_err(|_| fmt::Error)?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("name", &self.name);
+            q.append_pair("fp", &self.fingerprint);
+            if let Some(code) = &self.code {
+                q.append_pair("code", &display_code(code));
+            }
+        }
+        f.write_str(url.as_str())
+    }
+}
+
+/// A fresh random pairing code (stored without separators).
+pub fn new_code() -> String {
+    let mut bytes = [0u8; CODE_LEN];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Uppercase, separators and spaces removed; look-alikes mapped to the
+/// letters the alphabet uses, so `abcd-efgh` and `ABCDEFGH` are the same.
+pub fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect()
+}
+
+/// `ABCD-EFGH`: how people read a code.
+pub fn display_code(code: &str) -> String {
+    let c = normalize_code(code);
+    if c.len() == CODE_LEN {
+        format!("{}-{}", &c[..4], &c[4..])
+    } else {
+        c
+    }
+}
+
+/// Compares two codes in constant time (after normalising).
+pub fn codes_match(given: &str, expected: &str) -> bool {
+    let (a, b) = (normalize_code(given), normalize_code(expected));
+    if a.len() != b.len() {
+        return false;
+    }
+    a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The URL as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn qr_terminal(text: &str) -> Result<String, LinkError> {
+    use qrcode::render::unicode;
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| LinkError::BadUrl(format!("cannot draw a QR code: {e}")))?;
+    Ok(code
+        .render::<unicode::Dense1x2>()
+        .dark_color(unicode::Dense1x2::Light)
+        .light_color(unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
+
+    #[test]
+    fn a_pairing_url_round_trips() {
+        let u = PairingUrl {
+            host: "192.168.1.10".into(),
+            port: 7355,
+            name: "Kashgar depot".into(),
+            fingerprint: FP.into(),
+            code: Some("ABCD2345".into()),
+        };
+        let text = u.to_string();
+        assert!(text.starts_with("outpost://192.168.1.10:7355/?name=Kashgar+depot&fp="), "{text}");
+        assert!(text.ends_with("code=ABCD-2345"), "{text}");
+        assert_eq!(PairingUrl::parse(&text).unwrap(), u);
+    }
+
+    #[test]
+    fn colon_separated_uppercase_fingerprints_are_accepted() {
+        let colons: String = FP
+            .to_uppercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
+        let u = PairingUrl::parse(&format!("outpost://h:1/?name=x&fp={colons}")).unwrap();
+        assert_eq!(u.fingerprint, FP);
+        assert_eq!(u.code, None);
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong() {
+        for (text, why) in [
+            ("http://h:1/?fp=ab", "scheme"),
+            ("outpost://h:1/?name=x", "no fp"),
+            ("outpost://h:1/?fp=xyz", "not a SHA-256"),
+            ("not a url", "not a URL"),
+        ] {
+            let e = PairingUrl::parse(text).unwrap_err().to_string();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn codes_are_typeable_and_compare_loosely_but_exactly() {
+        let c = new_code();
+        assert_eq!(c.len(), 8);
+        assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert!(codes_match(&display_code(&c).to_lowercase(), &c));
+        assert!(codes_match(" abcd-2345 ", "ABCD2345"));
+        assert!(!codes_match("ABCD2346", "ABCD2345"));
+        assert!(!codes_match("ABCD234", "ABCD2345"));
+        assert_ne!(new_code(), new_code());
+    }
+
+    #[test]
+    fn the_qr_code_decodes_back_to_the_url() {
+        let art = qr_terminal("outpost://h:1/?fp=ab").unwrap();
+        assert!(art.lines().count() > 10);
+    }
+}

@@ -1,0 +1,93 @@
+//! Signaling messages: JSON text frames on the master's WebSocket
+//! (`ws://HOST:PORT/signal`). The socket only introduces the peers; every DB
+//! call travels on the encrypted data channel, and both ends pin the other's
+//! certificate fingerprint, so a plain WebSocket on the LAN is enough.
+//!
+//! ```text
+//! slave  -> master  {"t":"hello","v":1,"device":FP,"name":"Front desk","code":"ABCD2345"}
+//! master -> slave   {"t":"offer","master":"Kashgar depot","sdp":"..."}    or {"t":"refused",...}
+//! slave  -> master  {"t":"answer","sdp":"..."}
+//! both              {"t":"candidate","candidate":"candidate:...","mid":"0"}
+//! master -> slave   {"t":"refused","code":"forbidden","message":"..."}     at any point
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Signaling protocol version.
+pub const SIGNAL_VERSION: u32 = 1;
+/// Path of the signaling WebSocket on the master's port.
+pub const SIGNAL_PATH: &str = "/signal";
+/// Largest signaling frame accepted (an SDP is a few KiB).
+pub const MAX_SIGNAL_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Signal {
+    /// First message from a slave: who it is, and the pairing code on first contact.
+    Hello {
+        v: u32,
+        /// The slave's certificate fingerprint (its device id).
+        device: String,
+        /// A name for the device that people recognise ("Front desk PC").
+        #[serde(default)]
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    Offer {
+        /// The office name.
+        master: String,
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mid: Option<String>,
+    },
+    /// The master will not connect this device; the socket closes after it.
+    Refused {
+        /// `unauthorized` (unknown device, no or wrong code), `forbidden`
+        /// (revoked), `bad_request`, `unavailable`.
+        code: String,
+        message: String,
+    },
+}
+
+impl Signal {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(text: &str) -> Result<Signal, String> {
+        if text.len() > MAX_SIGNAL_BYTES {
+            return Err(format!(
+                "signaling message of {} bytes is over the {MAX_SIGNAL_BYTES}-byte limit",
+                text.len()
+            ));
+        }
+        serde_json::from_str(text).map_err(|e| format!("not a signaling message: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_with_their_tag() {
+        let m = Signal::Hello {
+            v: 1,
+            device: "ab".into(),
+            name: "Desk".into(),
+            code: Some("ABCD2345".into()),
+        };
+        let text = m.encode();
+        assert!(text.starts_with(r#"{"t":"hello""#), "{text}");
+        assert_eq!(Signal::decode(&text).unwrap(), m);
+        assert!(Signal::decode("{\"t\":\"nonsense\"}").is_err());
+        assert!(Signal::decode("garbage").is_err());
+    }
+}
