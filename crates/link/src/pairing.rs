@@ -33,13 +33,23 @@ pub struct PairingUrl {
 
 impl PairingUrl {
     pub fn parse(text: &str) -> Result<PairingUrl, LinkError> {
-        let bad = |why: &str| LinkError::BadUrl(format!("{why} (expected {SCHEME}://HOST:PORT/?name=NAME&fp=FINGERPRINT&code=CODE)"));
+        let bad = |why: &str| {
+            LinkError::BadUrl(format!(
+                "{why} (expected {SCHEME}://HOST:PORT/?name=NAME&fp=FINGERPRINT&code=CODE)"
+            ))
+        };
         let url = url::Url::parse(text.trim()).map_err(|e| bad(&format!("not a URL: {e}")))?;
         if url.scheme() != SCHEME {
-            return Err(bad(&format!("the scheme is '{}', not '{SCHEME}'", url.scheme())));
+            return Err(bad(&format!(
+                "the scheme is '{}', not '{SCHEME}'",
+                url.scheme()
+            )));
         }
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = url.port().unwrap_or(DEFAULT_PORT);
         let mut name = None;
         let mut fp = None;
@@ -128,7 +138,10 @@ pub fn codes_match(given: &str, expected: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.bytes()
+        .zip(b.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The URL as a QR code drawn with Unicode half blocks, for a terminal.
@@ -160,7 +173,10 @@ mod tests {
             code: Some("ABCD2345".into()),
         };
         let text = u.to_string();
-        assert!(text.starts_with("outpost://192.168.1.10:7355/?name=Kashgar+depot&fp="), "{text}");
+        assert!(
+            text.starts_with("outpost://192.168.1.10:7355/?name=Kashgar+depot&fp="),
+            "{text}"
+        );
         assert!(text.ends_with("code=ABCD-2345"), "{text}");
         assert_eq!(PairingUrl::parse(&text).unwrap(), u);
     }
@@ -206,7 +222,34 @@ mod tests {
 
     #[test]
     fn the_qr_code_decodes_back_to_the_url() {
-        let art = qr_terminal("outpost://h:1/?fp=ab").unwrap();
+        let url = format!("outpost://10.0.0.5:7355/?name=Kashgar+depot&fp={FP}&code=ABCD-2345");
+        let art = qr_terminal(&url).unwrap();
         assert!(art.lines().count() > 10);
+        // Decode what the terminal shows: each character is two modules
+        // (upper and lower half), drawn light-on-dark for dark terminals.
+        let rows: Vec<Vec<char>> = art.lines().map(|l| l.chars().collect()).collect();
+        let (w, h) = (rows[0].len(), rows.len() * 2);
+        let scale = 4;
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
+            let (cx, cy) = (x / scale, y / scale);
+            let ch = rows[cy / 2].get(cx).copied().unwrap_or(' ');
+            let upper = cy % 2 == 0;
+            // Light cell = the terminal's foreground, which the renderer uses for dark modules.
+            let lit = match ch {
+                '█' => true,
+                '▀' => upper,
+                '▄' => !upper,
+                _ => false,
+            };
+            if lit {
+                255
+            } else {
+                0
+            }
+        });
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, text) = grids[0].decode().unwrap();
+        assert_eq!(text, url);
     }
 }

@@ -57,17 +57,20 @@ impl Store {
 
     pub fn device(&self, fingerprint: &str) -> Result<Option<Device>> {
         self.with_reader(|c| {
-            Ok(c.prepare_cached(&format!("SELECT {COLS} FROM _devices WHERE fingerprint = ?"))?
-                .query_row([fingerprint], row)
-                .optional()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLS} FROM _devices WHERE fingerprint = ?"
+            ))?
+            .query_row([fingerprint], row)
+            .optional()?)
         })
     }
 
     /// Every device, most recently seen first.
     pub fn devices(&self) -> Result<Vec<Device>> {
         self.with_reader(|c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {COLS} FROM _devices ORDER BY last_seen DESC"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM _devices ORDER BY last_seen DESC"
+            ))?;
             let rows = stmt.query_map([], row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -190,7 +193,10 @@ mod tests {
         assert!(!store.device(FP_B).unwrap().unwrap().is_approved());
         assert!(store.device(FP_A).unwrap().unwrap().is_approved());
         // Pairing again approves again.
-        assert!(store.approve_device(FP_B, "Store room").unwrap().is_approved());
+        assert!(store
+            .approve_device(FP_B, "Store room")
+            .unwrap()
+            .is_approved());
     }
 
     #[test]

@@ -1,0 +1,410 @@
+//! Bringing up the data channel between a slave and its master, over the
+//! signaling socket, with both fingerprints pinned.
+//!
+//! The master is the offerer: it creates the `db` channel, sends its offer
+//! and trickles its candidates; the slave checks the offer's fingerprint
+//! against the master it expects before applying it, answers (as DTLS
+//! server), and trickles its own. The master checks that the answer's
+//! fingerprint is the device the slave said it was, which it has approved.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
+
+use crate::error::{LinkError, Result};
+use crate::identity::{check_sdp_fingerprint, normalize_fingerprint, Identity};
+use crate::peer::{nudge, remote_max_frame, Channel, PcEvent, Peer, RtcOptions, DB_CHANNEL};
+use crate::signal::{Signal, SIGNAL_VERSION};
+use crate::socket::SignalSocket;
+
+/// Time for a slave to say hello after connecting.
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(5);
+/// Time for the whole exchange, hello to open channel.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Who a slave says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaveHello {
+    /// Its certificate fingerprint (normalised).
+    pub device: String,
+    pub name: String,
+    pub code: Option<String>,
+}
+
+/// The master's decision about a slave that said hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Accept,
+    Refuse { code: String, message: String },
+}
+
+/// Master side: reads the slave's hello, asks `admit`, and on acceptance
+/// brings up the channel. On refusal the slave gets the reason and nothing
+/// else.
+pub async fn accept_slave<F, Fut>(
+    mut ws: SignalSocket,
+    identity: &Identity,
+    opts: &RtcOptions,
+    master_name: &str,
+    admit: F,
+) -> Result<(Channel, SlaveHello)>
+where
+    F: FnOnce(SlaveHello) -> Fut,
+    Fut: Future<Output = Admission>,
+{
+    let hello = match ws
+        .recv_within(HELLO_DEADLINE, "waiting for the slave's hello")
+        .await?
+    {
+        Some(Signal::Hello {
+            v,
+            device,
+            name,
+            code,
+        }) => {
+            if v != SIGNAL_VERSION {
+                return refuse(ws, "bad_request", format!("signaling version {v} is not supported; this master speaks {SIGNAL_VERSION} (update Outpost on the older PC)")).await;
+            }
+            let Some(device) = normalize_fingerprint(&device) else {
+                return refuse(
+                    ws,
+                    "bad_request",
+                    "the device id is not a SHA-256 fingerprint".into(),
+                )
+                .await;
+            };
+            SlaveHello {
+                device,
+                name: name.chars().take(100).collect(),
+                code,
+            }
+        }
+        Some(other) => {
+            return refuse(
+                ws,
+                "bad_request",
+                format!("expected hello first, got {}", kind(&other)),
+            )
+            .await
+        }
+        None => return Err(LinkError::Closed),
+    };
+    if let Admission::Refuse { code, message } = admit(hello.clone()).await {
+        tracing::info!(device = %hello.device, %code, "slave refused: {message}");
+        return refuse(ws, &code, message).await;
+    }
+    let local_ip = ws.local_addr().ip();
+    let result = tokio::time::timeout(
+        HANDSHAKE_DEADLINE,
+        offer_channel(&mut ws, identity, opts, master_name, &hello, local_ip),
+    )
+    .await
+    .unwrap_or_else(|_| Err(LinkError::Timeout("bringing up the data channel".into())));
+    match result {
+        Ok(channel) => {
+            ws.close().await;
+            Ok((channel, hello))
+        }
+        Err(e) => {
+            let code = match e {
+                LinkError::FingerprintMismatch { .. } => "forbidden",
+                _ => "unavailable",
+            };
+            let _ = ws
+                .send(&Signal::Refused {
+                    code: code.into(),
+                    message: e.to_string(),
+                })
+                .await;
+            ws.close().await;
+            Err(e)
+        }
+    }
+}
+
+fn kind(s: &Signal) -> &'static str {
+    match s {
+        Signal::Hello { .. } => "hello",
+        Signal::Offer { .. } => "offer",
+        Signal::Answer { .. } => "answer",
+        Signal::Candidate { .. } => "candidate",
+        Signal::Refused { .. } => "refused",
+    }
+}
+
+async fn refuse<T>(mut ws: SignalSocket, code: &str, message: String) -> Result<T> {
+    let _ = ws
+        .send(&Signal::Refused {
+            code: code.to_string(),
+            message: message.clone(),
+        })
+        .await;
+    ws.close().await;
+    Err(LinkError::Refused {
+        code: code.to_string(),
+        message,
+    })
+}
+
+async fn offer_channel(
+    ws: &mut SignalSocket,
+    identity: &Identity,
+    opts: &RtcOptions,
+    master_name: &str,
+    hello: &SlaveHello,
+    local_ip: std::net::IpAddr,
+) -> Result<Channel> {
+    let Peer { pc, mut events } = Peer::new(identity, opts, local_ip).await?;
+    let guard = CloseOnDrop(Some(pc.clone()));
+    let dc = pc
+        .create_data_channel(DB_CHANNEL, None)
+        .await
+        .map_err(LinkError::rtc)?;
+    let offer = pc.create_offer(None).await.map_err(LinkError::rtc)?;
+    pc.set_local_description(offer.clone())
+        .await
+        .map_err(LinkError::rtc)?;
+    ws.send(&Signal::Offer {
+        master: master_name.to_string(),
+        sdp: offer.sdp,
+    })
+    .await?;
+    let mut answered = false;
+    let mut early_candidates = Vec::new();
+    let mut max_frame = None;
+    let mut opened = false;
+    let mut socket_done = false;
+    while !(opened && max_frame.is_some()) {
+        tokio::select! {
+            msg = ws.recv(), if !socket_done => match msg? {
+                Some(Signal::Answer { sdp }) if !answered => {
+                    check_sdp_fingerprint("the slave", &sdp, &hello.device)?;
+                    max_frame = Some(remote_max_frame(&sdp));
+                    let desc = RTCSessionDescription::answer(sdp).map_err(LinkError::rtc)?;
+                    pc.set_remote_description(desc).await.map_err(LinkError::rtc)?;
+                    answered = true;
+                    for c in early_candidates.drain(..) {
+                        let _ = pc.add_ice_candidate(c).await;
+                    }
+                }
+                Some(Signal::Candidate { candidate, mid }) => {
+                    let init = candidate_init(candidate, mid);
+                    if answered {
+                        let _ = pc.add_ice_candidate(init).await;
+                    } else {
+                        early_candidates.push(init);
+                    }
+                }
+                Some(other) => {
+                    return Err(LinkError::Signaling(format!("unexpected {} from the slave", kind(&other))));
+                }
+                None => socket_done = true,
+            },
+            ev = events.recv() => match ev {
+                Some(PcEvent::Candidate(c)) => {
+                    ws.send(&Signal::Candidate { candidate: c.candidate, mid: c.sdp_mid }).await?;
+                }
+                Some(PcEvent::State(RTCPeerConnectionState::Connected)) => nudge(dc.clone()),
+                Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
+                    return Err(LinkError::Rtc("the connection failed (no network path to the slave?)".into()));
+                }
+                Some(_) => {}
+                None => return Err(LinkError::Closed),
+            },
+            ev = dc.poll(), if !opened => match ev {
+                Some(DataChannelEvent::OnOpen) => opened = true,
+                Some(DataChannelEvent::OnClose) | None => return Err(LinkError::Closed),
+                Some(_) => {}
+            },
+        }
+        if socket_done && !answered {
+            return Err(LinkError::Signaling(
+                "the slave left before answering".into(),
+            ));
+        }
+    }
+    guard.disarm();
+    Ok(Channel::start(pc, dc, events, max_frame.unwrap_or(65_536)))
+}
+
+fn candidate_init(
+    candidate: String,
+    mid: Option<String>,
+) -> webrtc::peer_connection::RTCIceCandidateInit {
+    webrtc::peer_connection::RTCIceCandidateInit {
+        candidate,
+        sdp_mid: mid,
+        sdp_mline_index: Some(0),
+        ..Default::default()
+    }
+}
+
+/// Closes a half-made connection when the handshake fails or times out.
+struct CloseOnDrop(Option<Arc<dyn webrtc::peer_connection::PeerConnection>>);
+
+impl CloseOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(pc) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+    }
+}
+
+/// What the slave learned about the master on connecting.
+#[derive(Debug, Clone)]
+pub struct MasterInfo {
+    pub name: String,
+    pub fingerprint: String,
+}
+
+/// Slave side: says hello to the master at `addr` (`host:port`), refuses an
+/// offer whose fingerprint is not `expected_master`, and brings up the channel.
+pub async fn connect_master(
+    addr: &str,
+    identity: &Identity,
+    opts: &RtcOptions,
+    expected_master: &str,
+    name: &str,
+    code: Option<&str>,
+) -> Result<(Channel, MasterInfo)> {
+    let claimed = identity.fingerprint().to_string();
+    connect_master_as(addr, identity, &claimed, opts, expected_master, name, code).await
+}
+
+/// Like [`connect_master`], but says hello as `claimed_device`, which an
+/// honest slave never does: this is how the tests play an impostor that
+/// knows an approved device's id but not its private key.
+pub async fn connect_master_as(
+    addr: &str,
+    identity: &Identity,
+    claimed_device: &str,
+    opts: &RtcOptions,
+    expected_master: &str,
+    name: &str,
+    code: Option<&str>,
+) -> Result<(Channel, MasterInfo)> {
+    let mut ws = SignalSocket::connect(addr, Duration::from_secs(5)).await?;
+    ws.send(&Signal::Hello {
+        v: SIGNAL_VERSION,
+        device: claimed_device.to_string(),
+        name: name.to_string(),
+        code: code.map(str::to_string),
+    })
+    .await?;
+    let local_ip = ws.local_addr().ip();
+    let result = tokio::time::timeout(
+        HANDSHAKE_DEADLINE,
+        answer_channel(&mut ws, identity, opts, expected_master, local_ip),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(LinkError::Timeout(format!(
+            "connecting to the master at {addr}"
+        )))
+    });
+    ws.close().await;
+    result
+}
+
+async fn answer_channel(
+    ws: &mut SignalSocket,
+    identity: &Identity,
+    opts: &RtcOptions,
+    expected_master: &str,
+    local_ip: std::net::IpAddr,
+) -> Result<(Channel, MasterInfo)> {
+    // Wait for the offer (or a refusal) before making a peer connection.
+    let (master_name, offer_sdp) = match ws.recv().await? {
+        Some(Signal::Offer { master, sdp }) => (master, sdp),
+        Some(Signal::Refused { code, message }) => {
+            return Err(LinkError::Refused { code, message })
+        }
+        Some(other) => {
+            return Err(LinkError::Signaling(format!(
+                "expected an offer from the master, got {}",
+                kind(&other)
+            )))
+        }
+        None => {
+            return Err(LinkError::Signaling(
+                "the master closed the signaling socket without an answer".into(),
+            ))
+        }
+    };
+    check_sdp_fingerprint(
+        &format!("the master \"{master_name}\""),
+        &offer_sdp,
+        expected_master,
+    )?;
+    let max_frame = remote_max_frame(&offer_sdp);
+    let Peer { pc, mut events } = Peer::new(identity, opts, local_ip).await?;
+    let guard = CloseOnDrop(Some(pc.clone()));
+    let desc = RTCSessionDescription::offer(offer_sdp).map_err(LinkError::rtc)?;
+    pc.set_remote_description(desc)
+        .await
+        .map_err(LinkError::rtc)?;
+    let answer = pc.create_answer(None).await.map_err(LinkError::rtc)?;
+    pc.set_local_description(answer.clone())
+        .await
+        .map_err(LinkError::rtc)?;
+    ws.send(&Signal::Answer { sdp: answer.sdp }).await?;
+
+    let mut dc: Option<Arc<dyn DataChannel>> = None;
+    let mut socket_done = false;
+    let mut pending_events = Vec::new();
+    loop {
+        tokio::select! {
+            msg = ws.recv(), if !socket_done => match msg {
+                Ok(Some(Signal::Candidate { candidate, mid })) => {
+                    let _ = pc.add_ice_candidate(candidate_init(candidate, mid)).await;
+                }
+                Ok(Some(Signal::Refused { code, message })) => return Err(LinkError::Refused { code, message }),
+                Ok(Some(other)) => {
+                    return Err(LinkError::Signaling(format!("unexpected {} from the master", kind(&other))));
+                }
+                // The master may close the socket once the channel is up.
+                Ok(None) | Err(_) => socket_done = true,
+            },
+            ev = events.recv() => match ev {
+                Some(PcEvent::Candidate(c)) if !socket_done => {
+                    let _ = ws.send(&Signal::Candidate { candidate: c.candidate, mid: c.sdp_mid }).await;
+                }
+                Some(PcEvent::Channel(ch)) => {
+                    dc = Some(ch);
+                }
+                Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
+                    return Err(LinkError::Rtc("the connection failed (no network path to the master?)".into()));
+                }
+                Some(other) => pending_events.push(other),
+                None => return Err(LinkError::Closed),
+            },
+            ev = async { match &dc { Some(d) => d.poll().await, None => std::future::pending().await } } => match ev {
+                Some(DataChannelEvent::OnOpen) => break,
+                Some(DataChannelEvent::OnClose) | None => return Err(LinkError::Closed),
+                Some(_) => {}
+            },
+        }
+    }
+    guard.disarm();
+    let dc = dc.ok_or(LinkError::Closed)?;
+    // Connection-state events seen during the handshake are stale now.
+    drop(pending_events);
+    Ok((
+        Channel::start(pc, dc, events, max_frame),
+        MasterInfo {
+            name: master_name,
+            fingerprint: expected_master.to_string(),
+        },
+    ))
+}

@@ -1,0 +1,36 @@
+//! The link layer: how a slave and its master find each other, trust each
+//! other and talk, without knowing anything of SQL or doctypes.
+//!
+//! Parts:
+//! - [`identity`]: the device's persistent DTLS certificate; its SHA-256
+//!   fingerprint is the device id; SDP fingerprint pinning.
+//! - [`pairing`]: pairing URLs (`outpost://HOST:PORT/?name=&fp=&code=`),
+//!   short typeable codes, QR codes for the terminal.
+//! - [`signal`]: the signaling messages (hello, offer, answer, candidate,
+//!   refused).
+//! - [`socket`]: the signaling WebSocket, server and client side.
+//! - [`peer`]: a tuned WebRTC peer connection and [`Channel`], the `db`
+//!   data channel as a pipe of whole messages.
+//! - [`framing`]: chunking messages into frames within the peer's limit.
+//! - [`handshake`]: master and slave sides of bringing up a channel with
+//!   both fingerprints pinned.
+//! - [`discovery`]: announcing and finding masters on the LAN over mDNS.
+
+pub mod discovery;
+pub mod error;
+pub mod framing;
+pub mod handshake;
+pub mod identity;
+pub mod pairing;
+pub mod peer;
+pub mod signal;
+pub mod socket;
+
+pub use error::{LinkError, Result};
+pub use handshake::{
+    accept_slave, connect_master, connect_master_as, Admission, MasterInfo, SlaveHello,
+};
+pub use identity::Identity;
+pub use pairing::PairingUrl;
+pub use peer::{Channel, ChannelReceiver, ChannelSender, RtcOptions};
+pub use socket::SignalSocket;

@@ -1,0 +1,196 @@
+//! Real WebRTC between two peers on loopback (in one process here; the
+//! end-to-end tests run them as separate processes): the data channel comes
+//! up, carries messages both ways (large ones chunked), and each side
+//! refuses the other's impostor.
+
+use std::time::Duration;
+
+use outpost_link::{
+    accept_slave, connect_master, connect_master_as, Admission, Identity, LinkError, RtcOptions,
+    SignalSocket,
+};
+use tokio::net::TcpListener;
+
+struct Ids {
+    _dirs: Vec<tempfile::TempDir>,
+    master: Identity,
+    slave: Identity,
+    impostor: Identity,
+}
+
+fn ids() -> Ids {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    Ids {
+        master: Identity::load_or_create(dirs[0].path()).unwrap(),
+        slave: Identity::load_or_create(dirs[1].path()).unwrap(),
+        impostor: Identity::load_or_create(dirs[2].path()).unwrap(),
+        _dirs: dirs,
+    }
+}
+
+/// A master that accepts one connection, admitting only `allowed`.
+async fn one_master(
+    master: Identity,
+    allowed: String,
+) -> (
+    String,
+    tokio::task::JoinHandle<Result<outpost_link::Channel, LinkError>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let ws = SignalSocket::accept(stream, Duration::from_secs(5)).await?;
+        let (channel, _hello) = accept_slave(
+            ws,
+            &master,
+            &RtcOptions::default(),
+            "Test depot",
+            |h| async move {
+                if h.device == allowed {
+                    Admission::Accept
+                } else {
+                    Admission::Refuse {
+                        code: "unauthorized".into(),
+                        message: "unknown device".into(),
+                    }
+                }
+            },
+        )
+        .await?;
+        Ok(channel)
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_comes_up_and_carries_small_and_chunked_messages_both_ways() {
+    let ids = ids();
+    let (addr, master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
+    let (slave_ch, info) = connect_master(
+        &addr,
+        &ids.slave,
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Front desk",
+        None,
+    )
+    .await
+    .expect("slave connects");
+    assert_eq!(info.name, "Test depot");
+    let mut master_ch = master.await.unwrap().expect("master accepts");
+    let mut slave_ch = slave_ch;
+
+    slave_ch.tx.send(b"hello master").await.unwrap();
+    assert_eq!(master_ch.rx.recv().await.unwrap().unwrap(), b"hello master");
+    // 1 MiB: far over one SCTP message, so it is chunked and reassembled.
+    let big: Vec<u8> = (0..1_048_576u32).map(|i| (i % 253) as u8).collect();
+    master_ch.tx.send(&big).await.unwrap();
+    master_ch.tx.send(b"after").await.unwrap();
+    assert_eq!(slave_ch.rx.recv().await.unwrap().unwrap(), big);
+    assert_eq!(slave_ch.rx.recv().await.unwrap().unwrap(), b"after");
+
+    // Closing one side ends the other's stream.
+    master_ch.tx.close().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match slave_ch.rx.recv().await {
+                None => return,
+                Some(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the slave did not notice the close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slave_refuses_a_master_with_another_fingerprint() {
+    let ids = ids();
+    // The "master" here is an impostor identity; the slave expects the real one.
+    let (addr, master) = one_master(ids.impostor.clone(), ids.slave.fingerprint().into()).await;
+    let err = connect_master(
+        &addr,
+        &ids.slave,
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Front desk",
+        None,
+    )
+    .await
+    .err()
+    .expect("must refuse");
+    assert!(
+        matches!(err, LinkError::FingerprintMismatch { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(ids.impostor.fingerprint()),
+        "{err}"
+    );
+    assert!(
+        master.await.unwrap().is_err(),
+        "the impostor got no channel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_refuses_an_unknown_device_with_a_reason() {
+    let ids = ids();
+    let (addr, master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
+    let err = connect_master(
+        &addr,
+        &ids.impostor,
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Impostor",
+        None,
+    )
+    .await
+    .err()
+    .expect("must refuse");
+    match err {
+        LinkError::Refused { code, message } => {
+            assert_eq!(code, "unauthorized");
+            assert_eq!(message, "unknown device");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    assert!(master.await.unwrap().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_refuses_an_impostor_claiming_an_approved_device_id() {
+    let ids = ids();
+    let (addr, master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
+    // Says hello as the approved slave, but holds another private key: its
+    // answer carries its own certificate's fingerprint.
+    let err = connect_master_as(
+        &addr,
+        &ids.impostor,
+        ids.slave.fingerprint(),
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Impostor",
+        None,
+    )
+    .await
+    .err()
+    .expect("must refuse");
+    match &err {
+        LinkError::Refused { code, message } => {
+            assert_eq!(code, "forbidden");
+            assert!(message.contains("not the one expected"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    let master_err = master
+        .await
+        .unwrap()
+        .err()
+        .expect("no channel for the impostor");
+    assert!(
+        matches!(master_err, LinkError::FingerprintMismatch { .. }),
+        "{master_err}"
+    );
+}
