@@ -24,20 +24,79 @@ pub struct DataArg {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run this PC as the office's master (keeps the database)
+    /// Run this PC as the office's master (keeps the database, serves slaves)
     Master {
         #[command(flatten)]
         data: DataArg,
         /// The office's name, e.g. "Kashgar depot"
         #[arg(long)]
         name: String,
+        /// Address to listen on (default: all interfaces)
+        #[arg(long, default_value = "0.0.0.0")]
+        listen: std::net::IpAddr,
+        /// TCP port of the signaling socket
+        #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
+        port: u16,
+        /// Minutes the pairing code stays valid
+        #[arg(long, default_value_t = 10)]
+        code_minutes: u64,
+        /// Do not announce on the LAN over mDNS (and skip the duplicate-name check)
+        #[arg(long)]
+        no_mdns: bool,
+        /// STUN/TURN servers for sites on several subnets (comma-separated, e.g. stun:10.0.0.1:3478)
+        #[arg(long, value_delimiter = ',')]
+        ice_server: Vec<String>,
     },
     /// Run one database call and print the result as JSON
     Db {
         #[command(flatten)]
         data: DataArg,
+        /// Work through a master instead of a local database: its pairing URL or its name on the LAN
+        #[arg(long, value_name = "URL_OR_NAME")]
+        connect: Option<String>,
+        /// Pairing code shown on the master (first connection only, when not in the URL)
+        #[arg(long)]
+        code: Option<String>,
+        /// Seconds to wait for the master
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
         #[command(subcommand)]
         op: DbOp,
+    },
+    /// Print this PC's device id (the SHA-256 fingerprint of its certificate)
+    Id {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Make a new pairing code for the running master and print its pairing URL
+    Pair {
+        #[command(flatten)]
+        data: DataArg,
+        /// Minutes the new code stays valid
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+    },
+    /// List the devices paired with this master, or revoke one
+    Devices {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+    },
+    /// List the masters announced on the LAN
+    Masters {
+        /// Seconds to listen for announcements
+        #[arg(long, default_value_t = 2)]
+        wait: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevicesAction {
+    /// Revoke a device: its open connection is closed and it cannot reconnect
+    Revoke {
+        /// Device id, or its first 8+ characters
+        id: String,
     },
 }
 

@@ -3,14 +3,18 @@
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use outpost_api::protocol::{
     DeleteArgs, GetArgs, InsertArgs, InsertManyArgs, QueryArgs, SortArg, SubscribeArgs, UpdateArgs,
 };
 use outpost_api::{ApiError, Db, LocalDb, Op};
+use outpost_node::slave::{default_device_name, LinkState};
+use outpost_node::{RemoteDb, SlaveConfig, Target};
 use outpost_store::Store;
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::cli::{DbOp, QueryOpts};
 use crate::output::{print_json, CliError};
@@ -28,12 +32,66 @@ pub fn run(dir: PathBuf, op: DbOp) -> Result<(), CliError> {
         .with_context(|| format!("cannot open the office database in {}", dir.display()))?;
     let db = LocalDb::new(store.clone(), CLI_DEVICE);
     let rt = super::runtime()?;
-    let result = rt.block_on(call(&db, op));
+    let result = rt.block_on(call(&db, op, None));
     store.close();
     result
 }
 
-async fn call(db: &dyn Db, op: DbOp) -> Result<(), CliError> {
+/// The same calls through a master: this PC acts as a slave, with `dir`
+/// holding only its identity and which master it paired with.
+pub fn run_remote(
+    dir: PathBuf,
+    target: &str,
+    code: Option<String>,
+    timeout: Duration,
+    op: DbOp,
+) -> Result<(), CliError> {
+    // Refusals and outages are reported once, as the command's error.
+    super::init_tracing("error");
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let config = SlaveConfig {
+            data: dir,
+            target: Target::parse(target).map_err(anyhow::Error::from)?,
+            code,
+            device_name: default_device_name(),
+            call_timeout: timeout,
+            rtc: Default::default(),
+        };
+        let db = RemoteDb::start(config).map_err(anyhow::Error::from)?;
+        db.wait_connected(timeout).await?;
+        let state = db.state();
+        let result = call(&db, op, Some(state)).await;
+        db.close().await;
+        result
+    })
+}
+
+/// Resolves when the slave is refused for good (revoked ...).
+async fn refused(state: &mut Option<watch::Receiver<LinkState>>) -> ApiError {
+    let Some(rx) = state else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let LinkState::Refused { code, message } = rx.borrow_and_update().clone() {
+            let code = if code == "forbidden" {
+                outpost_api::ErrorCode::Forbidden
+            } else {
+                outpost_api::ErrorCode::Unauthorized
+            };
+            return ApiError::new(code, message);
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+async fn call(
+    db: &dyn Db,
+    op: DbOp,
+    mut state: Option<watch::Receiver<LinkState>>,
+) -> Result<(), CliError> {
     match op {
         DbOp::Insert { doctype, json } => {
             let record = json_object(&json)?;
@@ -115,6 +173,7 @@ async fn call(db: &dyn Db, op: DbOp) -> Result<(), CliError> {
                         Some(ev) => print_json(&serde_json::to_value(ev).unwrap_or(Value::Null)),
                         None => break,
                     },
+                    e = refused(&mut state) => return Err(e.into()),
                     _ = tokio::signal::ctrl_c() => break,
                 }
             }

@@ -1,48 +1,60 @@
-//! `outpost master`: the headless master. For now it opens the office
-//! database, serves nothing over the network yet (the link layer comes with
-//! the WebRTC issue), and shuts down cleanly on Ctrl-C or SIGTERM.
-
-use std::path::PathBuf;
+//! `outpost master`: the headless master. Opens the office database, listens
+//! for slaves (signaling WebSocket, WebRTC data channels), announces itself
+//! on the LAN, prints the pairing URL and its QR code, and shuts down
+//! cleanly on Ctrl-C or SIGTERM.
 
 use anyhow::Context;
-use outpost_api::{Db, LocalDb, Op};
-use outpost_store::Store;
+use outpost_link::pairing::{display_code, qr_terminal, PairingUrl};
+use outpost_node::{pairing_state, Master, MasterConfig};
 
 use crate::output::CliError;
 
-pub fn run(dir: PathBuf, name: String) -> Result<(), CliError> {
-    super::init_tracing("outpost=info,outpost_store=info,outpost_api=info,info");
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        return Err(
-            anyhow::anyhow!("the office name is empty; pass --name \"Kashgar depot\"").into(),
-        );
-    }
-    let store = Store::open(&dir)
-        .with_context(|| format!("cannot open the office database in {}", dir.display()))?;
-    let db = LocalDb::new(store.clone(), "master");
+pub fn run(config: MasterConfig) -> Result<(), CliError> {
+    super::init_tracing(
+        "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,warn",
+    );
+    let dir = config.data.clone();
     let rt = super::runtime()?;
     rt.block_on(async {
-        let hello = db.run(Op::Hello(Default::default())).await?;
+        let master = Master::start(config).await.with_context(|| {
+            format!("cannot start the master with data folder {}", dir.display())
+        })?;
         tracing::info!(
-            office = %name,
             data = %dir.display(),
-            site_id = %hello["site_id"].as_str().unwrap_or_default(),
-            doctypes = store.schema().doctypes.len(),
-            outbox_pending = store.outbox_pending().unwrap_or(0),
+            outbox_pending = master.store().outbox_pending().unwrap_or(0),
             "master ready"
         );
-        eprintln!(
-            "Outpost master \"{name}\" is running on {}; Ctrl-C to stop.",
-            dir.display()
+        println!(
+            "Outpost master \"{}\" is running.",
+            master.pairing_url().name
         );
+        println!("Data folder: {}", dir.display());
+        println!("Device id:   {}", master.fingerprint());
+        print_pairing(master.pairing_url(), master.code_expires());
+        eprintln!("Ctrl-C stops the master.");
         shutdown_signal().await;
+        tracing::info!("shutting down: closing slaves, finishing queued writes");
+        master.shutdown().await;
+        tracing::info!("stopped cleanly");
         Ok::<(), CliError>(())
-    })?;
-    tracing::info!("shutting down: finishing queued writes");
-    store.close();
-    tracing::info!("stopped cleanly");
-    Ok(())
+    })
+}
+
+/// The pairing URL, its QR code and the code in words.
+pub fn print_pairing(url: &PairingUrl, expires: u64) {
+    let code = url.code.as_deref().map(display_code).unwrap_or_default();
+    println!(
+        "Pairing URL (the code is valid {} minutes; `outpost pair` makes a new one):",
+        pairing_state::minutes_left(expires)
+    );
+    println!("{url}");
+    match qr_terminal(&url.to_string()) {
+        Ok(qr) => println!("{qr}"),
+        Err(e) => eprintln!("(no QR code: {e})"),
+    }
+    println!("Pairing code: {code}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 /// Ctrl-C, or SIGTERM (what `systemctl stop` and `kill` send).

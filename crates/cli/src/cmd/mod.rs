@@ -1,7 +1,11 @@
 //! One module per command.
 
 mod db;
+mod devices;
+mod id;
 mod master;
+mod masters;
+mod pair;
 
 use std::path::PathBuf;
 
@@ -12,8 +16,43 @@ use crate::output::CliError;
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Master { data, name } => master::run(data_dir(&data)?, name),
-        Command::Db { data, op } => db::run(data_dir(&data)?, op),
+        Command::Master {
+            data,
+            name,
+            listen,
+            port,
+            code_minutes,
+            no_mdns,
+            ice_server,
+        } => {
+            let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
+            config.listen = listen;
+            config.port = port;
+            config.code_minutes = code_minutes;
+            config.announce = !no_mdns;
+            config.rtc.ice_servers = ice_server;
+            master::run(config)
+        }
+        Command::Db {
+            data,
+            connect,
+            code,
+            timeout,
+            op,
+        } => match connect {
+            None => db::run(data_dir(&data)?, op),
+            Some(target) => db::run_remote(
+                data_dir(&data)?,
+                &target,
+                code,
+                std::time::Duration::from_secs(timeout),
+                op,
+            ),
+        },
+        Command::Id { data } => id::run(data_dir(&data)?),
+        Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
+        Command::Devices { data, action } => devices::run(data_dir(&data)?, action),
+        Command::Masters { wait } => masters::run(std::time::Duration::from_secs(wait)),
     }
 }
 
@@ -29,12 +68,19 @@ fn data_dir(arg: &DataArg) -> anyhow::Result<PathBuf> {
 }
 
 /// Logs to stderr; `RUST_LOG=outpost=debug` tells the story of each call.
+/// WebRTC's own crates warn about routine ICE/DTLS events (a check before
+/// candidates arrive, a server name default); keep them to real errors.
+const QUIET_RTC: &str =
+    "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
+
 pub fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},{QUIET_RTC}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

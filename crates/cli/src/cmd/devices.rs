@@ -1,0 +1,37 @@
+//! `outpost devices`: the devices paired with this master; `revoke ID`.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use outpost_store::Store;
+use serde_json::json;
+
+use crate::cli::DevicesAction;
+use crate::output::{print_json, CliError};
+
+pub fn run(dir: PathBuf, action: Option<DevicesAction>) -> Result<(), CliError> {
+    if !dir.join(outpost_store::DB_FILE).exists() {
+        return Err(anyhow!(
+            "{} holds no office database; run this on the master, with its data folder",
+            dir.display()
+        )
+        .into());
+    }
+    let store = Store::open(&dir).context("cannot open the office database")?;
+    let result = match action {
+        None => store.devices().map(|list| {
+            for d in list {
+                print_json(&json!(d));
+            }
+        }),
+        Some(DevicesAction::Revoke { id }) => store.revoke_device(&id).map(|d| {
+            print_json(&json!(d));
+            eprintln!(
+                "revoked {} ({}); its connection closes within a second",
+                d.name, d.fingerprint
+            );
+        }),
+    };
+    store.close();
+    result.map_err(|e| outpost_api::error::from_store(e).into())
+}

@@ -1,0 +1,21 @@
+//! The node layer: an Outpost PC as a master or as a slave.
+//!
+//! Parts:
+//! - [`master`]: [`Master`]: the office database, the signaling socket,
+//!   one data-channel session per slave, pairing and revocation, the mDNS
+//!   announcement.
+//! - [`slave`]: [`RemoteDb`], the slave's `Db` over a data channel, with
+//!   reconnection, request retries under the same id, and change events;
+//!   the slave's small config (which master it paired with).
+//! - [`pairing_state`]: the master's pairing code, shared through the
+//!   database with `outpost pair`.
+//! - [`error`]: starting errors.
+
+pub mod error;
+pub mod master;
+pub mod pairing_state;
+pub mod slave;
+
+pub use error::{NodeError, Result};
+pub use master::{Master, MasterConfig};
+pub use slave::{RemoteDb, SlaveConfig, Target};

@@ -1,0 +1,512 @@
+//! The master: the office database served to slaves over WebRTC.
+//!
+//! One TCP port takes the signaling WebSocket; each slave that is approved
+//! (or pairs with the current code) gets its own peer connection and `db`
+//! data channel, on which its calls run against a `LocalDb` handle acting
+//! for that device. Revoking a device closes its channel within a second.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outpost_api::{decode_request, Db, Event, LocalDb};
+use outpost_link::discovery::{self, Announcement};
+use outpost_link::pairing::{PairingUrl, DEFAULT_PORT};
+use outpost_link::{
+    accept_slave, Admission, Channel, ChannelSender, Identity, RtcOptions, SignalSocket, SlaveHello,
+};
+use outpost_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+use crate::error::{NodeError, Result};
+use crate::pairing_state::{self, CodeCheck, MAX_WRONG_CODES};
+
+/// Handshakes in progress at once; more connections are dropped at once, so
+/// a flood of half-open connections cannot exhaust the master.
+const MAX_HANDSHAKES: usize = 32;
+/// Calls one slave may have running at once; it waits beyond that.
+const MAX_CALLS_PER_SLAVE: usize = 64;
+/// How often revocations are looked for.
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+/// How long to look for another master of the same name at start.
+const NAME_CHECK: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub data: PathBuf,
+    /// The office name ("Kashgar depot").
+    pub name: String,
+    /// Address to listen on (all interfaces by default).
+    pub listen: IpAddr,
+    pub port: u16,
+    /// Minutes a pairing code stays valid.
+    pub code_minutes: u64,
+    pub rtc: RtcOptions,
+    /// Announce over mDNS (and refuse a duplicate name on the LAN).
+    pub announce: bool,
+}
+
+impl MasterConfig {
+    pub fn new(data: PathBuf, name: impl Into<String>) -> MasterConfig {
+        MasterConfig {
+            data,
+            name: name.into(),
+            listen: IpAddr::from([0, 0, 0, 0]),
+            port: DEFAULT_PORT,
+            code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
+            rtc: RtcOptions::default(),
+            announce: true,
+        }
+    }
+}
+
+struct SessionEntry {
+    device: String,
+    name: String,
+    tx: ChannelSender,
+}
+
+struct Shared {
+    config: MasterConfig,
+    db: LocalDb,
+    identity: Identity,
+    sessions: Mutex<HashMap<u64, SessionEntry>>,
+    next_session: AtomicU64,
+    wrong_codes: AtomicU32,
+}
+
+/// A running master. Dropping it does not stop it: call `shutdown`.
+pub struct Master {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    url: PairingUrl,
+    code_expires: u64,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _announcement: Option<Announcement>,
+}
+
+/// A connected slave, for status displays.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectedDevice {
+    pub device: String,
+    pub name: String,
+}
+
+impl Master {
+    /// Opens the office database, checks the name is free on the LAN,
+    /// listens, and starts serving slaves.
+    pub async fn start(config: MasterConfig) -> Result<Master> {
+        let name = config.name.trim().to_string();
+        if name.is_empty() {
+            return Err(NodeError::Config("the office name is empty".into()));
+        }
+        let store = Store::open(&config.data)?;
+        let identity = Identity::load_or_create(&config.data)?;
+        if config.announce {
+            let others = discovery::browse(NAME_CHECK).await.unwrap_or_default();
+            if let Some(other) = others.iter().find(|m| {
+                m.name.eq_ignore_ascii_case(&name) && m.fingerprint != identity.fingerprint()
+            }) {
+                return Err(NodeError::DuplicateName {
+                    name,
+                    fingerprint: other.fingerprint.clone(),
+                });
+            }
+        }
+        let bind = SocketAddr::new(config.listen, config.port);
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: bind.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let (code, code_expires) = pairing_state::renew(&store, config.code_minutes)?;
+        let url = PairingUrl {
+            host: advertised_host(addr.ip()),
+            port: addr.port(),
+            name: name.clone(),
+            fingerprint: identity.fingerprint().to_string(),
+            code: Some(code),
+        };
+        pairing_state::store_url(&store, &url)?;
+        store.set_meta("master_name", &name)?;
+        let announcement = if config.announce {
+            let ips: Vec<IpAddr> = if config.listen.is_unspecified() {
+                vec![]
+            } else {
+                vec![config.listen]
+            };
+            Some(discovery::announce(
+                &name,
+                identity.fingerprint(),
+                addr.port(),
+                &ips,
+            )?)
+        } else {
+            None
+        };
+        let db = LocalDb::new(store, "master");
+        let shared = Arc::new(Shared {
+            config: MasterConfig { name, ..config },
+            db,
+            identity,
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            wrong_codes: AtomicU32::new(0),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
+            tokio::spawn(revocation_watch(shared.clone(), stop_rx)),
+        ];
+        tracing::info!(%addr, fingerprint = %shared.identity.fingerprint(), "master listening");
+        Ok(Master {
+            shared,
+            addr,
+            url,
+            code_expires,
+            stop,
+            tasks,
+            _announcement: announcement,
+        })
+    }
+
+    /// The pairing URL with the code made at start.
+    pub fn pairing_url(&self) -> &PairingUrl {
+        &self.url
+    }
+
+    pub fn code_expires(&self) -> u64 {
+        self.code_expires
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        self.shared.identity.fingerprint()
+    }
+
+    pub fn db(&self) -> &LocalDb {
+        &self.shared.db
+    }
+
+    pub fn store(&self) -> &Store {
+        self.shared.db.store()
+    }
+
+    pub fn connected(&self) -> Vec<ConnectedDevice> {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|s| ConnectedDevice {
+                device: s.device.clone(),
+                name: s.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Stops listening, closes every slave's channel, and closes the store
+    /// after the writes in progress.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let sessions: Vec<ChannelSender> = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s.tx)
+            .collect();
+        for tx in sessions {
+            tx.close().await;
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        self.shared.db.store().close();
+        tracing::info!("master stopped");
+    }
+}
+
+/// The host to put in the pairing URL: the listen address, or when
+/// listening everywhere, this PC's LAN address.
+fn advertised_host(ip: IpAddr) -> String {
+    if !ip.is_unspecified() {
+        return ip.to_string();
+    }
+    // The address the OS would use to reach another LAN host.
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many handshakes in progress; dropping the connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let channel = handshake(&shared, stream, peer).await;
+            drop(permit);
+            if let Some((channel, hello)) = channel {
+                serve(shared, channel, hello).await;
+            }
+        });
+    }
+}
+
+async fn handshake(
+    shared: &Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<(Channel, SlaveHello)> {
+    let ws = match SignalSocket::accept(stream, Duration::from_secs(5)).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "not a signaling connection");
+            return None;
+        }
+    };
+    let admit_shared = shared.clone();
+    let result = accept_slave(
+        ws,
+        &shared.identity,
+        &shared.config.rtc,
+        &shared.config.name,
+        move |hello| async move { admit(&admit_shared, &hello) },
+    )
+    .await;
+    match result {
+        Ok((channel, hello)) => {
+            let store = shared.db.store();
+            let known = store.device(&hello.device).ok().flatten();
+            if known.as_ref().is_none_or(|d| !d.is_approved()) {
+                if let Err(e) = store.approve_device(&hello.device, &hello.name) {
+                    tracing::error!(error = %e, "cannot record the new device");
+                    channel.tx.close().await;
+                    return None;
+                }
+                tracing::info!(device = %hello.device, name = %hello.name, %peer, "new device paired");
+            } else {
+                let _ = store.touch_device(&hello.device);
+            }
+            Some((channel, hello))
+        }
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "slave not connected");
+            None
+        }
+    }
+}
+
+/// Decides whether a slave may connect: approved devices may; revoked ones
+/// may not; unknown ones need the current pairing code.
+fn admit(shared: &Shared, hello: &SlaveHello) -> Admission {
+    let store = shared.db.store();
+    let refuse = |code: &str, message: String| Admission::Refuse {
+        code: code.to_string(),
+        message,
+    };
+    let office = &shared.config.name;
+    match store.device(&hello.device) {
+        Err(e) => return refuse("unavailable", format!("the master cannot check this PC: {e}")),
+        Ok(Some(d)) if d.is_approved() => return Admission::Accept,
+        Ok(Some(_)) if hello.code.is_none() => {
+            return refuse(
+                "forbidden",
+                format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
+            )
+        }
+        Ok(_) => {}
+    }
+    let Some(code) = &hello.code else {
+        return refuse(
+            "unauthorized",
+            format!("this PC is not paired with \"{office}\"; enter the pairing code shown on the master"),
+        );
+    };
+    if shared.wrong_codes.load(Ordering::SeqCst) >= MAX_WRONG_CODES {
+        return refuse(
+            "unauthorized",
+            "too many wrong pairing codes were tried; make a new code on the master".into(),
+        );
+    }
+    match pairing_state::check(store, code) {
+        Ok(CodeCheck::Ok) => Admission::Accept,
+        Ok(CodeCheck::Expired) => refuse(
+            "unauthorized",
+            "the pairing code has expired; make a new one on the master (outpost pair, or the master screen)".into(),
+        ),
+        Ok(CodeCheck::Wrong) => {
+            let n = shared.wrong_codes.fetch_add(1, Ordering::SeqCst) + 1;
+            if n >= MAX_WRONG_CODES {
+                let _ = pairing_state::retire(store);
+                tracing::warn!("too many wrong pairing codes: the code is retired");
+            }
+            refuse(
+                "unauthorized",
+                "wrong pairing code; check the code shown on the master".into(),
+            )
+        }
+        Err(e) => refuse("unavailable", format!("the master cannot check the code: {e}")),
+    }
+}
+
+/// Runs one slave's calls until its channel closes.
+async fn serve(shared: Arc<Shared>, channel: Channel, hello: SlaveHello) {
+    let span = tracing::info_span!("slave", device = %short(&hello.device), name = %hello.name);
+    serve_channel(shared, channel, hello).instrument(span).await
+}
+
+async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello) {
+    let Channel { tx, mut rx } = channel;
+    let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
+    shared
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id,
+            SessionEntry {
+                device: hello.device.clone(),
+                name: hello.name.clone(),
+                tx: tx.clone(),
+            },
+        );
+    tracing::info!("slave connected");
+    let db = shared.db.for_device(hello.device.clone());
+    let events = tokio::spawn(forward_events(db.clone(), tx.clone()));
+    let calls = Arc::new(Semaphore::new(MAX_CALLS_PER_SLAVE));
+    while let Some(msg) = rx.recv().await {
+        let bytes = match msg {
+            Ok(b) => b,
+            Err(e) => {
+                // A frame error: answer it without an id and go on.
+                let resp = outpost_api::Response {
+                    id: None,
+                    result: Err(match e {
+                        outpost_link::LinkError::TooLarge { .. } => outpost_api::ApiError::new(
+                            outpost_api::ErrorCode::TooLarge,
+                            e.to_string(),
+                        ),
+                        other => outpost_api::ApiError::bad_request(other.to_string()),
+                    }),
+                };
+                let _ = tx.send(resp.encode().as_bytes()).await;
+                continue;
+            }
+        };
+        let req = match decode_request(&bytes) {
+            Ok(r) => r,
+            Err(resp) => {
+                let _ = tx.send(resp.encode().as_bytes()).await;
+                continue;
+            }
+        };
+        let Ok(permit) = calls.clone().acquire_owned().await else {
+            break;
+        };
+        let db = db.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let resp = db.call(req).await;
+            let _ = tx.send(resp.encode().as_bytes()).await;
+            drop(permit);
+        });
+    }
+    events.abort();
+    tx.close().await;
+    shared
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    let _ = shared.db.store().touch_device(&hello.device);
+    tracing::info!("slave disconnected");
+}
+
+async fn forward_events(db: LocalDb, tx: ChannelSender) {
+    let mut events = db.events();
+    while let Some(ev) = events.recv().await {
+        let text = serde_json::to_string(&ev).unwrap_or_default();
+        if tx.send(text.as_bytes()).await.is_err() {
+            return;
+        }
+        if let Event::Lagged { .. } = ev {
+            tracing::warn!("a slave fell behind on change events");
+        }
+    }
+}
+
+/// Closes the channels of revoked devices.
+async fn revocation_watch(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REVOCATION_POLL) => {}
+            _ = stop.changed() => return,
+        }
+        let open: Vec<(u64, String)> = shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, s)| (*id, s.device.clone()))
+            .collect();
+        if open.is_empty() {
+            continue;
+        }
+        let Ok(devices) = shared.db.store().devices() else {
+            continue;
+        };
+        for (id, device) in open {
+            let revoked = devices
+                .iter()
+                .any(|d| d.fingerprint == device && !d.is_approved());
+            if revoked {
+                let entry = shared
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                if let Some(s) = entry {
+                    tracing::info!(device = %short(&device), "device revoked: closing its channel");
+                    s.tx.close().await;
+                }
+            }
+        }
+    }
+}
+
+fn short(fp: &str) -> String {
+    outpost_link::identity::short_fingerprint(fp)
+}

@@ -1,0 +1,539 @@
+//! The slave: `RemoteDb`, the same `Db` interface as `LocalDb`, carried over
+//! a data channel to the master. It keeps no database: its data folder holds
+//! only its identity and which master it paired with.
+//!
+//! Requests are multiplexed by id and matched back; a background task keeps
+//! the channel up, reconnecting with backoff, and re-sends every request
+//! still waiting for its answer with the same id (the master answers a
+//! repeated write from its record, so a retry never applies twice).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use outpost_api::db::SubscriptionFilter;
+use outpost_api::protocol::decode_incoming;
+use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Incoming, Op, Request, Response};
+use outpost_link::discovery;
+use outpost_link::pairing::PairingUrl;
+use outpost_link::{connect_master, ChannelSender, Identity, LinkError, RtcOptions};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::error::{NodeError, Result};
+
+/// File in the slave's data folder naming the master it paired with.
+pub const SLAVE_FILE: &str = "slave.json";
+/// How long a call waits for the master (connecting included) by default.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reconnection backoff: first wait, and the cap.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long to look for a master by name on the LAN.
+const BROWSE: Duration = Duration::from_secs(2);
+
+/// What a slave remembers about its master.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairedMaster {
+    pub name: String,
+    pub fingerprint: String,
+    /// `host:port` it was last reached at.
+    pub addr: String,
+}
+
+pub fn load_paired(dir: &Path) -> Option<PairedMaster> {
+    let text = std::fs::read_to_string(dir.join(SLAVE_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn save_paired(dir: &Path, m: &PairedMaster) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{SLAVE_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(m).unwrap_or_default())?;
+    std::fs::rename(tmp, dir.join(SLAVE_FILE))
+}
+
+/// Forgets the paired master (the desktop's "forget").
+pub fn forget(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(dir.join(SLAVE_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Where to find the master.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A pairing URL (with or without a code).
+    Url(PairingUrl),
+    /// A master's name, found on the LAN (or the paired master's last address).
+    Name(String),
+}
+
+impl Target {
+    /// `outpost://...` is a URL; anything else a name.
+    pub fn parse(text: &str) -> Result<Target> {
+        if text
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("outpost://")
+        {
+            Ok(Target::Url(PairingUrl::parse(text)?))
+        } else {
+            Ok(Target::Name(text.trim().to_string()))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SlaveConfig {
+    pub data: PathBuf,
+    pub target: Target,
+    /// Pairing code typed by hand (a URL may carry its own).
+    pub code: Option<String>,
+    /// How this PC is named on the master's device list.
+    pub device_name: String,
+    pub call_timeout: Duration,
+    pub rtc: RtcOptions,
+}
+
+/// Connection state, for status bars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkState {
+    Connecting,
+    Connected {
+        master: String,
+    },
+    /// Lost the master; trying again.
+    Reconnecting {
+        reason: String,
+    },
+    /// The master refused this PC; no more attempts.
+    Refused {
+        code: String,
+        message: String,
+    },
+}
+
+struct Pending {
+    text: String,
+    reply: oneshot::Sender<Response>,
+}
+
+struct Inner {
+    config: SlaveConfig,
+    identity: Identity,
+    pending: Mutex<HashMap<String, Pending>>,
+    tx: RwLock<Option<ChannelSender>>,
+    state: watch::Sender<LinkState>,
+    events: broadcast::Sender<Event>,
+    /// What this handle subscribed to, re-sent after a reconnect.
+    subscription: SubscriptionFilter,
+}
+
+/// The slave's `Db`: calls run on the master.
+#[derive(Clone)]
+pub struct RemoteDb {
+    inner: Arc<Inner>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.get_mut().ok().and_then(|t| t.take()) {
+            tokio::spawn(async move { tx.close().await });
+        }
+    }
+}
+
+impl RemoteDb {
+    /// Starts connecting in the background; calls wait for the connection.
+    pub fn start(config: SlaveConfig) -> Result<RemoteDb> {
+        std::fs::create_dir_all(&config.data)?;
+        let identity = Identity::load_or_create(&config.data)?;
+        let (state, _) = watch::channel(LinkState::Connecting);
+        let (events, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            config,
+            identity,
+            pending: Mutex::new(HashMap::new()),
+            tx: RwLock::new(None),
+            state,
+            events,
+            subscription: Arc::new(RwLock::new(None)),
+        });
+        let task = tokio::spawn(run(Arc::downgrade(&inner)));
+        Ok(RemoteDb {
+            inner,
+            task: Arc::new(task),
+        })
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        self.inner.identity.fingerprint()
+    }
+
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.inner.state.subscribe()
+    }
+
+    /// Waits until connected (or refused, or `timeout`).
+    pub async fn wait_connected(&self, timeout: Duration) -> std::result::Result<String, ApiError> {
+        let mut rx = self.state();
+        let res = tokio::time::timeout(timeout, async {
+            loop {
+                let s = rx.borrow_and_update().clone();
+                match s {
+                    LinkState::Connected { master } => return Ok(master),
+                    LinkState::Refused { code, message } => return Err(refusal(&code, message)),
+                    _ => {}
+                }
+                if rx.changed().await.is_err() {
+                    return Err(ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the connection task stopped",
+                    ));
+                }
+            }
+        })
+        .await;
+        res.unwrap_or_else(|_| Err(self.unavailable()))
+    }
+
+    fn unavailable(&self) -> ApiError {
+        let last = match &*self.inner.state.borrow() {
+            LinkState::Reconnecting { reason } => format!(" ({reason})"),
+            _ => String::new(),
+        };
+        let who = match &self.inner.config.target {
+            Target::Url(u) if !u.name.is_empty() => format!("\"{}\"", u.name),
+            Target::Url(u) => u.authority(),
+            Target::Name(n) => format!("\"{n}\""),
+        };
+        ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the master {who} cannot be reached{last}; check that the master PC is on and on this network. If this was a change, check whether it was saved before doing it again"),
+        )
+    }
+
+    /// Closes the connection and stops reconnecting.
+    pub async fn close(&self) {
+        self.task.abort();
+        let tx = self
+            .inner
+            .tx
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(tx) = tx {
+            tx.close().await;
+        }
+    }
+}
+
+fn refusal(code: &str, message: String) -> ApiError {
+    let code = match code {
+        "forbidden" => ErrorCode::Forbidden,
+        "unauthorized" => ErrorCode::Unauthorized,
+        "bad_request" => ErrorCode::BadRequest,
+        _ => ErrorCode::Unavailable,
+    };
+    ApiError::new(code, message)
+}
+
+#[async_trait]
+impl Db for RemoteDb {
+    async fn call(&self, req: Request) -> Response {
+        let id = req.id.clone();
+        let key = id.to_string();
+        // Remember the subscription locally so it is restored on reconnect
+        // and events are filtered the same way as on the master.
+        match &req.op {
+            Op::Subscribe(a) => {
+                *self
+                    .inner
+                    .subscription
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(a.doctypes.clone())
+            }
+            Op::Unsubscribe => {
+                *self
+                    .inner
+                    .subscription
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = None
+            }
+            _ => {}
+        }
+        if let LinkState::Refused { code, message } = &*self.inner.state.borrow() {
+            return Response {
+                id: Some(id),
+                result: Err(refusal(code, message.clone())),
+            };
+        }
+        let text = req.encode();
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key.clone(),
+                Pending {
+                    text: text.clone(),
+                    reply,
+                },
+            );
+        let tx = self
+            .inner
+            .tx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(tx) = tx {
+            // On failure the request stays pending and is re-sent on reconnect.
+            let _ = tx.send(text.as_bytes()).await;
+        }
+        match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(_)) | Err(_) => {
+                let gone = self
+                    .inner
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                let err = match &*self.inner.state.borrow() {
+                    LinkState::Refused { code, message } => refusal(code, message.clone()),
+                    _ => self.unavailable(),
+                };
+                drop(gone);
+                Response {
+                    id: Some(id),
+                    result: Err(err),
+                }
+            }
+        }
+    }
+
+    fn events(&self) -> EventStream {
+        EventStream::new(
+            self.inner.events.subscribe(),
+            self.inner.subscription.clone(),
+        )
+    }
+}
+
+/// Where to dial, and which fingerprint to pin.
+async fn resolve(
+    inner: &Inner,
+) -> std::result::Result<(String, String, Option<String>), LinkError> {
+    let paired = load_paired(&inner.config.data);
+    match &inner.config.target {
+        Target::Url(u) => {
+            // A URL names its master's fingerprint; a paired master with
+            // another fingerprint is another office.
+            let code = u.code.clone().or_else(|| inner.config.code.clone());
+            Ok((u.authority(), u.fingerprint.clone(), code))
+        }
+        Target::Name(name) => {
+            if let Some(p) = paired.filter(|p| p.name.eq_ignore_ascii_case(name)) {
+                // Known master: try its last address first, then look it up.
+                if tokio::net::TcpStream::connect(&p.addr).await.is_ok() {
+                    return Ok((p.addr, p.fingerprint, inner.config.code.clone()));
+                }
+                let found = discovery::find_by_name(name, BROWSE).await?;
+                if found.fingerprint != p.fingerprint {
+                    return Err(LinkError::FingerprintMismatch {
+                        who: format!("the master called \"{name}\" on the LAN"),
+                        got: found.fingerprint,
+                        expected: p.fingerprint,
+                    });
+                }
+                let addr = found.authority().ok_or_else(|| {
+                    LinkError::Discovery("the master announced no address".into())
+                })?;
+                return Ok((addr, p.fingerprint, inner.config.code.clone()));
+            }
+            let found = discovery::find_by_name(name, BROWSE).await?;
+            let addr = found
+                .authority()
+                .ok_or_else(|| LinkError::Discovery("the master announced no address".into()))?;
+            Ok((addr, found.fingerprint, inner.config.code.clone()))
+        }
+    }
+}
+
+/// Keeps the channel up for as long as the `RemoteDb` lives.
+async fn run(weak: std::sync::Weak<Inner>) {
+    let mut backoff = BACKOFF_START;
+    // The pairing code is for the first connection only: once paired, a
+    // reconnect must not quietly pair again (a revoked PC stays revoked).
+    let mut connected_once = false;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let attempt = async {
+            let (addr, fp, code) = resolve(&inner).await?;
+            let code = if connected_once { None } else { code };
+            let (channel, info) = connect_master(
+                &addr,
+                &inner.identity,
+                &inner.config.rtc,
+                &fp,
+                &inner.config.device_name,
+                code.as_deref(),
+            )
+            .await?;
+            Ok::<_, LinkError>((channel, info, addr))
+        };
+        let (channel, info, addr) = match attempt.await {
+            Ok(x) => x,
+            Err(LinkError::Refused { code, message }) if code != "unavailable" => {
+                tracing::warn!(%code, "the master refused this PC: {message}");
+                inner.state.send_replace(LinkState::Refused {
+                    code: code.clone(),
+                    message: message.clone(),
+                });
+                fail_all(&inner, refusal(&code, message));
+                return;
+            }
+            Err(e @ LinkError::FingerprintMismatch { .. }) => {
+                tracing::warn!("{e}");
+                let message = e.to_string();
+                inner.state.send_replace(LinkState::Refused {
+                    code: "forbidden".into(),
+                    message: message.clone(),
+                });
+                fail_all(&inner, refusal("forbidden", message));
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot connect yet");
+                inner.state.send_replace(LinkState::Reconnecting {
+                    reason: e.to_string(),
+                });
+                drop(inner);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = BACKOFF_START;
+        connected_once = true;
+        let _ = save_paired(
+            &inner.config.data,
+            &PairedMaster {
+                name: info.name.clone(),
+                fingerprint: info.fingerprint.clone(),
+                addr,
+            },
+        );
+        tracing::info!(master = %info.name, "connected to the master");
+        let outpost_link::Channel { tx, mut rx } = channel;
+        *inner.tx.write().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
+        // Restore the subscription, then re-send whatever still waits.
+        let sub = inner
+            .subscription
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(doctypes) = sub {
+            let req = Request::new(Op::Subscribe(outpost_api::protocol::SubscribeArgs {
+                doctypes,
+            }));
+            let _ = tx.send(req.encode().as_bytes()).await;
+        }
+        let waiting: Vec<String> = inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|p| p.text.clone())
+            .collect();
+        for text in waiting {
+            let _ = tx.send(text.as_bytes()).await;
+        }
+        inner.state.send_replace(LinkState::Connected {
+            master: info.name.clone(),
+        });
+        // Events may have been missed while away: tell subscribers to reload.
+        let _ = inner.events.send(Event::Lagged { missed: 0 });
+        drop(inner);
+
+        while let Some(msg) = rx.recv().await {
+            let Some(inner) = weak.upgrade() else { return };
+            let bytes = match msg {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bad message from the master");
+                    continue;
+                }
+            };
+            match decode_incoming(&bytes) {
+                Ok(Incoming::Response(resp)) => {
+                    let key = resp.id.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                    let waiting = inner
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&key);
+                    match waiting {
+                        Some(p) => {
+                            let _ = p.reply.send(resp);
+                        }
+                        None if resp.id.is_none() => {
+                            tracing::warn!(
+                                "the master could not read a request: {:?}",
+                                resp.result.err()
+                            );
+                        }
+                        None => {} // a duplicate answer to a re-sent request
+                    }
+                }
+                Ok(Incoming::Event(ev)) => {
+                    let _ = inner.events.send(ev);
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable message from the master"),
+            }
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        inner.tx.write().unwrap_or_else(|e| e.into_inner()).take();
+        tracing::info!("lost the master; reconnecting");
+        inner.state.send_replace(LinkState::Reconnecting {
+            reason: "the connection to the master was lost".into(),
+        });
+    }
+}
+
+fn fail_all(inner: &Inner, err: ApiError) {
+    let pending: Vec<(String, Pending)> = inner
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .collect();
+    for (key, p) in pending {
+        let _ = p.reply.send(Response {
+            id: Some(outpost_api::RequestId::Text(key)),
+            result: Err(err.clone()),
+        });
+    }
+}
+
+/// A short name for this PC on the master's device list.
+pub fn default_device_name() -> String {
+    std::env::var("OUTPOST_DEVICE_NAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "Outpost slave".into())
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        ApiError::new(ErrorCode::Unavailable, e.to_string())
+    }
+}
