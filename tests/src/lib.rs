@@ -5,7 +5,10 @@
 //!   workspace built, with a data folder per test.
 //! - `src/bin/kill_writer.rs`: a writer process that prints each write the
 //!   database acknowledged, for the kill -9 durability test.
-//! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`).
+//! - `src/bin/slave_writer.rs`: a slave process writing through a master,
+//!   for the master-kill test.
+//! - `src/bin/impostor.rs`: a slave that claims another device's id.
+//! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -81,4 +84,134 @@ pub fn failed(out: &Output) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `outpost master` process on loopback.
+pub struct MasterProc {
+    child: std::process::Child,
+    pub data: PathBuf,
+    pub port: u16,
+    /// The pairing URL it printed (with its code).
+    pub url: String,
+    /// Its device id.
+    pub fingerprint: String,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl MasterProc {
+    /// Starts a master named `name` on `port` (no mDNS) and waits until it
+    /// prints its pairing URL.
+    pub fn start(data: &Path, name: &str, port: u16, extra: &[&str]) -> MasterProc {
+        use std::io::BufRead;
+        let mut child = Command::new(outpost_bin())
+            .args(["master", "--listen", "127.0.0.1", "--no-mdns", "--name", name])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env_remove("OUTPOST_DATA")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start outpost master");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut url = None;
+        let mut fingerprint = None;
+        while url.is_none() {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the master prints its pairing URL");
+            if let Some(fp) = line.strip_prefix("Device id:") {
+                fingerprint = Some(fp.trim().to_string());
+            }
+            if line.starts_with("outpost://") {
+                url = Some(line);
+            }
+        }
+        MasterProc {
+            child,
+            data: data.to_path_buf(),
+            port,
+            url: url.expect("url"),
+            fingerprint: fingerprint.expect("device id line"),
+            stdout: rx,
+        }
+    }
+
+    /// The URL without its pairing code.
+    pub fn url_without_code(&self) -> String {
+        self.url.split("&code=").next().unwrap_or_default().to_string()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Lines printed after start-up.
+    pub fn more_output(&self) -> Vec<String> {
+        self.stdout.try_iter().collect()
+    }
+}
+
+impl Drop for MasterProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `outpost db --data DIR --connect TARGET <args>` (a slave call).
+pub fn remote(slave_dir: &Path, target: &str, args: &[&str]) -> Output {
+    Command::new(outpost_bin())
+        .arg("db")
+        .arg("--data")
+        .arg(slave_dir)
+        .arg("--connect")
+        .arg(target)
+        .args(["--timeout", "20"])
+        .args(args)
+        .env_remove("OUTPOST_DATA")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run outpost")
+}
+
+/// Runs any `outpost` command.
+pub fn outpost(args: &[&str]) -> Output {
+    Command::new(outpost_bin())
+        .args(args)
+        .env_remove("OUTPOST_DATA")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run outpost")
 }

@@ -1,0 +1,55 @@
+//! A slave process for the master-kill test: `outpost-slave-writer DIR URL
+//! PREFIX`. Inserts Parties named `PREFIX-N` one after another through
+//! `RemoteDb`, printing `ACK <name> <party_name>` for each answer, flushed
+//! at once. Calls wait up to 60 s for the master, so a master restart in
+//! the middle is ridden out.
+
+use std::io::Write;
+use std::time::Duration;
+
+use outpost_api::protocol::InsertArgs;
+use outpost_api::{Db, Op};
+use outpost_node::{RemoteDb, SlaveConfig, Target};
+use serde_json::json;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, url, prefix] = &args[..] else {
+        eprintln!("usage: outpost-slave-writer DIR URL PREFIX");
+        std::process::exit(2);
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let db = RemoteDb::start(SlaveConfig {
+            data: dir.into(),
+            target: Target::parse(url).expect("url"),
+            code: None,
+            device_name: format!("writer {prefix}"),
+            call_timeout: Duration::from_secs(60),
+            rtc: Default::default(),
+        })
+        .expect("start");
+        let mut out = std::io::stdout();
+        for i in 0.. {
+            let party_name = format!("{prefix}-{i}");
+            let record = json!({"party_name": party_name, "city": "Kashgar"});
+            match db
+                .run(Op::Insert(InsertArgs {
+                    doctype: "Party".into(),
+                    record: record.as_object().cloned().unwrap_or_default(),
+                }))
+                .await
+            {
+                Ok(v) => {
+                    let _ = writeln!(out, "ACK {} {party_name}", v["name"].as_str().unwrap_or("?"));
+                    let _ = out.flush();
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "ERR {party_name} {}", e.message);
+                    let _ = out.flush();
+                    std::process::exit(3);
+                }
+            }
+        }
+    });
+}
