@@ -112,7 +112,14 @@ impl MasterProc {
     pub fn start(data: &Path, name: &str, port: u16, extra: &[&str]) -> MasterProc {
         use std::io::BufRead;
         let mut child = Command::new(outpost_bin())
-            .args(["master", "--listen", "127.0.0.1", "--no-mdns", "--name", name])
+            .args([
+                "master",
+                "--listen",
+                "127.0.0.1",
+                "--no-mdns",
+                "--name",
+                name,
+            ])
             .arg("--port")
             .arg(port.to_string())
             .arg("--data")
@@ -159,7 +166,11 @@ impl MasterProc {
 
     /// The URL without its pairing code.
     pub fn url_without_code(&self) -> String {
-        self.url.split("&code=").next().unwrap_or_default().to_string()
+        self.url
+            .split("&code=")
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// SIGKILL: no chance to clean up.

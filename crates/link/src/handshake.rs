@@ -55,10 +55,17 @@ where
     F: FnOnce(SlaveHello) -> Fut,
     Fut: Future<Output = Admission>,
 {
-    let hello = match ws
+    let first = match ws
         .recv_within(HELLO_DEADLINE, "waiting for the slave's hello")
-        .await?
+        .await
     {
+        Ok(first) => first,
+        // Garbage, a binary or oversized frame: say why before closing, so
+        // a broken client learns what is wrong instead of seeing a bare close.
+        Err(LinkError::Signaling(why)) => return refuse(ws, "bad_request", why).await,
+        Err(e) => return Err(e),
+    };
+    let hello = match first {
         Some(Signal::Hello {
             v,
             device,

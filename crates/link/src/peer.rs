@@ -292,6 +292,22 @@ impl ChannelSender {
         Ok(())
     }
 
+    /// Sends one frame as given (header byte included), unchecked: only for
+    /// tests that play a broken or hostile peer (bad frame kinds, messages
+    /// over the limit), which `send` never produces.
+    #[doc(hidden)]
+    pub async fn send_raw_frame(&self, frame: &[u8]) -> Result<()> {
+        if self.is_closed() {
+            return Err(LinkError::Closed);
+        }
+        let _guard = self.shared.send_lock.lock().await;
+        self.shared
+            .dc
+            .send(BytesMut::from(frame))
+            .await
+            .map_err(LinkError::rtc)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
     }

@@ -41,7 +41,11 @@ fn main() {
                 .await
             {
                 Ok(v) => {
-                    let _ = writeln!(out, "ACK {} {party_name}", v["name"].as_str().unwrap_or("?"));
+                    let _ = writeln!(
+                        out,
+                        "ACK {} {party_name}",
+                        v["name"].as_str().unwrap_or("?")
+                    );
                     let _ = out.flush();
                 }
                 Err(e) => {

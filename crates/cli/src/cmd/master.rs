@@ -43,18 +43,24 @@ pub fn run(config: MasterConfig) -> Result<(), CliError> {
 /// The pairing URL, its QR code and the code in words.
 pub fn print_pairing(url: &PairingUrl, expires: u64) {
     let code = url.code.as_deref().map(display_code).unwrap_or_default();
-    println!(
+    say(&format!(
         "Pairing URL (the code is valid {} minutes; `outpost pair` makes a new one):",
         pairing_state::minutes_left(expires)
-    );
-    println!("{url}");
+    ));
+    say(&url.to_string());
     match qr_terminal(&url.to_string()) {
-        Ok(qr) => println!("{qr}"),
+        Ok(qr) => say(&qr),
         Err(e) => eprintln!("(no QR code: {e})"),
     }
-    println!("Pairing code: {code}");
+    say(&format!("Pairing code: {code}"));
+}
+
+/// Prints a line for the person at the console. A closed stdout (the
+/// terminal went away, a pipe was closed) must not stop a running master.
+fn say(line: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
 
 /// Ctrl-C, or SIGTERM (what `systemctl stop` and `kill` send).
