@@ -435,25 +435,37 @@ fn subscribe_prints_changes_made_by_other_processes() {
 fn master_starts_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut master = Command::new(outpost_bin())
-        .args(["master", "--name", "Kashgar depot", "--data"])
+        .args([
+            "master",
+            "--name",
+            "Kashgar depot",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-mdns",
+            "--data",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = std::io::BufReader::new(master.stderr.take().unwrap());
+    let mut out = std::io::BufReader::new(master.stdout.take().unwrap());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        if std::io::BufRead::read_line(&mut err, &mut line).unwrap() == 0 {
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
             break;
         }
         seen.push_str(&line);
-        if line.contains("is running") {
+        if line.starts_with("Pairing code:") {
             break;
         }
     }
-    assert!(seen.contains("Kashgar depot"), "{seen}");
+    assert!(seen.contains("\"Kashgar depot\" is running"), "{seen}");
+    assert!(seen.contains("outpost://127.0.0.1:"), "{seen}");
     // While it runs, the CLI can use the same database.
     ok_one(&db(
         dir.path(),
@@ -466,7 +478,7 @@ fn master_starts_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(status.success());
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    std::io::Read::read_to_string(&mut master.stderr.take().unwrap(), &mut rest).unwrap();
     let exit = master.wait().unwrap();
     assert!(exit.success(), "master exited with {exit}: {rest}");
     assert!(rest.contains("stopped cleanly"), "{rest}");

@@ -180,7 +180,10 @@ impl LocalDb {
             Op::Query(a) => {
                 let spec = query_spec(a)?;
                 let rows = store.query(&a.doctype, &spec).map_err(from_store)?;
-                Ok(json!({ "rows": rows }))
+                // Moved, not copied: a page can be large.
+                let mut out = serde_json::Map::new();
+                out.insert("rows".into(), Value::Array(rows));
+                Ok(Value::Object(out))
             }
             Op::Count(a) => {
                 let filter = filter_of(a)?;

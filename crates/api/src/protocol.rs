@@ -363,8 +363,23 @@ impl Response {
         }
     }
 
+    /// The wire form, serialised straight from the result (no copy of it:
+    /// an answer can be a page of a thousand records).
     pub fn encode(&self) -> String {
-        self.to_json().to_string()
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            id: &'a Option<RequestId>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ok: Option<&'a Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            err: Option<&'a ApiError>,
+        }
+        let wire = Wire {
+            id: &self.id,
+            ok: self.result.as_ref().ok(),
+            err: self.result.as_ref().err(),
+        };
+        serde_json::to_string(&wire).unwrap_or_default()
     }
 }
 
@@ -483,14 +498,18 @@ pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, ApiError> {
             .map(Incoming::Event)
             .map_err(|e| ApiError::bad_request(format!("the master sent a malformed event: {e}")));
     }
-    let id = value
-        .get("id")
-        .cloned()
+    let Value::Object(mut obj) = value else {
+        return Err(ApiError::bad_request(
+            "the master sent a message that is not a JSON object",
+        ));
+    };
+    let id = obj
+        .remove("id")
         .and_then(|v| serde_json::from_value(v).ok());
-    let result = if let Some(ok) = value.get("ok") {
-        Ok(ok.clone())
-    } else if let Some(err) = value.get("err") {
-        Err(serde_json::from_value(err.clone()).map_err(|e| {
+    let result = if let Some(ok) = obj.remove("ok") {
+        Ok(ok)
+    } else if let Some(err) = obj.remove("err") {
+        Err(serde_json::from_value(err).map_err(|e| {
             ApiError::bad_request(format!("the master sent a malformed error: {e}"))
         })?)
     } else {

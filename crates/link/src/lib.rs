@@ -11,6 +11,7 @@
 //! - [`socket`]: the signaling WebSocket, server and client side.
 //! - [`peer`]: a tuned WebRTC peer connection and [`Channel`], the `db`
 //!   data channel as a pipe of whole messages.
+//! - `runtime`: tokio for the WebRTC stack, with large UDP buffers.
 //! - [`framing`]: chunking messages into frames within the peer's limit.
 //! - [`handshake`]: master and slave sides of bringing up a channel with
 //!   both fingerprints pinned.
@@ -23,6 +24,7 @@ pub mod handshake;
 pub mod identity;
 pub mod pairing;
 pub mod peer;
+mod runtime;
 pub mod signal;
 pub mod socket;
 

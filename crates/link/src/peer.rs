@@ -37,6 +37,9 @@ pub const DB_CHANNEL: &str = "db";
 pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// SCTP max message size we advertise.
 const SCTP_MAX_MESSAGE: u32 = 262_144;
+/// SCTP receive window: large answers (an export page is ~300 KiB) flow
+/// without waiting on window updates.
+const SCTP_RECEIVE_BUFFER: u32 = 4 * 1024 * 1024;
 /// Messages waiting to be read before the channel stops reading (back-pressure).
 const INCOMING_QUEUE: usize = 256;
 /// Bytes a channel may have in flight before `send` waits.
@@ -92,6 +95,7 @@ impl Peer {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(SCTP_MAX_MESSAGE))
+            .with_sctp_max_receive_buffer_size(SCTP_RECEIVE_BUFFER)
             .with_ice_connection_attempts(Some(Duration::from_millis(10)), Some(140))
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A dead peer (master killed, cable pulled) is noticed within
@@ -116,6 +120,7 @@ impl Peer {
             .with_configuration(config.build())
             .with_setting_engine(se)
             .with_handler(Arc::new(Handler { tx }))
+            .with_runtime(crate::runtime::runtime())
             .with_udp_addrs(vec![SocketAddr::new(local_ip, 0)])
             .with_data_channel_send_buffer_limit(SEND_BUFFER)
             .build()

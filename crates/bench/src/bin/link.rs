@@ -1,0 +1,521 @@
+//! `outpost-bench-link`: DB calls over the WebRTC data channel, against a
+//! plain WebSocket RPC baseline and `LocalDb` itself, in one run, on
+//! loopback, against the same master and the same data. Prints ratios.
+//!
+//! Measures: get round trip (p50, p99), pipelined get throughput, connect
+//! time of a paired slave (start to first answer, median of 20), reconnect
+//! time after a master restart, export of 100k Parties to a slave (MB/s),
+//! and the RSS of a separate `outpost master` process with 32 slaves.
+//!
+//! Run with `make bench` (release build; needs target/release/outpost).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use outpost_api::protocol::{GetArgs, InsertManyArgs, QueryArgs, SortArg};
+use outpost_api::{decode_incoming, decode_request, Db, Incoming, LocalDb, Op, Request, Response};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+const RECORDS: usize = 100_000;
+const RTT_ROUNDS: usize = 3_000;
+const PIPELINED: usize = 20_000;
+const IN_FLIGHT: usize = 64;
+const CONNECTS: usize = 20;
+const SLAVES_FOR_RSS: usize = 32;
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} us", d.as_secs_f64() * 1e6)
+}
+
+/// The WebSocket RPC baseline: the same envelope and the same `LocalDb`
+/// calls, over a plain WebSocket on loopback.
+async fn ws_server(db: LocalDb) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let (sink, mut rx) = ws.split();
+                let sink = Arc::new(tokio::sync::Mutex::new(sink));
+                while let Some(Ok(msg)) = rx.next().await {
+                    let Message::Text(t) = msg else { continue };
+                    let db = db.clone();
+                    let sink = sink.clone();
+                    tokio::spawn(async move {
+                        let resp = match decode_request(t.as_bytes()) {
+                            Ok(req) => db.call(req).await,
+                            Err(r) => r,
+                        };
+                        let _ = sink.lock().await.send(Message::text(resp.encode())).await;
+                    });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A WebSocket RPC client multiplexing requests by id, like `RemoteDb`.
+#[derive(Clone)]
+struct WsClient {
+    out: tokio::sync::mpsc::UnboundedSender<String>,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>,
+}
+
+impl WsClient {
+    async fn connect(addr: &str) -> WsClient {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .expect("ws connect");
+        let (mut sink, mut rx) = ws.split();
+        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(t) = out_rx.recv().await {
+                if sink.send(Message::text(t)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>> = Arc::default();
+        let p = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(Message::Text(t))) = rx.next().await {
+                if let Ok(Incoming::Response(r)) = decode_incoming(t.as_bytes()) {
+                    let key = r.id.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                    if let Some(tx) = p.lock().expect("lock").remove(&key) {
+                        let _ = tx.send(r);
+                    }
+                }
+            }
+        });
+        WsClient { out, pending }
+    }
+
+    async fn call(&self, op: Op) -> Value {
+        let req = Request::new(op);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .expect("lock")
+            .insert(req.id.to_string(), tx);
+        self.out.send(req.encode()).expect("send");
+        rx.await.expect("answer").result.expect("ok")
+    }
+}
+
+fn get_op(name: &str) -> Op {
+    Op::Get(GetArgs {
+        doctype: "Party".into(),
+        name: name.to_string(),
+    })
+}
+
+async fn rtt<F, Fut>(names: &[String], f: F) -> Vec<Duration>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let t = Instant::now();
+        f(n.clone()).await;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    out
+}
+
+async fn pipelined<F, Fut>(names: &[String], f: F) -> f64
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let sem = Arc::new(Semaphore::new(IN_FLIGHT));
+    let t = Instant::now();
+    let mut tasks = Vec::with_capacity(names.len());
+    for n in names {
+        let permit = sem.clone().acquire_owned().await.expect("sem");
+        let f = f.clone();
+        let n = n.clone();
+        tasks.push(tokio::spawn(async move {
+            f(n).await;
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    names.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn slave_config(dir: &std::path::Path, url: &outpost_link::PairingUrl) -> SlaveConfig {
+    SlaveConfig {
+        data: dir.to_path_buf(),
+        target: Target::Url(url.clone()),
+        code: None,
+        device_name: "bench".into(),
+        call_timeout: Duration::from_secs(60),
+        rtc: Default::default(),
+    }
+}
+
+async fn start_master(dir: &std::path::Path, port: u16) -> Master {
+    let mut c = MasterConfig::new(dir.to_path_buf(), "Bench depot");
+    c.listen = IpAddr::from([127, 0, 0, 1]);
+    c.port = port;
+    c.announce = false;
+    Master::start(c).await.expect("master")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mdir = dir.path().join("master");
+    let master = start_master(&mdir, 0).await;
+    let port = master.local_addr().port();
+    let url = master.pairing_url().clone();
+    let local = master.db().for_device("bench-local");
+
+    // Load the data through the master's own LocalDb.
+    let t = Instant::now();
+    let mut i = 0;
+    while i < RECORDS {
+        let records = (i..(i + 5000).min(RECORDS))
+            .map(|k| {
+                json!({"party_name": format!("Party {k:06}"), "code": format!("C{k:06}"),
+                       "city": format!("City {:02}", k % 50), "email": format!("p{k}@example.com"),
+                       "country": "CN", "kind": "Customer"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+            })
+            .collect();
+        local
+            .run(Op::InsertMany(InsertManyArgs {
+                doctype: "Party".into(),
+                records,
+            }))
+            .await
+            .expect("load");
+        i += 5000;
+    }
+    eprintln!(
+        "loaded {RECORDS} Parties in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let names: Vec<String> = master
+        .store()
+        .with_reader(|c| {
+            let mut s = c.prepare("SELECT name FROM \"tab Party\" ORDER BY random() LIMIT ?")?;
+            let rows = s.query_map([PIPELINED as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .expect("names");
+
+    let ws_addr = ws_server(master.db().for_device("bench-ws")).await;
+    let ws = WsClient::connect(&ws_addr).await;
+    let sdir = dir.path().join("slave");
+    let slave = RemoteDb::start(slave_config(&sdir, &url)).expect("slave");
+    slave
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .expect("connected");
+
+    // Warm all three paths.
+    for n in names.iter().take(500) {
+        local.run(get_op(n)).await.expect("get");
+        ws.call(get_op(n)).await;
+        slave.run(get_op(n)).await.expect("get");
+    }
+    let sample = &names[..RTT_ROUNDS];
+    let l = local.clone();
+    let rtt_local = rtt(sample, |n| {
+        let l = l.clone();
+        async move {
+            l.run(get_op(&n)).await.expect("get");
+        }
+    })
+    .await;
+    let w = ws.clone();
+    let rtt_ws = rtt(sample, |n| {
+        let w = w.clone();
+        async move {
+            w.call(get_op(&n)).await;
+        }
+    })
+    .await;
+    let s = slave.clone();
+    let rtt_dc = rtt(sample, |n| {
+        let s = s.clone();
+        async move {
+            s.run(get_op(&n)).await.expect("get");
+        }
+    })
+    .await;
+
+    let w = ws.clone();
+    let tput_ws = pipelined(&names, move |n| {
+        let w = w.clone();
+        async move {
+            w.call(get_op(&n)).await;
+        }
+    })
+    .await;
+    let s = slave.clone();
+    let tput_dc = pipelined(&names, move |n| {
+        let s = s.clone();
+        async move {
+            s.run(get_op(&n)).await.expect("get");
+        }
+    })
+    .await;
+    let l = local.clone();
+    let tput_local = pipelined(&names, move |n| {
+        let l = l.clone();
+        async move {
+            l.run(get_op(&n)).await.expect("get");
+        }
+    })
+    .await;
+
+    // Export: every Party, in pages of 1000 by name, as `outpost db export` does.
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    let mut rows_seen = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let page = slave
+            .run(Op::Query(QueryArgs {
+                doctype: "Party".into(),
+                filters: after.as_ref().map(|a| json!([["name", ">", a]])),
+                sort: Some(SortArg::Text("name".into())),
+                limit: Some(1000),
+                ..Default::default()
+            }))
+            .await
+            .expect("page");
+        let rows = page["rows"].as_array().cloned().unwrap_or_default();
+        bytes += page.to_string().len();
+        rows_seen += rows.len();
+        if rows.len() < 1000 {
+            break;
+        }
+        after = rows
+            .last()
+            .and_then(|r| r["name"].as_str())
+            .map(String::from);
+    }
+    let export = t.elapsed();
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        // Where the export time goes: the same pages on LocalDb directly.
+        let t = Instant::now();
+        let mut after: Option<String> = None;
+        loop {
+            let page = local
+                .run(Op::Query(QueryArgs {
+                    doctype: "Party".into(),
+                    filters: after.as_ref().map(|a| json!([["name", ">", a]])),
+                    sort: Some(SortArg::Text("name".into())),
+                    limit: Some(1000),
+                    ..Default::default()
+                }))
+                .await
+                .expect("page");
+            let text = page.to_string();
+            let rows = page["rows"].as_array().cloned().unwrap_or_default();
+            std::hint::black_box(text);
+            if rows.len() < 1000 {
+                break;
+            }
+            after = rows
+                .last()
+                .and_then(|r| r["name"].as_str())
+                .map(String::from);
+        }
+        eprintln!(
+            "export pages on LocalDb (query + JSON text): {:?}; over the data channel: {export:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(rows_seen, RECORDS);
+    let mbps = bytes as f64 / 1e6 / export.as_secs_f64();
+
+    // Connect time of a paired slave: start to first answered call.
+    let mut connects = Vec::new();
+    for _ in 0..CONNECTS {
+        let t = Instant::now();
+        let s = RemoteDb::start(slave_config(&sdir, &url)).expect("slave");
+        s.run(get_op(&names[0])).await.expect("get");
+        connects.push(t.elapsed());
+        s.close().await;
+    }
+    connects.sort();
+
+    // Reconnect after a master restart.
+    slave.close().await;
+    let s = RemoteDb::start(slave_config(&sdir, &url)).expect("slave");
+    s.run(get_op(&names[0])).await.expect("get");
+    master.shutdown().await;
+    let down = Instant::now();
+    let master = start_master(&mdir, port).await;
+    let up = Instant::now();
+    s.run(get_op(&names[1])).await.expect("get after restart");
+    let (from_down, from_up) = (down.elapsed(), up.elapsed());
+    s.close().await;
+    master.shutdown().await;
+
+    // RSS of a separate master process with 32 connected slaves.
+    let exe = std::env::current_exe().expect("exe");
+    let outpost = exe.with_file_name("outpost");
+    let rss_line = if outpost.exists() {
+        let mdir2 = dir.path().join("master-rss");
+        let mut child = std::process::Command::new(&outpost)
+            .args([
+                "master",
+                "--listen",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-mdns",
+                "--name",
+                "RSS depot",
+                "--data",
+            ])
+            .arg(&mdir2)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("outpost master");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let url2 = loop {
+            let l = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("master output");
+            if l.starts_with("outpost://") {
+                break outpost_link::PairingUrl::parse(&l).expect("url");
+            }
+        };
+        let idle = rss_kib(child.id());
+        let mut slaves = Vec::new();
+        for k in 0..SLAVES_FOR_RSS {
+            let d = dir.path().join(format!("rss-slave-{k}"));
+            let s = RemoteDb::start(slave_config(&d, &url2)).expect("slave");
+            s.run(Op::Count(QueryArgs {
+                doctype: "Party".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("count");
+            slaves.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let with = rss_kib(child.id());
+        for s in &slaves {
+            s.close().await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        format!(
+            "{:>10.1} MiB (idle: {:.1} MiB)",
+            with as f64 / 1024.0,
+            idle as f64 / 1024.0
+        )
+    } else {
+        format!(
+            "not measured: {} is missing (cargo build --release -p outpost-cli)",
+            outpost.display()
+        )
+    };
+
+    println!("loopback, 2-core VM, release build; {RECORDS} Parties; same master and data for every path");
+    println!(
+        "{:<52} {:>14} {:>14} {:>14} {:>9}",
+        "", "data channel", "WebSocket", "LocalDb", "DC/WS"
+    );
+    println!(
+        "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
+        "get round trip p50",
+        us(pct(&rtt_dc, 0.5)),
+        us(pct(&rtt_ws, 0.5)),
+        us(pct(&rtt_local, 0.5)),
+        pct(&rtt_dc, 0.5).as_secs_f64() / pct(&rtt_ws, 0.5).as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
+        "get round trip p99",
+        us(pct(&rtt_dc, 0.99)),
+        us(pct(&rtt_ws, 0.99)),
+        us(pct(&rtt_local, 0.99)),
+        pct(&rtt_dc, 0.99).as_secs_f64() / pct(&rtt_ws, 0.99).as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>12.0}/s {:>12.0}/s {:>12.0}/s {:>8.2}x",
+        format!("pipelined gets ({IN_FLIGHT} in flight, {PIPELINED} calls)"),
+        tput_dc,
+        tput_ws,
+        tput_local,
+        tput_dc / tput_ws
+    );
+    println!(
+        "{:<52} {:>14}",
+        format!("connect, paired slave, start to first answer (median of {CONNECTS})"),
+        format!("{:.1} ms", pct(&connects, 0.5).as_secs_f64() * 1e3)
+    );
+    println!(
+        "{:<52} {:>14}",
+        "reconnect after master restart: from restart start",
+        format!("{:.0} ms", from_down.as_secs_f64() * 1e3)
+    );
+    println!(
+        "{:<52} {:>14}",
+        "reconnect after master restart: from master listening",
+        format!("{:.0} ms", from_up.as_secs_f64() * 1e3)
+    );
+    println!(
+        "{:<52} {:>14}",
+        format!(
+            "export {RECORDS} Parties to a slave ({:.1} MB JSON)",
+            bytes as f64 / 1e6
+        ),
+        format!("{mbps:.1} MB/s")
+    );
+    println!(
+        "{:<52} {rss_line}",
+        format!("master RSS, {SLAVES_FOR_RSS} slaves connected")
+    );
+}
