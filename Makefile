@@ -6,9 +6,12 @@ run:
 test:
 	./scripts/test
 
-# Release build; prints ratios against raw rusqlite measured in the same run.
+# Release build; each benchmark prints ratios against a baseline measured in
+# the same run (raw rusqlite; a WebSocket RPC server; LocalDb).
 bench:
-	cargo run --release -p outpost-bench
+	cargo build --release -p outpost-cli -p outpost-bench
+	./target/release/outpost-bench
+	./target/release/outpost-bench-link
 
 fmt:
 	cargo fmt --all

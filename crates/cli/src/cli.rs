@@ -60,6 +60,9 @@ pub enum Command {
         /// Seconds to wait for the master
         #[arg(long, default_value_t = 30)]
         timeout: u64,
+        /// STUN/TURN servers when this PC and the master sit on different subnets (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        ice_server: Vec<String>,
         #[command(subcommand)]
         op: DbOp,
     },

@@ -39,24 +39,35 @@ pub fn run(dir: PathBuf, op: DbOp) -> Result<(), CliError> {
 
 /// The same calls through a master: this PC acts as a slave, with `dir`
 /// holding only its identity and which master it paired with.
-pub fn run_remote(
-    dir: PathBuf,
-    target: &str,
-    code: Option<String>,
-    timeout: Duration,
-    op: DbOp,
-) -> Result<(), CliError> {
+/// How to reach the master.
+pub struct Remote {
+    pub target: String,
+    pub code: Option<String>,
+    pub timeout: Duration,
+    pub ice_servers: Vec<String>,
+}
+
+pub fn run_remote(dir: PathBuf, remote: Remote, op: DbOp) -> Result<(), CliError> {
+    let Remote {
+        target,
+        code,
+        timeout,
+        ice_servers,
+    } = remote;
     // Refusals and outages are reported once, as the command's error.
     super::init_tracing("error");
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = SlaveConfig {
             data: dir,
-            target: Target::parse(target).map_err(anyhow::Error::from)?,
+            target: Target::parse(&target).map_err(anyhow::Error::from)?,
             code,
             device_name: default_device_name(),
             call_timeout: timeout,
-            rtc: Default::default(),
+            rtc: outpost_link::RtcOptions {
+                ice_servers,
+                turn_user: None,
+            },
         };
         let db = RemoteDb::start(config).map_err(anyhow::Error::from)?;
         db.wait_connected(timeout).await?;

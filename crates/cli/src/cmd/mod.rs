@@ -38,14 +38,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             connect,
             code,
             timeout,
+            ice_server,
             op,
         } => match connect {
             None => db::run(data_dir(&data)?, op),
             Some(target) => db::run_remote(
                 data_dir(&data)?,
-                &target,
-                code,
-                std::time::Duration::from_secs(timeout),
+                db::Remote {
+                    target,
+                    code,
+                    timeout: std::time::Duration::from_secs(timeout),
+                    ice_servers: ice_server,
+                },
                 op,
             ),
         },
