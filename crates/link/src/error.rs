@@ -9,7 +9,7 @@ pub enum LinkError {
     Identity(String),
 
     /// The peer presented a certificate other than the one pinned.
-    #[error("{who} is not the one expected: its certificate fingerprint is {got}, expected {expected}; refusing to connect")]
+    #[error("{who} is not the one expected: its certificate fingerprint is {got}, expected {expected}; refusing to connect (if the master PC was reinstalled, pair again with its new pairing URL)")]
     FingerprintMismatch {
         who: String,
         got: String,

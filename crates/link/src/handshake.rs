@@ -25,6 +25,9 @@ pub const HELLO_DEADLINE: Duration = Duration::from_secs(5);
 /// Time for the whole exchange, hello to open channel.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(15);
 
+/// Candidates kept from a slave before its answer (a real one sends a few).
+const MAX_EARLY_CANDIDATES: usize = 64;
+
 /// Who a slave says it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaveHello {
@@ -201,7 +204,7 @@ async fn offer_channel(
                     let init = candidate_init(candidate, mid);
                     if answered {
                         let _ = pc.add_ice_candidate(init).await;
-                    } else {
+                    } else if early_candidates.len() < MAX_EARLY_CANDIDATES {
                         early_candidates.push(init);
                     }
                 }
@@ -212,7 +215,11 @@ async fn offer_channel(
             },
             ev = events.recv() => match ev {
                 Some(PcEvent::Candidate(c)) => {
-                    ws.send(&Signal::Candidate { candidate: c.candidate, mid: c.sdp_mid }).await?;
+                    // The slave may already have closed the socket (its side
+                    // is up); a late candidate is then simply not needed.
+                    if !socket_done {
+                        let _ = ws.send(&Signal::Candidate { candidate: c.candidate, mid: c.sdp_mid }).await;
+                    }
                 }
                 Some(PcEvent::State(RTCPeerConnectionState::Connected)) => nudge(dc.clone()),
                 Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {

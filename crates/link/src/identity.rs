@@ -131,6 +131,8 @@ pub fn sdp_fingerprints(sdp: &str) -> Vec<String> {
 /// Refuses an SDP unless every SHA-256 fingerprint in it is `expected`
 /// (checked before the description is applied, so an impostor gets nothing).
 pub fn check_sdp_fingerprint(who: &str, sdp: &str, expected: &str) -> Result<()> {
+    let expected = normalize_fingerprint(expected).unwrap_or_else(|| expected.to_string());
+    let expected = expected.as_str();
     let fps = sdp_fingerprints(sdp);
     let got = match fps.iter().find(|f| f.as_str() != expected) {
         Some(bad) => bad.clone(),

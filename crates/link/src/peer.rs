@@ -268,7 +268,9 @@ async fn pump(
 
 impl ChannelSender {
     /// Sends one message (chunked as needed). Messages from concurrent
-    /// callers never interleave.
+    /// callers never interleave, and a caller that stops waiting half way
+    /// does not cut a message short: the frames go out from a task of their
+    /// own (a cut message would make the peer drop the next one too).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
         if self.is_closed() {
             return Err(LinkError::Closed);
@@ -280,21 +282,21 @@ impl ChannelSender {
             });
         }
         let frames = split(msg, self.shared.max_frame);
-        let _guard = self.shared.send_lock.lock().await;
-        for f in frames {
-            self.shared
-                .dc
-                .send(BytesMut::from(&f[..]))
-                .await
-                .map_err(|e| {
-                    if self.is_closed() {
+        let shared = self.shared.clone();
+        let task = tokio::spawn(async move {
+            let _guard = shared.send_lock.lock().await;
+            for f in frames {
+                if let Err(e) = shared.dc.send(BytesMut::from(&f[..])).await {
+                    return Err(if shared.closed.load(Ordering::SeqCst) {
                         LinkError::Closed
                     } else {
                         LinkError::rtc(e)
-                    }
-                })?;
-        }
-        Ok(())
+                    });
+                }
+            }
+            Ok(())
+        });
+        task.await.unwrap_or(Err(LinkError::Closed))
     }
 
     /// Sends one frame as given (header byte included), unchecked: only for

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,7 +77,6 @@ struct Shared {
     identity: Identity,
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_session: AtomicU64,
-    wrong_codes: AtomicU32,
 }
 
 /// A running master. Dropping it does not stop it: call `shutdown`.
@@ -159,7 +158,6 @@ impl Master {
             identity,
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
-            wrong_codes: AtomicU32::new(0),
         });
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
@@ -298,19 +296,25 @@ async fn handshake(
         }
     };
     let admit_shared = shared.clone();
+    let by_code = Arc::new(AtomicBool::new(false));
+    let flag = by_code.clone();
     let result = accept_slave(
         ws,
         &shared.identity,
         &shared.config.rtc,
         &shared.config.name,
-        move |hello| async move { admit(&admit_shared, &hello) },
+        move |hello| async move {
+            let (admission, with_code) = admit(&admit_shared, &hello);
+            flag.store(with_code, Ordering::SeqCst);
+            admission
+        },
     )
     .await;
     match result {
         Ok((channel, hello)) => {
             let store = shared.db.store();
-            let known = store.device(&hello.device).ok().flatten();
-            if known.as_ref().is_none_or(|d| !d.is_approved()) {
+            if by_code.load(Ordering::SeqCst) {
+                // Paired with the code, and DTLS proved it holds the key.
                 if let Err(e) = store.approve_device(&hello.device, &hello.name) {
                     tracing::error!(error = %e, "cannot record the new device");
                     channel.tx.close().await;
@@ -318,6 +322,14 @@ async fn handshake(
                 }
                 tracing::info!(device = %hello.device, name = %hello.name, %peer, "new device paired");
             } else {
+                // Admitted as approved: it may have been revoked while the
+                // channel came up; a revocation is never undone here.
+                let still = store.device(&hello.device).ok().flatten();
+                if !still.is_some_and(|d| d.is_approved()) {
+                    tracing::info!(device = %hello.device, "revoked during the handshake");
+                    channel.tx.close().await;
+                    return None;
+                }
                 let _ = store.touch_device(&hello.device);
             }
             Some((channel, hello))
@@ -330,55 +342,71 @@ async fn handshake(
 }
 
 /// Decides whether a slave may connect: approved devices may; revoked ones
-/// may not; unknown ones need the current pairing code.
-fn admit(shared: &Shared, hello: &SlaveHello) -> Admission {
+/// may not; unknown ones need the current pairing code. The flag says the
+/// admission was by code (the device is to be approved once connected).
+fn admit(shared: &Shared, hello: &SlaveHello) -> (Admission, bool) {
+    match admit_inner(shared, hello) {
+        Ok(by_code) => (Admission::Accept, by_code),
+        Err(refusal) => (refusal, false),
+    }
+}
+
+fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
     let store = shared.db.store();
     let refuse = |code: &str, message: String| Admission::Refuse {
         code: code.to_string(),
         message,
     };
     let office = &shared.config.name;
+    let revoked = matches!(store.device(&hello.device), Ok(Some(ref d)) if !d.is_approved());
     match store.device(&hello.device) {
-        Err(e) => return refuse("unavailable", format!("the master cannot check this PC: {e}")),
-        Ok(Some(d)) if d.is_approved() => return Admission::Accept,
+        Err(e) => return Err(refuse("unavailable", format!("the master cannot check this PC: {e}"))),
+        Ok(Some(d)) if d.is_approved() => return Ok(false),
         Ok(Some(_)) if hello.code.is_none() => {
-            return refuse(
+            return Err(refuse(
                 "forbidden",
                 format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
-            )
+            ))
         }
         Ok(_) => {}
     }
     let Some(code) = &hello.code else {
-        return refuse(
+        return Err(refuse(
             "unauthorized",
             format!("this PC is not paired with \"{office}\"; enter the pairing code shown on the master"),
-        );
+        ));
     };
-    if shared.wrong_codes.load(Ordering::SeqCst) >= MAX_WRONG_CODES {
-        return refuse(
+    if pairing_state::wrong_count(store).unwrap_or(u32::MAX) >= MAX_WRONG_CODES {
+        return Err(refuse(
             "unauthorized",
             "too many wrong pairing codes were tried; make a new code on the master".into(),
-        );
+        ));
     }
-    match pairing_state::check(store, code) {
-        Ok(CodeCheck::Ok) => Admission::Accept,
-        Ok(CodeCheck::Expired) => refuse(
+    let check = pairing_state::check(store, code);
+    if revoked && !matches!(check, Ok(CodeCheck::Ok)) {
+        return Err(refuse(
+            "forbidden",
+            format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
+        ));
+    }
+    match check {
+        Ok(CodeCheck::Ok) => Ok(true),
+        Ok(CodeCheck::Expired) => Err(refuse(
             "unauthorized",
             "the pairing code has expired; make a new one on the master (outpost pair, or the master screen)".into(),
-        ),
+        )),
         Ok(CodeCheck::Wrong) => {
-            let n = shared.wrong_codes.fetch_add(1, Ordering::SeqCst) + 1;
+            let n = pairing_state::record_wrong(store).unwrap_or(u32::MAX);
             if n >= MAX_WRONG_CODES {
                 let _ = pairing_state::retire(store);
                 tracing::warn!("too many wrong pairing codes: the code is retired");
             }
-            refuse(
+            Err(refuse(
                 "unauthorized",
                 "wrong pairing code; check the code shown on the master".into(),
-            )
+            ))
         }
-        Err(e) => refuse("unavailable", format!("the master cannot check the code: {e}")),
+        Err(e) => Err(refuse("unavailable", format!("the master cannot check the code: {e}"))),
     }
 }
 

@@ -13,6 +13,7 @@ pub const MAX_WRONG_CODES: u32 = 20;
 const KEY_CODE: &str = "pairing_code";
 const KEY_EXPIRES: &str = "pairing_expires";
 const KEY_URL: &str = "pairing_url";
+const KEY_WRONG: &str = "pairing_wrong";
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -28,7 +29,24 @@ pub fn renew(store: &Store, minutes: u64) -> outpost_store::Result<(String, u64)
     let expires = now_secs() + minutes * 60;
     store.set_meta(KEY_CODE, &code)?;
     store.set_meta(KEY_EXPIRES, &expires.to_string())?;
+    store.set_meta(KEY_WRONG, "0")?;
     Ok((code, expires))
+}
+
+/// Wrong codes tried against the current code (kept in the database, so a
+/// new code from `outpost pair` starts again from zero).
+pub fn wrong_count(store: &Store) -> outpost_store::Result<u32> {
+    Ok(store
+        .meta(KEY_WRONG)?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Counts one more wrong code; returns the new count.
+pub fn record_wrong(store: &Store) -> outpost_store::Result<u32> {
+    let n = wrong_count(store)? + 1;
+    store.set_meta(KEY_WRONG, &n.to_string())?;
+    Ok(n)
 }
 
 /// Retires the current code (too many wrong tries).

@@ -31,6 +31,8 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reconnection backoff: first wait, and the cap.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// After a refusal, how long before trying again.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long to look for a master by name on the LAN.
 const BROWSE: Duration = Duration::from_secs(2);
 
@@ -143,7 +145,11 @@ pub struct RemoteDb {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.get_mut().ok().and_then(|t| t.take()) {
-            tokio::spawn(async move { tx.close().await });
+            // Only inside a runtime: dropping the last handle elsewhere must
+            // not panic (the channel then closes when its tasks end).
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { tx.close().await });
+            }
         }
     }
 }
@@ -203,7 +209,8 @@ impl RemoteDb {
     }
 
     fn unavailable(&self) -> ApiError {
-        let last = match &*self.inner.state.borrow() {
+        let state = self.inner.state.borrow().clone();
+        let last = match state {
             LinkState::Reconnecting { reason } => format!(" ({reason})"),
             _ => String::new(),
         };
@@ -218,9 +225,16 @@ impl RemoteDb {
         )
     }
 
-    /// Closes the connection and stops reconnecting.
+    /// Closes the connection and stops reconnecting; calls still waiting
+    /// and later calls fail at once.
     pub async fn close(&self) {
         self.task.abort();
+        let message = "this connection to the master was closed".to_string();
+        self.inner.state.send_replace(LinkState::Refused {
+            code: "unavailable".into(),
+            message: message.clone(),
+        });
+        fail_all(&self.inner, ApiError::new(ErrorCode::Unavailable, message));
         let tx = self
             .inner
             .tx
@@ -267,13 +281,29 @@ impl Db for RemoteDb {
             }
             _ => {}
         }
-        if let LinkState::Refused { code, message } = &*self.inner.state.borrow() {
+        let state = self.inner.state.borrow().clone();
+        if let LinkState::Refused { code, message } = state {
             return Response {
                 id: Some(id),
-                result: Err(refusal(code, message.clone())),
+                result: Err(refusal(&code, message)),
             };
         }
         let text = req.encode();
+        // 8: refuse here what the channel would refuse, instead of leaving
+        // it pending and blaming the master 30 s later.
+        if text.len() > outpost_link::peer::MAX_MESSAGE {
+            return Response {
+                id: Some(id),
+                result: Err(ApiError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "this call is {} bytes, more than the {}-byte limit; send fewer records per call",
+                        text.len(),
+                        outpost_link::peer::MAX_MESSAGE
+                    ),
+                )),
+            };
+        }
         let (reply, rx) = oneshot::channel();
         self.inner
             .pending
@@ -305,8 +335,11 @@ impl Db for RemoteDb {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
-                let err = match &*self.inner.state.borrow() {
-                    LinkState::Refused { code, message } => refusal(code, message.clone()),
+                // Clone first: `unavailable` borrows the state again, and a
+                // second read behind a waiting writer would deadlock.
+                let state = self.inner.state.borrow().clone();
+                let err = match state {
+                    LinkState::Refused { code, message } => refusal(&code, message),
                     _ => self.unavailable(),
                 };
                 drop(gone);
@@ -326,9 +359,12 @@ impl Db for RemoteDb {
     }
 }
 
-/// Where to dial, and which fingerprint to pin.
+/// Where to dial, and which fingerprint to pin. `skip_cached`: the last
+/// address answered with a refusal (perhaps another office's master now
+/// sits there), so look the name up on the LAN instead.
 async fn resolve(
     inner: &Inner,
+    skip_cached: bool,
 ) -> std::result::Result<(String, String, Option<String>), LinkError> {
     let paired = load_paired(&inner.config.data);
     match &inner.config.target {
@@ -341,7 +377,11 @@ async fn resolve(
         Target::Name(name) => {
             if let Some(p) = paired.filter(|p| p.name.eq_ignore_ascii_case(name)) {
                 // Known master: try its last address first, then look it up.
-                if tokio::net::TcpStream::connect(&p.addr).await.is_ok() {
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tokio::net::TcpStream::connect(&p.addr),
+                );
+                if !skip_cached && matches!(probe.await, Ok(Ok(_))) {
                     return Ok((p.addr, p.fingerprint, inner.config.code.clone()));
                 }
                 let found = discovery::find_by_name(name, BROWSE).await?;
@@ -372,10 +412,11 @@ async fn run(weak: std::sync::Weak<Inner>) {
     // The pairing code is for the first connection only: once paired, a
     // reconnect must not quietly pair again (a revoked PC stays revoked).
     let mut connected_once = false;
+    let mut refused_before = false;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let attempt = async {
-            let (addr, fp, code) = resolve(&inner).await?;
+            let (addr, fp, code) = resolve(&inner, refused_before).await?;
             let code = if connected_once { None } else { code };
             let (channel, info) = connect_master(
                 &addr,
@@ -390,6 +431,9 @@ async fn run(weak: std::sync::Weak<Inner>) {
         };
         let (channel, info, addr) = match attempt.await {
             Ok(x) => x,
+            // A refusal comes before anything is authenticated (anyone on
+            // the LAN could send one), so it does not end the slave: calls
+            // fail at once with its words, and it tries again now and then.
             Err(LinkError::Refused { code, message }) if code != "unavailable" => {
                 tracing::warn!(%code, "the master refused this PC: {message}");
                 inner.state.send_replace(LinkState::Refused {
@@ -397,7 +441,10 @@ async fn run(weak: std::sync::Weak<Inner>) {
                     message: message.clone(),
                 });
                 fail_all(&inner, refusal(&code, message));
-                return;
+                refused_before = true;
+                drop(inner);
+                tokio::time::sleep(REFUSED_RETRY).await;
+                continue;
             }
             Err(e @ LinkError::FingerprintMismatch { .. }) => {
                 tracing::warn!("{e}");
@@ -407,7 +454,10 @@ async fn run(weak: std::sync::Weak<Inner>) {
                     message: message.clone(),
                 });
                 fail_all(&inner, refusal("forbidden", message));
-                return;
+                refused_before = true;
+                drop(inner);
+                tokio::time::sleep(REFUSED_RETRY).await;
+                continue;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot connect yet");
@@ -422,6 +472,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
         };
         backoff = BACKOFF_START;
         connected_once = true;
+        refused_before = false;
         let _ = save_paired(
             &inner.config.data,
             &PairedMaster {
