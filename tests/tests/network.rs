@@ -151,15 +151,32 @@ fn the_slave_refuses_an_impostor_master() {
     let (a, b, s) = (dir(), dir(), dir());
     let real = MasterProc::start(a.path(), "Depot", 0, &[]);
     let impostor = MasterProc::start(b.path(), "Depot", 0, &[]);
-    // The impostor's address and valid code, but the real master's fingerprint
-    // (what a slave holds after pairing, or from a scanned QR code).
+    // The impostor plays a master that lets this PC in (it knows the PC
+    // from an earlier pairing), at an address the slave reaches with the
+    // real master's fingerprint: what a slave holds after pairing, or reads
+    // from a scanned QR code.
+    ok_one(&remote(s.path(), &impostor.url, &["count", "Party"]));
     let url = impostor
-        .url
+        .url_without_code()
         .replace(&impostor.fingerprint, &real.fingerprint);
     let (code, err) = failed(&remote(s.path(), &url, &["count", "Party"]));
     assert_eq!(code, 6);
     assert!(err.contains("is not the one expected"), "{err}");
     assert!(err.contains(&impostor.fingerprint), "{err}");
+}
+
+#[test]
+fn a_code_proof_for_one_master_does_not_pair_with_another() {
+    let (a, b, s) = (dir(), dir(), dir());
+    let real = MasterProc::start(a.path(), "Depot", 0, &[]);
+    let other = MasterProc::start(b.path(), "Depot", 0, &[]);
+    // The other master's address and code, but the real master's
+    // fingerprint: the proof is bound to the fingerprint the slave expects,
+    // so the other master cannot use it, and records nothing.
+    let url = other.url.replace(&other.fingerprint, &real.fingerprint);
+    let (code, err) = failed(&remote(s.path(), &url, &["count", "Party"]));
+    assert_eq!(code, 6);
+    assert!(err.contains("wrong pairing code"), "{err}");
     assert!(ok_lines(&outpost(&["devices", "--data", b.path().to_str().unwrap()])).is_empty());
 }
 

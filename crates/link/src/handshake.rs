@@ -34,7 +34,9 @@ pub struct SlaveHello {
     /// Its certificate fingerprint (normalised).
     pub device: String,
     pub name: String,
-    pub code: Option<String>,
+    /// Proof of the pairing code (first contact only), see
+    /// `pairing::code_proof`; the master checks it against its own code.
+    pub proof: Option<String>,
 }
 
 /// The master's decision about a slave that said hello.
@@ -73,7 +75,7 @@ where
             v,
             device,
             name,
-            code,
+            proof,
         }) => {
             if v != SIGNAL_VERSION {
                 return refuse(ws, "bad_request", format!("signaling version {v} is not supported; this master speaks {SIGNAL_VERSION} (update Outpost on the older PC)")).await;
@@ -89,7 +91,7 @@ where
             SlaveHello {
                 device,
                 name: name.chars().take(100).collect(),
-                code,
+                proof: proof.filter(|p| p.len() <= 128),
             }
         }
         Some(other) => {
@@ -313,7 +315,7 @@ pub async fn connect_master_as(
         v: SIGNAL_VERSION,
         device: claimed_device.to_string(),
         name: name.to_string(),
-        code: code.map(str::to_string),
+        proof: code.map(|c| crate::pairing::code_proof(c, claimed_device, expected_master)),
     })
     .await?;
     let local_ip = ws.local_addr().ip();

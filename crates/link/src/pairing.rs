@@ -132,6 +132,27 @@ pub fn display_code(code: &str) -> String {
     }
 }
 
+/// PBKDF2 rounds of a code proof: a slave computes one proof per pairing,
+/// while someone who sniffed a proof off the LAN would need about 2^40 of
+/// them to find the code, far beyond the code's ten minutes.
+const PROOF_ROUNDS: u32 = 50_000;
+
+/// What a slave sends instead of the pairing code: PBKDF2-HMAC-SHA256 of the
+/// code, salted with both fingerprints. It is bound to this slave and this
+/// master (useless to anyone without the slave's private key) and does not
+/// reveal the code to a listener on the LAN.
+pub fn code_proof(code: &str, slave_fp: &str, master_fp: &str) -> String {
+    let salt = format!("outpost-pairing-v1:{slave_fp}:{master_fp}");
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        normalize_code(code).as_bytes(),
+        salt.as_bytes(),
+        PROOF_ROUNDS,
+        &mut out,
+    );
+    out.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Compares two codes in constant time (after normalising).
 pub fn codes_match(given: &str, expected: &str) -> bool {
     let (a, b) = (normalize_code(given), normalize_code(expected));
@@ -218,6 +239,22 @@ mod tests {
         assert!(!codes_match("ABCD2346", "ABCD2345"));
         assert!(!codes_match("ABCD234", "ABCD2345"));
         assert_ne!(new_code(), new_code());
+    }
+
+    #[test]
+    fn code_proofs_are_bound_to_the_code_and_both_devices() {
+        let (s, m) = ("aa".repeat(32), "bb".repeat(32));
+        let p = code_proof("abcd-2345", &s, &m);
+        assert_eq!(p.len(), 64);
+        assert_eq!(
+            p,
+            code_proof("ABCD2345", &s, &m),
+            "spelling does not matter"
+        );
+        assert!(!p.contains("ABCD"));
+        assert_ne!(p, code_proof("ABCD2346", &s, &m));
+        assert_ne!(p, code_proof("ABCD2345", &m, &s));
+        assert_ne!(p, code_proof("ABCD2345", &s, &"cc".repeat(32)));
     }
 
     #[test]

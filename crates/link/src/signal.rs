@@ -4,7 +4,7 @@
 //! certificate fingerprint, so a plain WebSocket on the LAN is enough.
 //!
 //! ```text
-//! slave  -> master  {"t":"hello","v":1,"device":FP,"name":"Front desk","code":"ABCD2345"}
+//! slave  -> master  {"t":"hello","v":1,"device":FP,"name":"Front desk","proof":"<hex>"}
 //! master -> slave   {"t":"offer","master":"Kashgar depot","sdp":"..."}    or {"t":"refused",...}
 //! slave  -> master  {"t":"answer","sdp":"..."}
 //! both              {"t":"candidate","candidate":"candidate:...","mid":"0"}
@@ -23,7 +23,9 @@ pub const MAX_SIGNAL_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Signal {
-    /// First message from a slave: who it is, and the pairing code on first contact.
+    /// First message from a slave: who it is, and on first contact a proof
+    /// that it knows the pairing code (never the code itself: the socket is
+    /// plain text on the LAN). See `pairing::code_proof`.
     Hello {
         v: u32,
         /// The slave's certificate fingerprint (its device id).
@@ -32,7 +34,7 @@ pub enum Signal {
         #[serde(default)]
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        code: Option<String>,
+        proof: Option<String>,
     },
     Offer {
         /// The office name.
@@ -82,7 +84,7 @@ mod tests {
             v: 1,
             device: "ab".into(),
             name: "Desk".into(),
-            code: Some("ABCD2345".into()),
+            proof: Some("ab12".into()),
         };
         let text = m.encode();
         assert!(text.starts_with(r#"{"t":"hello""#), "{text}");

@@ -304,7 +304,19 @@ async fn handshake(
         &shared.config.rtc,
         &shared.config.name,
         move |hello| async move {
-            let (admission, with_code) = admit(&admit_shared, &hello);
+            // The code proof is a deliberately slow hash: off the runtime.
+            let (admission, with_code) =
+                tokio::task::spawn_blocking(move || admit(&admit_shared, &hello))
+                    .await
+                    .unwrap_or_else(|_| {
+                        (
+                            Admission::Refuse {
+                                code: "unavailable".into(),
+                                message: "the master could not check this PC".into(),
+                            },
+                            false,
+                        )
+                    });
             flag.store(with_code, Ordering::SeqCst);
             admission
         },
@@ -362,7 +374,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
     match store.device(&hello.device) {
         Err(e) => return Err(refuse("unavailable", format!("the master cannot check this PC: {e}"))),
         Ok(Some(d)) if d.is_approved() => return Ok(false),
-        Ok(Some(_)) if hello.code.is_none() => {
+        Ok(Some(_)) if hello.proof.is_none() => {
             return Err(refuse(
                 "forbidden",
                 format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
@@ -370,7 +382,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
         }
         Ok(_) => {}
     }
-    let Some(code) = &hello.code else {
+    let Some(proof) = &hello.proof else {
         return Err(refuse(
             "unauthorized",
             format!("this PC is not paired with \"{office}\"; enter the pairing code shown on the master"),
@@ -382,7 +394,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
             "too many wrong pairing codes were tried; make a new code on the master".into(),
         ));
     }
-    let check = pairing_state::check(store, code);
+    let check = pairing_state::check(store, proof, &hello.device, shared.identity.fingerprint());
     if revoked && !matches!(check, Ok(CodeCheck::Ok)) {
         return Err(refuse(
             "forbidden",

@@ -2,7 +2,7 @@
 //! running master and `outpost pair` (another process) share it. A code is
 //! good for several PCs until it expires; too many wrong tries retire it.
 
-use outpost_link::pairing::{codes_match, new_code, PairingUrl};
+use outpost_link::pairing::{code_proof, new_code, PairingUrl};
 use outpost_store::Store;
 
 /// Minutes a fresh pairing code stays valid, unless configured.
@@ -62,19 +62,35 @@ pub enum CodeCheck {
     Expired,
 }
 
-pub fn check(store: &Store, given: &str) -> outpost_store::Result<CodeCheck> {
+/// Checks a slave's proof of the code (see `code_proof`) against the
+/// current code, for this slave and this master.
+pub fn check(
+    store: &Store,
+    proof: &str,
+    slave_fp: &str,
+    master_fp: &str,
+) -> outpost_store::Result<CodeCheck> {
     let code = store.meta(KEY_CODE)?.unwrap_or_default();
     let expires: u64 = store
         .meta(KEY_EXPIRES)?
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    if code.is_empty() || !codes_match(given, &code) {
+    if code.is_empty() || !same(&code_proof(&code, slave_fp, master_fp), proof) {
         return Ok(CodeCheck::Wrong);
     }
     if now_secs() >= expires {
         return Ok(CodeCheck::Expired);
     }
     Ok(CodeCheck::Ok)
+}
+
+/// Constant-time equality, so timing does not tell how much of a proof was right.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The pairing URL without a code, as the running master stored it.

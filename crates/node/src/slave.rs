@@ -471,6 +471,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
             }
         };
         backoff = BACKOFF_START;
+        let reconnect = connected_once;
         connected_once = true;
         refused_before = false;
         let _ = save_paired(
@@ -510,7 +511,9 @@ async fn run(weak: std::sync::Weak<Inner>) {
             master: info.name.clone(),
         });
         // Events may have been missed while away: tell subscribers to reload.
-        let _ = inner.events.send(Event::Lagged { missed: 0 });
+        if reconnect {
+            let _ = inner.events.send(Event::Lagged { missed: 0 });
+        }
         drop(inner);
 
         while let Some(msg) = rx.recv().await {
