@@ -334,37 +334,6 @@ async fn main() {
             .map(String::from);
     }
     let export = t.elapsed();
-    if std::env::var("BENCH_DEBUG").is_ok() {
-        // Where the export time goes: the same pages on LocalDb directly.
-        let t = Instant::now();
-        let mut after: Option<String> = None;
-        loop {
-            let page = local
-                .run(Op::Query(QueryArgs {
-                    doctype: "Party".into(),
-                    filters: after.as_ref().map(|a| json!([["name", ">", a]])),
-                    sort: Some(SortArg::Text("name".into())),
-                    limit: Some(1000),
-                    ..Default::default()
-                }))
-                .await
-                .expect("page");
-            let text = page.to_string();
-            let rows = page["rows"].as_array().cloned().unwrap_or_default();
-            std::hint::black_box(text);
-            if rows.len() < 1000 {
-                break;
-            }
-            after = rows
-                .last()
-                .and_then(|r| r["name"].as_str())
-                .map(String::from);
-        }
-        eprintln!(
-            "export pages on LocalDb (query + JSON text): {:?}; over the data channel: {export:?}",
-            t.elapsed()
-        );
-    }
     assert_eq!(rows_seen, RECORDS);
     let mbps = bytes as f64 / 1e6 / export.as_secs_f64();
 

@@ -2,22 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context};
-use outpost_store::Store;
 use serde_json::json;
 
 use crate::cli::DevicesAction;
 use crate::output::{print_json, CliError};
 
 pub fn run(dir: PathBuf, action: Option<DevicesAction>) -> Result<(), CliError> {
-    if !dir.join(outpost_store::DB_FILE).exists() {
-        return Err(anyhow!(
-            "{} holds no office database; run this on the master, with its data folder",
-            dir.display()
-        )
-        .into());
-    }
-    let store = Store::open(&dir).context("cannot open the office database")?;
+    let store = super::open_master_store(&dir)?;
     let result = match action {
         None => store.devices().map(|list| {
             for d in list {

@@ -88,6 +88,19 @@ pub fn init_tracing(default: &str) {
         .try_init();
 }
 
+/// The office database of a master's data folder, for the commands that
+/// manage a master (pair, devices); refuses a folder with no database
+/// rather than making an empty one.
+fn open_master_store(dir: &std::path::Path) -> anyhow::Result<outpost_store::Store> {
+    if !dir.join(outpost_store::DB_FILE).exists() {
+        anyhow::bail!(
+            "{} holds no office database; run this on the master, with its data folder",
+            dir.display()
+        );
+    }
+    outpost_store::Store::open(dir).context("cannot open the office database")
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

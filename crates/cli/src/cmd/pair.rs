@@ -6,19 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 use outpost_node::pairing_state;
-use outpost_store::Store;
 
 use crate::output::CliError;
 
 pub fn run(dir: PathBuf, minutes: u64) -> Result<(), CliError> {
-    if !dir.join(outpost_store::DB_FILE).exists() {
-        return Err(anyhow!(
-            "{} holds no office database; run this on the master, with its data folder",
-            dir.display()
-        )
-        .into());
-    }
-    let store = Store::open(&dir).context("cannot open the office database")?;
+    let store = super::open_master_store(&dir)?;
     let mut url = pairing_state::stored_url(&store)
         .context("cannot read the master's address")?
         .ok_or_else(|| {
