@@ -77,6 +77,8 @@ struct Shared {
     identity: Identity,
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_session: AtomicU64,
+    /// Set by `shutdown`: handshakes still finishing connect nobody.
+    stopping: AtomicBool,
 }
 
 /// A running master. Dropping it does not stop it: call `shutdown`.
@@ -158,6 +160,7 @@ impl Master {
             identity,
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
         });
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
@@ -217,6 +220,7 @@ impl Master {
     /// Stops listening, closes every slave's channel, and closes the store
     /// after the writes in progress.
     pub async fn shutdown(self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
         let sessions: Vec<ChannelSender> = self
             .shared
@@ -323,6 +327,10 @@ async fn handshake(
     )
     .await;
     match result {
+        Ok((channel, _)) if shared.stopping.load(Ordering::SeqCst) => {
+            channel.tx.close().await;
+            None
+        }
         Ok((channel, hello)) => {
             let store = shared.db.store();
             if by_code.load(Ordering::SeqCst) {
@@ -430,6 +438,10 @@ async fn serve(shared: Arc<Shared>, channel: Channel, hello: SlaveHello) {
 
 async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello) {
     let Channel { tx, mut rx } = channel;
+    if shared.stopping.load(Ordering::SeqCst) {
+        tx.close().await;
+        return;
+    }
     let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
     shared
         .sessions

@@ -76,6 +76,11 @@ pub enum Target {
 impl Target {
     /// `outpost://...` is a URL; anything else a name.
     pub fn parse(text: &str) -> Result<Target> {
+        if text.trim().is_empty() {
+            return Err(NodeError::Config(
+                "give the master's pairing URL (outpost://...) or its name".into(),
+            ));
+        }
         if text
             .trim_start()
             .to_ascii_lowercase()
@@ -261,7 +266,7 @@ fn refusal(code: &str, message: String) -> ApiError {
 impl Db for RemoteDb {
     async fn call(&self, req: Request) -> Response {
         let id = req.id.clone();
-        let key = id.to_string();
+        let key = id_key(&id);
         // Remember the subscription locally so it is restored on reconnect
         // and events are filtered the same way as on the master.
         match &req.op {
@@ -305,17 +310,24 @@ impl Db for RemoteDb {
             };
         }
         let (reply, rx) = oneshot::channel();
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
+        {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.contains_key(&key) {
+                return Response {
+                    id: Some(id),
+                    result: Err(ApiError::bad_request(
+                        "a call with this request id is still waiting for its answer; use a new id for a new call",
+                    )),
+                };
+            }
+            pending.insert(
                 key.clone(),
                 Pending {
                     text: text.clone(),
                     reply,
                 },
             );
+        }
         let tx = self
             .inner
             .tx
@@ -359,6 +371,39 @@ impl Db for RemoteDb {
     }
 }
 
+/// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.
+fn id_key(id: &outpost_api::RequestId) -> String {
+    serde_json::to_string(id).unwrap_or_default()
+}
+
+/// The first announced address of `found` that accepts a connection (a PC
+/// may announce several: LAN, VPN, container bridges).
+async fn reachable(found: &discovery::FoundMaster) -> std::result::Result<String, LinkError> {
+    let mut addrs: Vec<std::net::SocketAddr> = found
+        .addrs
+        .iter()
+        .map(|ip| std::net::SocketAddr::new(*ip, found.port))
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    for a in &addrs {
+        let probe = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(a));
+        if matches!(probe.await, Ok(Ok(_))) {
+            return Ok(a.to_string());
+        }
+    }
+    Err(LinkError::Unreachable {
+        addr: addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        message: format!(
+            "the master \"{}\" is announced but does not answer",
+            found.name
+        ),
+    })
+}
+
 /// Where to dial, and which fingerprint to pin. `skip_cached`: the last
 /// address answered with a refusal (perhaps another office's master now
 /// sits there), so look the name up on the LAN instead.
@@ -392,15 +437,11 @@ async fn resolve(
                         expected: p.fingerprint,
                     });
                 }
-                let addr = found.authority().ok_or_else(|| {
-                    LinkError::Discovery("the master announced no address".into())
-                })?;
+                let addr = reachable(&found).await?;
                 return Ok((addr, p.fingerprint, inner.config.code.clone()));
             }
             let found = discovery::find_by_name(name, BROWSE).await?;
-            let addr = found
-                .authority()
-                .ok_or_else(|| LinkError::Discovery("the master announced no address".into()))?;
+            let addr = reachable(&found).await?;
             Ok((addr, found.fingerprint, inner.config.code.clone()))
         }
     }
@@ -527,7 +568,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
             };
             match decode_incoming(&bytes) {
                 Ok(Incoming::Response(resp)) => {
-                    let key = resp.id.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                    let key = resp.id.as_ref().map(id_key).unwrap_or_default();
                     let waiting = inner
                         .pending
                         .lock()
@@ -570,7 +611,7 @@ fn fail_all(inner: &Inner, err: ApiError) {
         .collect();
     for (key, p) in pending {
         let _ = p.reply.send(Response {
-            id: Some(outpost_api::RequestId::Text(key)),
+            id: serde_json::from_str(&key).ok(),
             result: Err(err.clone()),
         });
     }

@@ -218,3 +218,44 @@ async fn a_revoked_slave_is_cut_off_and_cannot_come_back() {
     s.close().await;
     m.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_still_in_flight_cannot_be_used_again() {
+    let mdir = tempfile::tempdir().unwrap();
+    let sdir = tempfile::tempdir().unwrap();
+    let m = master(mdir.path()).await;
+    let s = slave_with_timeout(sdir.path(), m.pairing_url(), Duration::from_secs(5));
+    insert(&s, "Party", party("Before")).await.unwrap();
+    m.shutdown().await;
+    let op = || {
+        Op::Insert(outpost_api::protocol::InsertArgs {
+            doctype: "Party".into(),
+            record: obj(party("Twice")),
+        })
+    };
+    let same = outpost_api::RequestId::Text("same-id".into());
+    let s2 = s.clone();
+    let first_req = outpost_api::Request {
+        v: 1,
+        id: same.clone(),
+        op: op(),
+    };
+    // The first waits for the master, which is away.
+    let first = tokio::spawn(async move { s2.call(first_req).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = s
+        .call(outpost_api::Request {
+            v: 1,
+            id: same,
+            op: op(),
+        })
+        .await;
+    let e = second.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadRequest);
+    assert!(e.message.contains("still waiting"), "{}", e.message);
+    assert_eq!(
+        first.await.unwrap().result.unwrap_err().code,
+        ErrorCode::Unavailable
+    );
+    s.close().await;
+}
