@@ -247,14 +247,24 @@ fn advertised_host(ip: IpAddr) -> String {
     if !ip.is_unspecified() {
         return ip.to_string();
     }
-    // The address the OS would use to reach another LAN host.
-    std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| {
-            s.connect("192.0.2.1:9")?;
-            s.local_addr()
+    // The address the OS would use to reach another host (needs a default
+    // route) ...
+    let routed = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    if let Ok(a) = routed {
+        return a.ip().to_string();
+    }
+    // ... else, on a LAN with no gateway at all, the first LAN address.
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|list| {
+            list.into_iter()
+                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+                .map(|i| i.ip().to_string())
         })
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| "127.0.0.1".into())
+        .unwrap_or_else(|| "127.0.0.1".into())
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
