@@ -17,6 +17,8 @@ use crate::protocol::{
     ApiError, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS, PROTOCOL_VERSION,
 };
 
+/// Most records one `insert_many` takes (one transaction holds the writer).
+pub const MAX_INSERT_MANY: usize = 10_000;
 /// Events kept for slow subscribers before they are told they lagged.
 const EVENT_BUFFER: usize = 4096;
 
@@ -167,6 +169,13 @@ impl LocalDb {
                 )
                 .await
             }
+            Op::InsertMany(a) if a.records.len() > MAX_INSERT_MANY => Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{} records in one call is too many; send at most {MAX_INSERT_MANY} per call",
+                    a.records.len()
+                ),
+            )),
             Op::InsertMany(a) => {
                 self.write(
                     req,

@@ -424,9 +424,12 @@ impl Schema {
                 }
                 if let Some(text) = &f.compute {
                     let ok = match f.computed() {
-                        Some(Compute::Product(a, b)) => [a, b]
-                            .iter()
-                            .all(|x| dt.field(x).is_some_and(|g| g.ty.is_numeric())),
+                        // Over plain fields only: a product of a computed
+                        // value would read it before it is computed.
+                        Some(Compute::Product(a, b)) => [a, b].iter().all(|x| {
+                            dt.field(x)
+                                .is_some_and(|g| g.ty.is_numeric() && g.compute.is_none())
+                        }),
                         Some(Compute::Sum { table, field }) => dt
                             .field(&table)
                             .and_then(|t| t.table.as_ref())

@@ -58,6 +58,8 @@ pub fn stored_schema(conn: &Connection) -> Result<Schema> {
 /// Applies `wanted` over what the file holds. Doctypes that the files no
 /// longer define are kept as stored: dropping one would drop its records.
 pub fn migrate(conn: &mut Connection, wanted: &Schema, now: &str) -> Result<Schema> {
+    // Names go into DDL: only a checked schema gets this far.
+    wanted.check()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     create_system_tables(&tx)?;
     let stored = stored_schema(&tx)?;
@@ -187,11 +189,16 @@ fn refuse(msg: String) -> StoreError {
 
 fn alter_doctype(tx: &Transaction, wanted: &Schema, old: &Doctype, new: &Doctype) -> Result<()> {
     let rows = count_where(tx, old, "1")?;
-    if old.child != new.child && rows > 0 {
-        return Err(refuse(format!(
-            "{} holds {rows} records; it cannot switch between child table and standalone doctype",
-            new.name
-        )));
+    if old.child != new.child {
+        if rows > 0 {
+            return Err(refuse(format!(
+                "{} holds {rows} records; it cannot switch between child table and standalone doctype",
+                new.name
+            )));
+        }
+        // Empty: the two kinds have different system columns; start afresh.
+        tx.execute_batch(&format!("DROP TABLE {};", old.table_name()))?;
+        return create_doctype(tx, new);
     }
     // Removed fields: only when nothing is stored in them.
     for f in &old.fields {

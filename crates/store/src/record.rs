@@ -58,6 +58,26 @@ impl Write {
         }
     }
 
+    /// The op and a digest of its arguments, stored with a request id so a
+    /// retry is told apart from another call reusing the id.
+    pub fn call_digest(&self) -> String {
+        use sha2::Digest;
+        let args = match self {
+            Write::Insert { doctype, record } => serde_json::json!([doctype, record]),
+            Write::Update {
+                doctype,
+                name,
+                rev,
+                record,
+            } => serde_json::json!([doctype, name, rev, record]),
+            Write::Delete { doctype, name, rev } => serde_json::json!([doctype, name, rev]),
+            Write::InsertMany { doctype, records } => serde_json::json!([doctype, records]),
+        };
+        let digest = sha2::Sha256::digest(args.to_string().as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{}:{hex}", self.op_name())
+    }
+
     pub fn doctype(&self) -> &str {
         match self {
             Write::Insert { doctype, .. }
@@ -125,7 +145,7 @@ pub fn read_record(
         let child = schema.get(f.table.as_deref().unwrap_or_default())?;
         map.insert(
             f.name.clone(),
-            Value::Array(read_children(conn, child, name, &f.name)?),
+            Value::Array(read_children(conn, child, name, &dt.name, &f.name)?),
         );
     }
     if deleted != 0 {
@@ -138,6 +158,7 @@ fn read_children(
     conn: &Connection,
     child: &Doctype,
     parent: &str,
+    parenttype: &str,
     parentfield: &str,
 ) -> Result<Vec<Value>> {
     let cols: Vec<&str> = child.column_fields().map(|f| f.name.as_str()).collect();
@@ -146,11 +167,11 @@ fn read_children(
         sql.push_str(&format!(", \"{c}\""));
     }
     sql.push_str(&format!(
-        " FROM {} WHERE parent = ? AND parentfield = ? ORDER BY idx",
+        " FROM {} WHERE parent = ? AND parenttype = ? AND parentfield = ? ORDER BY idx",
         child.table_name()
     ));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query([parent, parentfield])?;
+    let mut rows = stmt.query([parent, parenttype, parentfield])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let mut m = Map::new();
@@ -406,10 +427,10 @@ fn store_children(
     for f in dt.table_fields() {
         let child = schema.get(f.table.as_deref().unwrap_or_default())?;
         conn.prepare_cached(&format!(
-            "DELETE FROM {} WHERE parent = ? AND parentfield = ?",
+            "DELETE FROM {} WHERE parent = ? AND parenttype = ? AND parentfield = ?",
             child.table_name()
         ))?
-        .execute([parent, f.name.as_str()])?;
+        .execute([parent, dt.name.as_str(), f.name.as_str()])?;
         let Some((_, rows)) = p.tables.iter().find(|(t, _)| *t == f.name) else {
             continue;
         };
@@ -702,8 +723,8 @@ fn check_unused(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) ->
                 let mut found = None;
                 for p in parents {
                     let sql = format!(
-                        "SELECT c.parent, ? FROM {} c JOIN {} p ON p.name = c.parent \
-                         WHERE c.\"{}\" = ? AND p.deleted = 0 LIMIT 1",
+                        "SELECT c.parent, ?1 FROM {} c JOIN {} p ON p.name = c.parent \
+                         WHERE c.parenttype = ?1 AND c.\"{}\" = ?2 AND p.deleted = 0 LIMIT 1",
                         other.table_name(),
                         p.table_name(),
                         f.name

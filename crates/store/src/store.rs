@@ -197,17 +197,21 @@ impl Store {
     pub fn get(&self, doctype: &str, name: &str) -> Result<Value> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
-        self.with_reader(|c| match read_record(c, &schema, dt, name)? {
-            Some((v, false)) => Ok(v),
-            Some((_, true)) => Err(StoreError::Deleted {
-                doctype: doctype.to_string(),
-                name: name.to_string(),
-            }),
-            None => Err(StoreError::NotFound {
-                doctype: doctype.to_string(),
-                name: name.to_string(),
-            }),
-        })
+        // One read transaction: the record and its child rows from the
+        // same commit.
+        self.with_reader(
+            |c| match read_record(&*c.unchecked_transaction()?, &schema, dt, name)? {
+                Some((v, false)) => Ok(v),
+                Some((_, true)) => Err(StoreError::Deleted {
+                    doctype: doctype.to_string(),
+                    name: name.to_string(),
+                }),
+                None => Err(StoreError::NotFound {
+                    doctype: doctype.to_string(),
+                    name: name.to_string(),
+                }),
+            },
+        )
     }
 
     /// Rows of a query, each a JSON object of the selected columns.
@@ -402,8 +406,11 @@ fn prune_requests(conn: &Connection) {
     }
 }
 
-/// A stored answer to an earlier request with the same (device, id).
-fn replay(conn: &Connection, ctx: &WriteCtx, op: &str) -> Result<Option<Value>> {
+/// A stored answer to an earlier request with the same (device, id). The
+/// request itself must be the same too (`call` is the op and a digest of
+/// its arguments): an id reused for another write is refused, never
+/// answered with the other write's result.
+fn replay(conn: &Connection, ctx: &WriteCtx, call: &str) -> Result<Option<Value>> {
     let Some(id) = &ctx.request_id else {
         return Ok(None);
     };
@@ -413,7 +420,7 @@ fn replay(conn: &Connection, ctx: &WriteCtx, op: &str) -> Result<Option<Value>> 
         .optional()?;
     match row {
         None => Ok(None),
-        Some((stored_op, _)) if stored_op != op => Err(StoreError::RequestIdReused(id.clone())),
+        Some((stored, _)) if stored != call => Err(StoreError::RequestIdReused(id.clone())),
         Some((_, response)) => Ok(Some(serde_json::from_str(&response).unwrap_or(Value::Null))),
     }
 }
@@ -478,6 +485,18 @@ fn commit_batch(
         let r = run_job(&mut tx, schema, job, now);
         if let Err(e) = &r {
             tracing::debug!(error = %e, "write refused");
+            // Some errors (disk full, I/O) make SQLite roll back the whole
+            // transaction by itself. Nothing of this batch is stored then,
+            // and going on would run the rest outside any transaction: fail
+            // them all, as retryable.
+            if tx.is_autocommit() {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "the batch's transaction was rolled back");
+                return batch
+                    .iter()
+                    .map(|_| Err(StoreError::Busy(format!("nothing was saved: {msg}"))))
+                    .collect();
+            }
         }
         results.push(r);
     }
@@ -500,7 +519,8 @@ fn run_job(
     job: &Job,
     now: &str,
 ) -> Result<WriteOutcome> {
-    let op = job.write.op_name();
+    let op = job.write.call_digest();
+    let op = op.as_str();
     if let Some(v) = replay(tx, &job.ctx, op)? {
         return Ok(WriteOutcome {
             value: v,

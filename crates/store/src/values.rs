@@ -76,9 +76,53 @@ fn expects(ty: FieldType) -> &'static str {
     }
 }
 
+/// Rounds to `places` decimals, half away from zero, on the number as
+/// written (its shortest decimal form), not on its binary approximation:
+/// 0.5 x 2.03 = 1.0149999... in binary, written 1.015, rounds to 1.02.
 pub fn round_to(x: f64, places: u32) -> f64 {
-    let m = 10f64.powi(places as i32);
-    (x * m).round() / m
+    if !x.is_finite() {
+        return x;
+    }
+    let text = format!("{}", x.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let places = places as usize;
+    if frac.len() <= places {
+        return x;
+    }
+    let mut digits: Vec<u8> = int
+        .bytes()
+        .chain(frac.bytes().take(places))
+        .map(|b| b - b'0')
+        .collect();
+    if frac.as_bytes()[places] >= b'5' {
+        // Carry the one upwards.
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, 1);
+                break;
+            }
+            i -= 1;
+            if digits[i] == 9 {
+                digits[i] = 0;
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    let split = digits.len() - places;
+    let mut out: String = digits[..split].iter().map(|d| (b'0' + d) as char).collect();
+    if places > 0 {
+        out.push('.');
+        out.extend(digits[split..].iter().map(|d| (b'0' + d) as char));
+    }
+    let v: f64 = out.parse().unwrap_or(x.abs());
+    if x < 0.0 {
+        -v
+    } else {
+        v
+    }
 }
 
 /// Converts one input value for `field` into what is stored. Links are
@@ -204,4 +248,23 @@ pub fn to_json(ty: FieldType, v: ValueRef<'_>) -> Value {
 /// A stored value as JSON, for the values of `rusqlite::types::Value`.
 pub fn sql_to_json(ty: FieldType, v: &Sql) -> Value {
     to_json(ty, ValueRef::from(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_to;
+
+    #[test]
+    fn money_rounds_half_away_from_zero_on_the_written_number() {
+        assert_eq!(round_to(0.5 * 2.03, 2), 1.02);
+        assert_eq!(round_to(1.005, 2), 1.01);
+        assert_eq!(round_to(2.675, 2), 2.68);
+        assert_eq!(round_to(-2.675, 2), -2.68);
+        assert_eq!(round_to(9.995, 2), 10.0);
+        assert_eq!(round_to(99.5, 0), 100.0);
+        assert_eq!(round_to(3.3, 2), 3.3);
+        assert_eq!(round_to(0.1 + 0.2, 2), 0.3);
+        assert_eq!(round_to(1e21, 2), 1e21);
+        assert_eq!(round_to(7.0, 2), 7.0);
+    }
 }

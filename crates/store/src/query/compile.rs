@@ -162,6 +162,11 @@ fn param(dt: &Doctype, field: &str, ty: FieldType, lit: &Literal) -> Result<Sql,
                 .or_else(|| parse_date(t).map(|d| format!("{d}T00:00:00.000Z")))
                 .ok_or_else(|| bad("a date and time"))?,
         ),
+        // An empty value is stored as "not set": `city:""` finds those.
+        (
+            FieldType::Data | FieldType::Text | FieldType::Select | FieldType::Link,
+            Literal::Text(t),
+        ) if t.is_empty() => Sql::Null,
         (
             FieldType::Data | FieldType::Text | FieldType::Select | FieldType::Link,
             Literal::Text(t),
@@ -224,7 +229,9 @@ impl Builder<'_> {
             Expr::Or(items) if items.is_empty() => "0".into(),
             Expr::And(items) => self.join(items, " AND ")?,
             Expr::Or(items) => self.join(items, " OR ")?,
-            Expr::Not(inner) => format!("NOT ({})", self.expr(inner)?),
+            // A comparison with an empty field is NULL in SQL; NOT of it must
+            // be true ("not in Kashgar" includes records with no city).
+            Expr::Not(inner) => format!("NOT coalesce(({}), 0)", self.expr(inner)?),
             Expr::Search(term) => {
                 let title = self.dt.title_field.clone().unwrap_or_else(|| "name".into());
                 let escaped: String = term
@@ -247,7 +254,12 @@ impl Builder<'_> {
 
     fn cmp(&mut self, field: &str, op: CmpOp, value: &Literal) -> Result<String, QueryError> {
         let ty = column_type(self.dt, field)?;
-        let c = col(field);
+        // An unset check box reads as false.
+        let c = if ty == FieldType::Check {
+            format!("coalesce({}, 0)", col(field))
+        } else {
+            col(field)
+        };
         match op {
             CmpOp::Like | CmpOp::NotLike => {
                 let Literal::Text(pattern) = value else {

@@ -180,6 +180,13 @@ const EXPECTED_TERM: &str = "a search term or 'key:value'";
 /// Errors carry the 1-based character position of the problem (the length
 /// plus one for the end of the query).
 pub fn parse_text(q: &str) -> Result<Expr, SyntaxError> {
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(text_error(
+            1,
+            &format!("a query of at most {MAX_QUERY_BYTES} bytes"),
+            format!("{} bytes", q.len()),
+        ));
+    }
     let (tokens, lex_error) = Lexer::new(q).run();
     let end = q.chars().count() + 1;
     let mut parser = TextParser {
@@ -187,6 +194,7 @@ pub fn parse_text(q: &str) -> Result<Expr, SyntaxError> {
         lex_error,
         next: 0,
         end,
+        depth: 0,
     };
     if parser.peek()?.is_none() {
         return Ok(Expr::And(Vec::new()));
@@ -506,7 +514,15 @@ struct TextParser {
     next: usize,
     /// Position reported for the end of the query (length + 1).
     end: usize,
+    /// Parentheses and NOTs open around the current point.
+    depth: usize,
 }
+
+/// Longest text query accepted.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Deepest nesting of parentheses and NOTs: the parser recurses on them,
+/// and a hostile query must not exhaust the stack.
+const MAX_DEPTH: usize = 64;
 
 impl TextParser {
     /// The next token, `None` at the end, or the lexical error that stopped
@@ -559,9 +575,27 @@ impl TextParser {
     /// `not := "NOT" not | primary`.
     fn parse_not(&mut self, after: Option<&str>) -> Result<Expr, SyntaxError> {
         match self.eat(|k| *k == TokenKind::Not)? {
-            Some(not) => Ok(Expr::Not(Box::new(self.parse_not(Some(&not.text))?))),
+            Some(not) => {
+                self.enter(not.position)?;
+                let inner = self.parse_not(Some(&not.text));
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(inner?)))
+            }
             None => self.parse_primary(after),
         }
+    }
+
+    /// One level deeper; refused past `MAX_DEPTH`.
+    fn enter(&mut self, position: usize) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(text_error(
+                position,
+                &format!("at most {MAX_DEPTH} nested parentheses and NOTs"),
+                "deeper nesting".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// `primary := "(" or ")" | term`.
@@ -576,7 +610,10 @@ impl TextParser {
             }
             TokenKind::LParen => {
                 self.next += 1;
-                let inner = self.parse_or(Some("("))?;
+                self.enter(tok.position)?;
+                let inner = self.parse_or(Some("("));
+                self.depth -= 1;
+                let inner = inner?;
                 self.expect_close()?;
                 Ok(inner)
             }
@@ -950,6 +987,24 @@ fn list_value(v: &Value, loc: &Loc) -> Result<Literal, SyntaxError> {
             "a list (an array or comma-separated text)",
             describe_json(other),
         )),
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_crash() {
+        let q = format!("{}a:1{}", "(".repeat(5000), ")".repeat(5000));
+        let e = parse_text(&q).unwrap_err();
+        assert!(e.expected.contains("nested"), "{e}");
+        let q = format!("{}a:1", "NOT ".repeat(4000));
+        assert!(parse_text(&q).unwrap_err().expected.contains("nested"));
+        let q = format!("{}a:1{}", "(".repeat(60), ")".repeat(60));
+        assert!(parse_text(&q).is_ok());
+        let long = "a:1 ".repeat(10_000);
+        assert!(parse_text(&long).unwrap_err().expected.contains("bytes"));
     }
 }
 

@@ -1,0 +1,128 @@
+//! Behaviour pinned after a review of the store: request ids reused for
+//! another call, NOT and empty values in queries, unset check boxes, money
+//! rounding on computed amounts.
+
+mod common;
+
+use common::*;
+use outpost_store::query::parse_text;
+use outpost_store::{QuerySpec, StoreError};
+use serde_json::json;
+
+fn count(store: &outpost_store::Store, doctype: &str, q: &str) -> u64 {
+    store.count(doctype, &parse_text(q).unwrap()).unwrap()
+}
+
+#[test]
+fn a_request_id_reused_for_another_write_is_refused_not_answered_with_the_old_result() {
+    let (_dir, store) = open();
+    let first = store
+        .write(
+            ctx_id("slave-1", "17"),
+            ins("Party", json!({"party_name": "Tuesday"})),
+        )
+        .unwrap();
+    // Same id, same op, another record (a slave whose counter restarted).
+    let e = store
+        .write(
+            ctx_id("slave-1", "17"),
+            ins("Party", json!({"party_name": "Friday"})),
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::RequestIdReused(_)), "{e}");
+    // The true retry is still answered from the record.
+    let again = store
+        .write(
+            ctx_id("slave-1", "17"),
+            ins("Party", json!({"party_name": "Tuesday"})),
+        )
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.value, first.value);
+    assert_eq!(count(&store, "Party", ""), 1);
+}
+
+#[test]
+fn not_and_empty_values_read_as_a_clerk_means_them() {
+    let (_dir, store) = open();
+    for (name, city) in [
+        ("A", json!("Kashgar")),
+        ("B", json!("Hotan")),
+        ("C", json!(null)),
+    ] {
+        store
+            .write(
+                ctx("t"),
+                ins("Party", json!({"party_name": name, "city": city})),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        count(&store, "Party", "NOT city:Kashgar"),
+        2,
+        "includes the record with no city"
+    );
+    assert_eq!(count(&store, "Party", "city:!=Kashgar"), 2);
+    assert_eq!(
+        count(&store, "Party", "city:\"\""),
+        1,
+        "an empty value finds the unset ones"
+    );
+    assert_eq!(count(&store, "Party", "city:!=\"\""), 2);
+    assert_eq!(
+        count(&store, "Party", "NOT (city:Kashgar OR city:Hotan)"),
+        1
+    );
+}
+
+#[test]
+fn an_unset_check_box_counts_as_false() {
+    let (_dir, store) = open();
+    store
+        .write(ctx("t"), ins("Product", json!({"product_name": "Unset"})))
+        .unwrap();
+    store
+        .write(
+            ctx("t"),
+            ins("Product", json!({"product_name": "On", "active": true})),
+        )
+        .unwrap();
+    assert_eq!(count(&store, "Product", "active:false"), 1);
+    assert_eq!(count(&store, "Product", "active:true"), 1);
+}
+
+#[test]
+fn computed_money_rounds_half_away_from_zero() {
+    let (_dir, store) = open();
+    let p = store
+        .write(ctx("t"), ins("Party", json!({"party_name": "P"})))
+        .unwrap()
+        .value;
+    let prod = store
+        .write(ctx("t"), ins("Product", json!({"product_name": "X"})))
+        .unwrap()
+        .value;
+    let sale = store
+        .write(
+            ctx("t"),
+            ins(
+                "Sale",
+                json!({"party": p["name"], "lines": [{"product": prod["name"], "quantity": 0.5, "unit_price": 2.03}]}),
+            ),
+        )
+        .unwrap()
+        .value;
+    // 0.5 x 2.03 = 1.015 exactly in decimal; binary makes it 1.01499...
+    assert_eq!(sale["lines"][0]["amount"], 1.02);
+    assert_eq!(sale["total"], 1.02);
+    let rows = store
+        .query(
+            "Sale",
+            &QuerySpec {
+                filter: parse_text("total:>=1.02").unwrap(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
