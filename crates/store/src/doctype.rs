@@ -292,6 +292,20 @@ impl Schema {
             .ok_or_else(|| StoreError::UnknownDoctype(doctype.to_string()))
     }
 
+    /// The doctypes whose table fields hold rows of `child`.
+    pub fn parents_of(&self, child: &Doctype) -> Vec<&Doctype> {
+        if !child.child {
+            return vec![];
+        }
+        self.doctypes
+            .values()
+            .filter(|p| {
+                p.table_fields()
+                    .any(|f| f.table.as_deref() == Some(&child.name))
+            })
+            .collect()
+    }
+
     /// The starter ERP set that ships with Outpost.
     pub fn starter() -> Schema {
         let mut schema = Schema::default();

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
 use crate::migrate;
-use crate::query::compile::{compile, compile_filter};
+use crate::query::compile::{compile_filter_in, compile_in};
 use crate::query::{Expr, QuerySpec};
 use crate::record::{apply, read_record, Write, WriteCtx};
 use crate::values::{now_utc, to_json};
@@ -218,7 +218,7 @@ impl Store {
     pub fn query(&self, doctype: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
-        let compiled = compile(dt, spec)?;
+        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&compiled.sql)?;
             let mut rows = stmt.query(params_from_iter(compiled.params.iter()))?;
@@ -238,7 +238,7 @@ impl Store {
     pub fn count(&self, doctype: &str, filter: &Expr) -> Result<u64> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
-        let (cond, params) = compile_filter(dt, filter)?;
+        let (cond, params) = compile_filter_in(dt, &schema.parents_of(dt), filter)?;
         let sql = format!("SELECT count(*) FROM {} WHERE {cond}", dt.table_name());
         self.with_reader(|c| {
             let n: i64 = c
@@ -251,7 +251,8 @@ impl Store {
     /// The SQLite query plan for a query (for tests and diagnostics).
     pub fn explain(&self, doctype: &str, spec: &QuerySpec) -> Result<Vec<String>> {
         let schema = self.schema();
-        let compiled = compile(schema.get(doctype)?, spec)?;
+        let dt = schema.get(doctype)?;
+        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
         self.with_reader(|c| {
             let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", compiled.sql))?;
             let rows = stmt.query_map(params_from_iter(compiled.params.iter()), |r| {

@@ -126,3 +126,55 @@ fn computed_money_rounds_half_away_from_zero() {
         .unwrap();
     assert_eq!(rows.len(), 1);
 }
+
+#[test]
+fn a_report_on_child_rows_leaves_out_deleted_parents() {
+    let (_dir, store) = open();
+    let p = store
+        .write(ctx("t"), ins("Party", json!({"party_name": "P"})))
+        .unwrap()
+        .value;
+    let prod = store
+        .write(ctx("t"), ins("Product", json!({"product_name": "X"})))
+        .unwrap()
+        .value;
+    let mut sales = Vec::new();
+    for _ in 0..2 {
+        sales.push(
+            store
+                .write(
+                    ctx("t"),
+                    ins(
+                        "Sale",
+                        json!({"party": p["name"], "lines": [{"product": prod["name"], "quantity": 1, "unit_price": 5}]}),
+                    ),
+                )
+                .unwrap()
+                .value,
+        );
+    }
+    assert_eq!(count(&store, "Sale Line", ""), 2);
+    store
+        .write(
+            ctx("t"),
+            del("Sale", sales[0]["name"].as_str().unwrap(), None),
+        )
+        .unwrap();
+    assert_eq!(
+        count(&store, "Sale Line", ""),
+        1,
+        "the deleted sale's line is gone from reports"
+    );
+    let groups = store
+        .query(
+            "Sale Line",
+            &QuerySpec {
+                filter: parse_text("").unwrap(),
+                group_by: Some("product".into()),
+                sums: vec!["amount".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(groups[0]["sum_amount"], 5.0);
+}

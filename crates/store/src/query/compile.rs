@@ -354,14 +354,50 @@ impl Builder<'_> {
 
 /// The `WHERE` clause (live records only) and its parameters.
 pub fn compile_filter(dt: &Doctype, filter: &Expr) -> Result<(String, Vec<Sql>), QueryError> {
-    let mut b = Builder { dt, params: vec![] };
+    compile_filter_in(dt, &[], filter)
+}
+
+/// As [`compile_filter`]; for a child doctype, `parents` are the doctypes
+/// whose tables hold its rows, and only rows of live parents match (a
+/// deleted Sale's lines are not in a report on Sale Lines).
+pub fn compile_filter_in(
+    dt: &Doctype,
+    parents: &[&Doctype],
+    filter: &Expr,
+) -> Result<(String, Vec<Sql>), QueryError> {
+    let mut params = Vec::new();
+    let mut live = String::new();
+    if dt.child && !parents.is_empty() {
+        let alts: Vec<String> = parents
+            .iter()
+            .map(|p| {
+                params.push(Sql::Text(p.name.clone()));
+                format!(
+                    "(parenttype = ? AND EXISTS (SELECT 1 FROM {} p WHERE p.name = parent AND p.deleted = 0))",
+                    p.table_name()
+                )
+            })
+            .collect();
+        live = format!("({}) AND ", alts.join(" OR "));
+    }
+    let mut b = Builder { dt, params };
     let cond = b.expr(filter)?;
-    Ok((format!("deleted = 0 AND {cond}"), b.params))
+    Ok((format!("deleted = 0 AND {live}{cond}"), b.params))
 }
 
 /// Compiles a full query: select list, filter, grouping, order and page.
 pub fn compile(dt: &Doctype, spec: &QuerySpec) -> Result<Compiled, QueryError> {
-    let (where_sql, mut params) = compile_filter(dt, &spec.filter)?;
+    compile_in(dt, &[], spec)
+}
+
+/// As [`compile`], with the parents of a child doctype (see
+/// [`compile_filter_in`]).
+pub fn compile_in(
+    dt: &Doctype,
+    parents: &[&Doctype],
+    spec: &QuerySpec,
+) -> Result<Compiled, QueryError> {
+    let (where_sql, mut params) = compile_filter_in(dt, parents, &spec.filter)?;
     let table = dt.table_name();
     let mut columns = Vec::new();
     let mut select = Vec::new();
