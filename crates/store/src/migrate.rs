@@ -296,6 +296,35 @@ fn alter_doctype(tx: &Transaction, wanted: &Schema, old: &Doctype, new: &Doctype
     Ok(())
 }
 
+/// Whether rewriting `old` as `new` keeps what the clerk typed: the same
+/// number in another storage class, a number written as text, or the same
+/// text in the spelling of a select option. Rounding, "007" becoming 7,
+/// "1e3" becoming 1000 are losses.
+fn lossless(old: &Sql, new: &Sql) -> bool {
+    match (old, new) {
+        (Sql::Integer(a), Sql::Real(b)) => (*a as f64) == *b,
+        (Sql::Real(a), Sql::Integer(b)) => *a == (*b as f64),
+        (Sql::Real(a), Sql::Real(b)) => a == b,
+        (Sql::Integer(a), Sql::Integer(b)) => a == b,
+        (Sql::Text(t), Sql::Integer(n)) => t.trim() == n.to_string(),
+        (Sql::Text(t), Sql::Real(x)) => t.trim() == format!("{x}"),
+        (Sql::Integer(n), Sql::Text(t)) => *t == n.to_string(),
+        (Sql::Real(x), Sql::Text(t)) => *t == format!("{x}"),
+        (Sql::Text(a), Sql::Text(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+fn show(v: &Sql) -> String {
+    match v {
+        Sql::Null => "nothing".into(),
+        Sql::Integer(i) => i.to_string(),
+        Sql::Real(x) => format!("{x}"),
+        Sql::Text(t) => format!("\"{t}\""),
+        Sql::Blob(_) => "binary data".into(),
+    }
+}
+
 /// A changed field (type, options, link target, required): every stored value
 /// must still be valid under the new definition; values are rewritten in
 /// the new type's storage form.
@@ -347,6 +376,18 @@ fn revalidate(tx: &Transaction, dt: &Doctype, old: &Field, new: &Field) -> Resul
             ))
         })?;
         if converted != v {
+            if !lossless(&v, &converted) {
+                return Err(refuse(format!(
+                    "changing {}.{} ({} to {}) would change the value stored in {} {name} from {} to {}; keep the field as it is, or add a new field",
+                    dt.name,
+                    new.name,
+                    old.ty.as_str(),
+                    new.ty.as_str(),
+                    dt.name,
+                    show(&v),
+                    show(&converted)
+                )));
+            }
             rewritten.push((name, converted));
         }
     }

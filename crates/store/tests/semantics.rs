@@ -178,3 +178,43 @@ fn a_report_on_child_rows_leaves_out_deleted_parents() {
         .unwrap();
     assert_eq!(groups[0]["sum_amount"], 5.0);
 }
+
+#[test]
+fn a_schema_change_that_would_alter_stored_values_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join(outpost_store::DOCTYPES_DIR);
+    std::fs::create_dir_all(&site).unwrap();
+    let def = |price: &str, tag: &str| {
+        format!(
+            r#"{{"name":"Gadget","fields":[{{"name":"price","type":"float"{price}}},{{"name":"tag","type":"{tag}"}}]}}"#
+        )
+    };
+    std::fs::write(site.join("gadget.json"), def("", "data")).unwrap();
+    let store = outpost_store::Store::open(dir.path()).unwrap();
+    store
+        .write(
+            ctx("t"),
+            ins("Gadget", json!({"price": 2.345, "tag": "007"})),
+        )
+        .unwrap();
+    store.close();
+    drop(store);
+
+    // Rounding 2.345 to 2.35 would lose what was typed.
+    std::fs::write(site.join("gadget.json"), def(r#","precision":2"#, "data")).unwrap();
+    let e = outpost_store::Store::open(dir.path())
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("from 2.345 to 2.35"), "{e}");
+    // "007" would become 7.
+    std::fs::write(site.join("gadget.json"), def("", "int")).unwrap();
+    let e = outpost_store::Store::open(dir.path())
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("from \"007\" to 7"), "{e}");
+    // Back as it was: everything is there.
+    std::fs::write(site.join("gadget.json"), def("", "data")).unwrap();
+    let store = outpost_store::Store::open(dir.path()).unwrap();
+    assert_eq!(count(&store, "Gadget", "tag:007"), 1);
+    assert_eq!(count(&store, "Gadget", "price:2.345"), 1);
+}
