@@ -8,10 +8,12 @@ test:
 
 # Release build; each benchmark prints ratios against a baseline measured in
 # the same run (raw rusqlite; a WebSocket RPC server; LocalDb).
+TARGET ?= $(or $(CARGO_TARGET_DIR),target)
+
 bench:
 	cargo build --release -p outpost-cli -p outpost-bench
-	./target/release/outpost-bench
-	./target/release/outpost-bench-link
+	$(TARGET)/release/outpost-bench
+	$(TARGET)/release/outpost-bench-link
 
 fmt:
 	cargo fmt --all
