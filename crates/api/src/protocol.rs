@@ -356,13 +356,6 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn to_json(&self) -> Value {
-        match &self.result {
-            Ok(v) => serde_json::json!({"id": self.id, "ok": v}),
-            Err(e) => serde_json::json!({"id": self.id, "err": e}),
-        }
-    }
-
     /// The wire form, serialised straight from the result (no copy of it:
     /// an answer can be a page of a thousand records).
     pub fn encode(&self) -> String {

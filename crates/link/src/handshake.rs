@@ -378,7 +378,6 @@ async fn answer_channel(
 
     let mut dc: Option<Arc<dyn DataChannel>> = None;
     let mut socket_done = false;
-    let mut pending_events = Vec::new();
     loop {
         tokio::select! {
             msg = ws.recv(), if !socket_done => match msg {
@@ -402,7 +401,7 @@ async fn answer_channel(
                 Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
                     return Err(LinkError::Rtc("the connection failed (no network path to the master?)".into()));
                 }
-                Some(other) => pending_events.push(other),
+                Some(_) => {}
                 None => return Err(LinkError::Closed),
             },
             ev = async { match &dc { Some(d) => d.poll().await, None => std::future::pending().await } } => match ev {
@@ -414,8 +413,6 @@ async fn answer_channel(
     }
     guard.disarm();
     let dc = dc.ok_or(LinkError::Closed)?;
-    // Connection-state events seen during the handshake are stale now.
-    drop(pending_events);
     Ok((
         Channel::start(pc, dc, events, max_frame),
         MasterInfo {

@@ -155,14 +155,16 @@ pub fn code_proof(code: &str, slave_fp: &str, master_fp: &str) -> String {
 
 /// Compares two codes in constant time (after normalising).
 pub fn codes_match(given: &str, expected: &str) -> bool {
-    let (a, b) = (normalize_code(given), normalize_code(expected));
-    if a.len() != b.len() {
-        return false;
-    }
-    a.bytes()
-        .zip(b.bytes())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    constant_time_eq(&normalize_code(given), &normalize_code(expected))
+}
+
+/// Equality whose time does not tell how much of a secret matched.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The URL as a QR code drawn with Unicode half blocks, for a terminal.

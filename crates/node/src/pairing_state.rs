@@ -2,7 +2,7 @@
 //! running master and `outpost pair` (another process) share it. A code is
 //! good for several PCs until it expires; too many wrong tries retire it.
 
-use outpost_link::pairing::{code_proof, new_code, PairingUrl};
+use outpost_link::pairing::{code_proof, constant_time_eq, new_code, PairingUrl};
 use outpost_store::Store;
 
 /// Minutes a fresh pairing code stays valid, unless configured.
@@ -75,22 +75,13 @@ pub fn check(
         .meta(KEY_EXPIRES)?
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    if code.is_empty() || !same(&code_proof(&code, slave_fp, master_fp), proof) {
+    if code.is_empty() || !constant_time_eq(&code_proof(&code, slave_fp, master_fp), proof) {
         return Ok(CodeCheck::Wrong);
     }
     if now_secs() >= expires {
         return Ok(CodeCheck::Expired);
     }
     Ok(CodeCheck::Ok)
-}
-
-/// Constant-time equality, so timing does not tell how much of a proof was right.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The pairing URL without a code, as the running master stored it.

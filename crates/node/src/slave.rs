@@ -252,7 +252,8 @@ impl RemoteDb {
     }
 }
 
-fn refusal(code: &str, message: String) -> ApiError {
+/// A master's refusal (its code word and message) as a DB error.
+pub fn refusal(code: &str, message: String) -> ApiError {
     let code = match code {
         "forbidden" => ErrorCode::Forbidden,
         "unauthorized" => ErrorCode::Unauthorized,

@@ -10,7 +10,7 @@ use outpost_api::protocol::{
     DeleteArgs, GetArgs, InsertArgs, InsertManyArgs, QueryArgs, SortArg, SubscribeArgs, UpdateArgs,
 };
 use outpost_api::{ApiError, Db, LocalDb, Op};
-use outpost_node::slave::{default_device_name, LinkState};
+use outpost_node::slave::{default_device_name, refusal, LinkState};
 use outpost_node::{RemoteDb, SlaveConfig, Target};
 use outpost_store::Store;
 use serde_json::{json, Map, Value};
@@ -85,12 +85,7 @@ async fn refused(state: &mut Option<watch::Receiver<LinkState>>) -> ApiError {
     };
     loop {
         if let LinkState::Refused { code, message } = rx.borrow_and_update().clone() {
-            let code = if code == "forbidden" {
-                outpost_api::ErrorCode::Forbidden
-            } else {
-                outpost_api::ErrorCode::Unauthorized
-            };
-            return ApiError::new(code, message);
+            return refusal(&code, message);
         }
         if rx.changed().await.is_err() {
             return std::future::pending().await;
