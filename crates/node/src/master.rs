@@ -388,18 +388,23 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
         message,
     };
     let office = &shared.config.name;
-    let revoked = matches!(store.device(&hello.device), Ok(Some(ref d)) if !d.is_approved());
-    match store.device(&hello.device) {
-        Err(e) => return Err(refuse("unavailable", format!("the master cannot check this PC: {e}"))),
-        Ok(Some(d)) if d.is_approved() => return Ok(false),
-        Ok(Some(_)) if hello.proof.is_none() => {
+    let device = store.device(&hello.device).map_err(|e| {
+        refuse(
+            "unavailable",
+            format!("the master cannot check this PC: {e}"),
+        )
+    })?;
+    let revoked = match device {
+        Some(d) if d.is_approved() => return Ok(false),
+        Some(_) if hello.proof.is_none() => {
             return Err(refuse(
                 "forbidden",
                 format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
             ))
         }
-        Ok(_) => {}
-    }
+        Some(_) => true,
+        None => false,
+    };
     let Some(proof) = &hello.proof else {
         return Err(refuse(
             "unauthorized",
