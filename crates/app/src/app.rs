@@ -1,0 +1,697 @@
+//! [`App`]: the running desktop app, without its window.
+//!
+//! It holds one of three modes: nothing yet, the master (a running
+//! [`Master`] and its `LocalDb`), or a slave (a [`RemoteDb`] to the paired
+//! master). DB calls go to whichever `Db` the mode has, so the window never
+//! knows which. Change events and status changes go out as [`AppEvent`]s on
+//! a broadcast channel that the shell forwards to the window.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use outpost_api::protocol::{decode_request, SubscribeArgs};
+use outpost_api::{ApiError, Db, ErrorCode, Event, Op, Response};
+use outpost_link::identity::short_fingerprint;
+use outpost_link::pairing::{display_code, DEFAULT_PORT};
+use outpost_link::{discovery, Identity, PairingUrl};
+use outpost_node::pairing_state;
+use outpost_node::slave::{self, LinkState};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use serde_json::value::RawValue;
+use tokio::sync::{broadcast, Mutex};
+
+use crate::error::AppError;
+use crate::qr;
+use crate::settings::{Role, Settings};
+use crate::status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status};
+
+/// How long "Connect" waits for a first answer from a master.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the master's status (connected devices) is looked at.
+const STATUS_POLL: Duration = Duration::from_millis(500);
+/// How long to listen for masters on the LAN.
+const DISCOVER: Duration = Duration::from_secs(2);
+/// The device name the master's own window writes as (`modified_by`).
+const MASTER_DEVICE: &str = "master";
+
+/// What the window is told about.
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    /// A record changed (here or on another PC), or the feed lagged.
+    Db(Event),
+    Status(Status),
+    /// An `outpost://` URL was opened while the app runs.
+    OpenUrl(String),
+}
+
+enum Mode {
+    None,
+    Master {
+        master: Box<Master>,
+        db: Arc<dyn Db>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    },
+    /// Master mode is on in Settings but could not start.
+    MasterFailed(String),
+    Slave {
+        db: RemoteDb,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    },
+}
+
+impl Mode {
+    fn db(&self) -> Option<Arc<dyn Db>> {
+        match self {
+            Mode::Master { db, .. } => Some(db.clone()),
+            Mode::Slave { db, .. } => Some(Arc::new(db.clone())),
+            _ => None,
+        }
+    }
+
+    /// Stops what the mode runs (the master's socket and database, or the
+    /// slave's connection).
+    async fn stop(self) {
+        match self {
+            Mode::Master { master, tasks, .. } => {
+                for t in tasks {
+                    t.abort();
+                }
+                (*master).shutdown().await;
+            }
+            Mode::Slave { db, tasks } => {
+                for t in tasks {
+                    t.abort();
+                }
+                db.close().await;
+            }
+            Mode::None | Mode::MasterFailed(_) => {}
+        }
+    }
+}
+
+/// How the app runs, beyond what Settings hold.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Announce the master over mDNS (and check its name is free). Off for
+    /// tests that run several masters on one machine.
+    pub announce: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> AppOptions {
+        AppOptions { announce: true }
+    }
+}
+
+struct Inner {
+    data: PathBuf,
+    options: AppOptions,
+    device_id: String,
+    settings: StdMutex<Settings>,
+    mode: Mutex<Mode>,
+    events: broadcast::Sender<AppEvent>,
+    last_status: StdMutex<Option<Status>>,
+    open_url: StdMutex<Option<String>>,
+}
+
+/// The running app. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+impl App {
+    /// Opens the data folder and resumes what this PC was: the master
+    /// starts again, a slave reconnects to its paired master.
+    pub async fn open(data: &Path, options: AppOptions) -> Result<App, AppError> {
+        std::fs::create_dir_all(data)?;
+        let settings = Settings::load(data)?;
+        let identity = Identity::load_or_create(data).map_err(outpost_node::NodeError::from)?;
+        let (events, _) = broadcast::channel(1024);
+        let app = App {
+            inner: Arc::new(Inner {
+                data: data.to_path_buf(),
+                options,
+                device_id: identity.fingerprint().to_string(),
+                settings: StdMutex::new(settings.clone()),
+                mode: Mutex::new(Mode::None),
+                events,
+                last_status: StdMutex::new(None),
+                open_url: StdMutex::new(None),
+            }),
+        };
+        match settings.role {
+            Role::Master => {
+                let name = settings.office_name.clone().unwrap_or_default();
+                let mode = app.start_master(&name, settings.port).await;
+                *app.inner.mode.lock().await = mode;
+            }
+            Role::Slave => {
+                if let Some(p) = slave::load_paired(data) {
+                    let mode = app.start_slave(Target::Name(p.name), None)?;
+                    *app.inner.mode.lock().await = mode;
+                }
+            }
+            Role::None => {}
+        }
+        app.publish_status().await;
+        Ok(app)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data
+    }
+
+    /// Events for the window: changes, status, URLs opened.
+    pub fn subscribe(&self) -> broadcast::Receiver<AppEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Runs one DB call (a request envelope as JSON) on this PC's `Db` and
+    /// returns the response envelope. Never fails: errors are inside.
+    pub async fn db_call(&self, request: &serde_json::Value) -> Box<RawValue> {
+        let bytes = serde_json::to_vec(request).unwrap_or_default();
+        let response = match decode_request(&bytes) {
+            Err(bad) => bad,
+            Ok(req) => {
+                let db = self.inner.mode.lock().await.db();
+                match db {
+                    Some(db) => db.call(req).await,
+                    None => Response {
+                        id: Some(req.id),
+                        result: Err(self.no_database().await),
+                    },
+                }
+            }
+        };
+        RawValue::from_string(response.encode())
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+    }
+
+    async fn no_database(&self) -> ApiError {
+        match &*self.inner.mode.lock().await {
+            Mode::MasterFailed(m) => ApiError::new(
+                ErrorCode::Unavailable,
+                format!("the office database is not open: {m}"),
+            ),
+            _ => ApiError::new(
+                ErrorCode::Unavailable,
+                "this PC is not connected to a master yet; connect to one, or make this PC the master in Settings",
+            ),
+        }
+    }
+
+    /// The status bar's view of the app.
+    pub async fn status(&self) -> Status {
+        let settings = self.settings();
+        let mode = self.inner.mode.lock().await;
+        let paired = slave::load_paired(&self.inner.data).map(|p| PairedView {
+            short: short_fingerprint(&p.fingerprint),
+            name: p.name,
+            fingerprint: p.fingerprint,
+            addr: p.addr,
+        });
+        let (office_name, link, devices_connected, listen, master) = match &*mode {
+            Mode::None => (None, LinkView::Idle, 0, None, paired),
+            Mode::MasterFailed(message) => (
+                settings.office_name.clone(),
+                LinkView::Failed {
+                    message: message.clone(),
+                },
+                0,
+                None,
+                None,
+            ),
+            Mode::Master { master, .. } => {
+                let url = master.pairing_url();
+                (
+                    Some(url.name.clone()),
+                    LinkView::Connected {
+                        master: url.name.clone(),
+                    },
+                    master.connected().len(),
+                    Some(url.authority()),
+                    None,
+                )
+            }
+            Mode::Slave { db, .. } => {
+                let link = match db.state().borrow().clone() {
+                    LinkState::Connecting => LinkView::Connecting,
+                    LinkState::Connected { master } => LinkView::Connected { master },
+                    LinkState::Reconnecting { reason } => LinkView::Reconnecting { reason },
+                    LinkState::Refused { code, message } => LinkView::Refused { code, message },
+                };
+                let name = paired.as_ref().map(|p| p.name.clone());
+                (name, link, 0, None, paired)
+            }
+        };
+        Status {
+            role: settings.role,
+            device_short: short_fingerprint(&self.inner.device_id),
+            device_id: self.inner.device_id.clone(),
+            office_name,
+            master,
+            link,
+            devices_connected,
+            listen,
+            data_dir: self.inner.data.display().to_string(),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn save_settings(&self, f: impl FnOnce(&mut Settings)) -> Result<(), AppError> {
+        let mut s = self
+            .inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut next = s.clone();
+        f(&mut next);
+        next.save(&self.inner.data)?;
+        *s = next;
+        Ok(())
+    }
+
+    /// Sends the status to the window if it changed since last time.
+    async fn publish_status(&self) {
+        let status = self.status().await;
+        let mut last = self
+            .inner
+            .last_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() != Some(&status) {
+            *last = Some(status.clone());
+            let _ = self.inner.events.send(AppEvent::Status(status));
+        }
+    }
+
+    // ---- master mode ----
+
+    /// "This PC is the master": opens (or creates) the office database,
+    /// starts the signaling socket and the mDNS announcement. A slave
+    /// pairing this PC had is forgotten: a PC is one or the other.
+    pub async fn master_enable(&self, name: &str, port: Option<u16>) -> Result<Status, AppError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AppError::BadInput(
+                "give the office a name, e.g. \"Kashgar depot\"; slaves find the master by it"
+                    .into(),
+            ));
+        }
+        let mut mode = self.inner.mode.lock().await;
+        if matches!(&*mode, Mode::Master { master, .. } if master.pairing_url().name == name) {
+            drop(mode);
+            return Ok(self.status().await);
+        }
+        let old = std::mem::replace(&mut *mode, Mode::None);
+        old.stop().await;
+        let port = port.or(self.settings().port);
+        let next = self.start_master(name, port).await;
+        let failed = match &next {
+            Mode::MasterFailed(m) => Some(m.clone()),
+            _ => None,
+        };
+        *mode = next;
+        drop(mode);
+        if let Some(message) = failed {
+            // Master mode stays off: nothing was started.
+            *self.inner.mode.lock().await = Mode::None;
+            self.publish_status().await;
+            return Err(AppError::Api(ApiError::new(
+                ErrorCode::Unavailable,
+                message,
+            )));
+        }
+        slave::forget(&self.inner.data)?;
+        self.save_settings(|s| {
+            s.role = Role::Master;
+            s.office_name = Some(name.to_string());
+            if port.is_some() {
+                s.port = port;
+            }
+        })?;
+        tracing::info!(office = %name, "master mode on");
+        self.publish_status().await;
+        Ok(self.status().await)
+    }
+
+    /// Turns master mode off: stops the socket and closes the database
+    /// (which stays on disk). With slaves connected, only when `force`.
+    pub async fn master_disable(&self, force: bool) -> Result<Status, AppError> {
+        let mut mode = self.inner.mode.lock().await;
+        if let Mode::Master { master, .. } = &*mode {
+            let count = master.connected().len();
+            if count > 0 && !force {
+                return Err(AppError::DevicesConnected { count });
+            }
+        }
+        let old = std::mem::replace(&mut *mode, Mode::None);
+        old.stop().await;
+        drop(mode);
+        self.save_settings(|s| s.role = Role::None)?;
+        tracing::info!("master mode off");
+        self.publish_status().await;
+        Ok(self.status().await)
+    }
+
+    async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
+        let mut config = MasterConfig::new(self.inner.data.clone(), name);
+        config.port = port.unwrap_or(DEFAULT_PORT);
+        config.announce = self.inner.options.announce;
+        match Master::start(config).await {
+            Ok(master) => {
+                let db: Arc<dyn Db> = Arc::new(master.db().for_device(MASTER_DEVICE));
+                let tasks = vec![
+                    tokio::spawn(forward_changes(db.clone(), self.inner.events.clone())),
+                    tokio::spawn(watch_master(Arc::downgrade(&self.inner))),
+                ];
+                Mode::Master {
+                    master: Box::new(master),
+                    db,
+                    tasks,
+                }
+            }
+            Err(e) => {
+                tracing::warn!("master mode could not start: {e}");
+                Mode::MasterFailed(e.to_string())
+            }
+        }
+    }
+
+    async fn with_master<T>(
+        &self,
+        f: impl FnOnce(&Master) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => f(master),
+            _ => Err(AppError::NotMaster),
+        }
+    }
+
+    /// The pairing URL with the current code, and its QR code.
+    pub async fn pairing_info(&self) -> Result<Pairing, AppError> {
+        self.with_master(|master| {
+            let store = master.store();
+            let (code, expires) = pairing_state::current(store)?.unwrap_or_default();
+            pairing(master.pairing_url(), code, expires)
+        })
+        .await
+    }
+
+    /// A new pairing code; the old one stops working.
+    pub async fn pairing_renew(&self) -> Result<Pairing, AppError> {
+        self.with_master(|master| {
+            let minutes = pairing_state::DEFAULT_CODE_MINUTES;
+            let (code, expires) = pairing_state::renew(master.store(), minutes)?;
+            tracing::info!("new pairing code made from the window");
+            pairing(master.pairing_url(), code, expires)
+        })
+        .await
+    }
+
+    /// Every device that ever paired, connected ones first.
+    pub async fn devices(&self) -> Result<Vec<DeviceView>, AppError> {
+        self.with_master(|master| {
+            let connected: Vec<String> = master.connected().into_iter().map(|d| d.device).collect();
+            let mut list: Vec<DeviceView> = master
+                .store()
+                .devices()?
+                .into_iter()
+                .map(|d| DeviceView {
+                    connected: connected.contains(&d.fingerprint),
+                    short: short_fingerprint(&d.fingerprint),
+                    fingerprint: d.fingerprint,
+                    name: d.name,
+                    first_seen: d.first_seen,
+                    last_seen: d.last_seen,
+                    state: d.state,
+                })
+                .collect();
+            list.sort_by(|a, b| {
+                b.connected
+                    .cmp(&a.connected)
+                    .then_with(|| b.last_seen.cmp(&a.last_seen))
+            });
+            Ok(list)
+        })
+        .await
+    }
+
+    /// Revokes a device: its channel closes within the master's poll and it
+    /// cannot come back, not even with a code it had.
+    pub async fn device_revoke(&self, fingerprint: &str) -> Result<DeviceView, AppError> {
+        let device = self
+            .with_master(|master| Ok(master.store().revoke_device(fingerprint)?))
+            .await?;
+        tracing::info!(device = %device.fingerprint, "device revoked from the window");
+        Ok(DeviceView {
+            short: short_fingerprint(&device.fingerprint),
+            fingerprint: device.fingerprint,
+            name: device.name,
+            first_seen: device.first_seen,
+            last_seen: device.last_seen,
+            state: device.state,
+            connected: false,
+        })
+    }
+
+    // ---- slave mode ----
+
+    /// Masters announcing themselves on the LAN.
+    pub async fn discover(&self) -> Result<Vec<FoundMasterView>, AppError> {
+        let found = discovery::browse(DISCOVER)
+            .await
+            .map_err(outpost_node::NodeError::from)?;
+        Ok(found
+            .into_iter()
+            .map(|m| FoundMasterView {
+                addr: m.authority().unwrap_or_default(),
+                short: short_fingerprint(&m.fingerprint),
+                name: m.name,
+                fingerprint: m.fingerprint,
+            })
+            .collect())
+    }
+
+    /// Connects to a master by pairing URL or name, with the pairing code
+    /// for a first contact. Returns once connected; a refusal, an
+    /// unreachable master or a name nobody answers to is an error, and the
+    /// previous pairing (if any) stays as it was.
+    pub async fn slave_connect(
+        &self,
+        target: &str,
+        code: Option<&str>,
+    ) -> Result<Status, AppError> {
+        let target = Target::parse(target)?;
+        let code = code.map(str::trim).filter(|c| !c.is_empty());
+        let mut mode = self.inner.mode.lock().await;
+        if matches!(&*mode, Mode::Master { .. } | Mode::MasterFailed(_)) {
+            return Err(AppError::NotSlave);
+        }
+        let old = std::mem::replace(&mut *mode, Mode::None);
+        old.stop().await;
+        let previous = slave::load_paired(&self.inner.data);
+        let next = self.start_slave(target.clone(), code.map(str::to_string))?;
+        let Mode::Slave { db, .. } = &next else {
+            unreachable!("start_slave makes a slave")
+        };
+        let outcome = first_contact(db, &target).await;
+        match outcome {
+            Ok(_) => {
+                *mode = next;
+                drop(mode);
+                self.save_settings(|s| s.role = Role::Slave)?;
+                self.publish_status().await;
+                Ok(self.status().await)
+            }
+            Err(e) => {
+                next.stop().await;
+                // Back to the master this PC was paired with, if any.
+                if let Some(p) = previous {
+                    *mode = self.start_slave(Target::Name(p.name), None)?;
+                }
+                drop(mode);
+                self.publish_status().await;
+                Err(AppError::Api(e))
+            }
+        }
+    }
+
+    /// Forgets the paired master: the connection closes and this PC keeps
+    /// nothing of it (the master still lists the device until revoked).
+    pub async fn slave_forget(&self) -> Result<Status, AppError> {
+        let mut mode = self.inner.mode.lock().await;
+        if matches!(&*mode, Mode::Master { .. }) {
+            return Err(AppError::NotSlave);
+        }
+        let old = std::mem::replace(&mut *mode, Mode::None);
+        old.stop().await;
+        drop(mode);
+        slave::forget(&self.inner.data)?;
+        self.save_settings(|s| s.role = Role::None)?;
+        tracing::info!("forgot the paired master");
+        self.publish_status().await;
+        Ok(self.status().await)
+    }
+
+    fn start_slave(&self, target: Target, code: Option<String>) -> Result<Mode, AppError> {
+        let config = SlaveConfig {
+            data: self.inner.data.clone(),
+            target,
+            code,
+            device_name: slave::default_device_name(),
+            call_timeout: slave::DEFAULT_CALL_TIMEOUT,
+            rtc: Default::default(),
+        };
+        let db = RemoteDb::start(config)?;
+        let tasks = vec![
+            tokio::spawn(forward_changes(
+                Arc::new(db.clone()),
+                self.inner.events.clone(),
+            )),
+            tokio::spawn(watch_slave(db.state(), Arc::downgrade(&self.inner))),
+        ];
+        Ok(Mode::Slave { db, tasks })
+    }
+
+    // ---- URLs and QR codes ----
+
+    /// Reads a pairing URL from a photo or screenshot of a QR code.
+    pub fn qr_decode(&self, image: &[u8]) -> Result<String, AppError> {
+        qr::decode(image)
+    }
+
+    /// Called with the app's command line and with a second copy's: an
+    /// `outpost://` argument is a pairing URL to connect with.
+    pub fn open_args<I: IntoIterator<Item = String>>(&self, args: I, running: bool) {
+        let Some(url) = args
+            .into_iter()
+            .find(|a| a.to_ascii_lowercase().starts_with("outpost://"))
+        else {
+            return;
+        };
+        if PairingUrl::parse(&url).is_err() {
+            tracing::warn!("ignored a malformed outpost:// URL");
+            return;
+        }
+        tracing::info!("opened with a pairing URL");
+        *self
+            .inner
+            .open_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(url.clone());
+        if running {
+            let _ = self.inner.events.send(AppEvent::OpenUrl(url));
+        }
+    }
+
+    /// The pairing URL the app was opened with, once.
+    pub fn take_open_url(&self) -> Option<String> {
+        self.inner
+            .open_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Stops the master or the slave connection (at exit).
+    pub async fn shutdown(&self) {
+        let old = std::mem::replace(&mut *self.inner.mode.lock().await, Mode::None);
+        old.stop().await;
+    }
+}
+
+fn pairing(url: &PairingUrl, code: String, expires: u64) -> Result<Pairing, AppError> {
+    let mut url = url.clone();
+    url.code = (!code.is_empty()).then(|| code.clone());
+    let text = url.to_string();
+    Ok(Pairing {
+        qr_svg: qr::svg(&text)?,
+        url: text,
+        code: display_code(&code),
+        expires,
+        minutes_left: pairing_state::minutes_left(expires),
+    })
+}
+
+/// Waits for the first connection of a fresh `RemoteDb`: connected, refused,
+/// or (for a first try that fails to reach anyone) unreachable.
+async fn first_contact(db: &RemoteDb, target: &Target) -> Result<String, ApiError> {
+    let mut rx = db.state();
+    let wait = async {
+        loop {
+            let state = rx.borrow_and_update().clone();
+            match state {
+                LinkState::Connected { master } => return Ok(master),
+                LinkState::Refused { code, message } => return Err(slave::refusal(&code, message)),
+                LinkState::Reconnecting { reason } => {
+                    let who = match target {
+                        Target::Url(u) => format!("the master at {}", u.authority()),
+                        Target::Name(n) => format!("a master called \"{n}\""),
+                    };
+                    return Err(ApiError::new(
+                        ErrorCode::Unavailable,
+                        format!("cannot reach {who}: {reason}. Check that the master PC is on, in master mode, and on this network"),
+                    ));
+                }
+                LinkState::Connecting => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the connection task stopped",
+                ));
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, wait)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the master did not answer in time; check that it is on and on this network",
+            ))
+        })
+}
+
+/// Subscribes `db` to every doctype and forwards its events.
+async fn forward_changes(db: Arc<dyn Db>, tx: broadcast::Sender<AppEvent>) {
+    let mut events = db.events();
+    if let Err(e) = db.run(Op::Subscribe(SubscribeArgs::default())).await {
+        // A slave that cannot reach its master yet: its subscription is
+        // restored when it connects (RemoteDb re-sends it).
+        tracing::debug!("subscribe failed for now: {}", e.message);
+    }
+    while let Some(ev) = events.recv().await {
+        let _ = tx.send(AppEvent::Db(ev));
+    }
+}
+
+/// Publishes the master's status when its connected devices change.
+async fn watch_master(weak: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(STATUS_POLL).await;
+        let Some(inner) = weak.upgrade() else { return };
+        App { inner }.publish_status().await;
+    }
+}
+
+/// Publishes the slave's status when its connection changes.
+async fn watch_slave(
+    mut rx: tokio::sync::watch::Receiver<LinkState>,
+    weak: std::sync::Weak<Inner>,
+) {
+    while rx.changed().await.is_ok() {
+        let Some(inner) = weak.upgrade() else { return };
+        App { inner }.publish_status().await;
+    }
+}

@@ -1,0 +1,69 @@
+//! Errors of the app's commands. The window gets each as the protocol's
+//! error object, with a code it can branch on and words a clerk can act on.
+
+use outpost_api::{ApiError, ErrorCode};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A DB or connection error, already in the protocol's shape.
+    #[error("{}", .0.message)]
+    Api(ApiError),
+    #[error("{count} PC(s) are connected to this master; they lose the office database when master mode is turned off")]
+    DevicesConnected { count: usize },
+    #[error("this PC is not the master; turn on \"This PC is the master\" in Settings first")]
+    NotMaster,
+    #[error("this PC is the master; turn master mode off in Settings before connecting to another master")]
+    NotSlave,
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Node(#[from] outpost_node::NodeError),
+    #[error(transparent)]
+    Store(#[from] outpost_store::StoreError),
+    #[error("cannot write to the data folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> AppError {
+        AppError::Api(e)
+    }
+}
+
+impl AppError {
+    /// The protocol's error object for this error.
+    pub fn to_api(&self) -> ApiError {
+        let message = self.to_string();
+        match self {
+            AppError::Api(e) => e.clone(),
+            AppError::DevicesConnected { count } => ApiError::new(ErrorCode::Conflict, message)
+                .with_details(json!({
+                    "reason": "devices_connected", "count": count
+                })),
+            AppError::NotMaster => ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "not_master"})),
+            AppError::NotSlave => ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "not_slave"})),
+            AppError::BadInput(_) => ApiError::new(ErrorCode::BadRequest, message),
+            AppError::Node(outpost_node::NodeError::DuplicateName { .. })
+            | AppError::Node(outpost_node::NodeError::Config(_)) => {
+                ApiError::new(ErrorCode::BadRequest, message)
+            }
+            AppError::Node(outpost_node::NodeError::Listen { .. }) => {
+                ApiError::new(ErrorCode::Unavailable, message)
+            }
+            AppError::Store(_) => ApiError::new(
+                ErrorCode::Internal,
+                format!("the office database failed: {message}"),
+            ),
+            AppError::Node(_) | AppError::Io(_) => ApiError::new(ErrorCode::Internal, message),
+        }
+    }
+}
+
+impl serde::Serialize for AppError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_api().serialize(s)
+    }
+}

@@ -1,0 +1,28 @@
+//! The desktop app's core, kept free of Tauri so it builds and tests
+//! without WebKit. The Tauri shell (`src-tauri/`) is a thin layer of
+//! commands over [`App`]; the window's UI sees the same calls through the
+//! contract in `docs/desktop-api.md`.
+//!
+//! - [`settings`]: what the app remembers between runs (`settings.json` in
+//!   the data folder): whether this PC is the master, and the office name.
+//! - [`app`]: [`App`], the running app: it starts and stops the master at
+//!   runtime, connects to and forgets a master as a slave, routes DB calls
+//!   to the right `Db` (the master's `LocalDb` or a slave's `RemoteDb`), and
+//!   publishes [`AppEvent`]s (changes, status) for the window.
+//! - [`status`]: the serde types the window reads (status, pairing,
+//!   devices, masters found on the LAN).
+//! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
+//!   or screenshot (`rqrr`).
+//! - [`error`]: [`AppError`], always turned into the protocol's error shape
+//!   (`{code, message, details}`) so the UI handles one kind of error.
+
+pub mod app;
+pub mod error;
+pub mod qr;
+pub mod settings;
+pub mod status;
+
+pub use app::{App, AppEvent, AppOptions};
+pub use error::AppError;
+pub use settings::{Role, Settings};
+pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status};

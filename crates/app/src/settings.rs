@@ -1,0 +1,99 @@
+//! What the app remembers between runs, in `settings.json` in the data
+//! folder. The slave's paired master lives in the node's own `slave.json`
+//! beside it; the master's database in `outpost.db`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// What this PC is in the office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Neither yet: the first start, or after forgetting a master.
+    #[default]
+    None,
+    Master,
+    Slave,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub role: Role,
+    /// The office name this PC serves as master (kept when master mode is
+    /// turned off, to offer it again).
+    pub office_name: Option<String>,
+    /// TCP port of the signaling socket when master (default 7355).
+    pub port: Option<u16>,
+}
+
+impl Settings {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(SETTINGS_FILE)
+    }
+
+    /// Reads the settings; a missing file is the first start. A file that
+    /// cannot be read is reported, not silently replaced.
+    pub fn load(dir: &Path) -> std::io::Result<Settings> {
+        match std::fs::read(Settings::path(dir)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is damaged ({e}); fix or delete it",
+                        Settings::path(dir).display()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the settings atomically (a crash leaves the old or the new).
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{SETTINGS_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(tmp, Settings::path(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_default_on_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap(), Settings::default());
+        let s = Settings {
+            role: Role::Master,
+            office_name: Some("Kashgar depot".into()),
+            port: Some(7400),
+        };
+        s.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap(), s);
+    }
+
+    #[test]
+    fn damaged_settings_are_reported_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(Settings::path(dir.path()), b"{not json").unwrap();
+        let err = Settings::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert_eq!(
+            std::fs::read(Settings::path(dir.path())).unwrap(),
+            b"{not json"
+        );
+    }
+}

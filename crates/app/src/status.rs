@@ -1,0 +1,82 @@
+//! What the window reads: serde types, named as in `docs/desktop-api.md`.
+
+use serde::Serialize;
+
+use crate::settings::Role;
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkView {
+    /// Neither master nor slave.
+    Idle,
+    Connecting,
+    Connected {
+        master: String,
+    },
+    Reconnecting {
+        reason: String,
+    },
+    Refused {
+        code: String,
+        message: String,
+    },
+    /// Master mode is on but could not start (port taken, name in use ...).
+    Failed {
+        message: String,
+    },
+}
+
+/// The master a slave is paired with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairedView {
+    pub name: String,
+    pub fingerprint: String,
+    pub short: String,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub role: Role,
+    pub device_id: String,
+    pub device_short: String,
+    /// The master's office name (its own on the master; the paired one's on
+    /// a slave).
+    pub office_name: Option<String>,
+    pub master: Option<PairedView>,
+    pub link: LinkView,
+    pub devices_connected: usize,
+    /// The master's signaling socket, `host:port`.
+    pub listen: Option<String>,
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pairing {
+    pub url: String,
+    /// Grouped for reading aloud: `ABCD-2345`.
+    pub code: String,
+    pub expires: u64,
+    pub minutes_left: u64,
+    pub qr_svg: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceView {
+    pub fingerprint: String,
+    pub short: String,
+    pub name: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub state: String,
+    pub connected: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundMasterView {
+    pub name: String,
+    pub fingerprint: String,
+    pub short: String,
+    pub addr: String,
+}

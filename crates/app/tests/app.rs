@@ -1,0 +1,248 @@
+//! The desktop app's core end to end, without a window: two `App`s in
+//! their own data folders, one made master at runtime, the other paired
+//! with it by URL over real WebRTC on loopback.
+
+use std::time::Duration;
+
+use outpost_api::Event;
+use outpost_app::{App, AppEvent, AppOptions, Role};
+use serde_json::{json, Value};
+
+fn options() -> AppOptions {
+    AppOptions { announce: false }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn call(app: &App, op: &str, args: Value) -> Value {
+    let raw = app
+        .db_call(&json!({"v": 1, "id": 7, "op": op, "args": args}))
+        .await;
+    serde_json::from_str(raw.get()).unwrap()
+}
+
+/// The pairing URL with its host made 127.0.0.1 (the master advertises its
+/// LAN address, which this sandbox may not route).
+fn loopback(url: &str) -> String {
+    let rest = url.strip_prefix("outpost://").unwrap();
+    let port_and_more = &rest[rest.find(':').unwrap()..];
+    format!("outpost://127.0.0.1{port_and_more}")
+}
+
+async fn next_change(rx: &mut tokio::sync::broadcast::Receiver<AppEvent>) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Ok(AppEvent::Db(ev))) => return ev,
+            Ok(Ok(_)) => continue,
+            other => panic!("no change event: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
+    let (mdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = App::open(mdir.path(), options()).await.unwrap();
+    assert_eq!(master.status().await.role, Role::None);
+    // No database yet: calls say what to do.
+    let r = call(&master, "doctypes", json!({})).await;
+    assert_eq!(r["err"]["code"], "unavailable", "{r}");
+    assert!(r["err"]["message"].as_str().unwrap().contains("Settings"));
+
+    let empty_name = master.master_enable("  ", None).await.unwrap_err();
+    assert!(empty_name.to_string().contains("name"), "{empty_name}");
+    let port = free_port();
+    let st = master
+        .master_enable("Kashgar depot", Some(port))
+        .await
+        .unwrap();
+    assert_eq!(st.role, Role::Master);
+    assert_eq!(st.office_name.as_deref(), Some("Kashgar depot"));
+    let pairing = master.pairing_info().await.unwrap();
+    assert!(
+        pairing.url.contains(&format!(":{port}/")),
+        "{}",
+        pairing.url
+    );
+    assert!(pairing.qr_svg.contains("<svg"));
+    assert_eq!(pairing.minutes_left, 10);
+
+    // The slave: a wrong code is refused, and nothing is kept.
+    let slave = App::open(sdir.path(), options()).await.unwrap();
+    let url = loopback(&pairing.url);
+    let no_code = url.split("&code=").next().unwrap().to_string();
+    let err = slave
+        .slave_connect(&no_code, Some("WRONG234"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_api().code.as_str(), "unauthorized", "{err}");
+    assert_eq!(slave.status().await.role, Role::None);
+    assert!(slave.status().await.master.is_none());
+
+    // The right code (from the URL) pairs it.
+    let st = slave.slave_connect(&url, None).await.unwrap();
+    assert_eq!(st.role, Role::Slave);
+    assert_eq!(st.office_name.as_deref(), Some("Kashgar depot"));
+    assert!(sdir.path().join("slave.json").exists());
+    assert!(!sdir.path().join("outpost.sqlite").exists());
+
+    // A record made on the slave reaches the master's window as an event,
+    // and the master's own edit reaches the slave's.
+    let mut mevents = master.subscribe();
+    let mut sevents = slave.subscribe();
+    let made = call(
+        &slave,
+        "insert",
+        json!({"doctype": "Party", "record": {"party_name": "Acme"}}),
+    )
+    .await;
+    let name = made["ok"]["name"].as_str().unwrap().to_string();
+    match next_change(&mut mevents).await {
+        Event::Changed {
+            doctype, name: n, ..
+        } => {
+            assert_eq!((doctype.as_str(), n.as_str()), ("Party", name.as_str()))
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = call(
+        &master,
+        "update",
+        json!({"doctype": "Party", "name": name, "rev": 1, "record": {"city": "Kashgar"}}),
+    )
+    .await;
+    assert_eq!(r["ok"]["rev"], 2, "{r}");
+    loop {
+        if let Event::Changed { rev: 2, .. } = next_change(&mut sevents).await {
+            break;
+        }
+    }
+    let got = call(&slave, "get", json!({"doctype": "Party", "name": name})).await;
+    assert_eq!(got["ok"]["city"], "Kashgar");
+    assert_eq!(got["ok"]["modified_by"], "master");
+
+    // The master lists the slave as connected; turning master mode off
+    // asks first.
+    let devices = master.devices().await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert!(devices[0].connected && devices[0].state == "approved");
+    assert_eq!(master.status().await.devices_connected, 1);
+    let err = master.master_disable(false).await.unwrap_err();
+    assert_eq!(err.to_api().details.unwrap()["reason"], "devices_connected");
+
+    // Revoking cuts the slave off; it is told why.
+    master.device_revoke(&devices[0].fingerprint).await.unwrap();
+    let mut waited = 0;
+    loop {
+        let st = slave.status().await;
+        if let outpost_app::LinkView::Refused { code, .. } = &st.link {
+            assert_eq!(code, "forbidden");
+            break;
+        }
+        waited += 1;
+        assert!(waited < 100, "slave not cut off: {st:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = call(&slave, "doctypes", json!({})).await;
+    assert_eq!(r["err"]["code"], "forbidden", "{r}");
+
+    // Now master mode goes off without asking, and the data stays on disk.
+    let st = master.master_disable(false).await.unwrap();
+    assert_eq!(st.role, Role::None);
+    assert!(mdir.path().join("outpost.sqlite").exists());
+    slave.shutdown().await;
+    master.shutdown().await;
+
+    // Reopening the master's folder in master mode finds the record.
+    let again = App::open(mdir.path(), options()).await.unwrap();
+    again
+        .master_enable("Kashgar depot", Some(free_port()))
+        .await
+        .unwrap();
+    let got = call(&again, "get", json!({"doctype": "Party", "name": name})).await;
+    assert_eq!(got["ok"]["city"], "Kashgar");
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_resumes_its_role_after_a_restart_and_forgets_on_request() {
+    let (mdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = free_port();
+    let master = App::open(mdir.path(), options()).await.unwrap();
+    master.master_enable("Site camp", Some(port)).await.unwrap();
+    let url = loopback(&master.pairing_info().await.unwrap().url);
+    let slave = App::open(sdir.path(), options()).await.unwrap();
+    slave.slave_connect(&url, None).await.unwrap();
+    slave.shutdown().await;
+    drop(slave);
+    master.shutdown().await;
+    drop(master);
+
+    // Both come back as what they were, on the same port, without a code.
+    let master = App::open(mdir.path(), options()).await.unwrap();
+    let st = master.status().await;
+    assert_eq!(
+        (st.role, st.listen.unwrap().ends_with(&format!(":{port}"))),
+        (Role::Master, true)
+    );
+    let slave = App::open(sdir.path(), options()).await.unwrap();
+    assert_eq!(slave.status().await.role, Role::Slave);
+    let r = call(&slave, "count", json!({"doctype": "Party"})).await;
+    assert_eq!(r["ok"], 0, "{r}");
+    assert!(matches!(
+        slave.status().await.link,
+        outpost_app::LinkView::Connected { .. }
+    ));
+
+    // A master cannot connect to another master; forgetting leaves nothing.
+    let err = master.slave_connect(&url, None).await.unwrap_err();
+    assert_eq!(err.to_api().details.unwrap()["reason"], "not_slave");
+    let st = slave.slave_forget().await.unwrap();
+    assert_eq!(st.role, Role::None);
+    assert!(st.master.is_none());
+    assert!(!sdir.path().join("slave.json").exists());
+    slave.shutdown().await;
+    master.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_master_and_a_bad_request_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).await.unwrap();
+    let port = free_port();
+    let fp = "ab".repeat(32);
+    let err = app
+        .slave_connect(
+            &format!("outpost://127.0.0.1:{port}/?name=Gone&fp={fp}&code=ABCD2345"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let api = err.to_api();
+    assert_eq!(api.code.as_str(), "unavailable");
+    assert!(api.message.contains("127.0.0.1"), "{}", api.message);
+    assert_eq!(app.status().await.role, Role::None);
+
+    // A malformed request is answered, not dropped.
+    let raw = app.db_call(&json!({"v": 1, "op": "get"})).await;
+    let r: Value = serde_json::from_str(raw.get()).unwrap();
+    assert_eq!(r["err"]["code"], "bad_request", "{r}");
+
+    // An opened URL is kept for the window, once; junk is ignored.
+    app.open_args(
+        ["outpost".to_string(), "outpost://nonsense".to_string()],
+        false,
+    );
+    assert_eq!(app.take_open_url(), None);
+    let good = format!("outpost://10.0.0.2:7355/?name=HQ&fp={fp}&code=ABCD2345");
+    app.open_args(["outpost".to_string(), good.clone()], false);
+    assert_eq!(app.take_open_url(), Some(good));
+    assert_eq!(app.take_open_url(), None);
+    app.shutdown().await;
+}
