@@ -96,11 +96,16 @@ pub struct AppOptions {
     /// Announce the master over mDNS (and check its name is free). Off for
     /// tests that run several masters on one machine.
     pub announce: bool,
+    /// The master's port when Settings name none (7355 when this is None).
+    pub default_port: Option<u16>,
 }
 
 impl Default for AppOptions {
     fn default() -> AppOptions {
-        AppOptions { announce: true }
+        AppOptions {
+            announce: true,
+            default_port: None,
+        }
     }
 }
 
@@ -365,7 +370,9 @@ impl App {
 
     async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
         let mut config = MasterConfig::new(self.inner.data.clone(), name);
-        config.port = port.unwrap_or(DEFAULT_PORT);
+        config.port = port
+            .or(self.inner.options.default_port)
+            .unwrap_or(DEFAULT_PORT);
         config.announce = self.inner.options.announce;
         match Master::start(config).await {
             Ok(master) => {
@@ -694,4 +701,9 @@ async fn watch_slave(
         let Some(inner) = weak.upgrade() else { return };
         App { inner }.publish_status().await;
     }
+}
+
+/// The event that tells the window it missed changes and must reload.
+pub fn lagged(missed: u64) -> Event {
+    Event::Lagged { missed }
 }

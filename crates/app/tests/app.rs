@@ -9,7 +9,10 @@ use outpost_app::{App, AppEvent, AppOptions, Role};
 use serde_json::{json, Value};
 
 fn options() -> AppOptions {
-    AppOptions { announce: false }
+    AppOptions {
+        announce: false,
+        default_port: None,
+    }
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,211 @@
+//! The Outpost desktop app: a thin Tauri v2 shell. Each command hands its
+//! arguments to `outpost-app` and returns its serde answer; the app's
+//! events (record changes, status, pairing URLs opened) go to the window
+//! with `emit`. No database logic lives here. The contract with the UI is
+//! `docs/desktop-api.md`.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::path::PathBuf;
+
+use outpost_app::status::{DeviceView, FoundMasterView, Pairing, Status};
+use outpost_app::{App, AppError, AppEvent, AppOptions};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tauri::{Emitter, Manager, State};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+#[tauri::command]
+async fn db_call(app: State<'_, App>, request: Value) -> Result<Box<RawValue>, AppError> {
+    Ok(app.db_call(&request).await)
+}
+
+#[tauri::command]
+async fn app_status(app: State<'_, App>) -> Result<Status, AppError> {
+    Ok(app.status().await)
+}
+
+#[tauri::command]
+async fn master_enable(
+    app: State<'_, App>,
+    name: String,
+    port: Option<u16>,
+) -> Result<Status, AppError> {
+    app.master_enable(&name, port).await
+}
+
+#[tauri::command]
+async fn master_disable(app: State<'_, App>, force: bool) -> Result<Status, AppError> {
+    app.master_disable(force).await
+}
+
+#[tauri::command]
+async fn pairing_info(app: State<'_, App>) -> Result<Pairing, AppError> {
+    app.pairing_info().await
+}
+
+#[tauri::command]
+async fn pairing_renew(app: State<'_, App>) -> Result<Pairing, AppError> {
+    app.pairing_renew().await
+}
+
+#[tauri::command]
+async fn devices_list(app: State<'_, App>) -> Result<Vec<DeviceView>, AppError> {
+    app.devices().await
+}
+
+#[tauri::command]
+async fn device_revoke(app: State<'_, App>, fingerprint: String) -> Result<DeviceView, AppError> {
+    app.device_revoke(&fingerprint).await
+}
+
+#[tauri::command]
+async fn masters_discover(app: State<'_, App>) -> Result<Vec<FoundMasterView>, AppError> {
+    app.discover().await
+}
+
+#[tauri::command]
+async fn slave_connect(
+    app: State<'_, App>,
+    target: String,
+    code: Option<String>,
+) -> Result<Status, AppError> {
+    app.slave_connect(&target, code.as_deref()).await
+}
+
+#[tauri::command]
+async fn slave_forget(app: State<'_, App>) -> Result<Status, AppError> {
+    app.slave_forget().await
+}
+
+#[derive(serde::Serialize)]
+struct Decoded {
+    url: String,
+}
+
+/// The image arrives as raw bytes (`invoke('qr_decode', uint8Array)`) or,
+/// from older callers, as `{image: number[]}`.
+#[tauri::command]
+async fn qr_decode(app: State<'_, App>, request: tauri::ipc::Request<'_>) -> Result<Decoded, AppError> {
+    let bytes: Vec<u8> = match request.body() {
+        tauri::ipc::InvokeBody::Raw(bytes) => bytes.clone(),
+        tauri::ipc::InvokeBody::Json(v) => serde_json::from_value(v["image"].clone()).map_err(|_| {
+            AppError::BadInput("send the image file's bytes to read its QR code".into())
+        })?,
+    };
+    let app = app.inner().clone();
+    let url = tokio::task::spawn_blocking(move || app.qr_decode(&bytes))
+        .await
+        .map_err(|e| AppError::BadInput(format!("reading the image failed: {e}")))??;
+    Ok(Decoded { url })
+}
+
+#[tauri::command]
+fn take_open_url(app: State<'_, App>) -> Option<String> {
+    app.take_open_url()
+}
+
+/// `OUTPOST_DATA`, else the platform's data folder (the CLI's default too).
+fn data_dir() -> PathBuf {
+    std::env::var_os("OUTPOST_DATA")
+        .map(PathBuf::from)
+        .or_else(|| dirs::data_dir().map(|d| d.join("outpost")))
+        .unwrap_or_else(|| PathBuf::from("outpost-data"))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error".into()
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data = data_dir();
+    let options = AppOptions {
+        announce: std::env::var_os("OUTPOST_NO_MDNS").is_none(),
+        default_port: std::env::var("OUTPOST_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+    };
+    let core = match tauri::async_runtime::block_on(App::open(&data, options)) {
+        Ok(core) => core,
+        Err(e) => {
+            eprintln!("Outpost cannot open its data folder {}: {e}", data.display());
+            std::process::exit(1);
+        }
+    };
+    core.open_args(std::env::args(), false);
+
+    let builder = tauri::Builder::default()
+        // First: a second copy (e.g. opened with an outpost:// URL) hands
+        // its arguments to this one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            app.state::<App>().open_args(argv, true);
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .manage(core.clone())
+        .setup(move |app| {
+            // Unbundled runs register the outpost:// scheme for this user;
+            // the .deb's desktop entry registers it system-wide.
+            if let Err(e) = app.deep_link().register_all() {
+                tracing::warn!("cannot register the outpost:// URL scheme: {e}");
+            }
+            let opened = core.clone();
+            app.deep_link().on_open_url(move |event| {
+                opened.open_args(event.urls().iter().map(|u| u.to_string()), true);
+            });
+            let handle = app.handle().clone();
+            let mut rx = core.subscribe();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    let sent = match rx.recv().await {
+                        Ok(AppEvent::Db(ev)) => handle.emit("db-event", ev),
+                        Ok(AppEvent::Status(st)) => handle.emit("status", st),
+                        Ok(AppEvent::OpenUrl(url)) => handle.emit("open-url", url),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => handle
+                            .emit("db-event", outpost_app::app::lagged(missed)),
+                        Err(_) => return,
+                    };
+                    if let Err(e) = sent {
+                        tracing::warn!("cannot send an event to the window: {e}");
+                    }
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            db_call,
+            app_status,
+            master_enable,
+            master_disable,
+            pairing_info,
+            pairing_renew,
+            devices_list,
+            device_revoke,
+            masters_discover,
+            slave_connect,
+            slave_forget,
+            qr_decode,
+            take_open_url,
+        ]);
+    let app = match builder.build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("Outpost cannot open its window: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            let core = handle.state::<App>().inner().clone();
+            tauri::async_runtime::block_on(core.shutdown());
+        }
+    });
+}

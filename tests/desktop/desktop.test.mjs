@@ -1,0 +1,311 @@
+// The desktop app end to end: real Outpost windows (the Tauri build) under
+// Xvfb, driven through tauri-driver + WebKitWebDriver, against real
+// `outpost` CLI masters and slaves (separate processes, real WebRTC on
+// loopback), each with its own data folder.
+//
+// Needs: OUTPOST_DESKTOP_BIN (the app), OUTPOST_BIN (the CLI), tauri-driver
+// on PATH or TAURI_DRIVER, a display (run under `xvfb-run -a`).
+// Screenshots go to SHOTS_DIR (default docs/screenshots).
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Driver, freePort, waitFor } from './webdriver.mjs';
+
+const APP = resolve(process.env.OUTPOST_DESKTOP_BIN || 'target/release/outpost-desktop');
+const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
+const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
+mkdirSync(SHOTS, { recursive: true });
+
+const cleanups = [];
+after(async () => {
+  for (const f of cleanups.reverse()) {
+    try {
+      await f();
+    } catch (e) {
+      console.error('cleanup:', e.message);
+    }
+  }
+});
+
+function tempDir(tag) {
+  const d = mkdtempSync(join(tmpdir(), `outpost-e2e-${tag}-`));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** `outpost ...`; returns {code, out, err, json}. */
+function cli(args, env = {}) {
+  const r = spawnSync(CLI, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  let json = null;
+  try {
+    json = JSON.parse(r.stdout.trim().split('\n')[0]);
+  } catch {
+    // not JSON
+  }
+  return { code: r.status, out: r.stdout, err: r.stderr, json };
+}
+
+/** A headless `outpost master` on loopback; resolves with its pairing URL. */
+async function cliMaster(name) {
+  const data = tempDir('cli-master');
+  const port = await freePort();
+  const proc = spawn(CLI, ['master', '--data', data, '--name', name, '--port', String(port), '--listen', '127.0.0.1', '--no-mdns'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  cleanups.push(async () => {
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  });
+  const url = await waitFor('the master to print its pairing URL', async () => {
+    const m = out.match(/^outpost:\/\/\S+$/m);
+    return m && m[0];
+  });
+  return { data, port, url };
+}
+
+/** A private D-Bus session bus; resolves with its address. */
+async function privateBus() {
+  const proc = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => proc.kill('SIGTERM'));
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  return waitFor('dbus-daemon to print its address', async () => out.includes('\n') && out.trim());
+}
+
+/** An Outpost window with its own data folder (and its own D-Bus session,
+ * so two windows are two PCs, not one app's second copy). */
+async function openWindow(tag, extraEnv = {}) {
+  const data = tempDir(`win-${tag}`);
+  const bus = await privateBus();
+  const env = { OUTPOST_DATA: data, OUTPOST_NO_MDNS: '1', DBUS_SESSION_BUS_ADDRESS: bus, ...extraEnv };
+  const driver = new Driver(env);
+  await driver.start();
+  cleanups.push(() => driver.stop());
+  const s = await driver.session(APP);
+  cleanups.push(() => s.close());
+  await s.$('[data-testid="status-bar"]');
+  return { s, data, driver, env };
+}
+
+const shot = (s, name) => s.screenshot(join(SHOTS, `${name}.png`));
+const sel = (testid) => `[data-testid="${testid}"]`;
+
+/** Picks `title` in the link input `inputCss` (search-as-you-type). */
+async function pickLink(s, inputCss, title) {
+  await s.fill(inputCss, title.slice(0, 3));
+  const opt = await waitFor(`a suggestion "${title}"`, async () => {
+    for (const o of await s.findAll(sel('link-option'))) {
+      if ((await o.displayed()) && (await o.text()).includes(title)) return o;
+    }
+    return null;
+  });
+  await opt.click();
+}
+
+async function openDoctype(s, doctype) {
+  await s.click(sel('nav-records'));
+  await s.click(sel(`doctype-${doctype}`));
+  await s.$(sel('list'));
+}
+
+async function rowWithText(s, text) {
+  return waitFor(`a row with "${text}"`, async () => {
+    for (const r of await s.findAll(sel('row'))) {
+      if ((await r.text()).includes(text)) return r;
+    }
+    return null;
+  });
+}
+
+test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI changes live, refuses a wrong code', async () => {
+  const m = await cliMaster('Test HQ');
+  // Products come from the master's own folder (another process writing the
+  // same database: the master's change feed sees it).
+  for (const [n, code, price] of [['Rice 25kg', 'RICE', 31.5], ['Tea 1kg', 'TEA', 8.25]]) {
+    const r = cli(['db', '--data', m.data, 'insert', 'Product', JSON.stringify({ product_name: n, code, list_price: price })]);
+    assert.equal(r.code, 0, r.err);
+  }
+  const { s } = await openWindow('slave');
+  await shot(s, '01-welcome');
+
+  // A wrong code: clear message, not paired.
+  const noCode = m.url.replace(/&code=[^&]*/, '');
+  await s.click(sel('nav-connect'));
+  await s.fill(sel('connect-target'), noCode);
+  await s.fill(sel('connect-code'), 'WRNG-2345');
+  await s.click(sel('connect-submit'));
+  const msg = await s.waitText(sel('connect-message'), (t) => /code/i.test(t));
+  assert.match(msg, /code/i);
+  await shot(s, '02-connect-wrong-code');
+
+  // The right code pairs it.
+  await s.fill(sel('connect-target'), m.url);
+  const code = await s.find(sel('connect-code'));
+  if (code && (await code.displayed())) await code.clear();
+  await s.click(sel('connect-submit'));
+  await s.waitText(sel('status-link'), (t) => /connected/i.test(t));
+  await s.waitText(sel('status-bar'), 'Test HQ');
+  await shot(s, '03-connected');
+
+  // A Party, then a Sale for it with two lines.
+  await openDoctype(s, 'Party');
+  await s.click(sel('new-record'));
+  await s.fill('[data-testid="form"] [data-field="party_name"]', 'Acme Trading');
+  await s.fill('[data-testid="form"] [data-field="city"]', 'Yarkant');
+  await s.click(sel('save'));
+  await s.waitText(sel('form-rev'), '1');
+
+  await openDoctype(s, 'Sale');
+  await s.click(sel('new-record'));
+  await pickLink(s, '[data-testid="form"] input[data-field="party"]', 'Acme Trading');
+  for (const [i, product, qty, price] of [[0, 'Rice 25kg', '2', '31.5'], [1, 'Tea 1kg', '4', '8.25']]) {
+    await s.click(sel('add-row-lines'));
+    const row = `${sel('table-lines')} tr[data-idx="${i}"]`;
+    await pickLink(s, `${row} input[data-child-field="product"]`, product);
+    await s.fill(`${row} [data-child-field="quantity"]`, qty);
+    await s.fill(`${row} [data-child-field="unit_price"]`, price);
+  }
+  // 2 x 31.5 + 4 x 8.25 = 96
+  await waitFor('the total to show 96', async () => {
+    const el = await s.find('[data-testid="form"] [data-field="total"]');
+    const t = `${await el.text()} ${(await el.value()) ?? ''}`;
+    return /96/.test(t);
+  });
+  await shot(s, '04-sale-form');
+  await s.click(sel('save'));
+  await s.waitText(sel('form-rev'), '1');
+
+  // The CLI, as another slave, sees the Sale with its two lines.
+  const cliDir = tempDir('cli-slave');
+  const sales = cli(['db', '--data', cliDir, '--connect', m.url, 'query', 'Sale']);
+  assert.equal(sales.code, 0, sales.err);
+  const sale = sales.json;
+  assert.equal(sale.total, 96);
+  assert.equal(sale.lines.length, 2);
+  const party = cli(['db', '--data', cliDir, '--connect', m.url, 'get', 'Party', sale.party]).json;
+  assert.equal(party.party_name, 'Acme Trading');
+
+  // The open list refreshes when the CLI changes a record ...
+  await openDoctype(s, 'Party');
+  await rowWithText(s, 'Yarkant');
+  const up = cli(['db', '--data', cliDir, '--connect', m.url, 'update', 'Party', party.name, JSON.stringify({ rev: party.rev, city: 'Kashgar' })]);
+  assert.equal(up.code, 0, up.err);
+  await rowWithText(s, 'Kashgar');
+  await shot(s, '05-list-live');
+
+  // ... and so does an open form.
+  await (await rowWithText(s, 'Acme Trading')).click();
+  await s.$(sel('form'));
+  const up2 = cli(['db', '--data', cliDir, '--connect', m.url, 'update', 'Party', party.name, JSON.stringify({ rev: party.rev + 1, city: 'Hotan' })]);
+  assert.equal(up2.code, 0, up2.err);
+  await waitFor('the open form to show Hotan', async () => {
+    const el = await s.find('[data-testid="form"] [data-field="city"]');
+    return (await el.value()) === 'Hotan';
+  });
+  await s.waitText(sel('form-rev'), '3');
+  await shot(s, '06-form-live');
+});
+
+test('the window as the master: toggled in Settings, pairs a CLI slave by the URL it shows, sees its writes, revokes it', async () => {
+  const port = await freePort();
+  const { s } = await openWindow('master', { OUTPOST_PORT: String(port) });
+  await s.click(sel('nav-settings'));
+  await s.click(sel('master-toggle'));
+  await s.fill(sel('office-name'), 'Window Depot');
+  await s.click(sel('office-name-ok'));
+  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await shot(s, '07-settings-master');
+
+  await s.click(sel('nav-master'));
+  const shown = await s.waitText(sel('pairing-url'), 'outpost://');
+  const url = shown.trim().replace(/^outpost:\/\/[^:/]+/, 'outpost://127.0.0.1');
+  assert.match(url, new RegExp(`:${port}/`));
+  const code = await s.text(sel('pairing-code'));
+  assert.ok(url.toLowerCase().includes(`code=${code.replace(/-/g, '').toLowerCase()}`), `${code} in ${url}`);
+  await shot(s, '08-master-screen');
+
+  // A CLI slave pairs with it and writes; the window's list shows it.
+  const cliDir = tempDir('cli-slave2');
+  const made = cli(['db', '--data', cliDir, '--connect', url, 'insert', 'Party', JSON.stringify({ party_name: 'Khotan Traders', city: 'Hotan' })]);
+  assert.equal(made.code, 0, made.err);
+  await openDoctype(s, 'Party');
+  await rowWithText(s, 'Khotan Traders');
+  const more = cli(['db', '--data', cliDir, '--connect', url, 'insert', 'Party', JSON.stringify({ party_name: 'Kashgar Carpets' })]);
+  assert.equal(more.code, 0, more.err);
+  await rowWithText(s, 'Kashgar Carpets');
+  await s.waitText(sel('list-total'), '2');
+  await shot(s, '09-master-list-live');
+
+  // Revoke the CLI slave from the window: it is refused from then on.
+  await s.click(sel('nav-master'));
+  const row = await s.$(sel('device-row'));
+  await (await waitFor('the revoke button', () => s.find(`${sel('device-row')} ${sel('revoke')}`))).click();
+  await s.click(sel('confirm-ok'));
+  await waitFor('the device to show revoked', async () => /revoked/i.test(await row.text()));
+  await shot(s, '10-device-revoked');
+  const refused = cli(['db', '--data', cliDir, '--connect', url, 'count', 'Party']);
+  assert.equal(refused.code, 6, `${refused.out}${refused.err}`);
+  assert.match(refused.err, /revoked/i);
+});
+
+test('two windows at once: a master and a slave paired by a QR image, editing the same records live; an outpost:// link opens the connect screen', async () => {
+  const port = await freePort();
+  const a = await openWindow('two-master', { OUTPOST_PORT: String(port) });
+  const b = await openWindow('two-slave');
+
+  // A becomes the master; its QR code is photographed (an element
+  // screenshot) and B reads the URL from that image.
+  await a.s.click(sel('nav-settings'));
+  await a.s.click(sel('master-toggle'));
+  await a.s.fill(sel('office-name'), 'Camp Two');
+  await a.s.click(sel('office-name-ok'));
+  await a.s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await a.s.click(sel('nav-master'));
+  const shown = (await a.s.waitText(sel('pairing-url'), 'outpost://')).trim();
+  const qrPng = join(tempDir('qr'), 'pairing-qr.png');
+  await (await a.s.$(sel('pairing-qr'))).screenshot(qrPng);
+
+  await b.s.click(sel('nav-connect'));
+  const file = await waitFor('the QR file input', () => b.s.find(sel('qr-file')));
+  await file.type(qrPng);
+  await waitFor('the URL read from the QR image', async () => (await (await b.s.find(sel('connect-target'))).value()) === shown);
+  await shot(b.s, '11-connect-from-qr');
+  await b.s.click(sel('connect-submit'));
+  await b.s.waitText(sel('status-link'), (t) => /connected/i.test(t));
+  await a.s.waitText(sel('status-devices'), '1');
+
+  // B writes, A's list shows it; A edits, B's open form follows.
+  await openDoctype(a.s, 'Party');
+  await openDoctype(b.s, 'Party');
+  await b.s.click(sel('new-record'));
+  await b.s.fill('[data-testid="form"] [data-field="party_name"]', 'Two Windows Ltd');
+  await b.s.click(sel('save'));
+  await b.s.waitText(sel('form-rev'), '1');
+  const rowA = await rowWithText(a.s, 'Two Windows Ltd');
+  await rowA.click();
+  await a.s.fill('[data-testid="form"] [data-field="city"]', 'Aksu');
+  await a.s.click(sel('save'));
+  await a.s.waitText(sel('form-rev'), '2');
+  await waitFor('B\'s open form to show Aksu', async () => (await (await b.s.find('[data-testid="form"] [data-field="city"]')).value()) === 'Aksu');
+  await shot(a.s, '12-two-windows-master');
+  await shot(b.s, '13-two-windows-slave');
+
+  // Opening an outpost:// link (a scanned QR code, a link in an email)
+  // starts a second copy, which hands the URL to the running window.
+  const link = shown.replace(/code=[^&]*/, 'code=ABCD2345');
+  const second = spawnSync(APP, [link], { env: { ...process.env, ...b.env }, timeout: 30000 });
+  assert.equal(second.status, 0, `second copy: ${second.stderr}`);
+  await waitFor('the connect screen with the link filled in', async () => {
+    const el = await b.s.find(sel('connect-target'));
+    return el && (await el.displayed()) && (await el.value()) === link;
+  });
+  await shot(b.s, '14-opened-link');
+});

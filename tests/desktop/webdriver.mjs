@@ -1,0 +1,234 @@
+// A small W3C WebDriver client (fetch only) for driving the Outpost window
+// through tauri-driver and WebKitWebDriver. Only what the tests use.
+
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+
+const ELEMENT = 'element-6066-11e4-a29f-4ad4ef2b4b4b';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value; fails with `what` after `ms`. */
+export async function waitFor(what, fn, ms = 30000) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await sleep(150);
+  }
+}
+
+/** One tauri-driver (and its WebKitWebDriver) with the given environment. */
+export class Driver {
+  constructor(env) {
+    this.env = env;
+  }
+
+  async start() {
+    this.port = await freePort();
+    this.nativePort = await freePort();
+    const bin = process.env.TAURI_DRIVER || 'tauri-driver';
+    this.proc = spawn(bin, ['--port', String(this.port), '--native-port', String(this.nativePort)], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    this.base = `http://127.0.0.1:${this.port}`;
+    await waitFor('tauri-driver to listen', async () => {
+      const r = await fetch(`${this.base}/status`);
+      return r.ok;
+    });
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill('SIGTERM');
+      await new Promise((r) => this.proc.once('exit', r));
+    }
+  }
+
+  /** Opens the app in a new session. */
+  async session(application) {
+    const res = await this.req('POST', '/session', {
+      capabilities: { alwaysMatch: { 'tauri:options': { application } } },
+    });
+    return new Session(this, res.sessionId);
+  }
+
+  async req(method, path, body) {
+    const r = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`${method} ${path}: HTTP ${r.status} ${text.slice(0, 200)}`);
+    }
+    if (!r.ok || (json.value && json.value.error)) {
+      const v = json.value || {};
+      const err = new Error(`${method} ${path}: ${v.error || r.status}: ${v.message || text.slice(0, 200)}`);
+      err.wdError = v.error;
+      throw err;
+    }
+    return json.value;
+  }
+}
+
+export class Session {
+  constructor(driver, id) {
+    this.driver = driver;
+    this.id = id;
+  }
+
+  req(method, path, body) {
+    return this.driver.req(method, `/session/${this.id}${path}`, body);
+  }
+
+  async close() {
+    try {
+      await this.req('DELETE', '');
+    } catch {
+      // the app may be gone already
+    }
+  }
+
+  /** The first element matching `css`, or null. */
+  async find(css) {
+    const list = await this.req('POST', '/elements', { using: 'css selector', value: css });
+    return list.length ? new Element(this, list[0][ELEMENT]) : null;
+  }
+
+  async findAll(css) {
+    const list = await this.req('POST', '/elements', { using: 'css selector', value: css });
+    return list.map((e) => new Element(this, e[ELEMENT]));
+  }
+
+  /** Waits for a displayed element matching `css`. */
+  async $(css, ms) {
+    return waitFor(`element ${css}`, async () => {
+      const el = await this.find(css);
+      return el && (await el.displayed()) ? el : null;
+    }, ms);
+  }
+
+  async click(css) {
+    const el = await this.$(css);
+    await el.click();
+    return el;
+  }
+
+  /** Clears the field and types `text` into it. */
+  async fill(css, text) {
+    const el = await this.$(css);
+    await el.clear();
+    await el.type(text);
+    return el;
+  }
+
+  async text(css) {
+    const el = await this.$(css);
+    return el.text();
+  }
+
+  /** Waits until the text of `css` satisfies `pred` (a string to contain, or a function). */
+  async waitText(css, pred, ms) {
+    const ok = typeof pred === 'string' ? (t) => t.includes(pred) : pred;
+    let seen = '';
+    try {
+      return await waitFor(`text of ${css}`, async () => {
+        const el = await this.find(css);
+        if (!el) return null;
+        seen = await el.text();
+        return ok(seen) ? seen : null;
+      }, ms);
+    } catch (e) {
+      throw new Error(`${e.message}; last text: ${JSON.stringify(seen)}`);
+    }
+  }
+
+  execute(script, args = []) {
+    return this.req('POST', '/execute/sync', { script, args });
+  }
+
+  async screenshot(path) {
+    const b64 = await this.req('GET', '/screenshot');
+    writeFileSync(path, Buffer.from(b64, 'base64'));
+  }
+
+  /** Presses keys on the focused element (W3C key codes, e.g. '\uE009' Control). */
+  async keys(...sequence) {
+    const actions = [];
+    for (const k of sequence) actions.push({ type: 'keyDown', value: k });
+    for (const k of [...sequence].reverse()) actions.push({ type: 'keyUp', value: k });
+    await this.req('POST', '/actions', { actions: [{ type: 'key', id: 'kb', actions }] });
+    await this.req('DELETE', '/actions');
+  }
+}
+
+export class Element {
+  constructor(session, id) {
+    this.s = session;
+    this.id = id;
+  }
+
+  req(method, path, body) {
+    return this.s.req(method, `/element/${this.id}${path}`, body);
+  }
+
+  click() {
+    return this.req('POST', '/click', {});
+  }
+
+  clear() {
+    return this.req('POST', '/clear', {});
+  }
+
+  type(text) {
+    return this.req('POST', '/value', { text });
+  }
+
+  text() {
+    return this.req('GET', '/text');
+  }
+
+  value() {
+    return this.req('GET', '/property/value');
+  }
+
+  attr(name) {
+    return this.req('GET', `/attribute/${name}`);
+  }
+
+  displayed() {
+    return this.req('GET', '/displayed');
+  }
+
+  async screenshot(path) {
+    const b64 = await this.req('GET', '/screenshot');
+    writeFileSync(path, Buffer.from(b64, 'base64'));
+  }
+}
