@@ -1,0 +1,476 @@
+// The one module that talks to the backend (docs/desktop-api.md).
+//
+// Everything else in the UI calls `Api`; only the transports know how bytes
+// travel. Under Tauri that is `invoke`/`listen`; a browser transport (WebRTC
+// in the page) will implement the same `Transport` later. Nothing outside
+// this file may import @tauri-apps/api.
+
+import { invoke as tauriInvoke } from '@tauri-apps/api/core';
+import { listen as tauriListen } from '@tauri-apps/api/event';
+
+// ---------------------------------------------------------------------------
+// Types of the contract
+// ---------------------------------------------------------------------------
+
+export type Role = 'none' | 'master' | 'slave';
+
+export interface LinkState {
+  state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused';
+  master?: string;
+  reason?: string;
+  code?: string;
+  message?: string;
+}
+
+export interface MasterRef {
+  name: string;
+  fingerprint: string;
+  short: string;
+  addr: string;
+}
+
+export interface Status {
+  role: Role;
+  device_id: string;
+  device_short: string;
+  office_name: string | null;
+  master: MasterRef | null;
+  link: LinkState;
+  devices_connected: number;
+  listen: string | null;
+  data_dir: string;
+}
+
+export interface Pairing {
+  url: string;
+  code: string;
+  expires: number;
+  minutes_left: number;
+  qr_svg: string;
+}
+
+export interface Device {
+  fingerprint: string;
+  short: string;
+  name: string;
+  first_seen: string;
+  last_seen: string;
+  state: 'approved' | 'revoked';
+  connected: boolean;
+}
+
+export type FoundMaster = MasterRef;
+
+export type FieldType =
+  | 'data'
+  | 'text'
+  | 'int'
+  | 'float'
+  | 'currency'
+  | 'date'
+  | 'datetime'
+  | 'check'
+  | 'select'
+  | 'link'
+  | 'table';
+
+export interface Field {
+  name: string;
+  type: FieldType;
+  label?: string;
+  required?: boolean;
+  unique?: boolean;
+  indexed?: boolean;
+  in_list?: boolean;
+  options?: string[];
+  link?: string;
+  table?: string;
+  compute?: string;
+  precision?: number;
+}
+
+export interface Doctype {
+  name: string;
+  description?: string;
+  child?: boolean;
+  title_field?: string;
+  sync?: boolean;
+  fields: Field[];
+  list_fields: string[];
+}
+
+/** A record as the master returns it: system columns plus the fields. */
+export type DbRecord = Record<string, any> & {
+  name: string;
+  rev: number;
+  doctype?: string;
+  created?: string;
+  modified?: string;
+  modified_by?: string;
+};
+
+export type Filter = [string, string, unknown];
+
+export interface QueryArgs {
+  doctype: string;
+  query?: string;
+  filters?: unknown;
+  fields?: string[];
+  sort?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface ChangedEvent {
+  ev: 'changed';
+  doctype: string;
+  name: string;
+  rev: number;
+  op: string;
+  seq: number;
+  device: string;
+}
+export interface LaggedEvent {
+  ev: 'lagged';
+  missed: number;
+}
+export type DbEvent = ChangedEvent | LaggedEvent;
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/** An error from the master or the app: a code, words for a clerk, details. */
+export class ApiError extends Error {
+  readonly code: string;
+  readonly details: any;
+
+  constructor(code: string, message: string, details?: any) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.details = details ?? null;
+  }
+
+  /** Whatever a command rejected with, as an ApiError. */
+  static from(e: unknown): ApiError {
+    if (e instanceof ApiError) return e;
+    if (e && typeof e === 'object') {
+      const o = e as Record<string, unknown>;
+      if (typeof o.code === 'string' && typeof o.message === 'string') {
+        return new ApiError(o.code, o.message, o.details);
+      }
+      if (e instanceof Error) return new ApiError('internal', e.message);
+    }
+    if (typeof e === 'string' && e.length > 0) return new ApiError('internal', e);
+    return new ApiError('internal', 'the app did not answer as expected');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Transports
+// ---------------------------------------------------------------------------
+
+export interface Transport {
+  invoke(cmd: string, args?: object): Promise<any>;
+  listen(event: string, cb: (payload: any) => void): Promise<() => void>;
+}
+
+export const tauriTransport: Transport = {
+  invoke(cmd, args) {
+    return tauriInvoke(cmd, args as Record<string, unknown> | undefined);
+  },
+  async listen(event, cb) {
+    return tauriListen(event, (e) => cb(e.payload));
+  },
+};
+
+// ---------------------------------------------------------------------------
+// Api
+// ---------------------------------------------------------------------------
+
+export interface Envelope {
+  v: 1;
+  id: number;
+  op: string;
+  args: object;
+}
+
+/**
+ * Request ids. Writes are remembered by id for days (a retried write is
+ * answered from the stored result), so ids must not restart at 1 when the
+ * app does: they start at the clock in microseconds and only go up.
+ */
+export class IdSource {
+  private last = 0;
+  constructor(private clock: () => number = Date.now) {}
+
+  next(): number {
+    const t = Math.floor(this.clock()) * 1000;
+    this.last = Math.max(this.last + 1, t);
+    return this.last;
+  }
+}
+
+type Listener = (payload: any) => void;
+
+/** One transport listener for one event, shared by its subscribers. */
+interface Channel {
+  subs: Set<Listener>;
+  ready: Promise<void>;
+  un: (() => void) | null;
+  closed: boolean;
+}
+
+/** One transport listener per event, shared by every subscriber. */
+class EventHub {
+  private channels = new Map<string, Channel>();
+
+  constructor(private transport: Transport) {}
+
+  private open(event: string): Channel {
+    const ch: Channel = { subs: new Set(), ready: Promise.resolve(), un: null, closed: false };
+    ch.ready = this.transport
+      .listen(event, (payload) => {
+        if (!ch.closed) this.dispatch(event, ch, payload);
+      })
+      .then((un) => {
+        ch.un = un;
+        // The last subscriber left before the listener was ready.
+        if (ch.closed) un();
+      });
+    ch.ready.catch(() => {
+      ch.closed = true;
+      if (this.channels.get(event) === ch) this.channels.delete(event);
+    });
+    this.channels.set(event, ch);
+    return ch;
+  }
+
+  subscribe(event: string, cb: Listener): Promise<() => void> {
+    const ch = this.channels.get(event) ?? this.open(event);
+    // A wrapper, so one callback subscribed twice is two subscriptions.
+    const entry: Listener = (p) => cb(p);
+    ch.subs.add(entry);
+    const off = () => {
+      if (!ch.subs.delete(entry) || ch.subs.size > 0 || ch.closed) return;
+      ch.closed = true;
+      if (this.channels.get(event) === ch) this.channels.delete(event);
+      ch.un?.();
+    };
+    return ch.ready.then(
+      () => off,
+      (e) => {
+        ch.subs.delete(entry);
+        throw ApiError.from(e);
+      },
+    );
+  }
+
+  private dispatch(event: string, ch: Channel, payload: unknown) {
+    for (const cb of [...ch.subs]) {
+      try {
+        cb(payload);
+      } catch (e) {
+        console.error(`outpost: a ${event} handler failed`, e);
+      }
+    }
+  }
+
+  /** Number of transport listeners held open (for tests). */
+  get listening(): number {
+    return this.channels.size;
+  }
+}
+
+function isDbEvent(p: any): p is DbEvent {
+  if (!p || typeof p !== 'object') return false;
+  if (p.ev === 'changed') return typeof p.doctype === 'string' && typeof p.name === 'string';
+  return p.ev === 'lagged';
+}
+
+export class Api {
+  readonly ids: IdSource;
+  private hub: EventHub;
+
+  constructor(
+    private transport: Transport,
+    opts: { clock?: () => number } = {},
+  ) {
+    this.ids = new IdSource(opts.clock);
+    this.hub = new EventHub(transport);
+  }
+
+  // ---- commands -----------------------------------------------------------
+
+  private async cmd<T>(name: string, args?: object): Promise<T> {
+    try {
+      return (await this.transport.invoke(name, args)) as T;
+    } catch (e) {
+      throw ApiError.from(e);
+    }
+  }
+
+  /** Builds the request envelope of one DB call. */
+  envelope(op: string, args: object = {}): Envelope {
+    return { v: 1, id: this.ids.next(), op, args };
+  }
+
+  /** Sends one DB call; returns its `ok` or throws its `err` as ApiError. */
+  async call<T = any>(op: string, args: object = {}): Promise<T> {
+    const request = this.envelope(op, args);
+    const resp = await this.cmd<any>('db_call', { request });
+    if (!resp || typeof resp !== 'object') {
+      throw new ApiError('internal', `the app sent no answer to ${op}`);
+    }
+    if (resp.id !== undefined && resp.id !== null && resp.id !== request.id) {
+      throw new ApiError(
+        'internal',
+        `the answer to ${op} belongs to another call (id ${resp.id}, expected ${request.id})`,
+      );
+    }
+    if ('err' in resp && resp.err) throw ApiError.from(resp.err);
+    if ('ok' in resp) return resp.ok as T;
+    throw new ApiError('internal', `the answer to ${op} has neither ok nor err`);
+  }
+
+  doctypes(): Promise<Doctype[]> {
+    return this.call('doctypes');
+  }
+
+  get(doctype: string, name: string): Promise<DbRecord> {
+    return this.call('get', { doctype, name });
+  }
+
+  insert(doctype: string, record: object): Promise<DbRecord> {
+    return this.call('insert', { doctype, record });
+  }
+
+  update(doctype: string, name: string, rev: number, record: object): Promise<DbRecord> {
+    return this.call('update', { doctype, name, rev, record });
+  }
+
+  delete(doctype: string, name: string, rev?: number): Promise<any> {
+    const args: Record<string, unknown> = { doctype, name };
+    if (rev !== undefined) args.rev = rev;
+    return this.call('delete', args);
+  }
+
+  async query(args: QueryArgs): Promise<DbRecord[]> {
+    const out = await this.call<{ rows: DbRecord[] }>('query', clean(args));
+    return out?.rows ?? [];
+  }
+
+  async count(args: QueryArgs): Promise<number> {
+    const { doctype, query, filters } = args;
+    const n = await this.call<number>('count', clean({ doctype, query, filters }));
+    return Number(n) || 0;
+  }
+
+  status(): Promise<Status> {
+    return this.cmd('app_status');
+  }
+
+  masterEnable(name: string, port?: number): Promise<Status> {
+    return this.cmd('master_enable', port === undefined ? { name } : { name, port });
+  }
+
+  masterDisable(force: boolean): Promise<Status> {
+    return this.cmd('master_disable', { force });
+  }
+
+  pairingInfo(): Promise<Pairing> {
+    return this.cmd('pairing_info');
+  }
+
+  pairingRenew(): Promise<Pairing> {
+    return this.cmd('pairing_renew');
+  }
+
+  devicesList(): Promise<Device[]> {
+    return this.cmd('devices_list');
+  }
+
+  deviceRevoke(fingerprint: string): Promise<Device> {
+    return this.cmd('device_revoke', { fingerprint });
+  }
+
+  mastersDiscover(): Promise<FoundMaster[]> {
+    return this.cmd('masters_discover');
+  }
+
+  slaveConnect(target: string, code?: string): Promise<Status> {
+    const c = code?.trim();
+    return this.cmd('slave_connect', c ? { target, code: c } : { target });
+  }
+
+  slaveForget(): Promise<Status> {
+    return this.cmd('slave_forget');
+  }
+
+  qrDecode(image: Uint8Array | number[]): Promise<{ url: string }> {
+    return this.cmd('qr_decode', { image: Array.from(image) });
+  }
+
+  takeOpenUrl(): Promise<string | null> {
+    return this.cmd('take_open_url');
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  onDbEvent(cb: (e: DbEvent) => void): Promise<() => void> {
+    return this.hub.subscribe('db-event', (p) => {
+      if (isDbEvent(p)) cb(p);
+    });
+  }
+
+  onStatus(cb: (s: Status) => void): Promise<() => void> {
+    return this.hub.subscribe('status', (p) => {
+      if (p && typeof p === 'object' && typeof p.role === 'string') cb(p as Status);
+    });
+  }
+
+  onOpenUrl(cb: (url: string) => void): Promise<() => void> {
+    return this.hub.subscribe('open-url', (p) => {
+      if (typeof p === 'string' && p.length > 0) cb(p);
+    });
+  }
+
+  /** Transport listeners held open (one per event with subscribers). */
+  get listening(): number {
+    return this.hub.listening;
+  }
+}
+
+/** Drops undefined, empty-string query and empty filter arguments. */
+function clean(args: QueryArgs): QueryArgs {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'query' && typeof v === 'string' && v.trim() === '') continue;
+    if (k === 'filters' && Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out as unknown as QueryArgs;
+}
+
+/**
+ * Subscribes now and returns a synchronous cleanup, for effects that must
+ * undo a subscription whose promise may not have settled yet.
+ */
+export function subscription(p: Promise<() => void>): () => void {
+  let done = false;
+  let off: (() => void) | null = null;
+  p.then(
+    (u) => {
+      if (done) u();
+      else off = u;
+    },
+    (e) => console.error('outpost: cannot listen to app events', e),
+  );
+  return () => {
+    done = true;
+    off?.();
+    off = null;
+  };
+}

@@ -1,0 +1,225 @@
+// App-wide state: the Api, this PC's status, the doctypes, the screen shown,
+// link titles, and the one in-page confirmation dialog.
+
+import { Api, ApiError, subscription, type DbEvent, type Doctype, type Status } from './api';
+import { schemaOf, type Schema } from './form';
+
+export type Screen = 'records' | 'connect' | 'master' | 'settings';
+
+export interface ConfirmRequest {
+  title: string;
+  message: string;
+  ok: string;
+  cancel?: string;
+  danger?: boolean;
+  resolve: (ok: boolean) => void;
+}
+
+/** Titles of linked records, fetched in one query per doctype and kept until they change. */
+export class TitleCache {
+  private cache = new Map<string, Map<string, string>>();
+  /** Bumped whenever titles may have changed, so views can re-resolve. */
+  version = $state(0);
+
+  constructor(
+    private api: () => Api,
+    private doctype: (name: string) => Doctype | undefined,
+  ) {}
+
+  titleField(doctype: string): string {
+    return this.doctype(doctype)?.title_field ?? 'name';
+  }
+
+  known(doctype: string, name: string): string | undefined {
+    return this.cache.get(doctype)?.get(name);
+  }
+
+  remember(doctype: string, name: string, title: string) {
+    let m = this.cache.get(doctype);
+    if (!m) this.cache.set(doctype, (m = new Map()));
+    m.set(name, title);
+  }
+
+  /** Titles of these records (a name stands for itself when it has no title). */
+  async resolve(doctype: string, names: Iterable<string>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const missing: string[] = [];
+    for (const n of new Set(names)) {
+      if (!n) continue;
+      const t = this.known(doctype, n);
+      if (t !== undefined) out.set(n, t);
+      else missing.push(n);
+    }
+    if (missing.length > 0) {
+      const tf = this.titleField(doctype);
+      const rows = await this.api().query({
+        doctype,
+        filters: [['name', 'in', missing]],
+        fields: tf === 'name' ? ['name'] : ['name', tf],
+        limit: missing.length,
+      });
+      for (const r of rows) {
+        const t = r[tf] == null || r[tf] === '' ? r.name : String(r[tf]);
+        this.remember(doctype, r.name, t);
+        out.set(r.name, t);
+      }
+    }
+    return out;
+  }
+
+  invalidate(doctype: string, name?: string) {
+    const m = this.cache.get(doctype);
+    if (!m) return;
+    if (name === undefined) m.clear();
+    else m.delete(name);
+    this.version++;
+  }
+
+  clear() {
+    this.cache.clear();
+    this.version++;
+  }
+}
+
+class AppState {
+  api!: Api;
+  status = $state<Status | null>(null);
+  statusError = $state<string | null>(null);
+  screen = $state<Screen>('records');
+  doctypes = $state<Doctype[]>([]);
+  doctypesError = $state<string | null>(null);
+  doctypesLoading = $state(false);
+  schema: Schema = $derived(schemaOf(this.doctypes));
+  /** A pairing URL the app was opened with, for the connect screen. */
+  openUrl = $state<string | null>(null);
+  /** The doctype shown in Records, kept across screens. */
+  doctype = $state<string | null>(null);
+  confirmRequest = $state<ConfirmRequest | null>(null);
+  /** In-page dialogs open: keyboard shortcuts of the page wait. */
+  modals = $state(0);
+  /** Bumped when everything shown must reload (lagged events, reconnects). */
+  epoch = $state(0);
+  titles = new TitleCache(
+    () => this.api,
+    (n) => this.schema.get(n),
+  );
+
+  /** Whether DB calls can go through now. */
+  get dbReady(): boolean {
+    const s = this.status;
+    if (!s) return false;
+    if (s.role === 'master') return true;
+    return s.role === 'slave' && s.link.state === 'connected';
+  }
+
+  confirm(opts: Omit<ConfirmRequest, 'resolve'>): Promise<boolean> {
+    this.confirmRequest?.resolve(false);
+    return new Promise((resolve) => {
+      this.confirmRequest = { ...opts, resolve };
+    });
+  }
+
+  answerConfirm(ok: boolean) {
+    const r = this.confirmRequest;
+    this.confirmRequest = null;
+    r?.resolve(ok);
+  }
+
+  async refreshStatus() {
+    try {
+      this.setStatus(await this.api.status());
+      this.statusError = null;
+    } catch (e) {
+      this.statusError = ApiError.from(e).message;
+    }
+  }
+
+  setStatus(s: Status) {
+    const wasReady = this.dbReady;
+    const before = this.status;
+    this.status = s;
+    const changedDb =
+      !before || before.role !== s.role || before.office_name !== s.office_name ||
+      before.master?.fingerprint !== s.master?.fingerprint;
+    if (this.dbReady && (!wasReady || changedDb)) {
+      this.titles.clear();
+      void this.loadDoctypes();
+      this.epoch++;
+    }
+    if (!this.dbReady && changedDb) {
+      this.doctypes = [];
+    }
+  }
+
+  async loadDoctypes() {
+    this.doctypesLoading = true;
+    try {
+      const list = await this.api.doctypes();
+      this.doctypes = list;
+      this.doctypesError = null;
+      const shown = list.filter((d) => !d.child);
+      if (!this.doctype || !shown.some((d) => d.name === this.doctype)) {
+        this.doctype = shown[0]?.name ?? null;
+      }
+    } catch (e) {
+      this.doctypesError = ApiError.from(e).message;
+    } finally {
+      this.doctypesLoading = false;
+    }
+  }
+
+  goConnect(url: string) {
+    this.openUrl = url;
+    this.screen = 'connect';
+  }
+
+  /** Subscribes to the app's events; returns the cleanup. */
+  start(): () => void {
+    const offs = [
+      subscription(this.api.onStatus((s) => this.setStatus(s))),
+      subscription(this.api.onOpenUrl((u) => this.goConnect(u))),
+      subscription(this.api.onDbEvent((e: DbEvent) => this.onDbEvent(e))),
+    ];
+    void this.refreshStatus().then(async () => {
+      try {
+        const url = await this.api.takeOpenUrl();
+        if (url) this.goConnect(url);
+      } catch {
+        // no URL to take
+      }
+    });
+    // Status events carry every change; this only catches a missed one.
+    const timer = setInterval(() => void this.refreshStatus(), 15000);
+    return () => {
+      clearInterval(timer);
+      for (const off of offs) off();
+    };
+  }
+
+  private onDbEvent(e: DbEvent) {
+    if (e.ev === 'lagged') {
+      this.titles.clear();
+      this.epoch++;
+    } else {
+      this.titles.invalidate(e.doctype, e.name);
+    }
+  }
+}
+
+export const app = new AppState();
+
+/** Counts an in-page dialog as open while it is mounted (use in an $effect). */
+export function holdModal(): () => void {
+  app.modals++;
+  return () => {
+    app.modals--;
+  };
+}
+
+/** Whether a key event is typing into a field (so page shortcuts stay out). */
+export function isTyping(e: KeyboardEvent): boolean {
+  const t = e.target as HTMLElement | null;
+  if (!t) return false;
+  const tag = t.tagName;
+  return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || t.isContentEditable;
+}

@@ -1,0 +1,50 @@
+// Pairing URLs as the master prints them:
+// outpost://HOST:PORT/?name=NAME&fp=SHA256HEX&code=PAIRING_CODE
+
+export interface PairingUrl {
+  host: string;
+  port: string;
+  name: string | null;
+  fp: string | null;
+  code: string | null;
+}
+
+/** Reads a pairing URL; null when the text is not one (a master's name, say). */
+export function parsePairingUrl(text: string): PairingUrl | null {
+  const t = text.trim();
+  const m = /^outpost:\/\/([^/?#]*)\/?(?:\?([^#]*))?/i.exec(t);
+  if (!m) return null;
+  const authority = m[1];
+  let host = authority;
+  let port = '';
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(authority);
+  if (v6) {
+    host = v6[1];
+    port = v6[2] ?? '';
+  } else {
+    const i = authority.lastIndexOf(':');
+    if (i >= 0) {
+      host = authority.slice(0, i);
+      port = authority.slice(i + 1);
+    }
+  }
+  const params = new URLSearchParams(m[2] ?? '');
+  const get = (k: string) => {
+    const v = params.get(k);
+    return v === null || v === '' ? null : v;
+  };
+  return { host, port, name: get('name'), fp: get('fp'), code: get('code') };
+}
+
+/** Whether the text is a pairing URL that carries its code. */
+export function urlHasCode(text: string): boolean {
+  return parsePairingUrl(text)?.code != null;
+}
+
+/** `AB:CD:EF:01` from a fingerprint written as hex, with or without colons. */
+export function shortFingerprint(fp: string | null | undefined): string {
+  if (!fp) return '';
+  const hex = fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+  if (hex.length < 8) return fp;
+  return hex.slice(0, 8).match(/../g)!.join(':');
+}
