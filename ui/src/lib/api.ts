@@ -15,7 +15,8 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 export type Role = 'none' | 'master' | 'slave';
 
 export interface LinkState {
-  state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused';
+  /** `failed`: master mode is on but could not start (port taken ...). */
+  state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed';
   master?: string;
   reason?: string;
   code?: string;
@@ -150,6 +151,15 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.code = code;
     this.details = details ?? null;
+  }
+
+  /**
+   * The app's own condition (`devices_connected`, `not_master`,
+   * `not_slave`): the code itself, or the details' reason when the shell
+   * sends it under a protocol code (`conflict` + reason `devices_connected`).
+   */
+  is(reason: string): boolean {
+    return this.code === reason || this.details?.reason === reason;
   }
 
   /** Whatever a command rejected with, as an ApiError. */

@@ -1,6 +1,7 @@
 // App-wide state: the Api, this PC's status, the doctypes, the screen shown,
 // link titles, and the one in-page confirmation dialog.
 
+import { untrack } from 'svelte';
 import { Api, ApiError, subscription, type DbEvent, type Doctype, type Status } from './api';
 import { schemaOf, type Schema } from './form';
 
@@ -108,7 +109,7 @@ class AppState {
   get dbReady(): boolean {
     const s = this.status;
     if (!s) return false;
-    if (s.role === 'master') return true;
+    if (s.role === 'master') return s.link.state !== 'failed';
     return s.role === 'slave' && s.link.state === 'connected';
   }
 
@@ -210,9 +211,9 @@ export const app = new AppState();
 
 /** Counts an in-page dialog as open while it is mounted (use in an $effect). */
 export function holdModal(): () => void {
-  app.modals++;
+  untrack(() => app.modals++);
   return () => {
-    app.modals--;
+    untrack(() => app.modals--);
   };
 }
 

@@ -57,3 +57,9 @@ export function formatValue(f: Field, v: unknown): string {
 export function isNumeric(f: Field): boolean {
   return f.type === 'int' || f.type === 'float' || f.type === 'currency';
 }
+
+/** A message as a sentence: the master writes "wrong pairing code; …". */
+export function sentence(text: string | null | undefined): string {
+  if (!text) return '';
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
