@@ -8,7 +8,8 @@ export default defineConfig({
   base: './',
   plugins: [svelte()],
   clearScreen: false,
-  server: { port: 1420, strictPort: true },
+  // src-tauri's devUrl.
+  server: { port: 5173, strictPort: true },
   build: {
     target: ['es2021', 'safari15'],
     outDir: 'dist',

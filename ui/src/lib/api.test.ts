@@ -38,7 +38,7 @@ function echoOk(ok: unknown) {
 describe('request envelopes', () => {
   it('wraps each DB call in {v:1, id, op, args} and sends it with db_call', async () => {
     const t = new FakeTransport(echoOk({ name: 'x', rev: 1 }));
-    const api = new Api(t, { clock: () => 1_000 });
+    const api = new Api(t, { clock: () => 1_000, random: () => 0 });
     await api.get('Party', 'x');
     expect(t.calls).toHaveLength(1);
     expect(t.calls[0].cmd).toBe('db_call');
@@ -49,7 +49,7 @@ describe('request envelopes', () => {
 
   it('gives every call a new, increasing id', async () => {
     const t = new FakeTransport(echoOk({ rows: [] }));
-    const api = new Api(t, { clock: () => 5 });
+    const api = new Api(t, { clock: () => 5, random: () => 0 });
     await api.query({ doctype: 'Party' });
     await api.query({ doctype: 'Party' });
     await api.doctypes();
@@ -59,19 +59,29 @@ describe('request envelopes', () => {
 
   it('starts ids from the clock so a restarted app does not reuse them', () => {
     let now = 1_700_000_000_000;
-    const a = new IdSource(() => now);
+    const a = new IdSource(() => now, () => 0);
     const first = a.next();
     expect(first).toBe(now * 1000);
     // Same millisecond: still increasing.
     expect(a.next()).toBe(first + 1);
     // A later restart (new source) starts above the earlier ids.
     now += 10;
-    const b = new IdSource(() => now);
+    const b = new IdSource(() => now, () => 0.5);
     expect(b.next()).toBeGreaterThan(first + 1);
     // The clock going back does not make ids go back.
     now -= 1000;
     expect(b.next()).toBe(b.next() - 1);
     expect(Number.isSafeInteger(a.next())).toBe(true);
+  });
+
+  it('two copies in the same millisecond pick different ids', () => {
+    const now = () => 1_700_000_000_000;
+    const a = new IdSource(now, () => 0.1);
+    const b = new IdSource(now, () => 0.7);
+    const ids = [a.next(), b.next(), a.next(), b.next()];
+    expect(new Set(ids).size).toBe(4);
+    expect(ids[0]).toBe(1_700_000_000_000_100);
+    expect(ids[1]).toBe(1_700_000_000_000_700);
   });
 
   it('builds update with the rev edited and only the record given', async () => {

@@ -209,14 +209,23 @@ export interface Envelope {
 /**
  * Request ids. Writes are remembered by id for days (a retried write is
  * answered from the stored result), so ids must not restart at 1 when the
- * app does: they start at the clock in microseconds and only go up.
+ * app does: they are the clock in microseconds plus a random offset chosen
+ * once (so two copies of the UI on one device do not pick the same ids in
+ * the same millisecond), and they only go up.
  */
 export class IdSource {
   private last = 0;
-  constructor(private clock: () => number = Date.now) {}
+  private readonly offset: number;
+
+  constructor(
+    private clock: () => number = Date.now,
+    random: () => number = Math.random,
+  ) {
+    this.offset = Math.min(999, Math.max(0, Math.floor(random() * 1000)));
+  }
 
   next(): number {
-    const t = Math.floor(this.clock()) * 1000;
+    const t = Math.floor(this.clock()) * 1000 + this.offset;
     this.last = Math.max(this.last + 1, t);
     return this.last;
   }
@@ -305,9 +314,9 @@ export class Api {
 
   constructor(
     private transport: Transport,
-    opts: { clock?: () => number } = {},
+    opts: { clock?: () => number; random?: () => number } = {},
   ) {
-    this.ids = new IdSource(opts.clock);
+    this.ids = new IdSource(opts.clock, opts.random);
     this.hub = new EventHub(transport);
   }
 
