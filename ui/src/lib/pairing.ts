@@ -41,10 +41,10 @@ export function urlHasCode(text: string): boolean {
   return parsePairingUrl(text)?.code != null;
 }
 
-/** `AB:CD:EF:01` from a fingerprint written as hex, with or without colons. */
+/** `025e-e435-63c6-325e`: the first 16 hex digits in groups of 4, as the app writes a fingerprint's short form. */
 export function shortFingerprint(fp: string | null | undefined): string {
   if (!fp) return '';
-  const hex = fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
-  if (hex.length < 8) return fp;
-  return hex.slice(0, 8).match(/../g)!.join(':');
+  const hex = fp.replace(/[^0-9a-f]/gi, '').toLowerCase();
+  if (hex.length < 16) return fp;
+  return hex.slice(0, 16).match(/..../g)!.join('-');
 }

@@ -189,9 +189,10 @@ describe('pairing URLs', () => {
     expect(urlHasCode('outpost://h:1/?name=A&code=1234')).toBe(true);
   });
 
-  it('shortens fingerprints to four groups', () => {
-    expect(shortFingerprint('ab:cd:ef:01:23:45')).toBe('AB:CD:EF:01');
-    expect(shortFingerprint('abcdef0123456789')).toBe('AB:CD:EF:01');
+  it('shortens fingerprints to four groups of four, as the app does', () => {
+    expect(shortFingerprint('025ee43563c6325eb9d08ab207fe8689db75a08aee')).toBe('025e-e435-63c6-325e');
+    expect(shortFingerprint('02:5E:E4:35:63:C6:32:5E:B9')).toBe('025e-e435-63c6-325e');
+    expect(shortFingerprint('abc')).toBe('abc');
     expect(shortFingerprint('')).toBe('');
   });
 });
