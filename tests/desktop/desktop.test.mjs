@@ -50,10 +50,14 @@ function cli(args, env = {}) {
 }
 
 /** A headless `outpost master` on loopback; resolves with its pairing URL. */
-async function cliMaster(name) {
+async function cliMaster(name, { mdns = false } = {}) {
   const data = tempDir('cli-master');
   const port = await freePort();
-  const proc = spawn(CLI, ['master', '--data', data, '--name', name, '--port', String(port), '--listen', '127.0.0.1', '--no-mdns'], {
+  // Multicast does not run on loopback: a master found by name listens on
+  // the LAN interfaces (and its URL names its LAN address).
+  const args = ['master', '--data', data, '--name', name, '--port', String(port)];
+  if (!mdns) args.push('--listen', '127.0.0.1', '--no-mdns');
+  const proc = spawn(CLI, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -92,22 +96,46 @@ async function openWindow(tag, extraEnv = {}) {
   const s = await driver.session(APP);
   cleanups.push(() => s.close());
   await s.$('[data-testid="status-bar"]');
+  openSessions.push(s);
   return { s, data, driver, env };
+}
+
+const openSessions = [];
+
+/** Runs a test body; on failure, every open window is photographed
+ * (SHOTS_DIR/failed-N.png) before the error goes on. */
+function withShots(body) {
+  return async () => {
+    try {
+      await body();
+    } catch (e) {
+      for (const [i, s] of openSessions.entries()) {
+        try {
+          await s.screenshot(join(SHOTS, `failed-${i + 1}.png`));
+        } catch {
+          // the window may be gone
+        }
+      }
+      throw e;
+    }
+  };
 }
 
 const shot = (s, name) => s.screenshot(join(SHOTS, `${name}.png`));
 const sel = (testid) => `[data-testid="${testid}"]`;
 
-/** Picks `title` in the link input `inputCss` (search-as-you-type). */
+/** Picks `title` in the link input `inputCss` the way a keyboard user
+ * does: type the start, wait for the suggestion, arrow to it, Enter. */
 async function pickLink(s, inputCss, title) {
-  await s.fill(inputCss, title.slice(0, 3));
-  const opt = await waitFor(`a suggestion "${title}"`, async () => {
-    for (const o of await s.findAll(sel('link-option'))) {
-      if ((await o.displayed()) && (await o.text()).includes(title)) return o;
-    }
-    return null;
+  const input = await s.fill(inputCss, title.slice(0, 3));
+  const index = await waitFor(`a suggestion "${title}"`, async () => {
+    const texts = await s.execute('return [...document.querySelectorAll("[data-testid=link-option]")].map(e => e.textContent.trim())');
+    const i = texts.findIndex((t) => t.includes(title));
+    return i >= 0 ? i + 1 : null;
   });
-  await opt.click();
+  for (let i = 1; i < index; i++) await input.type('\uE015'); // ArrowDown
+  await input.type('\uE007'); // Enter
+  await waitFor(`the link to show "${title}"`, async () => (await input.value()) === title);
 }
 
 async function openDoctype(s, doctype) {
@@ -125,8 +153,9 @@ async function rowWithText(s, text) {
   });
 }
 
-test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI changes live, refuses a wrong code', async () => {
-  const m = await cliMaster('Test HQ');
+test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI changes live, refuses a wrong code', withShots(async () => {
+  // This master announces itself on the LAN (mDNS, on loopback here).
+  const m = await cliMaster('Test HQ', { mdns: true });
   // Products come from the master's own folder (another process writing the
   // same database: the master's change feed sees it).
   for (const [n, code, price] of [['Rice 25kg', 'RICE', 31.5], ['Tea 1kg', 'TEA', 8.25]]) {
@@ -136,10 +165,22 @@ test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI cha
   const { s } = await openWindow('slave');
   await shot(s, '01-welcome');
 
-  // A wrong code: clear message, not paired.
-  const noCode = m.url.replace(/&code=[^&]*/, '');
+  // The master is found on the LAN by name; picking it and typing a wrong
+  // code gives a clear message, and the PC stays unpaired.
   await s.click(sel('nav-connect'));
-  await s.fill(sel('connect-target'), noCode);
+  let asked = Date.now();
+  const found = await waitFor('"Test HQ" in the masters found on the LAN', async () => {
+    for (const f of await s.findAll(sel('found-master'))) {
+      if ((await f.text()).includes('Test HQ')) return f;
+    }
+    if (Date.now() - asked > 4000) {
+      asked = Date.now();
+      await (await s.find(sel('discover-refresh')))?.click();
+    }
+    return null;
+  });
+  await found.click();
+  await waitFor('the name in the target field', async () => (await (await s.find(sel('connect-target'))).value()) === 'Test HQ');
   await s.fill(sel('connect-code'), 'WRNG-2345');
   await s.click(sel('connect-submit'));
   const msg = await s.waitText(sel('connect-message'), (t) => /code/i.test(t));
@@ -187,7 +228,7 @@ test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI cha
   const cliDir = tempDir('cli-slave');
   const sales = cli(['db', '--data', cliDir, '--connect', m.url, 'query', 'Sale']);
   assert.equal(sales.code, 0, sales.err);
-  const sale = sales.json;
+  const sale = cli(['db', '--data', cliDir, '--connect', m.url, 'get', 'Sale', sales.json.name]).json;
   assert.equal(sale.total, 96);
   assert.equal(sale.lines.length, 2);
   const party = cli(['db', '--data', cliDir, '--connect', m.url, 'get', 'Party', sale.party]).json;
@@ -212,9 +253,9 @@ test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI cha
   });
   await s.waitText(sel('form-rev'), '3');
   await shot(s, '06-form-live');
-});
+}));
 
-test('the window as the master: toggled in Settings, pairs a CLI slave by the URL it shows, sees its writes, revokes it', async () => {
+test('the window as the master: toggled in Settings, pairs a CLI slave by the URL it shows, sees its writes, revokes it', withShots(async () => {
   const port = await freePort();
   const { s } = await openWindow('master', { OUTPOST_PORT: String(port) });
   await s.click(sel('nav-settings'));
@@ -229,7 +270,9 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   const url = shown.trim().replace(/^outpost:\/\/[^:/]+/, 'outpost://127.0.0.1');
   assert.match(url, new RegExp(`:${port}/`));
   const code = await s.text(sel('pairing-code'));
-  assert.ok(url.toLowerCase().includes(`code=${code.replace(/-/g, '').toLowerCase()}`), `${code} in ${url}`);
+  const bare = (c) => c.replace(/[^0-9a-z]/gi, '').toUpperCase();
+  const inUrl = new URL(url.replace('outpost://', 'http://')).searchParams.get('code');
+  assert.equal(bare(inUrl), bare(code), `the code on screen (${code}) is the URL's (${url})`);
   await shot(s, '08-master-screen');
 
   // A CLI slave pairs with it and writes; the window's list shows it.
@@ -254,9 +297,9 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   const refused = cli(['db', '--data', cliDir, '--connect', url, 'count', 'Party']);
   assert.equal(refused.code, 6, `${refused.out}${refused.err}`);
   assert.match(refused.err, /revoked/i);
-});
+}));
 
-test('two windows at once: a master and a slave paired by a QR image, editing the same records live; an outpost:// link opens the connect screen', async () => {
+test('two windows at once: a master and a slave paired by a QR image, editing the same records live; an outpost:// link opens the connect screen', withShots(async () => {
   const port = await freePort();
   const a = await openWindow('two-master', { OUTPOST_PORT: String(port) });
   const b = await openWindow('two-slave');
@@ -270,8 +313,11 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   await a.s.waitText(sel('status-role'), (t) => /master/i.test(t));
   await a.s.click(sel('nav-master'));
   const shown = (await a.s.waitText(sel('pairing-url'), 'outpost://')).trim();
-  const qrPng = join(tempDir('qr'), 'pairing-qr.png');
-  await (await a.s.$(sel('pairing-qr'))).screenshot(qrPng);
+  // A screenshot of the master's whole window stands for the photo
+  // (WebKitWebDriver's element screenshots come out black under Xvfb).
+  const qrPng = join(tempDir('qr'), 'master-screen.png');
+  await a.s.$(sel('pairing-qr'));
+  await a.s.screenshot(qrPng);
 
   await b.s.click(sel('nav-connect'));
   const file = await waitFor('the QR file input', () => b.s.find(sel('qr-file')));
@@ -298,6 +344,22 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   await shot(a.s, '12-two-windows-master');
   await shot(b.s, '13-two-windows-slave');
 
+  // Both edit the same record: B has unsaved edits when A saves. B is told,
+  // and B's save shows both versions instead of overwriting A's.
+  await b.s.fill('[data-testid="form"] [data-field="city"]', 'Kucha');
+  await a.s.fill('[data-testid="form"] [data-field="city"]', 'Turpan');
+  await a.s.click(sel('save'));
+  await a.s.waitText(sel('form-rev'), '3');
+  await b.s.$(sel('changed-banner'));
+  await b.s.click(sel('save'));
+  const dialog = await b.s.$(sel('conflict-dialog'));
+  const both = await dialog.text();
+  assert.ok(both.includes('Kucha') && both.includes('Turpan'), `both versions shown: ${both}`);
+  await shot(b.s, '14-conflict-dialog');
+  await b.s.click(sel('conflict-mine'));
+  await b.s.waitText(sel('form-rev'), '4');
+  await waitFor('A\'s open form to follow to Kucha', async () => (await (await a.s.find('[data-testid="form"] [data-field="city"]')).value()) === 'Kucha');
+
   // Opening an outpost:// link (a scanned QR code, a link in an email)
   // starts a second copy, which hands the URL to the running window.
   const link = shown.replace(/code=[^&]*/, 'code=ABCD2345');
@@ -307,5 +369,5 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
     const el = await b.s.find(sel('connect-target'));
     return el && (await el.displayed()) && (await el.value()) === link;
   });
-  await shot(b.s, '14-opened-link');
-});
+  await shot(b.s, '15-opened-link');
+}));

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 
-const ELEMENT = 'element-6066-11e4-a29f-4ad4ef2b4b4b';
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -23,6 +23,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns a truthy value; fails with `what` after `ms`. */
 export async function waitFor(what, fn, ms = 30000) {
+  if (process.env.E2E_TRACE) console.error(`[e2e] waiting for ${what}`);
   const end = Date.now() + ms;
   let last;
   for (;;) {
@@ -30,6 +31,7 @@ export async function waitFor(what, fn, ms = 30000) {
       const v = await fn();
       if (v) return v;
     } catch (e) {
+      if (e.fatal) throw e;
       last = e;
     }
     if (Date.now() > end) {
@@ -54,7 +56,11 @@ export class Driver {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     this.base = `http://127.0.0.1:${this.port}`;
+    let failed = null;
+    this.proc.on('error', (e) => (failed = e));
+    this.proc.on('exit', (code) => (failed = failed || new Error(`tauri-driver exited with ${code}`)));
     await waitFor('tauri-driver to listen', async () => {
+      if (failed) throw Object.assign(failed, { fatal: true });
       const r = await fetch(`${this.base}/status`);
       return r.ok;
     });
@@ -80,6 +86,8 @@ export class Driver {
       method,
       headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+      // A driver call that hangs fails the test instead of holding CI.
+      signal: AbortSignal.timeout(90000),
     });
     const text = await r.text();
     let json;
@@ -199,8 +207,15 @@ export class Element {
     return this.s.req(method, `/element/${this.id}${path}`, body);
   }
 
-  click() {
-    return this.req('POST', '/click', {});
+  /** A real click; where WebKitWebDriver wrongly calls the element not
+   * interactable (rows inside a scrolled table), a DOM click instead. */
+  async click() {
+    try {
+      return await this.req('POST', '/click', {});
+    } catch (e) {
+      if (e.wdError !== 'element not interactable') throw e;
+      return this.s.execute('arguments[0].scrollIntoView({block: "nearest"}); arguments[0].click();', [this.ref()]);
+    }
   }
 
   clear() {
@@ -211,8 +226,15 @@ export class Element {
     return this.req('POST', '/value', { text });
   }
 
-  text() {
-    return this.req('GET', '/text');
+  /** The element's textContent, whitespace collapsed. (WebKitWebDriver's
+   * own getText answers '' for elements inside scrolled containers.) */
+  async text() {
+    const t = await this.s.execute('return arguments[0].textContent', [this.ref()]);
+    return (t || '').replace(/\s+/g, ' ').trim();
+  }
+
+  ref() {
+    return { [ELEMENT]: this.id };
   }
 
   value() {
@@ -223,8 +245,12 @@ export class Element {
     return this.req('GET', `/attribute/${name}`);
   }
 
+  /** Laid out and not hidden (checked in the page, for the same reason). */
   displayed() {
-    return this.req('GET', '/displayed');
+    return this.s.execute(
+      'const e = arguments[0]; const st = getComputedStyle(e); return e.getClientRects().length > 0 && st.visibility !== "hidden" && st.display !== "none";',
+      [this.ref()],
+    );
   }
 
   async screenshot(path) {

@@ -454,10 +454,11 @@ impl App {
     }
 
     /// Revokes a device: its channel closes within the master's poll and it
-    /// cannot come back, not even with a code it had.
+    /// cannot come back, not even with the code it paired with (the current
+    /// code is retired; "New code" makes another).
     pub async fn device_revoke(&self, fingerprint: &str) -> Result<DeviceView, AppError> {
         let device = self
-            .with_master(|master| Ok(master.store().revoke_device(fingerprint)?))
+            .with_master(|master| Ok(pairing_state::revoke(master.store(), fingerprint)?))
             .await?;
         tracing::info!(device = %device.fingerprint, "device revoked from the window");
         Ok(DeviceView {

@@ -154,6 +154,13 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     }
     let r = call(&slave, "doctypes", json!({})).await;
     assert_eq!(r["err"]["code"], "forbidden", "{r}");
+    // The code it paired with was retired with the revocation: pairing
+    // again with the same URL is refused, and the slave stays unpaired.
+    let again = slave.slave_connect(&url, None).await.unwrap_err();
+    assert!(
+        matches!(again.to_api().code.as_str(), "unauthorized" | "forbidden"),
+        "{again}"
+    );
 
     // Now master mode goes off without asking, and the data stays on disk.
     let st = master.master_disable(false).await.unwrap();
@@ -231,6 +238,12 @@ async fn an_unreachable_master_and_a_bad_request_get_clear_errors() {
     assert_eq!(api.code.as_str(), "unavailable");
     assert!(api.message.contains("127.0.0.1"), "{}", api.message);
     assert_eq!(app.status().await.role, Role::None);
+
+    // Looking for masters on the LAN ends, found or not.
+    tokio::time::timeout(Duration::from_secs(10), app.discover())
+        .await
+        .expect("discovery returns")
+        .unwrap();
 
     // A malformed request is answered, not dropped.
     let raw = app.db_call(&json!({"v": 1, "op": "get"})).await;

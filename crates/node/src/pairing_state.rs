@@ -49,7 +49,16 @@ pub fn record_wrong(store: &Store) -> outpost_store::Result<u32> {
     Ok(n)
 }
 
-/// Retires the current code (too many wrong tries).
+/// Revokes a device and retires the current code: the code on the master's
+/// screen may still be valid, and the revoked PC could pair again with it
+/// at once. Every way of revoking (CLI, window) goes through here.
+pub fn revoke(store: &Store, id: &str) -> outpost_store::Result<outpost_store::devices::Device> {
+    let device = store.revoke_device(id)?;
+    retire(store)?;
+    Ok(device)
+}
+
+/// Retires the current code (too many wrong tries, a revocation).
 pub fn retire(store: &Store) -> outpost_store::Result<()> {
     store.set_meta(KEY_EXPIRES, "0")
 }

@@ -15,17 +15,15 @@ pub fn run(dir: PathBuf, action: Option<DevicesAction>) -> Result<(), CliError> 
                 print_json(&json!(d));
             }
         }),
-        Some(DevicesAction::Revoke { id }) => store.revoke_device(&id).and_then(|d| {
-            // The code on the master's screen may still be valid: retire it,
-            // or the revoked PC could pair again with it at once.
-            outpost_node::pairing_state::retire(&store)?;
-            print_json(&json!(d));
-            eprintln!(
-                "revoked {} ({}); its connection closes within a second. The current pairing code is retired too: `outpost pair` makes a new one",
-                d.name, d.fingerprint
-            );
-            Ok(())
-        }),
+        Some(DevicesAction::Revoke { id }) => {
+            outpost_node::pairing_state::revoke(&store, &id).map(|d| {
+                print_json(&json!(d));
+                eprintln!(
+                    "revoked {} ({}); its connection closes within a second. The current pairing code is retired too: `outpost pair` makes a new one",
+                    d.name, d.fingerprint
+                );
+            })
+        }
     };
     store.close();
     result.map_err(|e| outpost_api::error::from_store(e).into())
