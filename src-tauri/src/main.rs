@@ -86,12 +86,17 @@ struct Decoded {
 /// The image arrives as raw bytes (`invoke('qr_decode', uint8Array)`) or,
 /// from older callers, as `{image: number[]}`.
 #[tauri::command]
-async fn qr_decode(app: State<'_, App>, request: tauri::ipc::Request<'_>) -> Result<Decoded, AppError> {
+async fn qr_decode(
+    app: State<'_, App>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<Decoded, AppError> {
     let bytes: Vec<u8> = match request.body() {
         tauri::ipc::InvokeBody::Raw(bytes) => bytes.clone(),
-        tauri::ipc::InvokeBody::Json(v) => serde_json::from_value(v["image"].clone()).map_err(|_| {
-            AppError::BadInput("send the image file's bytes to read its QR code".into())
-        })?,
+        tauri::ipc::InvokeBody::Json(v) => {
+            serde_json::from_value(v["image"].clone()).map_err(|_| {
+                AppError::BadInput("send the image file's bytes to read its QR code".into())
+            })?
+        }
     };
     let app = app.inner().clone();
     let url = tokio::task::spawn_blocking(move || app.qr_decode(&bytes))
@@ -132,7 +137,10 @@ fn main() {
     let core = match tauri::async_runtime::block_on(App::open(&data, options)) {
         Ok(core) => core,
         Err(e) => {
-            eprintln!("Outpost cannot open its data folder {}: {e}", data.display());
+            eprintln!(
+                "Outpost cannot open its data folder {}: {e}",
+                data.display()
+            );
             std::process::exit(1);
         }
     };
@@ -169,8 +177,9 @@ fn main() {
                         Ok(AppEvent::Db(ev)) => handle.emit("db-event", ev),
                         Ok(AppEvent::Status(st)) => handle.emit("status", st),
                         Ok(AppEvent::OpenUrl(url)) => handle.emit("open-url", url),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => handle
-                            .emit("db-event", outpost_app::app::lagged(missed)),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            handle.emit("db-event", outpost_app::app::lagged(missed))
+                        }
                         Err(_) => return,
                     };
                     if let Err(e) = sent {
