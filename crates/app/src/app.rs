@@ -331,10 +331,7 @@ impl App {
             // Master mode stays off: nothing was started.
             *self.inner.mode.lock().await = Mode::None;
             self.publish_status().await;
-            return Err(AppError::Api(ApiError::new(
-                ErrorCode::Unavailable,
-                message,
-            )));
+            return Err(ApiError::new(ErrorCode::Unavailable, message).into());
         }
         slave::forget(&self.inner.data)?;
         self.save_settings(|s| {
@@ -529,7 +526,7 @@ impl App {
                 }
                 drop(mode);
                 self.publish_status().await;
-                Err(AppError::Api(e))
+                Err(e.into())
             }
         }
     }

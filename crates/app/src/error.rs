@@ -8,7 +8,7 @@ use serde_json::json;
 pub enum AppError {
     /// A DB or connection error, already in the protocol's shape.
     #[error("{}", .0.message)]
-    Api(ApiError),
+    Api(Box<ApiError>),
     #[error("{count} PC(s) are connected to this master; they lose the office database when master mode is turned off")]
     DevicesConnected { count: usize },
     #[error("this PC is not the master; turn on \"This PC is the master\" in Settings first")]
@@ -18,16 +18,24 @@ pub enum AppError {
     #[error("{0}")]
     BadInput(String),
     #[error(transparent)]
-    Node(#[from] outpost_node::NodeError),
+    Node(Box<outpost_node::NodeError>),
     #[error(transparent)]
     Store(#[from] outpost_store::StoreError),
     #[error("cannot write to the data folder: {0}")]
     Io(#[from] std::io::Error),
 }
 
+// Boxed: an `AppError` travels in every command's `Result`, and the
+// protocol error and the node's errors are large.
 impl From<ApiError> for AppError {
     fn from(e: ApiError) -> AppError {
-        AppError::Api(e)
+        AppError::Api(Box::new(e))
+    }
+}
+
+impl From<outpost_node::NodeError> for AppError {
+    fn from(e: outpost_node::NodeError) -> AppError {
+        AppError::Node(Box::new(e))
     }
 }
 
@@ -36,7 +44,7 @@ impl AppError {
     pub fn to_api(&self) -> ApiError {
         let message = self.to_string();
         match self {
-            AppError::Api(e) => e.clone(),
+            AppError::Api(e) => (**e).clone(),
             AppError::DevicesConnected { count } => ApiError::new(ErrorCode::Conflict, message)
                 .with_details(json!({
                     "reason": "devices_connected", "count": count
@@ -46,18 +54,21 @@ impl AppError {
             AppError::NotSlave => ApiError::new(ErrorCode::BadRequest, message)
                 .with_details(json!({"reason": "not_slave"})),
             AppError::BadInput(_) => ApiError::new(ErrorCode::BadRequest, message),
-            AppError::Node(outpost_node::NodeError::DuplicateName { .. })
-            | AppError::Node(outpost_node::NodeError::Config(_)) => {
-                ApiError::new(ErrorCode::BadRequest, message)
-            }
-            AppError::Node(outpost_node::NodeError::Listen { .. }) => {
-                ApiError::new(ErrorCode::Unavailable, message)
-            }
+            AppError::Node(e) => match **e {
+                outpost_node::NodeError::DuplicateName { .. }
+                | outpost_node::NodeError::Config(_) => {
+                    ApiError::new(ErrorCode::BadRequest, message)
+                }
+                outpost_node::NodeError::Listen { .. } => {
+                    ApiError::new(ErrorCode::Unavailable, message)
+                }
+                _ => ApiError::new(ErrorCode::Internal, message),
+            },
             AppError::Store(_) => ApiError::new(
                 ErrorCode::Internal,
                 format!("the office database failed: {message}"),
             ),
-            AppError::Node(_) | AppError::Io(_) => ApiError::new(ErrorCode::Internal, message),
+            AppError::Io(_) => ApiError::new(ErrorCode::Internal, message),
         }
     }
 }
