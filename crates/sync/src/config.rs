@@ -1,0 +1,234 @@
+//! The upstream file, TOML:
+//!
+//! ```toml
+//! kind = "tryton"
+//! url = "http://127.0.0.1:8000/"
+//! database = "hq"
+//! user = "admin"
+//! password = "admin"          # or password_file = "/etc/outpost/hq.pass"
+//! [doctypes.Party]
+//! model = "party.party"
+//! [doctypes.Product]
+//! model = "product.product"
+//! ```
+//!
+//! A doctype without `fields` uses the built-in mapping for its model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Tryton,
+    Erpnext,
+}
+
+/// How one Outpost doctype maps to a remote model.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctypeMap {
+    pub model: String,
+    /// Outpost field → remote field. Empty: the built-in mapping.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The Outpost field whose value identifies a record on both sides
+    /// (unique on the remote too), so a push whose answer was lost is found
+    /// by lookup instead of being made twice. Default: `code`.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl DoctypeMap {
+    pub fn key_field(&self) -> &str {
+        self.key.as_deref().unwrap_or("code")
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub kind: Kind,
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<String>,
+    #[serde(default)]
+    pub doctypes: BTreeMap<String, DoctypeMap>,
+}
+
+/// The password never appears in logs or debug output.
+impl fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &"(hidden)")
+            .field("doctypes", &self.doctypes)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the upstream file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the upstream file {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Built-in field mappings for the starter doctypes (Outpost → Tryton).
+fn builtin_fields(doctype: &str, model: &str) -> BTreeMap<String, String> {
+    let pairs: &[(&str, &str)] = match (doctype, model) {
+        ("Party", "party.party") => &[("party_name", "name"), ("code", "code")],
+        ("Product", "product.product") => &[
+            ("product_name", "name"),
+            ("code", "code"),
+            ("list_price", "list_price"),
+            ("cost_price", "cost_price"),
+            ("active", "active"),
+        ],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+impl UpstreamConfig {
+    pub fn load(path: &Path) -> Result<UpstreamConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        UpstreamConfig::parse(&text, path)
+    }
+
+    /// Parses the file's text; `path` names it in errors and anchors a
+    /// relative `password_file`.
+    pub fn parse(text: &str, path: &Path) -> Result<UpstreamConfig, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut cfg: UpstreamConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        match (&cfg.password, &cfg.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "give `password` or `password_file`, not both".into(),
+                ))
+            }
+            (None, None) => return Err(invalid("`password` or `password_file` is missing".into())),
+            _ => {}
+        }
+        if !cfg.url.starts_with("http://") && !cfg.url.starts_with("https://") {
+            return Err(invalid(format!(
+                "`url` must start with http:// or https://, not {:?}",
+                cfg.url
+            )));
+        }
+        if cfg.doctypes.is_empty() {
+            return Err(invalid(
+                "no [doctypes.NAME] section: name at least one doctype to sync".into(),
+            ));
+        }
+        for (doctype, map) in cfg.doctypes.iter_mut() {
+            if map.fields.is_empty() {
+                map.fields = builtin_fields(doctype, &map.model);
+                if map.fields.is_empty() {
+                    return Err(invalid(format!(
+                        "[doctypes.{doctype}] maps to {} and there is no built-in mapping for it: add a `fields` table (outpost_field = \"remote_field\")",
+                        map.model
+                    )));
+                }
+            }
+        }
+        if let Some(file) = &cfg.password_file {
+            let p = path.parent().unwrap_or(Path::new(".")).join(file);
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| invalid(format!("cannot read password_file {}: {e}", p.display())))?;
+            cfg.password = Some(text.trim_end_matches(['\n', '\r']).to_string());
+        }
+        Ok(cfg)
+    }
+
+    pub fn password(&self) -> &str {
+        self.password.as_deref().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+kind = "tryton"
+url = "http://127.0.0.1:8000/"
+database = "hq"
+user = "admin"
+password = "s3cret"
+[doctypes.Party]
+model = "party.party"
+[doctypes.Product]
+model = "product.product"
+"#;
+
+    #[test]
+    fn the_minimal_file_gets_the_built_in_mappings() {
+        let c = UpstreamConfig::parse(MINIMAL, Path::new("up.toml")).unwrap();
+        assert_eq!(c.kind, Kind::Tryton);
+        assert_eq!(c.doctypes["Party"].fields["party_name"], "name");
+        assert_eq!(c.doctypes["Party"].key_field(), "code");
+        assert_eq!(c.doctypes["Product"].fields["list_price"], "list_price");
+        assert_eq!(c.password(), "s3cret");
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let c = UpstreamConfig::parse(MINIMAL, Path::new("up.toml")).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_file_is_read_relative_to_the_upstream_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hq.pass"), "from-file\n").unwrap();
+        let text = MINIMAL.replace("password = \"s3cret\"", "password_file = \"hq.pass\"");
+        let c = UpstreamConfig::parse(&text, &dir.path().join("up.toml")).unwrap();
+        assert_eq!(c.password(), "from-file");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (
+                MINIMAL.replace("kind = \"tryton\"", "kind = \"sap\""),
+                "unknown variant",
+            ),
+            (MINIMAL.replace("password = \"s3cret\"", ""), "password"),
+            (MINIMAL.replace("http://", "ftp://"), "http://"),
+            (
+                MINIMAL.replace("model = \"product.product\"", "model = \"stock.move\""),
+                "no built-in mapping",
+            ),
+            (format!("{MINIMAL}\nbogus = 1\n"), "bogus"),
+        ];
+        for (text, want) in cases {
+            let err = UpstreamConfig::parse(&text, Path::new("up.toml")).unwrap_err();
+            assert!(err.to_string().contains(want), "{want}: {err}");
+        }
+    }
+}

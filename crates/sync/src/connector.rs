@@ -1,0 +1,95 @@
+//! What every upstream connector offers the sync worker, and how its
+//! failures are classified so the worker knows what to do next.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// What the worker does about a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The link or the server is down or busy: back off and try again.
+    Retryable,
+    /// The session expired or was refused: log in again (once), then stop
+    /// and tell a person if the credentials are wrong.
+    Auth,
+    /// The remote record changed since we read it: apply the conflict policy.
+    Conflict,
+    /// The remote refused the data (validation): park the entry with the
+    /// message; it must not block the others.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyncError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl SyncError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> SyncError {
+        SyncError {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a pull stopped: the last record's modification stamp and id, in
+/// the remote's own terms (opaque to the worker, stored as text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The remote's stamp as it sorts (Tryton: `YYYY-MM-DD HH:MM:SS.ffffff`).
+    pub stamp: Option<String>,
+    pub id: i64,
+}
+
+/// A record as the remote has it, with its values in Outpost's field names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteRecord {
+    pub id: i64,
+    /// The remote's modification stamp (for the cursor).
+    pub stamp: String,
+    /// The remote's optimistic-lock token (Tryton's `_timestamp`), sent back
+    /// with a write so a stale write fails as a conflict.
+    pub version: Option<String>,
+    pub active: bool,
+    pub values: Map<String, Value>,
+}
+
+/// One page of remote changes, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub records: Vec<RemoteRecord>,
+    /// The cursor after this page (the same as given when it is empty).
+    pub next: Cursor,
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Records of `doctype` changed after `after` (deactivated ones too),
+    /// at most `limit`, oldest first.
+    async fn pull(&self, doctype: &str, after: &Cursor, limit: u32) -> Result<Page, SyncError>;
+
+    /// Creates `records` (Outpost field names) in one call, all or none;
+    /// returns their remote ids in order.
+    async fn create(
+        &self,
+        doctype: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<i64>, SyncError>;
+
+    /// Changes a remote record; `version` (from a pull or a lookup) makes a
+    /// stale write fail with [`ErrorClass::Conflict`].
+    async fn write(
+        &self,
+        doctype: &str,
+        id: i64,
+        version: Option<&str>,
+        values: &Map<String, Value>,
+    ) -> Result<(), SyncError>;
+
+    /// The remote record whose key field (e.g. `code`) is `key`, active or
+    /// not: how a push whose answer was lost is found before a retry.
+    async fn lookup(&self, doctype: &str, key: &str) -> Result<Option<RemoteRecord>, SyncError>;
+}

@@ -1,0 +1,19 @@
+//! Upstream sync (DESIGN.md section 6): the master's link to the
+//! head-office ERP. This crate knows nothing of WebRTC.
+//!
+//! - [`config`]: the upstream file (`outpost master --upstream FILE`): which
+//!   ERP, where, who, and how each Outpost doctype maps to a remote model.
+//!   Built-in mappings cover the starter doctypes.
+//! - [`connector`]: the [`Connector`] trait every upstream implements (pull
+//!   a page after a cursor, push a batch, look a record up by its key) and
+//!   the error classes the worker acts on (retry, log in again, conflict,
+//!   park).
+//! - [`tryton`]: the Tryton connector over JSON-RPC (`docs/tryton-rpc.md`
+//!   holds what was measured against a real `trytond`).
+
+pub mod config;
+pub mod connector;
+pub mod tryton;
+
+pub use config::{DoctypeMap, Kind, UpstreamConfig};
+pub use connector::{Connector, Cursor, ErrorClass, Page, RemoteRecord, SyncError};
