@@ -8,7 +8,12 @@
 //! - `src/bin/slave_writer.rs`: a slave process writing through a master,
 //!   for the master-kill test.
 //! - `src/bin/impostor.rs`: a slave that claims another device's id.
-//! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`).
+//! - [`proxy`]: a TCP proxy that delays, rate-limits, cuts or blackholes a
+//!   link, for tests over a hostile uplink.
+//! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`,
+//!   `lan.rs`); `tests/desktop/` drives the desktop window (JavaScript).
+
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
