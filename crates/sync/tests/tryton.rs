@@ -100,8 +100,12 @@ fn start_trytond() -> Trytond {
 }
 
 fn config(port: u16, password: &str) -> UpstreamConfig {
+    config_at(&format!("http://127.0.0.1:{port}/"), password)
+}
+
+fn config_at(url: &str, password: &str) -> UpstreamConfig {
     let text = format!(
-        "kind = \"tryton\"\nurl = \"http://127.0.0.1:{port}/\"\ndatabase = \"hq\"\nuser = \"admin\"\npassword = \"{password}\"\n[doctypes.Party]\nmodel = \"party.party\"\n"
+        "kind = \"tryton\"\nurl = \"{url}\"\ndatabase = \"hq\"\nuser = \"admin\"\npassword = \"{password}\"\n[doctypes.Party]\nmodel = \"party.party\"\n"
     );
     UpstreamConfig::parse(&text, Path::new("upstream.toml")).unwrap()
 }
@@ -223,4 +227,46 @@ async fn the_tryton_connector_pushes_pulls_finds_by_key_and_classifies_failures(
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err}");
+}
+
+/// The same calls through a satellite-like link (delay each way, a rate
+/// limit) complete; a link that dies mid-answer or swallows everything is a
+/// retryable failure, and the next call after it comes back works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_slow_and_failing_link_calls_complete_or_fail_as_retryable() {
+    use outpost_e2e::proxy::{LinkConfig, LinkProxy};
+    let server = start_trytond();
+    let slow = LinkConfig {
+        delay: Duration::from_millis(100),
+        rate: Some(50_000),
+        ..Default::default()
+    };
+    let proxy = LinkProxy::start(([127, 0, 0, 1], server.port).into(), slow.clone())
+        .await
+        .unwrap();
+    let tryton = Tryton::new(config_at(&format!("http://{}/", proxy.addr()), "admin")).unwrap();
+    let records: Vec<Map<String, Value>> = (0..50)
+        .map(|i| party(&format!("Party {i}"), &format!("SAT-{i:04}")))
+        .collect();
+    let ids = tryton.create("Party", &records).await.unwrap();
+    assert_eq!(ids.len(), 50);
+    let page = tryton.pull("Party", &Cursor::default(), 100).await.unwrap();
+    assert_eq!(page.records.len(), 50);
+    assert!(proxy.bytes_up() > 0 && proxy.bytes_down() > 0);
+
+    // The link is cut mid-call: retryable, nothing half-read is returned.
+    proxy.set(LinkConfig {
+        cut_after: Some(300),
+        ..slow.clone()
+    });
+    let err = tryton
+        .pull("Party", &Cursor::default(), 100)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Retryable, "{err}");
+
+    // The link comes back: the same call works.
+    proxy.set(slow.clone());
+    let again = tryton.pull("Party", &Cursor::default(), 100).await.unwrap();
+    assert_eq!(again.records.len(), 50);
 }
