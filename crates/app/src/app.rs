@@ -114,7 +114,12 @@ struct Inner {
     options: AppOptions,
     device_id: String,
     settings: StdMutex<Settings>,
+    /// What runs now. Held only for short looks and swaps, never across a
+    /// connection attempt, so status and DB calls answer meanwhile.
     mode: Mutex<Mode>,
+    /// Serialises role changes (master on/off, connect, forget), which take
+    /// seconds.
+    switching: Mutex<()>,
     events: broadcast::Sender<AppEvent>,
     last_status: StdMutex<Option<Status>>,
     open_url: StdMutex<Option<String>>,
@@ -141,6 +146,7 @@ impl App {
                 device_id: identity.fingerprint().to_string(),
                 settings: StdMutex::new(settings.clone()),
                 mode: Mutex::new(Mode::None),
+                switching: Mutex::new(()),
                 events,
                 last_status: StdMutex::new(None),
                 open_url: StdMutex::new(None),
@@ -285,6 +291,11 @@ impl App {
         Ok(())
     }
 
+    /// Puts `next` in place and returns what ran before (to be stopped).
+    async fn swap(&self, next: Mode) -> Mode {
+        std::mem::replace(&mut *self.inner.mode.lock().await, next)
+    }
+
     /// Sends the status to the window if it changed since last time.
     async fn publish_status(&self) {
         let status = self.status().await;
@@ -312,27 +323,21 @@ impl App {
                     .into(),
             ));
         }
-        let mut mode = self.inner.mode.lock().await;
-        if matches!(&*mode, Mode::Master { master, .. } if master.pairing_url().name == name) {
-            drop(mode);
+        let _switching = self.inner.switching.lock().await;
+        let same = matches!(&*self.inner.mode.lock().await,
+            Mode::Master { master, .. } if master.pairing_url().name == name);
+        if same {
             return Ok(self.status().await);
         }
-        let old = std::mem::replace(&mut *mode, Mode::None);
-        old.stop().await;
+        self.swap(Mode::None).await.stop().await;
         let port = port.or(self.settings().port);
         let next = self.start_master(name, port).await;
-        let failed = match &next {
-            Mode::MasterFailed(m) => Some(m.clone()),
-            _ => None,
-        };
-        *mode = next;
-        drop(mode);
-        if let Some(message) = failed {
+        if let Mode::MasterFailed(message) = next {
             // Master mode stays off: nothing was started.
-            *self.inner.mode.lock().await = Mode::None;
             self.publish_status().await;
             return Err(ApiError::new(ErrorCode::Unavailable, message).into());
         }
+        self.swap(next).await;
         slave::forget(&self.inner.data)?;
         self.save_settings(|s| {
             s.role = Role::Master;
@@ -349,16 +354,14 @@ impl App {
     /// Turns master mode off: stops the socket and closes the database
     /// (which stays on disk). With slaves connected, only when `force`.
     pub async fn master_disable(&self, force: bool) -> Result<Status, AppError> {
-        let mut mode = self.inner.mode.lock().await;
-        if let Mode::Master { master, .. } = &*mode {
+        let _switching = self.inner.switching.lock().await;
+        if let Mode::Master { master, .. } = &*self.inner.mode.lock().await {
             let count = master.connected().len();
             if count > 0 && !force {
                 return Err(AppError::DevicesConnected { count });
             }
         }
-        let old = std::mem::replace(&mut *mode, Mode::None);
-        old.stop().await;
-        drop(mode);
+        self.swap(Mode::None).await.stop().await;
         self.save_settings(|s| s.role = Role::None)?;
         tracing::info!("master mode off");
         self.publish_status().await;
@@ -498,33 +501,36 @@ impl App {
     ) -> Result<Status, AppError> {
         let target = Target::parse(target)?;
         let code = code.map(str::trim).filter(|c| !c.is_empty());
-        let mut mode = self.inner.mode.lock().await;
-        if matches!(&*mode, Mode::Master { .. } | Mode::MasterFailed(_)) {
+        let _switching = self.inner.switching.lock().await;
+        if matches!(
+            &*self.inner.mode.lock().await,
+            Mode::Master { .. } | Mode::MasterFailed(_)
+        ) {
             return Err(AppError::NotSlave);
         }
-        let old = std::mem::replace(&mut *mode, Mode::None);
-        old.stop().await;
+        self.swap(Mode::None).await.stop().await;
         let previous = slave::load_paired(&self.inner.data);
         let next = self.start_slave(target.clone(), code.map(str::to_string))?;
         let Mode::Slave { db, .. } = &next else {
             unreachable!("start_slave makes a slave")
         };
-        let outcome = first_contact(db, &target).await;
-        match outcome {
+        let db = db.clone();
+        // In place while it connects: the status bar shows "connecting".
+        self.swap(next).await;
+        self.publish_status().await;
+        match first_contact(&db, &target).await {
             Ok(_) => {
-                *mode = next;
-                drop(mode);
                 self.save_settings(|s| s.role = Role::Slave)?;
                 self.publish_status().await;
                 Ok(self.status().await)
             }
             Err(e) => {
-                next.stop().await;
                 // Back to the master this PC was paired with, if any.
-                if let Some(p) = previous {
-                    *mode = self.start_slave(Target::Name(p.name), None)?;
-                }
-                drop(mode);
+                let back = match previous {
+                    Some(p) => self.start_slave(Target::Name(p.name), None)?,
+                    None => Mode::None,
+                };
+                self.swap(back).await.stop().await;
                 self.publish_status().await;
                 Err(e.into())
             }
@@ -534,13 +540,11 @@ impl App {
     /// Forgets the paired master: the connection closes and this PC keeps
     /// nothing of it (the master still lists the device until revoked).
     pub async fn slave_forget(&self) -> Result<Status, AppError> {
-        let mut mode = self.inner.mode.lock().await;
-        if matches!(&*mode, Mode::Master { .. }) {
+        let _switching = self.inner.switching.lock().await;
+        if matches!(&*self.inner.mode.lock().await, Mode::Master { .. }) {
             return Err(AppError::NotSlave);
         }
-        let old = std::mem::replace(&mut *mode, Mode::None);
-        old.stop().await;
-        drop(mode);
+        self.swap(Mode::None).await.stop().await;
         slave::forget(&self.inner.data)?;
         self.save_settings(|s| s.role = Role::None)?;
         tracing::info!("forgot the paired master");
@@ -610,8 +614,8 @@ impl App {
 
     /// Stops the master or the slave connection (at exit).
     pub async fn shutdown(&self) {
-        let old = std::mem::replace(&mut *self.inner.mode.lock().await, Mode::None);
-        old.stop().await;
+        let _switching = self.inner.switching.lock().await;
+        self.swap(Mode::None).await.stop().await;
     }
 }
 

@@ -239,6 +239,41 @@ async fn an_unreachable_master_and_a_bad_request_get_clear_errors() {
     assert!(api.message.contains("127.0.0.1"), "{}", api.message);
     assert_eq!(app.status().await.role, Role::None);
 
+    // While a connection attempt waits on a master that never answers, the
+    // status (and so the window's status bar) still answers, and says so.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!(
+        "outpost://{}/?name=Silent&fp={fp}&code=ABCD2345",
+        silent.local_addr().unwrap()
+    );
+    let connecting = {
+        let app = app.clone();
+        tokio::spawn(async move { app.slave_connect(&silent_url, None).await })
+    };
+    let mut saw_connecting = false;
+    for _ in 0..50 {
+        let st = tokio::time::timeout(Duration::from_secs(1), app.status())
+            .await
+            .expect("status answers during a connection attempt");
+        if st.link == outpost_app::LinkView::Connecting {
+            saw_connecting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_connecting, "the attempt never showed as connecting");
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.db_call(&json!({"v": 1, "id": 9, "op": "doctypes", "args": {}})),
+    )
+    .await
+    .expect("DB calls answer during a connection attempt");
+    let r: Value = serde_json::from_str(r.get()).unwrap();
+    assert!(r.get("err").is_some(), "{r}");
+    assert!(connecting.await.unwrap().is_err());
+    drop(silent);
+    assert_eq!(app.status().await.role, Role::None);
+
     // Looking for masters on the LAN ends, found or not.
     tokio::time::timeout(Duration::from_secs(10), app.discover())
         .await
