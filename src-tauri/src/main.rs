@@ -134,23 +134,12 @@ fn main() {
             .ok()
             .and_then(|p| p.parse().ok()),
     };
-    let core = match tauri::async_runtime::block_on(App::open(&data, options)) {
-        Ok(core) => core,
-        Err(e) => {
-            eprintln!(
-                "Outpost cannot open its data folder {}: {e}",
-                data.display()
-            );
-            std::process::exit(1);
-        }
-    };
-    core.open_args(std::env::args(), false);
 
     let builder = tauri::Builder::default()
         // First: a second copy (e.g. opened with an outpost:// URL) hands
         // its arguments to this one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            app.state::<App>().open_args(argv, true);
+        // (The URL it was given reaches `on_open_url` below.)
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             if let Some(w) = app.get_webview_window("main") {
                 let _ = w.unminimize();
                 let _ = w.show();
@@ -158,8 +147,17 @@ fn main() {
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
-        .manage(core.clone())
         .setup(move |app| {
+            // Opened only now, after the single-instance check: a second
+            // copy must not open the office database or dial the master.
+            let core = tauri::async_runtime::block_on(App::open(&data, options)).map_err(|e| {
+                format!(
+                    "Outpost cannot open its data folder {}: {e}",
+                    data.display()
+                )
+            })?;
+            core.open_args(std::env::args(), false);
+            app.manage(core.clone());
             // Unbundled runs register the outpost:// scheme for this user;
             // the .deb's desktop entry registers it system-wide.
             if let Err(e) = app.deep_link().register_all() {
@@ -213,8 +211,10 @@ fn main() {
     };
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
-            let core = handle.state::<App>().inner().clone();
-            tauri::async_runtime::block_on(core.shutdown());
+            if let Some(core) = handle.try_state::<App>() {
+                let core = core.inner().clone();
+                tauri::async_runtime::block_on(core.shutdown());
+            }
         }
     });
 }

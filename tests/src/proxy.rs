@@ -24,7 +24,10 @@ pub struct LinkConfig {
     pub rate: Option<u64>,
     /// A connection is cut once this many bytes crossed it (both ways).
     pub cut_after: Option<u64>,
-    /// Data is swallowed without a word, like a dead satellite link.
+    /// Nothing gets through, without a word, like a dead satellite link;
+    /// what was sent meanwhile is held and delivered in order once the link
+    /// comes back (as TCP's retransmissions would), unless the connection
+    /// is given up first.
     pub blackhole: bool,
 }
 
@@ -111,12 +114,13 @@ async fn serve(client: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
     let (sr, sw) = server.into_split();
     // Bytes that crossed this connection, both ways, for `cut_after`.
     let crossed = Arc::new(AtomicU64::new(0));
-    let up = tokio::spawn(pump(cr, sw, shared.clone(), crossed.clone(), true));
-    let down = tokio::spawn(pump(sr, cw, shared, crossed, false));
-    // When one way ends (cut, closed), the other goes too.
+    let mut up = tokio::spawn(pump(cr, sw, shared.clone(), crossed.clone(), true));
+    let mut down = tokio::spawn(pump(sr, cw, shared, crossed, false));
+    // When one way ends (cut, closed), the other goes too, and both sockets
+    // close.
     tokio::select! {
-        _ = up => {}
-        _ = down => {}
+        _ = &mut up => down.abort(),
+        _ = &mut down => up.abort(),
     }
 }
 
@@ -143,13 +147,13 @@ async fn pump(
         }
     });
     while let Some((read_at, mut chunk)) = rx.recv().await {
-        let cfg = shared.config();
-        if cfg.blackhole {
-            continue;
+        while shared.config().blackhole {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let cfg = shared.config();
         tokio::time::sleep_until(read_at + cfg.delay).await;
+        let before = crossed.fetch_add(chunk.len() as u64, Ordering::SeqCst);
         if let Some(limit) = cfg.cut_after {
-            let before = crossed.fetch_add(chunk.len() as u64, Ordering::SeqCst);
             if before + chunk.len() as u64 > limit {
                 chunk.truncate(limit.saturating_sub(before) as usize);
                 let _ = to.write_all(&chunk).await;
@@ -264,7 +268,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_blackhole_swallows_data_until_the_link_comes_back() {
+    async fn a_blackhole_holds_data_until_the_link_comes_back() {
         let proxy = LinkProxy::start(echo().await, LinkConfig::default())
             .await
             .unwrap();
@@ -280,6 +284,6 @@ mod tests {
         assert_eq!(proxy.bytes_up(), 0);
         proxy.set(LinkConfig::default());
         s.write_all(b"found").await.unwrap();
-        assert_eq!(read_exact_or_eof(&mut s, 5).await, b"found");
+        assert_eq!(read_exact_or_eof(&mut s, 9).await, b"lostfound");
     }
 }

@@ -509,30 +509,43 @@ impl App {
             return Err(AppError::NotSlave);
         }
         self.swap(Mode::None).await.stop().await;
-        let previous = slave::load_paired(&self.inner.data);
-        let next = self.start_slave(target.clone(), code.map(str::to_string))?;
-        let Mode::Slave { db, .. } = &next else {
-            unreachable!("start_slave makes a slave")
+        // The pairing as it was, put back if this attempt fails (even one
+        // that connected just as the wait ended and rewrote it).
+        let paired_file = self.inner.data.join(slave::SLAVE_FILE);
+        let before = std::fs::read(&paired_file).ok();
+        let outcome = match self.start_slave(target.clone(), code.map(str::to_string)) {
+            Err(e) => Err(e),
+            Ok(next) => {
+                let Mode::Slave { db, .. } = &next else {
+                    unreachable!("start_slave makes a slave")
+                };
+                let db = db.clone();
+                // In place while it connects: the status bar shows "connecting".
+                self.swap(next).await;
+                self.publish_status().await;
+                first_contact(&db, &target).await.map_err(AppError::from)
+            }
         };
-        let db = db.clone();
-        // In place while it connects: the status bar shows "connecting".
-        self.swap(next).await;
-        self.publish_status().await;
-        match first_contact(&db, &target).await {
+        match outcome {
             Ok(_) => {
                 self.save_settings(|s| s.role = Role::Slave)?;
                 self.publish_status().await;
                 Ok(self.status().await)
             }
             Err(e) => {
+                let failed = self.swap(Mode::None).await;
+                failed.stop().await;
+                match &before {
+                    Some(bytes) => std::fs::write(&paired_file, bytes)?,
+                    None => slave::forget(&self.inner.data)?,
+                }
                 // Back to the master this PC was paired with, if any.
-                let back = match previous {
-                    Some(p) => self.start_slave(Target::Name(p.name), None)?,
-                    None => Mode::None,
-                };
-                self.swap(back).await.stop().await;
+                if let Some(p) = slave::load_paired(&self.inner.data) {
+                    let back = self.start_slave(Target::Name(p.name), None)?;
+                    self.swap(back).await;
+                }
                 self.publish_status().await;
-                Err(e.into())
+                Err(e)
             }
         }
     }

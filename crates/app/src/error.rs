@@ -19,8 +19,6 @@ pub enum AppError {
     BadInput(String),
     #[error(transparent)]
     Node(Box<outpost_node::NodeError>),
-    #[error(transparent)]
-    Store(#[from] outpost_store::StoreError),
     #[error("cannot write to the data folder: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -33,9 +31,19 @@ impl From<ApiError> for AppError {
     }
 }
 
+/// Store errors take the protocol's mapping (not found, bad request ...).
+impl From<outpost_store::StoreError> for AppError {
+    fn from(e: outpost_store::StoreError) -> AppError {
+        AppError::Api(Box::new(outpost_api::error::from_store(e)))
+    }
+}
+
 impl From<outpost_node::NodeError> for AppError {
     fn from(e: outpost_node::NodeError) -> AppError {
-        AppError::Node(Box::new(e))
+        match e {
+            outpost_node::NodeError::Store(s) => AppError::from(s),
+            other => AppError::Node(Box::new(other)),
+        }
     }
 }
 
@@ -54,20 +62,20 @@ impl AppError {
             AppError::NotSlave => ApiError::new(ErrorCode::BadRequest, message)
                 .with_details(json!({"reason": "not_slave"})),
             AppError::BadInput(_) => ApiError::new(ErrorCode::BadRequest, message),
-            AppError::Node(e) => match **e {
+            AppError::Node(e) => match &**e {
                 outpost_node::NodeError::DuplicateName { .. }
-                | outpost_node::NodeError::Config(_) => {
+                | outpost_node::NodeError::Config(_)
+                | outpost_node::NodeError::Link(outpost_link::LinkError::BadUrl(_)) => {
                     ApiError::new(ErrorCode::BadRequest, message)
+                }
+                outpost_node::NodeError::Link(outpost_link::LinkError::Discovery(_)) => {
+                    ApiError::new(ErrorCode::Unavailable, message)
                 }
                 outpost_node::NodeError::Listen { .. } => {
                     ApiError::new(ErrorCode::Unavailable, message)
                 }
                 _ => ApiError::new(ErrorCode::Internal, message),
             },
-            AppError::Store(_) => ApiError::new(
-                ErrorCode::Internal,
-                format!("the office database failed: {message}"),
-            ),
             AppError::Io(_) => ApiError::new(ErrorCode::Internal, message),
         }
     }

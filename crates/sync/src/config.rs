@@ -123,7 +123,16 @@ impl UpstreamConfig {
             path: path.display().to_string(),
             message,
         };
-        let mut cfg: UpstreamConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // Only the message and the line: toml's own text quotes the source
+        // line, which may be the password's.
+        let mut cfg: UpstreamConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            invalid(format!("{}{line}", e.message()))
+        })?;
         match (&cfg.password, &cfg.password_file) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -209,6 +218,14 @@ model = "product.product"
         let text = MINIMAL.replace("password = \"s3cret\"", "password_file = \"hq.pass\"");
         let c = UpstreamConfig::parse(&text, &dir.path().join("up.toml")).unwrap();
         assert_eq!(c.password(), "from-file");
+    }
+
+    #[test]
+    fn a_broken_password_line_is_not_quoted_back() {
+        let text = MINIMAL.replace("password = \"s3cret\"", "password = hunter2");
+        let err = UpstreamConfig::parse(&text, Path::new("up.toml")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("line 6"), "{err}");
     }
 
     #[test]

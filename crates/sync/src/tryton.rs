@@ -75,9 +75,10 @@ impl Tryton {
         let uid = result.get(0).and_then(Value::as_i64);
         let token = result.get(1).and_then(Value::as_str);
         let (Some(uid), Some(token)) = (uid, token) else {
+            // (The answer is not quoted: it may hold a session token.)
             return Err(SyncError::new(
                 ErrorClass::Rejected,
-                format!("unexpected login answer from Tryton: {result}"),
+                "Tryton's login answer has no user id and session",
             ));
         };
         let raw = format!("{}:{uid}:{token}", self.config.user);
@@ -131,7 +132,11 @@ impl Tryton {
             let (status, body) = self.post(&name, params.clone(), Some(&auth)).await?;
             if status == 401 && attempt == 0 {
                 tracing::info!("the Tryton session expired; logging in again");
-                *self.session.lock().await = None;
+                let mut s = self.session.lock().await;
+                // Another call may have logged in again meanwhile.
+                if s.as_deref() == Some(auth.as_str()) {
+                    *s = None;
+                }
                 continue;
             }
             return envelope(status, body);
@@ -188,13 +193,13 @@ impl Tryton {
 fn envelope(status: u16, body: Vec<u8>) -> Result<Value, SyncError> {
     match status {
         200 => {}
-        401 => {
+        401 | 403 => {
             return Err(SyncError::new(
                 ErrorClass::Auth,
-                "Tryton refused the session",
+                format!("Tryton refused the session or the user's rights (HTTP {status})"),
             ))
         }
-        429 | 500..=599 => {
+        408 | 429 | 500..=599 => {
             return Err(SyncError::new(
                 ErrorClass::Retryable,
                 format!("Tryton is busy or failing (HTTP {status}); will try again"),
@@ -229,10 +234,10 @@ fn envelope(status: u16, body: Vec<u8>) -> Result<Value, SyncError> {
                 .join(": "),
             _ => String::new(),
         };
-        let class = if kind == "ConcurrencyException" {
-            ErrorClass::Conflict
-        } else {
-            ErrorClass::Rejected
+        let class = match kind {
+            "ConcurrencyException" => ErrorClass::Conflict,
+            "LoginException" => ErrorClass::Auth,
+            _ => ErrorClass::Rejected,
         };
         let message = if message.is_empty() {
             format!("Tryton: {kind}")
@@ -349,6 +354,14 @@ impl Connector for Tryton {
             .as_array()
             .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
             .unwrap_or_default();
+        // Without a stamp the cursor could not move and every pull would
+        // start again from the beginning.
+        if records.iter().any(|r| r.stamp.is_empty()) {
+            return Err(SyncError::new(
+                ErrorClass::Rejected,
+                format!("{} records came back without last_modified_at; this Tryton is too old for Outpost's sync", map.model),
+            ));
+        }
         let next = records
             .last()
             .map(|r| Cursor {
@@ -457,6 +470,12 @@ mod tests {
         assert_eq!(e.class, ErrorClass::Rejected);
         assert_eq!(e.message, "Tryton: The code on party must be unique.");
         assert_eq!(class(401, ""), ErrorClass::Auth);
+        assert_eq!(class(403, "<p>Forbidden</p>"), ErrorClass::Auth);
+        assert_eq!(class(408, ""), ErrorClass::Retryable);
+        assert_eq!(
+            class(200, r#"{"id":1,"error":["LoginException",["x","y"]]}"#),
+            ErrorClass::Auth
+        );
         assert_eq!(class(503, "database is locked"), ErrorClass::Retryable);
         assert_eq!(class(429, "<p>Try again later.</p>"), ErrorClass::Retryable);
         let e = envelope(
