@@ -114,16 +114,15 @@ fn take_open_url(app: State<'_, App>) -> Option<String> {
 fn data_dir() -> PathBuf {
     std::env::var_os("OUTPOST_DATA")
         .map(PathBuf::from)
-        .or_else(|| dirs::data_dir().map(|d| d.join("outpost")))
+        .or_else(outpost_node::default_data_dir)
         .unwrap_or_else(|| PathBuf::from("outpost-data"))
 }
 
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error".into()
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| format!("info,{}", outpost_link::QUIET_LOG_FILTER).into()),
         )
         .with_writer(std::io::stderr)
         .init();

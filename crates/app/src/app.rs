@@ -217,14 +217,18 @@ impl App {
     pub async fn status(&self) -> Status {
         let settings = self.settings();
         let mode = self.inner.mode.lock().await;
-        let paired = slave::load_paired(&self.inner.data).map(|p| PairedView {
-            short: short_fingerprint(&p.fingerprint),
-            name: p.name,
-            fingerprint: p.fingerprint,
-            addr: p.addr,
-        });
+        // Read from disk only where a slave's pairing matters: a master's
+        // status is taken twice a second.
+        let paired = || {
+            slave::load_paired(&self.inner.data).map(|p| PairedView {
+                short: short_fingerprint(&p.fingerprint),
+                name: p.name,
+                fingerprint: p.fingerprint,
+                addr: p.addr,
+            })
+        };
         let (office_name, link, devices_connected, listen, master) = match &*mode {
-            Mode::None => (None, LinkView::Idle, 0, None, paired),
+            Mode::None => (None, LinkView::Idle, 0, None, paired()),
             Mode::MasterFailed(message) => (
                 settings.office_name.clone(),
                 LinkView::Failed {
@@ -253,6 +257,7 @@ impl App {
                     LinkState::Reconnecting { reason } => LinkView::Reconnecting { reason },
                     LinkState::Refused { code, message } => LinkView::Refused { code, message },
                 };
+                let paired = paired();
                 let name = paired.as_ref().map(|p| p.name.clone());
                 (name, link, 0, None, paired)
             }
@@ -433,14 +438,9 @@ impl App {
                 .store()
                 .devices()?
                 .into_iter()
-                .map(|d| DeviceView {
-                    connected: connected.contains(&d.fingerprint),
-                    short: short_fingerprint(&d.fingerprint),
-                    fingerprint: d.fingerprint,
-                    name: d.name,
-                    first_seen: d.first_seen,
-                    last_seen: d.last_seen,
-                    state: d.state,
+                .map(|d| {
+                    let connected = connected.contains(&d.fingerprint);
+                    DeviceView::new(d, connected)
                 })
                 .collect();
             list.sort_by(|a, b| {
@@ -461,15 +461,7 @@ impl App {
             .with_master(|master| Ok(pairing_state::revoke(master.store(), fingerprint)?))
             .await?;
         tracing::info!(device = %device.fingerprint, "device revoked from the window");
-        Ok(DeviceView {
-            short: short_fingerprint(&device.fingerprint),
-            fingerprint: device.fingerprint,
-            name: device.name,
-            first_seen: device.first_seen,
-            last_seen: device.last_seen,
-            state: device.state,
-            connected: false,
-        })
+        Ok(DeviceView::new(device, false))
     }
 
     // ---- slave mode ----
@@ -513,7 +505,7 @@ impl App {
         // that connected just as the wait ended and rewrote it).
         let paired_file = self.inner.data.join(slave::SLAVE_FILE);
         let before = std::fs::read(&paired_file).ok();
-        let outcome = match self.start_slave(target.clone(), code.map(str::to_string)) {
+        let outcome = match self.start_slave(target, code.map(str::to_string)) {
             Err(e) => Err(e),
             Ok(next) => {
                 let Mode::Slave { db, .. } = &next else {
@@ -523,7 +515,9 @@ impl App {
                 // In place while it connects: the status bar shows "connecting".
                 self.swap(next).await;
                 self.publish_status().await;
-                first_contact(&db, &target).await.map_err(AppError::from)
+                db.first_contact(CONNECT_TIMEOUT)
+                    .await
+                    .map_err(AppError::from)
             }
         };
         match outcome {
@@ -643,46 +637,6 @@ fn pairing(url: &PairingUrl, code: String, expires: u64) -> Result<Pairing, AppE
         expires,
         minutes_left: pairing_state::minutes_left(expires),
     })
-}
-
-/// Waits for the first connection of a fresh `RemoteDb`: connected, refused,
-/// or (for a first try that fails to reach anyone) unreachable.
-async fn first_contact(db: &RemoteDb, target: &Target) -> Result<String, ApiError> {
-    let mut rx = db.state();
-    let wait = async {
-        loop {
-            let state = rx.borrow_and_update().clone();
-            match state {
-                LinkState::Connected { master } => return Ok(master),
-                LinkState::Refused { code, message } => return Err(slave::refusal(&code, message)),
-                LinkState::Reconnecting { reason } => {
-                    let who = match target {
-                        Target::Url(u) => format!("the master at {}", u.authority()),
-                        Target::Name(n) => format!("a master called \"{n}\""),
-                    };
-                    return Err(ApiError::new(
-                        ErrorCode::Unavailable,
-                        format!("cannot reach {who}: {reason}. Check that the master PC is on, in master mode, and on this network"),
-                    ));
-                }
-                LinkState::Connecting => {}
-            }
-            if rx.changed().await.is_err() {
-                return Err(ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the connection task stopped",
-                ));
-            }
-        }
-    };
-    tokio::time::timeout(CONNECT_TIMEOUT, wait)
-        .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "the master did not answer in time; check that it is on and on this network",
-            ))
-        })
 }
 
 /// Subscribes `db` to every doctype and forwards its events.

@@ -1,5 +1,6 @@
 //! What the window reads: serde types, named as in `docs/desktop-api.md`.
 
+use outpost_link::identity::short_fingerprint;
 use serde::Serialize;
 
 use crate::settings::Role;
@@ -71,6 +72,20 @@ pub struct DeviceView {
     pub last_seen: String,
     pub state: String,
     pub connected: bool,
+}
+
+impl DeviceView {
+    pub fn new(d: outpost_store::Device, connected: bool) -> DeviceView {
+        DeviceView {
+            short: short_fingerprint(&d.fingerprint),
+            fingerprint: d.fingerprint,
+            name: d.name,
+            first_seen: d.first_seen,
+            last_seen: d.last_seen,
+            state: d.state,
+            connected,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

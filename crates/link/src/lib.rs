@@ -29,6 +29,12 @@ pub mod signal;
 pub mod socket;
 
 pub use error::{LinkError, Result};
+
+/// A log filter that keeps the WebRTC and mDNS crates to real errors: they
+/// warn about routine ICE/DTLS events (a check before candidates arrive, a
+/// server name default). Every program that logs appends it.
+pub const QUIET_LOG_FILTER: &str =
+    "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
 pub use handshake::{
     accept_slave, connect_master, connect_master_as, Admission, MasterInfo, SlaveHello,
 };

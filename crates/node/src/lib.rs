@@ -18,4 +18,11 @@ pub mod slave;
 
 pub use error::{NodeError, Result};
 pub use master::{Master, MasterConfig};
+
+/// The platform's data folder for Outpost (XDG on Linux:
+/// `$XDG_DATA_HOME/outpost`, `~/.local/share/outpost`), shared by the CLI
+/// and the desktop app; `OUTPOST_DATA` or `--data` override it.
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    dirs::data_dir().map(|d| d.join("outpost"))
+}
 pub use slave::{RemoteDb, SlaveConfig, Target};

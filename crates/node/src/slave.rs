@@ -192,6 +192,21 @@ impl RemoteDb {
 
     /// Waits until connected (or refused, or `timeout`).
     pub async fn wait_connected(&self, timeout: Duration) -> std::result::Result<String, ApiError> {
+        self.wait(timeout, false).await
+    }
+
+    /// Like `wait_connected`, but the first failed attempt to reach the
+    /// master ends the wait too: for a person pressing "Connect", who wants
+    /// to hear at once that nobody answered, not after the whole timeout.
+    pub async fn first_contact(&self, timeout: Duration) -> std::result::Result<String, ApiError> {
+        self.wait(timeout, true).await
+    }
+
+    async fn wait(
+        &self,
+        timeout: Duration,
+        give_up_unreached: bool,
+    ) -> std::result::Result<String, ApiError> {
         let mut rx = self.state();
         let res = tokio::time::timeout(timeout, async {
             loop {
@@ -199,6 +214,9 @@ impl RemoteDb {
                 match s {
                     LinkState::Connected { master } => return Ok(master),
                     LinkState::Refused { code, message } => return Err(refusal(&code, message)),
+                    LinkState::Reconnecting { reason } if give_up_unreached => {
+                        return Err(self.unreached(&reason))
+                    }
                     _ => {}
                 }
                 if rx.changed().await.is_err() {
@@ -211,6 +229,18 @@ impl RemoteDb {
         })
         .await;
         res.unwrap_or_else(|_| Err(self.unavailable()))
+    }
+
+    /// A first attempt that reached nobody, in words for the Connect screen.
+    fn unreached(&self, reason: &str) -> ApiError {
+        let who = match &self.inner.config.target {
+            Target::Url(u) => format!("the master at {}", u.authority()),
+            Target::Name(n) => format!("a master called \"{n}\""),
+        };
+        ApiError::new(
+            ErrorCode::Unavailable,
+            format!("cannot reach {who}: {reason}. Check that the master PC is on, in master mode, and on this network"),
+        )
     }
 
     fn unavailable(&self) -> ApiError {

@@ -65,22 +65,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 fn data_dir(arg: &DataArg) -> anyhow::Result<PathBuf> {
     match &arg.data {
         Some(d) => Ok(d.clone()),
-        None => dirs::data_dir()
-            .map(|d| d.join("outpost"))
+        None => outpost_node::default_data_dir()
             .context("no data folder: pass --data DIR or set OUTPOST_DATA"),
     }
 }
 
 /// Logs to stderr; `RUST_LOG=outpost=debug` tells the story of each call.
-/// WebRTC's own crates warn about routine ICE/DTLS events (a check before
-/// candidates arrive, a server name default); keep them to real errors.
-const QUIET_RTC: &str =
-    "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
-
 pub fn init_tracing(default: &str) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},{QUIET_RTC}")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},{}", outpost_link::QUIET_LOG_FILTER))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
