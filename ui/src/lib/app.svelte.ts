@@ -126,6 +126,24 @@ class AppState {
     r?.resolve(ok);
   }
 
+  /** Asks first, then forgets the paired master `name` (Connect and
+   * Settings both offer it). `null`: the person said no. */
+  async forgetMaster(name: string): Promise<{ ok: true } | { ok: false; error: string } | null> {
+    const yes = await this.confirm({
+      title: 'Forget this master?',
+      message: `This PC stops working with ${name}. To connect again you will need a new pairing code from the master.`,
+      ok: 'Forget master',
+      danger: true,
+    });
+    if (!yes) return null;
+    try {
+      this.setStatus(await this.api.slaveForget());
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: ApiError.from(err).message };
+    }
+  }
+
   async refreshStatus() {
     try {
       this.setStatus(await this.api.status());
