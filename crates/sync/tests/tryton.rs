@@ -104,8 +104,13 @@ fn config(port: u16, password: &str) -> UpstreamConfig {
 }
 
 fn config_at(url: &str, password: &str) -> UpstreamConfig {
+    config_with(url, password, "")
+}
+
+/// `party_lines` go in the `[doctypes.Party]` table (e.g. `fields = {...}`).
+fn config_with(url: &str, password: &str, party_lines: &str) -> UpstreamConfig {
     let text = format!(
-        "kind = \"tryton\"\nurl = \"{url}\"\ndatabase = \"hq\"\nuser = \"admin\"\npassword = \"{password}\"\n[doctypes.Party]\nmodel = \"party.party\"\n"
+        "kind = \"tryton\"\nurl = \"{url}\"\ndatabase = \"hq\"\nuser = \"admin\"\npassword = \"{password}\"\n[doctypes.Party]\nmodel = \"party.party\"\n{party_lines}"
     );
     UpstreamConfig::parse(&text, Path::new("upstream.toml")).unwrap()
 }
@@ -195,13 +200,11 @@ async fn the_tryton_connector_pushes_pulls_finds_by_key_and_classifies_failures(
     // Deactivation is a change the pull sees.
     let deactivate = json!({"active": false}).as_object().unwrap().clone();
     let aksu = tryton.lookup("Party", "KSH-0003").await.unwrap().unwrap();
-    let cfg_with_active = {
-        let text = format!(
-            "kind = \"tryton\"\nurl = \"http://127.0.0.1:{}/\"\ndatabase = \"hq\"\nuser = \"admin\"\npassword = \"admin\"\n[doctypes.Party]\nmodel = \"party.party\"\nfields = {{ party_name = \"name\", code = \"code\", active = \"active\" }}\n",
-            server.port
-        );
-        UpstreamConfig::parse(&text, Path::new("upstream.toml")).unwrap()
-    };
+    let cfg_with_active = config_with(
+        &format!("http://127.0.0.1:{}/", server.port),
+        "admin",
+        "fields = { party_name = \"name\", code = \"code\", active = \"active\" }\n",
+    );
     let with_active = Tryton::new(cfg_with_active).unwrap();
     with_active
         .write("Party", aksu.id, aksu.version.as_deref(), &deactivate)
