@@ -170,10 +170,6 @@ impl App {
         Ok(app)
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.inner.data
-    }
-
     /// Events for the window: changes, status, URLs opened.
     pub fn subscribe(&self) -> broadcast::Receiver<AppEvent> {
         self.inner.events.subscribe()
@@ -186,12 +182,15 @@ impl App {
         let response = match decode_request(&bytes) {
             Err(bad) => bad,
             Ok(req) => {
-                let db = self.inner.mode.lock().await.db();
+                let db = {
+                    let mode = self.inner.mode.lock().await;
+                    mode.db().ok_or_else(|| Self::no_database(&mode))
+                };
                 match db {
-                    Some(db) => db.call(req).await,
-                    None => Response {
+                    Ok(db) => db.call(req).await,
+                    Err(e) => Response {
                         id: Some(req.id),
-                        result: Err(self.no_database().await),
+                        result: Err(e),
                     },
                 }
             }
@@ -200,8 +199,9 @@ impl App {
             .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
     }
 
-    async fn no_database(&self) -> ApiError {
-        match &*self.inner.mode.lock().await {
+    /// Why there is no `Db` to call in `mode`, in words saying what to do.
+    fn no_database(mode: &Mode) -> ApiError {
+        match mode {
             Mode::MasterFailed(m) => ApiError::new(
                 ErrorCode::Unavailable,
                 format!("the office database is not open: {m}"),
