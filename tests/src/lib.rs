@@ -10,10 +10,12 @@
 //! - `src/bin/impostor.rs`: a slave that claims another device's id.
 //! - [`proxy`]: a TCP proxy that delays, rate-limits, cuts or blackholes a
 //!   link, for tests over a hostile uplink.
+//! - [`trytond`]: a real Tryton server (from PyPI) for the sync tests.
 //! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`,
 //!   `lan.rs`); `tests/desktop/` drives the desktop window (JavaScript).
 
 pub mod proxy;
+pub mod trytond;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

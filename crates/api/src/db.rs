@@ -27,6 +27,21 @@ pub trait Db: Send + Sync {
     }
 }
 
+/// The head-office ERP, for queries on records the office does not keep
+/// (`query` with `upstream: true`). The sync worker provides it on a master
+/// with an upstream.
+#[async_trait]
+pub trait Upstream: Send + Sync {
+    /// Rows of `doctype` matching `filter` at the head office, at most
+    /// `limit`; `unavailable` when the uplink is down.
+    async fn query(
+        &self,
+        doctype: &str,
+        filter: &outpost_store::query::Expr,
+        limit: u32,
+    ) -> Result<Vec<Value>, ApiError>;
+}
+
 /// A stream of change events filtered by the handle's subscription.
 pub struct EventStream {
     rx: broadcast::Receiver<Event>,

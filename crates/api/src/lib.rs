@@ -16,7 +16,7 @@ pub mod error;
 pub mod local;
 pub mod protocol;
 
-pub use db::{Db, EventStream};
+pub use db::{Db, EventStream, Upstream};
 pub use local::LocalDb;
 pub use protocol::{
     decode_incoming, decode_request, ApiError, ErrorCode, Event, Incoming, Op, Request, RequestId,

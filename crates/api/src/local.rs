@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 use tracing::Instrument;
 
-use crate::db::{Db, EventStream, SubscriptionFilter};
+use crate::db::{Db, EventStream, SubscriptionFilter, Upstream};
 use crate::error::from_store;
 use crate::protocol::{
     ApiError, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS, PROTOCOL_VERSION,
@@ -26,6 +26,7 @@ const EVENT_BUFFER: usize = 4096;
 struct Shared {
     store: Store,
     events: broadcast::Sender<Event>,
+    upstream: RwLock<Option<Arc<dyn Upstream>>>,
 }
 
 #[derive(Clone)]
@@ -54,7 +55,11 @@ impl LocalDb {
             }
         });
         LocalDb {
-            shared: Arc::new(Shared { store, events }),
+            shared: Arc::new(Shared {
+                store,
+                events,
+                upstream: RwLock::new(None),
+            }),
             device: device.into(),
             subscription: Arc::new(RwLock::new(None)),
         }
@@ -74,6 +79,16 @@ impl LocalDb {
         &self.shared.store
     }
 
+    /// Sets (or removes) the head-office ERP that `upstream: true` queries
+    /// go to; every handle of this store sees it.
+    pub fn set_upstream(&self, upstream: Option<Arc<dyn Upstream>>) {
+        *self
+            .shared
+            .upstream
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = upstream;
+    }
+
     pub fn device(&self) -> &str {
         &self.device
     }
@@ -82,6 +97,7 @@ impl LocalDb {
         let ctx = WriteCtx {
             device: self.device.clone(),
             request_id: Some(id.id.to_string()),
+            from_upstream: false,
         };
         let (tx, rx) = oneshot::channel();
         self.shared.store.submit(
@@ -186,6 +202,26 @@ impl LocalDb {
                 )
                 .await
             }
+            Op::Query(a) if a.upstream == Some(true) => {
+                let upstream = self
+                    .shared
+                    .upstream
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let Some(upstream) = upstream else {
+                    return Err(ApiError::new(
+                        ErrorCode::Unavailable,
+                        "this master has no head-office ERP configured (outpost master --upstream FILE), so an upstream query cannot run",
+                    ));
+                };
+                store.schema().get(&a.doctype).map_err(from_store)?;
+                let filter = filter_of(a)?;
+                let rows = upstream
+                    .query(&a.doctype, &filter, a.limit.unwrap_or(100).min(1000))
+                    .await?;
+                Ok(json!({"rows": rows, "upstream": true}))
+            }
             Op::Query(a) => {
                 let spec = query_spec(a)?;
                 let rows = store.query(&a.doctype, &spec).map_err(from_store)?;
@@ -215,11 +251,7 @@ impl LocalDb {
                 *self.subscription.write().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(json!({"subscribed": false}))
             }
-            Op::SyncStatus => Ok(json!({
-                "configured": false,
-                "link": "no upstream configured",
-                "outbox_pending": store.outbox_pending().map_err(from_store)?,
-            })),
+            Op::SyncStatus => store.sync_status().map_err(from_store),
         }
     }
 }

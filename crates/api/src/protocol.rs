@@ -185,6 +185,10 @@ pub struct QueryArgs {
     /// With `group_by`: numeric fields to sum per group (`sum_<field>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sum: Option<Vec<String>>,
+    /// Run on the head-office ERP instead of the office database (a master
+    /// with an upstream; `unavailable` when the uplink is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<bool>,
 }
 
 /// `insert_many`: all records in one transaction, all or none.

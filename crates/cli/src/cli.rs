@@ -46,6 +46,9 @@ pub enum Command {
         /// STUN/TURN servers for sites on several subnets (comma-separated, e.g. stun:10.0.0.1:3478)
         #[arg(long, value_delimiter = ',')]
         ice_server: Vec<String>,
+        /// Sync with the head-office ERP described in this TOML file (see docs/sync.md)
+        #[arg(long, value_name = "FILE")]
+        upstream: Option<PathBuf>,
     },
     /// Run one database call and print the result as JSON
     Db {
@@ -86,6 +89,13 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<DevicesAction>,
     },
+    /// The running master's sync with the head-office ERP
+    Sync {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(subcommand)]
+        action: SyncAction,
+    },
     /// List the masters announced on the LAN
     Masters {
         /// Seconds to listen for announcements
@@ -101,6 +111,37 @@ pub enum DevicesAction {
         /// Device id, or its first 8+ characters
         id: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncAction {
+    /// Ask the running master to sync now, wait for the cycle, and print the state
+    Now {
+        /// Seconds to wait for the cycle to end
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Link state, last success, pending and parked entries, conflicts, bytes sent and received
+    Status {
+        /// Print JSON instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// List conflicts with both versions (open ones; --all for settled ones too)
+    Conflicts {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Settle an open conflict: keep the office's version or the head office's
+    Resolve {
+        /// Conflict number (from `outpost sync conflicts`)
+        id: i64,
+        /// Which version wins
+        #[arg(long, value_parser = ["local", "remote"])]
+        keep: String,
+    },
+    /// List the entries the head office refused, with its message
+    Parked,
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,6 +212,9 @@ pub struct QueryOpts {
     /// Group by this field and print a count per group
     #[arg(long)]
     pub group_by: Option<String>,
+    /// Ask the head-office ERP instead of the office database (a master with an upstream)
+    #[arg(long)]
+    pub upstream: bool,
     /// With --group-by: numeric fields to sum per group (comma-separated)
     #[arg(long, value_delimiter = ',')]
     pub sum: Vec<String>,

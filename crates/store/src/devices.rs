@@ -48,7 +48,7 @@ const COLS: &str = "fingerprint, name, first_seen, last_seen, state, changed";
 impl Store {
     /// Runs `f` on the connection used for small bookkeeping writes
     /// (devices, settings), outside the group-commit writer.
-    fn with_admin<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_admin<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = Connection::open(self.path())?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA synchronous = FULL;")?;

@@ -12,6 +12,9 @@
 //!   the compiler to parameterised SQL over the doctype's own columns.
 //! - [`devices`]: the devices a master knows (approved, revoked) and the
 //!   small settings it shares with its helper commands.
+//! - [`upstream`]: the sync worker's bookkeeping (links to remote records,
+//!   cursors, conflicts, link state and byte counts) and the pulled-page
+//!   write that moves a cursor in the transaction that applies the page.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
 //!   pool, a group-commit writer thread, idempotent request ids, and the
 //!   change feed.
@@ -27,6 +30,7 @@ pub mod migrate;
 pub mod query;
 pub mod record;
 pub mod store;
+pub mod upstream;
 pub mod values;
 
 pub use devices::Device;
@@ -35,3 +39,6 @@ pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use record::{Write, WriteCtx};
 pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
+pub use upstream::{
+    Conflict, Keep, Link, OutboxEntry, Parked, Policy, PulledPage, PulledRecord, SyncCounts, Synced,
+};

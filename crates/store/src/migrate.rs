@@ -32,6 +32,23 @@ CREATE TABLE IF NOT EXISTS _requests (
     device TEXT NOT NULL, req_id TEXT NOT NULL, op TEXT NOT NULL,
     response TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (device, req_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _sync_links (
+    doctype TEXT NOT NULL, name TEXT NOT NULL, remote_id INTEGER NOT NULL,
+    hash TEXT NOT NULL, version TEXT,
+    PRIMARY KEY (doctype, name)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS _sync_links_remote ON _sync_links(doctype, remote_id);
+CREATE TABLE IF NOT EXISTS _sync_cursors (
+    doctype TEXT PRIMARY KEY, stamp TEXT, id INTEGER NOT NULL, moved_at TEXT);
+CREATE TABLE IF NOT EXISTS _sync_conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doctype TEXT NOT NULL, name TEXT, remote_id INTEGER,
+    kind TEXT NOT NULL, local TEXT, remote TEXT, remote_version TEXT,
+    reason TEXT, state TEXT NOT NULL, requested TEXT,
+    at TEXT NOT NULL, resolved_at TEXT);
+CREATE INDEX IF NOT EXISTS _sync_conflicts_state ON _sync_conflicts(state, doctype, name);
+CREATE TABLE IF NOT EXISTS _sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _sync_bytes (
+    day TEXT PRIMARY KEY, sent INTEGER NOT NULL, received INTEGER NOT NULL);
 ";
 
 pub fn create_system_tables(conn: &Connection) -> Result<()> {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::doctype::{Compute, Doctype, FieldType, Schema, SYSTEM_FIELDS};
 use crate::error::{FieldProblem, Result, StoreError};
+use crate::upstream::{self, Keep, PulledPage};
 use crate::values::{round_to, sql_to_json, to_json, to_sql};
 
 /// Who writes, and under which request id (for idempotent retries).
@@ -18,6 +19,9 @@ pub struct WriteCtx {
     /// The caller's request id; a repeated id is answered from the stored
     /// result instead of being applied again.
     pub request_id: Option<String>,
+    /// The write applies a change pulled from the upstream ERP: it is
+    /// logged for slaves but not put in the outbox (it would echo back).
+    pub from_upstream: bool,
 }
 
 /// One write the store can apply.
@@ -46,6 +50,10 @@ pub enum Write {
         doctype: String,
         records: Vec<Map<String, Value>>,
     },
+    /// A page pulled from the upstream ERP, with the cursor after it.
+    Pull(Box<PulledPage>),
+    /// A person's choice for an open sync conflict.
+    Resolve { conflict: i64, keep: Keep },
 }
 
 impl Write {
@@ -55,6 +63,8 @@ impl Write {
             Write::Update { .. } => "update",
             Write::Delete { .. } => "delete",
             Write::InsertMany { .. } => "insert_many",
+            Write::Pull(_) => "sync_pull",
+            Write::Resolve { .. } => "sync_resolve",
         }
     }
 
@@ -72,6 +82,8 @@ impl Write {
             } => serde_json::json!([doctype, name, rev, record]),
             Write::Delete { doctype, name, rev } => serde_json::json!([doctype, name, rev]),
             Write::InsertMany { doctype, records } => serde_json::json!([doctype, records]),
+            Write::Pull(page) => serde_json::json!(page),
+            Write::Resolve { conflict, keep } => serde_json::json!([conflict, keep]),
         };
         let digest = sha2::Sha256::digest(args.to_string().as_bytes());
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -84,6 +96,8 @@ impl Write {
             | Write::Update { doctype, .. }
             | Write::Delete { doctype, .. }
             | Write::InsertMany { doctype, .. } => doctype,
+            Write::Pull(page) => &page.doctype,
+            Write::Resolve { .. } => "-",
         }
     }
 }
@@ -502,6 +516,10 @@ pub fn apply(
             }
             Ok(serde_json::json!({"inserted": names.len(), "names": names}))
         }
+        Write::Pull(page) => upstream::apply_page(conn, schema, ctx, now, page),
+        Write::Resolve { conflict, keep } => {
+            upstream::resolve(conn, schema, ctx, now, *conflict, *keep)
+        }
     }
 }
 
@@ -533,7 +551,7 @@ fn writable(schema: &Schema, doctype: &str) -> Result<Doctype> {
     Ok(dt.clone())
 }
 
-fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     schema: &Schema,
     ctx: &WriteCtx,
@@ -597,7 +615,7 @@ fn insert(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn update(
+pub(crate) fn update(
     conn: &Connection,
     schema: &Schema,
     ctx: &WriteCtx,
@@ -646,7 +664,7 @@ fn update(
     finish(conn, schema, ctx, now, &dt, name, new_rev, "update")
 }
 
-fn live(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) -> Result<Value> {
+pub(crate) fn live(conn: &Connection, schema: &Schema, dt: &Doctype, name: &str) -> Result<Value> {
     match read_record(conn, schema, dt, name)? {
         Some((v, false)) => Ok(v),
         Some((_, true)) => Err(StoreError::Deleted {
@@ -678,7 +696,7 @@ fn check_rev(dt: &Doctype, name: &str, rev: i64, current: &Value) -> Result<()> 
     Ok(())
 }
 
-fn delete(
+pub(crate) fn delete(
     conn: &Connection,
     schema: &Schema,
     ctx: &WriteCtx,
@@ -782,7 +800,7 @@ fn finish(
         "INSERT INTO _changes (doctype, name, rev, op, device, at) VALUES (?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![dt.name, name, rev, op, ctx.device, now])?;
-    if dt.sync {
+    if dt.sync && !ctx.from_upstream {
         conn.prepare_cached(
             "INSERT INTO _outbox (doctype, name, rev, op, payload, at) VALUES (?, ?, ?, ?, ?, ?)",
         )?

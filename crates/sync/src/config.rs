@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use outpost_store::Policy;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,6 +41,10 @@ pub struct DoctypeMap {
     /// by lookup instead of being made twice. Default: `code`.
     #[serde(default)]
     pub key: Option<String>,
+    /// When the office and the head office both changed a record:
+    /// `keep_remote`, `keep_local` or `ask` (the default: a person chooses).
+    #[serde(default)]
+    pub conflict: Policy,
 }
 
 impl DoctypeMap {
@@ -61,6 +66,39 @@ pub struct UpstreamConfig {
     password_file: Option<String>,
     #[serde(default)]
     pub doctypes: BTreeMap<String, DoctypeMap>,
+    /// Seconds between syncs while nothing asks for one sooner (a local
+    /// change asks for one after a few seconds).
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+    /// Seconds of remote changes read again at the next pull, for
+    /// transactions that started before the last record seen but committed
+    /// after it (Tryton stamps a change when its transaction starts).
+    #[serde(default = "default_overlap")]
+    pub overlap_seconds: u64,
+    /// Minutes between comparisons of the remote id sets, which is how
+    /// records deleted upstream are noticed.
+    #[serde(default = "default_reconcile")]
+    pub reconcile_minutes: u64,
+    /// Records per push call and per pulled page.
+    #[serde(default = "default_batch")]
+    pub batch_size: u32,
+    /// Tryton: the company prices are read and written for (default: the
+    /// only company of the database, if there is one).
+    #[serde(default)]
+    pub company: Option<i64>,
+}
+
+fn default_interval() -> u64 {
+    60
+}
+fn default_overlap() -> u64 {
+    60
+}
+fn default_reconcile() -> u64 {
+    60
+}
+fn default_batch() -> u32 {
+    500
 }
 
 /// The password never appears in logs or debug output.
@@ -73,6 +111,8 @@ impl fmt::Debug for UpstreamConfig {
             .field("user", &self.user)
             .field("password", &"(hidden)")
             .field("doctypes", &self.doctypes)
+            .field("interval_seconds", &self.interval_seconds)
+            .field("company", &self.company)
             .finish()
     }
 }
@@ -92,11 +132,12 @@ pub enum ConfigError {
 fn builtin_fields(doctype: &str, model: &str) -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = match (doctype, model) {
         ("Party", "party.party") => &[("party_name", "name"), ("code", "code")],
-        ("Product", "product.product") => &[
+        // Synced through the template (see the Tryton connector); the cost
+        // price is kept per variant and company there, and is left out.
+        ("Product", "product.product" | "product.template") => &[
             ("product_name", "name"),
             ("code", "code"),
             ("list_price", "list_price"),
-            ("cost_price", "cost_price"),
             ("active", "active"),
         ],
         _ => &[],
@@ -147,6 +188,9 @@ impl UpstreamConfig {
                 "`url` must start with http:// or https://, not {:?}",
                 cfg.url
             )));
+        }
+        if cfg.batch_size == 0 || cfg.batch_size > 5000 {
+            return Err(invalid("`batch_size` must be between 1 and 5000".into()));
         }
         if cfg.doctypes.is_empty() {
             return Err(invalid(

@@ -65,6 +65,27 @@ pub struct Page {
     pub next: Cursor,
 }
 
+/// Bytes a connector sent and received on the uplink since it was made:
+/// request and response bodies as they crossed (compressed) plus their
+/// HTTP headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// One change to make on an existing remote record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteWrite {
+    pub id: i64,
+    /// The version read with the record: a stale write fails as a conflict.
+    pub version: Option<String>,
+    /// Outpost field names; empty with `deactivate`.
+    pub values: Map<String, Value>,
+    /// Deactivate the remote record (the office deleted it).
+    pub deactivate: bool,
+}
+
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Records of `doctype` changed after `after` (deactivated ones too),
@@ -79,17 +100,33 @@ pub trait Connector: Send + Sync {
         records: &[Map<String, Value>],
     ) -> Result<Vec<i64>, SyncError>;
 
-    /// Changes a remote record; `version` (from a pull or a lookup) makes a
-    /// stale write fail with [`ErrorClass::Conflict`].
-    async fn write(
+    /// Changes remote records in one call, all or none; one stale version
+    /// fails the call with [`ErrorClass::Conflict`].
+    async fn write(&self, doctype: &str, writes: &[RemoteWrite]) -> Result<(), SyncError>;
+
+    /// The remote records with these ids (active or not; missing ones are
+    /// left out).
+    async fn read(&self, doctype: &str, ids: &[i64]) -> Result<Vec<RemoteRecord>, SyncError>;
+
+    /// The remote records whose key field (e.g. `code`) is one of `keys`,
+    /// active or not: how a push whose answer was lost is found before a
+    /// retry.
+    async fn lookup(&self, doctype: &str, keys: &[String]) -> Result<Vec<RemoteRecord>, SyncError>;
+
+    /// Every remote id of `doctype`, active or not (to notice deletions,
+    /// which leave no trace in a pull).
+    async fn ids(&self, doctype: &str) -> Result<Vec<i64>, SyncError>;
+
+    /// Runs a query on the remote for records the office does not keep:
+    /// `filters` in the JSON filter form (`[["field", "op", value], ...]`,
+    /// ANDed, Outpost field names), at most `limit` rows.
+    async fn query(
         &self,
         doctype: &str,
-        id: i64,
-        version: Option<&str>,
-        values: &Map<String, Value>,
-    ) -> Result<(), SyncError>;
+        filters: &[(String, String, Value)],
+        limit: u32,
+    ) -> Result<Vec<RemoteRecord>, SyncError>;
 
-    /// The remote record whose key field (e.g. `code`) is `key`, active or
-    /// not: how a push whose answer was lost is found before a retry.
-    async fn lookup(&self, doctype: &str, key: &str) -> Result<Option<RemoteRecord>, SyncError>;
+    /// Bytes on the uplink so far.
+    fn traffic(&self) -> Traffic;
 }

@@ -10,10 +10,18 @@
 //!   park).
 //! - [`tryton`]: the Tryton connector over JSON-RPC (`docs/tryton-rpc.md`
 //!   holds what was measured against a real `trytond`).
+//! - [`worker`]: the worker on the master: push the outbox in batches, pull
+//!   pages into the store, notice remote deletions, settle conflicts by
+//!   policy, back off when the uplink is down.
 
 pub mod config;
 pub mod connector;
 pub mod tryton;
+pub mod upstream_query;
+pub mod worker;
 
 pub use config::{DoctypeMap, Kind, UpstreamConfig};
-pub use connector::{Connector, Cursor, ErrorClass, Page, RemoteRecord, SyncError};
+pub use connector::{
+    Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
+};
+pub use worker::{Sync, UPSTREAM_DEVICE};

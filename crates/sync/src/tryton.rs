@@ -10,6 +10,7 @@
 //! - answers are asked for gzip (they shrink about 13 times, and without it
 //!   the server sends one HTTP chunk per JSON token).
 
+use std::io::{Read, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -19,17 +20,48 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
 use crate::config::{DoctypeMap, UpstreamConfig};
-use crate::connector::{Connector, Cursor, ErrorClass, Page, RemoteRecord, SyncError};
+use crate::connector::{
+    Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
+};
 
 /// How long one call may take on a slow uplink before it counts as lost.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Request bodies longer than this go gzipped (the server takes gzip
+/// bodies once a session exists; it compresses its own answers from the
+/// same size up).
+const GZIP_FROM: usize = 1400;
+/// Operators a forwarded query may use.
+const QUERY_OPS: &[&str] = &[
+    "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "in", "not in",
+];
 
 pub struct Tryton {
     config: UpstreamConfig,
     endpoint: String,
     http: reqwest::Client,
-    session: Mutex<Option<String>>,
+    session: Mutex<Option<Session>>,
     next_id: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Session {
+    header: String,
+    /// The company prices are read and written for (`company` in the
+    /// context of every call): from the upstream file, else the only
+    /// company of the database.
+    company: Option<i64>,
+}
+
+/// Product names and prices live on the template in Tryton, and a change
+/// of them does not touch the variant: `product.product` is synced through
+/// its template (one template, one variant, made together).
+fn remote_model(map: &DoctypeMap) -> &str {
+    match map.model.as_str() {
+        "product.product" => "product.template",
+        m => m,
+    }
 }
 
 impl Tryton {
@@ -46,6 +78,8 @@ impl Tryton {
             http,
             session: Mutex::new(None),
             next_id: AtomicU64::new(1),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
         })
     }
 
@@ -59,7 +93,7 @@ impl Tryton {
     }
 
     /// Logs in; the session is kept until the server refuses it.
-    async fn login(&self) -> Result<String, SyncError> {
+    async fn login(&self) -> Result<Session, SyncError> {
         let params = json!([self.config.user, {"password": self.config.password()}, "en"]);
         let (status, body) = self.post("common.db.login", params, None).await?;
         if status == 401 || status == 403 {
@@ -82,11 +116,31 @@ impl Tryton {
             ));
         };
         let raw = format!("{}:{uid}:{token}", self.config.user);
-        tracing::info!(user = %self.config.user, "logged in to Tryton");
-        Ok(format!(
+        let header = format!(
             "Session {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
-        ))
+        );
+        let company = match self.config.company {
+            Some(c) => Some(c),
+            None => {
+                // Only a database with the company module has companies.
+                let found = self
+                    .post(
+                        "model.company.company.search",
+                        json!([[], 0, 2, [["id", "ASC"]], {}]),
+                        Some(&header),
+                    )
+                    .await
+                    .and_then(|(status, body)| envelope(status, body))
+                    .ok();
+                match found.as_ref().and_then(Value::as_array).map(Vec::as_slice) {
+                    Some([one]) => one.as_i64(),
+                    _ => None,
+                }
+            }
+        };
+        tracing::info!(user = %self.config.user, company = ?company, "logged in to Tryton");
+        Ok(Session { header, company })
     }
 
     async fn post(
@@ -96,25 +150,64 @@ impl Tryton {
         auth: Option<&str>,
     ) -> Result<(u16, Vec<u8>), SyncError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"id": id, "method": method, "params": params});
-        let mut req = self.http.post(&self.endpoint).json(&body);
+        let mut body = serde_json::to_vec(&json!({"id": id, "method": method, "params": params}))
+            .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+        let mut req = self
+            .http
+            .post(&self.endpoint)
+            .header("Content-Type", "application/json")
+            // Always: for large answers the server says gzip whether asked
+            // or not, and streams one chunk per token when not asked.
+            .header("Accept-Encoding", "gzip");
+        let mut headers = 60 + self.endpoint.len(); // request line, Host, the two above
         if let Some(a) = auth {
             req = req.header("Authorization", a);
+            headers += 17 + a.len();
+            if body.len() > GZIP_FROM {
+                body = gzip(&body);
+                req = req.header("Content-Encoding", "gzip");
+                headers += 24;
+            }
         }
-        let resp = req.send().await.map_err(|e| {
+        headers += 20 + body.len().to_string().len(); // Content-Length
+        self.sent
+            .fetch_add((headers + body.len()) as u64, Ordering::Relaxed);
+        let resp = req.body(body).send().await.map_err(|e| {
             SyncError::new(
                 ErrorClass::Retryable,
-                format!("cannot reach Tryton at {}: {e}", self.config.url),
+                format!("cannot reach Tryton at {}: {}", self.config.url, cause(&e)),
             )
         })?;
         let status = resp.status().as_u16();
+        let head: usize = 17
+            + resp
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>();
         let bytes = resp.bytes().await.map_err(|e| {
             SyncError::new(
                 ErrorClass::Retryable,
-                format!("the answer from Tryton was cut: {e}"),
+                format!("the answer from Tryton was cut: {}", cause(&e)),
             )
         })?;
-        Ok((status, bytes.to_vec()))
+        self.received
+            .fetch_add((head + bytes.len()) as u64, Ordering::Relaxed);
+        let body = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::with_capacity(bytes.len() * 8);
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    SyncError::new(
+                        ErrorClass::Retryable,
+                        format!("the answer from Tryton was cut (gzip: {e})"),
+                    )
+                })?;
+            out
+        } else {
+            bytes.to_vec()
+        };
+        Ok((status, body))
     }
 
     /// Calls `model.<model>.<method>` with the session, logging in first or
@@ -122,19 +215,28 @@ impl Tryton {
     async fn call(&self, model: &str, method: &str, params: Value) -> Result<Value, SyncError> {
         let name = format!("model.{model}.{method}");
         for attempt in 0..2 {
-            let auth = {
+            let session = {
                 let mut s = self.session.lock().await;
                 if s.is_none() {
                     *s = Some(self.login().await?);
                 }
-                s.clone().unwrap_or_default()
+                s.clone()
+                    .ok_or_else(|| SyncError::new(ErrorClass::Auth, "no session"))?
             };
-            let (status, body) = self.post(&name, params.clone(), Some(&auth)).await?;
+            // The context is the last parameter of every model method.
+            let mut params = params.clone();
+            if let (Some(company), Some(Value::Object(ctx))) = (
+                session.company,
+                params.as_array_mut().and_then(|a| a.last_mut()),
+            ) {
+                ctx.entry("company").or_insert(json!(company));
+            }
+            let (status, body) = self.post(&name, params, Some(&session.header)).await?;
             if status == 401 && attempt == 0 {
                 tracing::info!("the Tryton session expired; logging in again");
                 let mut s = self.session.lock().await;
                 // Another call may have logged in again meanwhile.
-                if s.as_deref() == Some(auth.as_str()) {
+                if s.as_ref().map(|x| x.header.as_str()) == Some(session.header.as_str()) {
                     *s = None;
                 }
                 continue;
@@ -186,6 +288,27 @@ impl Tryton {
             .iter()
             .filter_map(|(k, v)| map.fields.get(k).map(|theirs| (theirs.clone(), v.clone())))
             .collect()
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+/// The innermost cause of an HTTP failure ("Connection refused"), which
+/// says more than reqwest's outer "error sending request".
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    if std::ptr::eq(inner as *const _ as *const u8, e as *const _ as *const u8) {
+        e.to_string()
+    } else {
+        format!("{e} ({inner})")
     }
 }
 
@@ -330,6 +453,42 @@ fn from_tryton(v: &Value) -> Value {
     }
 }
 
+impl Tryton {
+    async fn search_read(
+        &self,
+        map: &DoctypeMap,
+        domain: Value,
+        limit: Option<u32>,
+        order: Value,
+    ) -> Result<Vec<RemoteRecord>, SyncError> {
+        let rows = self
+            .call(
+                remote_model(map),
+                "search_read",
+                json!([domain, 0, limit, order, Tryton::fields(map), {"active_test": false}]),
+            )
+            .await?;
+        Ok(rows
+            .as_array()
+            .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
+            .unwrap_or_default())
+    }
+
+    fn remote_field(map: &DoctypeMap, ours: &str) -> Result<String, SyncError> {
+        map.fields.get(ours).cloned().ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "{} is not among the fields synced with {} ({})",
+                    ours,
+                    map.model,
+                    map.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+}
+
 #[async_trait]
 impl Connector for Tryton {
     async fn pull(&self, doctype: &str, after: &Cursor, limit: u32) -> Result<Page, SyncError> {
@@ -342,18 +501,14 @@ impl Connector for Tryton {
                 [["last_modified_at", "=", t], ["id", ">", after.id]]
             ]),
         };
-        let rows = self
-            .call(
-                &map.model,
-                "search_read",
-                json!([domain, 0, limit, [["last_modified_at", "ASC"], ["id", "ASC"]],
-                    Tryton::fields(map), {"active_test": false}]),
+        let records = self
+            .search_read(
+                map,
+                domain,
+                Some(limit),
+                json!([["last_modified_at", "ASC"], ["id", "ASC"]]),
             )
             .await?;
-        let records: Vec<RemoteRecord> = rows
-            .as_array()
-            .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
-            .unwrap_or_default();
         // Without a stamp the cursor could not move and every pull would
         // start again from the beginning.
         if records.iter().any(|r| r.stamp.is_empty()) {
@@ -378,60 +533,147 @@ impl Connector for Tryton {
         records: &[Map<String, Value>],
     ) -> Result<Vec<i64>, SyncError> {
         let map = self.map(doctype)?;
+        let model = remote_model(map);
         let remote: Vec<Value> = records
             .iter()
-            .map(|r| Value::Object(Tryton::to_remote(map, r)))
+            .map(|r| {
+                let mut v = Tryton::to_remote(map, r);
+                if model == "product.template" {
+                    // A template needs a unit (1 is "Unit" in every fresh
+                    // database), and gets its one variant in the same call.
+                    v.entry("default_uom").or_insert(json!(1));
+                    v.entry("products").or_insert(json!([["create", [{}]]]));
+                }
+                Value::Object(v)
+            })
             .collect();
-        let ids = self.call(&map.model, "create", json!([remote, {}])).await?;
+        let ids = self.call(model, "create", json!([remote, {}])).await?;
+        let ids: Vec<i64> = ids
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        if ids.len() != records.len() {
+            return Err(SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "Tryton answered {} ids for {} new records",
+                    ids.len(),
+                    records.len()
+                ),
+            ));
+        }
+        Ok(ids)
+    }
+
+    async fn write(&self, doctype: &str, writes: &[RemoteWrite]) -> Result<(), SyncError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let map = self.map(doctype)?;
+        let model = remote_model(map);
+        let mut params = Vec::with_capacity(writes.len() * 2 + 1);
+        let mut stamps = Map::new();
+        for w in writes {
+            let values = if w.deactivate {
+                json!({"active": false})
+            } else {
+                Value::Object(Tryton::to_remote(map, &w.values))
+            };
+            params.push(json!([w.id]));
+            params.push(values);
+            if let Some(v) = &w.version {
+                stamps.insert(format!("{model},{}", w.id), json!(v));
+            }
+        }
+        params.push(json!({"_timestamp": stamps}));
+        self.call(model, "write", Value::Array(params)).await?;
+        Ok(())
+    }
+
+    async fn read(&self, doctype: &str, ids: &[i64]) -> Result<Vec<RemoteRecord>, SyncError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        self.search_read(
+            map,
+            json!([["id", "in", ids]]),
+            None,
+            json!([["id", "ASC"]]),
+        )
+        .await
+    }
+
+    async fn lookup(&self, doctype: &str, keys: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        let key_field = Tryton::remote_field(map, map.key_field())?;
+        self.search_read(
+            map,
+            json!([[key_field, "in", keys]]),
+            None,
+            json!([["id", "ASC"]]),
+        )
+        .await
+    }
+
+    async fn ids(&self, doctype: &str) -> Result<Vec<i64>, SyncError> {
+        let map = self.map(doctype)?;
+        let ids = self
+            .call(
+                remote_model(map),
+                "search",
+                json!([[], 0, null, [["id", "ASC"]], {"active_test": false}]),
+            )
+            .await?;
         Ok(ids
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default())
     }
 
-    async fn write(
+    async fn query(
         &self,
         doctype: &str,
-        id: i64,
-        version: Option<&str>,
-        values: &Map<String, Value>,
-    ) -> Result<(), SyncError> {
+        filters: &[(String, String, Value)],
+        limit: u32,
+    ) -> Result<Vec<RemoteRecord>, SyncError> {
         let map = self.map(doctype)?;
-        let mut context = Map::new();
-        if let Some(v) = version {
-            context.insert(
-                "_timestamp".into(),
-                json!({ format!("{},{id}", map.model): v }),
-            );
+        let mut domain = Vec::with_capacity(filters.len());
+        for (field, op, value) in filters {
+            let op = op.to_ascii_lowercase();
+            if !QUERY_OPS.contains(&op.as_str()) {
+                return Err(SyncError::new(
+                    ErrorClass::Rejected,
+                    format!(
+                        "the head office cannot be asked with the operator {op:?}; use one of {}",
+                        QUERY_OPS.join(" ")
+                    ),
+                ));
+            }
+            domain.push(json!([Tryton::remote_field(map, field)?, op, value]));
         }
-        self.call(
-            &map.model,
-            "write",
-            json!([[id], Tryton::to_remote(map, values), context]),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn lookup(&self, doctype: &str, key: &str) -> Result<Option<RemoteRecord>, SyncError> {
-        let map = self.map(doctype)?;
-        let key_field = map
-            .fields
-            .get(map.key_field())
-            .cloned()
-            .unwrap_or_else(|| map.key_field().to_string());
+        // Active records only, as a person browsing expects.
         let rows = self
             .call(
-                &map.model,
+                remote_model(map),
                 "search_read",
-                json!([[[key_field, "=", key]], 0, 2, null, Tryton::fields(map),
-                    {"active_test": false}]),
+                json!([domain, 0, limit, [["id", "ASC"]], Tryton::fields(map), {}]),
             )
             .await?;
         Ok(rows
             .as_array()
-            .and_then(|a| a.first())
-            .map(|r| Tryton::to_record(map, r)))
+            .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
+            .unwrap_or_default())
+    }
+
+    fn traffic(&self) -> Traffic {
+        Traffic {
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
     }
 }
 

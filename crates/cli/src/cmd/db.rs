@@ -200,6 +200,7 @@ fn query_args(doctype: String, query: Option<String>, o: QueryOpts) -> Result<Qu
         offset: o.offset,
         group_by: o.group_by,
         sum: (!o.sum.is_empty()).then_some(o.sum),
+        upstream: o.upstream.then_some(true),
     })
 }
 

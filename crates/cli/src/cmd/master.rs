@@ -3,22 +3,44 @@
 //! on the LAN, prints the pairing URL and its QR code, and shuts down
 //! cleanly on Ctrl-C or SIGTERM.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use anyhow::Context;
 use outpost_link::pairing::{display_code, qr_terminal, PairingUrl};
 use outpost_node::{pairing_state, Master, MasterConfig};
+use outpost_sync::{Sync, UpstreamConfig};
 
 use crate::output::CliError;
 
-pub fn run(config: MasterConfig) -> Result<(), CliError> {
+pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliError> {
     super::init_tracing(
-        "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,warn",
+        "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,outpost_sync=info,warn",
     );
     let dir = config.data.clone();
+    // Read before anything starts: a broken file stops here, with its line.
+    let upstream = upstream
+        .map(|p| UpstreamConfig::load(&p))
+        .transpose()
+        .map_err(anyhow::Error::from)?;
     let rt = super::runtime()?;
     rt.block_on(async {
         let master = Master::start(config).await.with_context(|| {
             format!("cannot start the master with data folder {}", dir.display())
         })?;
+        let sync = match upstream {
+            None => None,
+            Some(cfg) => {
+                let url = cfg.url.clone();
+                let sync = Arc::new(
+                    Sync::start(master.store().clone(), cfg)
+                        .map_err(|e| anyhow::anyhow!("cannot start the upstream sync: {e}"))?,
+                );
+                master.db().set_upstream(Some(sync.clone()));
+                println!("Syncing with the head office at {url} (`outpost sync status` tells how it goes).");
+                Some(sync)
+            }
+        };
         tracing::info!(
             data = %dir.display(),
             outbox_pending = master.store().outbox_pending().unwrap_or(0),
@@ -34,6 +56,10 @@ pub fn run(config: MasterConfig) -> Result<(), CliError> {
         eprintln!("Ctrl-C stops the master.");
         shutdown_signal().await;
         tracing::info!("shutting down: closing slaves, finishing queued writes");
+        master.db().set_upstream(None);
+        if let Some(sync) = sync.and_then(|s| Arc::into_inner(s)) {
+            sync.stop().await;
+        }
         master.shutdown().await;
         tracing::info!("stopped cleanly");
         Ok::<(), CliError>(())

@@ -6,6 +6,7 @@ mod id;
 mod master;
 mod masters;
 mod pair;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             code_minutes,
             no_mdns,
             ice_server,
+            upstream,
         } => {
             let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
             config.listen = listen;
@@ -31,7 +33,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;
             config.rtc.ice_servers = ice_server;
-            master::run(config)
+            master::run(config, upstream)
         }
         Command::Db {
             data,
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Id { data } => id::run(data_dir(&data)?),
         Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
         Command::Devices { data, action } => devices::run(data_dir(&data)?, action),
+        Command::Sync { data, action } => sync::run(data_dir(&data)?, action),
         Command::Masters { wait } => masters::run(std::time::Duration::from_secs(wait)),
     }
 }

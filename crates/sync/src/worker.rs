@@ -1,0 +1,940 @@
+//! The sync worker: one per data folder (a lock file says so), on the
+//! master. Each cycle pushes the outbox, pulls remote changes page by page,
+//! and now and then compares id sets to notice remote deletions. A failed
+//! cycle waits with backoff and jitter; a local change, `outpost sync now`
+//! or [`Sync::sync_now`] starts one early.
+//!
+//! Exactly one remote copy per record, whatever dies when:
+//! - entries are marked `sending` (durably) before a create leaves, so after
+//!   a crash the worker looks their keys up before creating them again;
+//! - links and the end of the entries are stored in one transaction after
+//!   the answer; dying before that only repeats the lookup;
+//! - a pulled page and its cursor are stored in one transaction.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_store::{
+    Doctype, FieldType, Link, OutboxEntry, PulledPage, PulledRecord, Schema, Store, StoreError,
+    Synced, Write, WriteCtx,
+};
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+use tokio::sync::{oneshot, watch, Notify};
+
+use crate::config::{DoctypeMap, Kind, UpstreamConfig};
+use crate::connector::{
+    Connector, Cursor, ErrorClass, RemoteRecord, RemoteWrite, SyncError, Traffic,
+};
+
+/// Device name on the changes a pull applies (slaves see who wrote).
+pub const UPSTREAM_DEVICE: &str = "upstream";
+/// Push rounds in one cycle (each takes up to a batch of entries).
+const MAX_ROUNDS: usize = 200;
+/// Longest wait after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// After a refused login: a person must fix the upstream file first.
+const AUTH_BACKOFF: Duration = Duration::from_secs(900);
+/// How long after a local change the push starts (more changes join it).
+const DEBOUNCE: Duration = Duration::from_secs(2);
+/// How often another process's `outpost sync now` is looked for.
+const NOW_POLL: Duration = Duration::from_secs(1);
+
+fn store_err(e: StoreError) -> SyncError {
+    SyncError::new(ErrorClass::Retryable, format!("the office database: {e}"))
+}
+
+/// The running worker. Dropping it does not stop it: call [`Sync::stop`].
+pub struct Sync {
+    now: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    connector: Arc<dyn Connector>,
+    config: Arc<UpstreamConfig>,
+    schema: Arc<Schema>,
+}
+
+impl Sync {
+    /// Starts syncing `store` with the upstream `config` names.
+    pub fn start(store: Store, config: UpstreamConfig) -> Result<Sync, SyncError> {
+        let connector: Arc<dyn Connector> = match config.kind {
+            Kind::Tryton => Arc::new(crate::tryton::Tryton::new(config.clone())?),
+            Kind::Erpnext => {
+                return Err(SyncError::new(
+                    ErrorClass::Rejected,
+                    "kind = \"erpnext\" is not available yet: this build syncs with Tryton",
+                ))
+            }
+        };
+        Sync::start_with(store, config, connector)
+    }
+
+    /// Starts with a given connector.
+    pub fn start_with(
+        store: Store,
+        config: UpstreamConfig,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Sync, SyncError> {
+        let schema = store.schema();
+        for (doctype, map) in &config.doctypes {
+            let dt = schema.get(doctype).map_err(|_| {
+                SyncError::new(
+                    ErrorClass::Rejected,
+                    format!("the upstream file names the doctype {doctype}, which this office does not have"),
+                )
+            })?;
+            for ours in map.fields.keys() {
+                if dt.field(ours).is_none() {
+                    return Err(SyncError::new(
+                        ErrorClass::Rejected,
+                        format!("the upstream file maps {doctype}.{ours}, which is not a field of {doctype}"),
+                    ));
+                }
+            }
+        }
+        let lock = store.try_sync_lock().map_err(store_err)?.ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "another Outpost process is already syncing this data folder ({} is locked)",
+                    store.sync_lock_path().display()
+                ),
+            )
+        })?;
+        let kind = match config.kind {
+            Kind::Tryton => "tryton",
+            Kind::Erpnext => "erpnext",
+        };
+        store
+            .set_sync_state(&[
+                ("kind", kind),
+                ("url", &config.url),
+                ("link", "starting"),
+                ("next_attempt", ""),
+            ])
+            .map_err(store_err)?;
+        let config = Arc::new(config);
+        let now = Arc::new(Notify::new());
+        {
+            let now = now.clone();
+            let doctypes: HashSet<String> = config.doctypes.keys().cloned().collect();
+            store.on_change(move |changes| {
+                if changes
+                    .iter()
+                    .any(|c| c.device != UPSTREAM_DEVICE && doctypes.contains(&c.doctype))
+                {
+                    now.notify_one();
+                }
+            });
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let worker = Worker {
+            store,
+            connector: connector.clone(),
+            config: config.clone(),
+            schema: schema.clone(),
+            traffic: Traffic::default(),
+            last_reconcile: None,
+            pause_at: std::env::var("OUTPOST_SYNC_PAUSE").ok(),
+        };
+        let task = tokio::spawn(worker.run(now.clone(), stop_rx, lock));
+        Ok(Sync {
+            now,
+            stop,
+            task,
+            connector,
+            config,
+            schema,
+        })
+    }
+
+    /// Starts a cycle now (or right after the one running).
+    pub fn sync_now(&self) {
+        self.now.notify_one();
+    }
+
+    /// Stops after the current call; nothing half-done is lost (the
+    /// outbox and cursors say where to go on).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs a query on the head office for records this office does not
+    /// keep; rows in Outpost's field names, plus `remote_id`.
+    pub async fn query(
+        &self,
+        doctype: &str,
+        filters: &[(String, String, Value)],
+        limit: u32,
+    ) -> Result<Vec<Value>, SyncError> {
+        let map = self.config.doctypes.get(doctype).ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!("{doctype} is not synced with the head office (not in the upstream file)"),
+            )
+        })?;
+        let dt = self
+            .schema
+            .get(doctype)
+            .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+        let rows = self.connector.query(doctype, filters, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut v = normalize(dt, map, &r.values);
+                v.insert("remote_id".into(), json!(r.id));
+                Value::Object(v)
+            })
+            .collect())
+    }
+}
+
+/// A record's outbox entries taken together: only its latest state goes.
+struct Group {
+    doctype: String,
+    name: String,
+    /// The latest entry whose push started and never finished.
+    sent: Option<OutboxEntry>,
+    upto: i64,
+    seqs: Vec<i64>,
+    deleted: bool,
+    values: Map<String, Value>,
+    hash: String,
+    key: String,
+}
+
+struct Planned {
+    group: Group,
+    remote_id: i64,
+    version: Option<String>,
+    /// The hash both sides agreed on last (to tell a real conflict from a
+    /// version that only moved).
+    old_hash: String,
+}
+
+struct Worker {
+    store: Store,
+    connector: Arc<dyn Connector>,
+    config: Arc<UpstreamConfig>,
+    schema: Arc<Schema>,
+    traffic: Traffic,
+    last_reconcile: Option<Instant>,
+    pause_at: Option<String>,
+}
+
+/// Outpost values as the remote will hold them: the mapped fields only,
+/// typed as the local doctype types them, so both sides hash alike.
+fn normalize(dt: &Doctype, map: &DoctypeMap, values: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (ours, theirs) in &map.fields {
+        let Some(f) = dt.field(ours) else { continue };
+        let v = values.get(ours).cloned().unwrap_or(Value::Null);
+        let v = match (f.ty, v) {
+            (_, Value::String(s)) if s.is_empty() => Value::Null,
+            // An unset "active" is an active record, not a deactivation.
+            (FieldType::Check, Value::Null) if theirs == "active" => Value::Bool(true),
+            (FieldType::Check, Value::Null) => Value::Bool(false),
+            (FieldType::Check, Value::Number(n)) => Value::Bool(n.as_f64() != Some(0.0)),
+            (FieldType::Int, Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().map(|x| x as i64))
+                .map_or(Value::Null, |i| json!(i)),
+            (FieldType::Float | FieldType::Currency, Value::Number(n)) => {
+                n.as_f64().map_or(Value::Null, |x| json!(x))
+            }
+            (FieldType::Float | FieldType::Currency, Value::String(s)) => {
+                s.parse::<f64>().map_or(Value::Null, |x| json!(x))
+            }
+            (FieldType::Data | FieldType::Text, Value::Number(n)) => json!(n.to_string()),
+            (_, v) => v,
+        };
+        out.insert(ours.clone(), v);
+    }
+    out
+}
+
+/// What both sides compare: the values and whether the record is gone.
+fn hash(values: &Map<String, Value>, deleted: bool) -> String {
+    let sorted: BTreeMap<&String, &Value> = values.iter().collect();
+    let text = json!([sorted, deleted]).to_string();
+    let d = sha2::Sha256::digest(text.as_bytes());
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` minus `secs`.
+fn stamp_minus(stamp: &str, secs: u64) -> Option<String> {
+    use time::macros::format_description;
+    let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
+    let t = time::PrimitiveDateTime::parse(stamp, &fmt).ok()? - Duration::from_secs(secs);
+    let out =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]");
+    t.format(&out).ok()
+}
+
+fn jitter(base: Duration) -> Duration {
+    // Half to all of `base`: offices that lost the uplink together do not
+    // all call back at the same second.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let frac = 0.5 + (nanos % 1000) as f64 / 2000.0;
+    base.mul_f64(frac)
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        now: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+        _lock: std::fs::File,
+    ) {
+        let mut failures: u32 = 0;
+        let mut last_now = self
+            .store
+            .sync_state("now_requested")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        tracing::info!(kind = ?self.config.kind, url = %self.config.url, "upstream sync started");
+        loop {
+            let started = outpost_store::values::now_utc();
+            let _ = self.store.set_sync_state(&[("last_attempt", &started)]);
+            let result = tokio::select! {
+                r = self.cycle() => r,
+                _ = stop.changed() => break,
+            };
+            self.count_traffic();
+            let wait = match result {
+                Ok(()) => {
+                    failures = 0;
+                    let done = outpost_store::values::now_utc();
+                    let _ = self.store.set_sync_state(&[
+                        ("link", "up"),
+                        ("last_success", &done),
+                        ("last_error", ""),
+                        ("next_attempt", ""),
+                        ("last_cycle_end", &done),
+                    ]);
+                    Duration::from_secs(self.config.interval_seconds.max(1))
+                }
+                Err(e) => {
+                    failures += 1;
+                    let (state, wait) = match e.class {
+                        ErrorClass::Auth => ("refused (check user and password)", AUTH_BACKOFF),
+                        ErrorClass::Rejected => ("error", MAX_BACKOFF),
+                        _ => (
+                            "down",
+                            jitter(Duration::from_secs(5 << failures.min(6)).min(MAX_BACKOFF)),
+                        ),
+                    };
+                    tracing::warn!(error = %e, retry_in = ?wait, "upstream sync failed");
+                    let next = time::OffsetDateTime::now_utc() + wait;
+                    let next = next
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    let _ = self.store.set_sync_state(&[
+                        ("link", state),
+                        ("last_error", &e.message),
+                        ("next_attempt", &next),
+                        ("last_cycle_end", &outpost_store::values::now_utc()),
+                    ]);
+                    wait
+                }
+            };
+            // Wait for the timer, a local change, `sync now`, or the stop.
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = now.notified() => {
+                        // Let a burst of changes gather into one push.
+                        tokio::time::sleep(DEBOUNCE).await;
+                        break;
+                    }
+                    _ = tokio::time::sleep(NOW_POLL) => {
+                        let asked = self.store.sync_state("now_requested").ok().flatten().unwrap_or_default();
+                        if asked != last_now {
+                            last_now = asked;
+                            break;
+                        }
+                    }
+                    _ = stop.changed() => {
+                        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+                        tracing::info!("upstream sync stopped");
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+        tracing::info!("upstream sync stopped");
+    }
+
+    fn count_traffic(&mut self) {
+        let t = self.connector.traffic();
+        let sent = t.sent.saturating_sub(self.traffic.sent);
+        let received = t.received.saturating_sub(self.traffic.received);
+        if self.store.sync_add_bytes(sent, received).is_ok() {
+            self.traffic = t;
+        }
+    }
+
+    /// A test hook: `OUTPOST_SYNC_PAUSE=before_send|after_answer` stops the
+    /// worker there for good, so a test can kill the process at that point.
+    async fn pause(&self, point: &str) {
+        if self.pause_at.as_deref() == Some(point) {
+            tracing::warn!(point, "sync paused here (OUTPOST_SYNC_PAUSE)");
+            eprintln!("outpost-sync: paused at {point}");
+            std::future::pending::<()>().await;
+        }
+    }
+
+    async fn cycle(&mut self) -> Result<(), SyncError> {
+        let push = self.push().await;
+        self.count_traffic();
+        push?;
+        for doctype in self.config.doctypes.keys().cloned().collect::<Vec<_>>() {
+            self.pull(&doctype).await?;
+            self.count_traffic();
+        }
+        let due = Duration::from_secs(self.config.reconcile_minutes.max(1) * 60);
+        if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {
+            for doctype in self.config.doctypes.keys().cloned().collect::<Vec<_>>() {
+                self.reconcile(&doctype).await?;
+            }
+            self.last_reconcile = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn parts(&self, doctype: &str) -> Result<(&DoctypeMap, &Doctype), SyncError> {
+        let map = self.config.doctypes.get(doctype).ok_or_else(|| {
+            SyncError::new(ErrorClass::Rejected, format!("{doctype} is not synced"))
+        })?;
+        let dt = self
+            .schema
+            .get(doctype)
+            .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+        Ok((map, dt))
+    }
+
+    fn active_field(map: &DoctypeMap) -> bool {
+        map.fields.values().any(|f| f == "active")
+    }
+
+    /// A remote record as the store takes it.
+    fn pulled(&self, doctype: &str, r: &RemoteRecord) -> Result<PulledRecord, SyncError> {
+        let (map, dt) = self.parts(doctype)?;
+        let values = normalize(dt, map, &r.values);
+        let deleted = !r.active && !Worker::active_field(map);
+        Ok(PulledRecord {
+            remote_id: r.id,
+            version: r.version.clone(),
+            active: r.active,
+            gone: false,
+            hash: hash(&values, deleted),
+            values,
+        })
+    }
+
+    /// Applies remote records (a page, or one found while pushing) through
+    /// the store's writer, with the cursor when given.
+    async fn apply(
+        &self,
+        doctype: &str,
+        records: Vec<PulledRecord>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Value, SyncError> {
+        let (map, _) = self.parts(doctype)?;
+        let page = PulledPage {
+            doctype: doctype.to_string(),
+            key_field: map.key_field().to_string(),
+            active_field: Worker::active_field(map),
+            policy: map.conflict,
+            records,
+            cursor: cursor.and_then(|c| c.stamp.clone().map(|s| (s, c.id))),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.store.submit(
+            WriteCtx {
+                device: UPSTREAM_DEVICE.into(),
+                request_id: None,
+                from_upstream: true,
+            },
+            Write::Pull(Box::new(page)),
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.await {
+            Ok(Ok(o)) => Ok(o.value),
+            Ok(Err(e)) => Err(store_err(e)),
+            Err(_) => Err(store_err(StoreError::Closed)),
+        }
+    }
+
+    async fn pull(&mut self, doctype: &str) -> Result<(), SyncError> {
+        let batch = self.config.batch_size;
+        let stored = self.store.sync_cursor(doctype).map_err(store_err)?;
+        let mut cur = match &stored {
+            None => Cursor::default(),
+            Some((stamp, id, moved_at)) => {
+                // Re-read the overlap while the cursor moved recently: a
+                // transaction that began before the last record seen may
+                // have committed after the last pull.
+                let recent = time::OffsetDateTime::parse(
+                    moved_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map(|t| {
+                    time::OffsetDateTime::now_utc() - t
+                        < Duration::from_secs(self.config.overlap_seconds * 2)
+                })
+                .unwrap_or(true);
+                match stamp_minus(stamp, self.config.overlap_seconds).filter(|_| recent) {
+                    Some(earlier) => Cursor {
+                        stamp: Some(earlier),
+                        id: 0,
+                    },
+                    None => Cursor {
+                        stamp: Some(stamp.clone()),
+                        id: *id,
+                    },
+                }
+            }
+        };
+        loop {
+            let page = self.connector.pull(doctype, &cur, batch).await?;
+            let n = page.records.len();
+            if n == 0 {
+                break;
+            }
+            let records = page
+                .records
+                .iter()
+                .map(|r| self.pulled(doctype, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let summary = self.apply(doctype, records, Some(&page.next)).await?;
+            tracing::info!(doctype, records = n, summary = %summary, "pulled a page");
+            if (n as u32) < batch {
+                break;
+            }
+            cur = page.next;
+        }
+        Ok(())
+    }
+
+    /// Linked records whose remote twin no longer exists.
+    async fn reconcile(&mut self, doctype: &str) -> Result<(), SyncError> {
+        let linked = self.store.sync_remote_ids(doctype).map_err(store_err)?;
+        if linked.is_empty() {
+            return Ok(());
+        }
+        let remote: HashSet<i64> = self.connector.ids(doctype).await?.into_iter().collect();
+        let gone: Vec<PulledRecord> = linked
+            .into_iter()
+            .filter(|id| !remote.contains(id))
+            .map(|id| PulledRecord {
+                remote_id: id,
+                version: None,
+                active: false,
+                gone: true,
+                values: Map::new(),
+                hash: String::new(),
+            })
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(
+                doctype,
+                records = gone.len(),
+                "records deleted at the head office"
+            );
+            self.apply(doctype, gone, None).await?;
+        }
+        Ok(())
+    }
+
+    fn group(&self, entries: Vec<OutboxEntry>) -> Result<Vec<Group>, SyncError> {
+        let mut order: Vec<(String, String)> = Vec::new();
+        let mut by: HashMap<(String, String), Vec<OutboxEntry>> = HashMap::new();
+        for e in entries {
+            let k = (e.doctype.clone(), e.name.clone());
+            if !by.contains_key(&k) {
+                order.push(k.clone());
+            }
+            by.entry(k).or_default().push(e);
+        }
+        let mut out = Vec::with_capacity(order.len());
+        for k in order {
+            let list = by.remove(&k).unwrap_or_default();
+            let (map, dt) = self.parts(&k.0)?;
+            let Some(latest) = list.last().cloned() else {
+                continue;
+            };
+            let sent = list.iter().rev().find(|e| e.state == "sending").cloned();
+            let deleted = latest.op == "delete" || latest.payload["deleted"] == json!(true);
+            let mut values = normalize(dt, map, latest.payload.as_object().unwrap_or(&Map::new()));
+            // The key makes a lost answer findable: a record without one
+            // goes with its Outpost name as its key.
+            let key_field = map.key_field().to_string();
+            let key = match values.get(&key_field) {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    values.insert(key_field, json!(k.1));
+                    k.1.clone()
+                }
+            };
+            out.push(Group {
+                doctype: k.0,
+                name: k.1,
+                upto: latest.seq,
+                seqs: list.iter().map(|e| e.seq).collect(),
+                hash: hash(&values, deleted),
+                sent,
+                deleted,
+                values,
+                key,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn push(&mut self) -> Result<(), SyncError> {
+        let doctypes: Vec<String> = self.config.doctypes.keys().cloned().collect();
+        for _ in 0..MAX_ROUNDS {
+            let entries = self
+                .store
+                .outbox_batch(&doctypes, self.config.batch_size)
+                .map_err(store_err)?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let before: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+            let mut groups: BTreeMap<String, Vec<Group>> = BTreeMap::new();
+            for g in self.group(entries)? {
+                groups.entry(g.doctype.clone()).or_default().push(g);
+            }
+            for (doctype, list) in groups {
+                self.push_doctype(&doctype, list).await?;
+            }
+            // A round that settled nothing (all entries wait on a conflict
+            // resolved by policy, say) must not spin.
+            let after = self
+                .store
+                .outbox_batch(&doctypes, self.config.batch_size)
+                .map_err(store_err)?;
+            if after.iter().map(|e| e.seq).collect::<Vec<_>>() == before {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_doctype(&mut self, doctype: &str, groups: Vec<Group>) -> Result<(), SyncError> {
+        let mut creates = Vec::new();
+        let mut writes: Vec<Planned> = Vec::new();
+        let mut lookups = Vec::new();
+        let mut done = Vec::new();
+        for g in groups {
+            let link = self.store.sync_link(doctype, &g.name).map_err(store_err)?;
+            match link {
+                None if g.sent.is_some() => lookups.push(g),
+                None if g.deleted => done.push(Synced {
+                    doctype: g.doctype.clone(),
+                    name: g.name.clone(),
+                    upto: g.upto,
+                    link: None,
+                }),
+                None => creates.push(g),
+                Some(l) if l.hash == g.hash => {
+                    // The remote already has exactly this.
+                    done.push(Synced {
+                        doctype: g.doctype.clone(),
+                        name: g.name.clone(),
+                        upto: g.upto,
+                        link: Some(l),
+                    })
+                }
+                Some(l) => writes.push(Planned {
+                    group: g,
+                    remote_id: l.remote_id,
+                    version: l.version,
+                    old_hash: l.hash,
+                }),
+            }
+        }
+        // Pushes whose answer never came: did they arrive?
+        if !lookups.is_empty() {
+            let keys: Vec<String> = lookups.iter().map(|g| g.key.clone()).collect();
+            let found = self.connector.lookup(doctype, &keys).await?;
+            let (map, _) = self.parts(doctype)?;
+            let key_field = map.key_field().to_string();
+            for g in lookups {
+                let hit = found
+                    .iter()
+                    .find(|r| r.values.get(&key_field).and_then(Value::as_str) == Some(&g.key));
+                let Some(r) = hit else {
+                    if g.deleted {
+                        done.push(Synced {
+                            doctype: g.doctype.clone(),
+                            name: g.name.clone(),
+                            upto: g.upto,
+                            link: None,
+                        });
+                    } else {
+                        creates.push(g);
+                    }
+                    continue;
+                };
+                let pulled = self.pulled(doctype, r)?;
+                // What was sent before the answer was lost.
+                let sent_hash = g.sent.as_ref().and_then(|s| {
+                    let (map, dt) = self.parts(doctype).ok()?;
+                    let mut v = normalize(dt, map, s.payload.as_object()?);
+                    if !matches!(v.get(map.key_field()), Some(Value::String(_))) {
+                        v.insert(map.key_field().to_string(), json!(g.name));
+                    }
+                    Some(hash(&v, s.op == "delete"))
+                });
+                if pulled.hash == g.hash {
+                    tracing::info!(doctype, name = %g.name, remote_id = r.id, "found upstream after a lost answer; not sent again");
+                    done.push(Synced {
+                        doctype: g.doctype.clone(),
+                        name: g.name.clone(),
+                        upto: g.upto,
+                        link: Some(Link {
+                            remote_id: r.id,
+                            hash: g.hash.clone(),
+                            version: r.version.clone(),
+                        }),
+                    });
+                } else if sent_hash.as_deref() == Some(pulled.hash.as_str()) {
+                    // Ours, changed here since: link it and send the change.
+                    writes.push(Planned {
+                        remote_id: r.id,
+                        version: r.version.clone(),
+                        old_hash: pulled.hash.clone(),
+                        group: g,
+                    });
+                } else {
+                    // Someone else's record with the same key.
+                    self.apply(doctype, vec![pulled], None).await?;
+                }
+            }
+        }
+        self.store.sync_done(&done).map_err(store_err)?;
+        let sending: Vec<i64> = creates
+            .iter()
+            .chain(writes.iter().map(|p| &p.group))
+            .flat_map(|g| g.seqs.iter().copied())
+            .collect();
+        if sending.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .outbox_mark_sending(&sending)
+            .map_err(store_err)?;
+        self.pause("before_send").await;
+        let mut settled: Vec<(Group, i64)> = Vec::new();
+        self.create_split(doctype, creates, &mut settled).await?;
+        self.write_split(doctype, writes, &mut settled).await?;
+        self.pause("after_answer").await;
+        // The versions the remote gave the records (for the next write).
+        let ids: Vec<i64> = settled.iter().map(|(_, id)| *id).collect();
+        let versions: HashMap<i64, Option<String>> = match self.connector.read(doctype, &ids).await
+        {
+            Ok(rs) => rs.into_iter().map(|r| (r.id, r.version)).collect(),
+            // The pushes are done either way; the next pull brings the
+            // versions.
+            Err(e) if e.class == ErrorClass::Retryable => HashMap::new(),
+            Err(e) => return Err(e),
+        };
+        let done: Vec<Synced> = settled
+            .into_iter()
+            .map(|(g, id)| Synced {
+                doctype: g.doctype,
+                name: g.name,
+                upto: g.upto,
+                link: Some(Link {
+                    remote_id: id,
+                    hash: g.hash,
+                    version: versions.get(&id).cloned().flatten(),
+                }),
+            })
+            .collect();
+        tracing::info!(doctype, records = done.len(), "pushed");
+        self.store.sync_done(&done).map_err(store_err)
+    }
+
+    /// Creates in batches; a refused batch is split until the refused
+    /// record is alone, and that one is parked (or, when the remote already
+    /// has its key, handled as a conflict).
+    async fn create_split(
+        &mut self,
+        doctype: &str,
+        groups: Vec<Group>,
+        settled: &mut Vec<(Group, i64)>,
+    ) -> Result<(), SyncError> {
+        let mut queue: Vec<Vec<Group>> = vec![];
+        let mut groups = groups;
+        while !groups.is_empty() {
+            let rest = groups.split_off(groups.len().min(self.config.batch_size as usize));
+            queue.push(std::mem::replace(&mut groups, rest));
+        }
+        queue.reverse();
+        while let Some(mut chunk) = queue.pop() {
+            let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.values.clone()).collect();
+            match self.connector.create(doctype, &values).await {
+                Ok(ids) => settled.extend(chunk.into_iter().zip(ids)),
+                Err(e) if e.class == ErrorClass::Rejected && chunk.len() > 1 => {
+                    let second = chunk.split_off(chunk.len() / 2);
+                    queue.push(second);
+                    queue.push(chunk);
+                }
+                Err(e) if e.class == ErrorClass::Rejected => {
+                    let g = chunk.remove(0);
+                    let found = self.connector.lookup(doctype, &[g.key.clone()]).await?;
+                    if let Some(r) = found.first() {
+                        // Made at the head office too: a create/create
+                        // conflict, settled by the doctype's policy.
+                        let pulled = self.pulled(doctype, r)?;
+                        self.apply(doctype, vec![pulled], None).await?;
+                    } else {
+                        tracing::warn!(doctype, name = %g.name, error = %e, "refused upstream; parked");
+                        self.store
+                            .outbox_park(&g.seqs, &e.message)
+                            .map_err(store_err)?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes in batches; a stale or refused batch is split down to the
+    /// record. A stale record whose remote values are still the ones both
+    /// sides agreed on is written again with the new version; otherwise it
+    /// is a conflict for the policy.
+    async fn write_split(
+        &mut self,
+        doctype: &str,
+        planned: Vec<Planned>,
+        settled: &mut Vec<(Group, i64)>,
+    ) -> Result<(), SyncError> {
+        let mut queue: Vec<Vec<Planned>> = vec![];
+        let mut planned = planned;
+        while !planned.is_empty() {
+            let rest = planned.split_off(planned.len().min(self.config.batch_size as usize));
+            queue.push(std::mem::replace(&mut planned, rest));
+        }
+        queue.reverse();
+        let mut retried: HashSet<i64> = HashSet::new();
+        while let Some(mut chunk) = queue.pop() {
+            let writes: Vec<RemoteWrite> = chunk
+                .iter()
+                .map(|p| RemoteWrite {
+                    id: p.remote_id,
+                    version: p.version.clone(),
+                    values: p.group.values.clone(),
+                    deactivate: p.group.deleted,
+                })
+                .collect();
+            let err = match self.connector.write(doctype, &writes).await {
+                Ok(()) => {
+                    settled.extend(chunk.into_iter().map(|p| (p.group, p.remote_id)));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            match err.class {
+                ErrorClass::Rejected | ErrorClass::Conflict if chunk.len() > 1 => {
+                    let second = chunk.split_off(chunk.len() / 2);
+                    queue.push(second);
+                    queue.push(chunk);
+                }
+                ErrorClass::Rejected => {
+                    let p = chunk.remove(0);
+                    tracing::warn!(doctype, name = %p.group.name, error = %err, "refused upstream; parked");
+                    self.store
+                        .outbox_park(&p.group.seqs, &err.message)
+                        .map_err(store_err)?;
+                }
+                ErrorClass::Conflict => {
+                    let mut p = chunk.remove(0);
+                    let now = self.connector.read(doctype, &[p.remote_id]).await?;
+                    let Some(r) = now.first() else {
+                        // Deleted at the head office meanwhile.
+                        let gone = PulledRecord {
+                            remote_id: p.remote_id,
+                            version: None,
+                            active: false,
+                            gone: true,
+                            values: Map::new(),
+                            hash: String::new(),
+                        };
+                        self.apply(doctype, vec![gone], None).await?;
+                        continue;
+                    };
+                    let pulled = self.pulled(doctype, r)?;
+                    if pulled.hash == p.group.hash {
+                        settled.push((p.group, r.id));
+                    } else if pulled.hash == p.old_hash && retried.insert(p.remote_id) {
+                        // Only the version moved (our own earlier write).
+                        p.version = r.version.clone();
+                        queue.push(vec![p]);
+                    } else {
+                        tracing::info!(doctype, name = %p.group.name, "changed on both sides");
+                        self.apply(doctype, vec![pulled], None).await?;
+                    }
+                }
+                _ => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlap_is_taken_off_the_stamp() {
+        assert_eq!(
+            stamp_minus("2026-11-21 10:00:30.000500", 60).as_deref(),
+            Some("2026-11-21 09:59:30.000500")
+        );
+        assert_eq!(stamp_minus("garbage", 60), None);
+    }
+
+    #[test]
+    fn both_sides_hash_alike_whatever_the_number_form() {
+        let schema = Schema::starter();
+        let dt = schema.get("Product").unwrap();
+        let cfg = UpstreamConfig::parse(
+            "kind='tryton'\nurl='http://x/'\ndatabase='d'\nuser='u'\npassword='p'\n[doctypes.Product]\nmodel='product.product'\n",
+            std::path::Path::new("u.toml"),
+        )
+        .unwrap();
+        let map = &cfg.doctypes["Product"];
+        let local =
+            json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5, "unit": "box"});
+        let remote =
+            json!({"product_name": "Tea", "code": "T-1", "list_price": 12.50, "active": 1});
+        let a = normalize(dt, map, local.as_object().unwrap());
+        let b = normalize(dt, map, remote.as_object().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(hash(&a, false), hash(&b, false));
+        assert_ne!(hash(&a, false), hash(&a, true));
+        // Deactivated upstream is a field change for Product.
+        let off = json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5, "active": 0});
+        assert_eq!(
+            normalize(dt, map, off.as_object().unwrap())["active"],
+            json!(false)
+        );
+    }
+}
