@@ -114,12 +114,30 @@ fn template() -> PathBuf {
         "model.party.party.create",
         json!([[{"name": "Head Office", "code": "HQ"}], {}]),
     );
-    t.rpc(
+    let company = t.rpc(
         "model.company.company.create",
         json!([[{"party": party[0], "currency": cur[0]}], {}]),
     );
+    // The sync user works for that company (and so can see it).
+    t.rpc(
+        "model.res.user.write",
+        json!([[1], {"companies": [["add", [company[0]]]]}, {}]),
+    );
+    t.rpc(
+        "model.res.user.write",
+        json!([[1], {"company": company[0]}, {}]),
+    );
     t.stop();
-    std::fs::copy(t.dir.path().join("hq.sqlite"), &db).unwrap();
+    // A consistent copy, with whatever the server left in its journal.
+    let _ = std::fs::remove_file(&db);
+    run(
+        Command::new(venv.join("bin/python"))
+            .arg("-c")
+            .arg("import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute('VACUUM INTO ?', (sys.argv[2],))")
+            .arg(t.dir.path().join("hq.sqlite"))
+            .arg(&db),
+        "copying the template database",
+    );
     std::fs::write(dir.join("ready"), b"").unwrap();
     db
 }

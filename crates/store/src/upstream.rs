@@ -756,6 +756,14 @@ fn apply_one(
     } else {
         "modify"
     };
+    if local_op == "delete" && remote_op == "delete" {
+        // Deleted on both sides: they agree.
+        drop_outbox(conn, &dt.name, name)?;
+        if r.gone {
+            set_link(conn, &dt.name, name, None)?;
+        }
+        return Ok(Outcome::Applied);
+    }
     let kind = format!("{}/{remote_op}", op_word(&local_op));
     match page.policy {
         Policy::KeepRemote => {

@@ -83,7 +83,7 @@ pub struct UpstreamConfig {
     #[serde(default = "default_batch")]
     pub batch_size: u32,
     /// Tryton: the company prices are read and written for (default: the
-    /// only company of the database, if there is one).
+    /// user's current company in Tryton, if it has one).
     #[serde(default)]
     pub company: Option<i64>,
 }

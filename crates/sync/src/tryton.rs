@@ -49,8 +49,8 @@ pub struct Tryton {
 struct Session {
     header: String,
     /// The company prices are read and written for (`company` in the
-    /// context of every call): from the upstream file, else the only
-    /// company of the database.
+    /// context of every call): from the upstream file, else the user's
+    /// current company.
     company: Option<i64>,
 }
 
@@ -122,22 +122,18 @@ impl Tryton {
         );
         let company = match self.config.company {
             Some(c) => Some(c),
-            None => {
-                // Only a database with the company module has companies.
-                let found = self
-                    .post(
-                        "model.company.company.search",
-                        json!([[], 0, 2, [["id", "ASC"]], {}]),
-                        Some(&header),
-                    )
-                    .await
-                    .and_then(|(status, body)| envelope(status, body))
-                    .ok();
-                match found.as_ref().and_then(Value::as_array).map(Vec::as_slice) {
-                    Some([one]) => one.as_i64(),
-                    _ => None,
-                }
-            }
+            // The user's current company, as the Tryton client reads it
+            // (none without the company module, or for a user without one).
+            None => self
+                .post(
+                    "model.res.user.get_preferences",
+                    json!([true, {}]),
+                    Some(&header),
+                )
+                .await
+                .and_then(|(status, body)| envelope(status, body))
+                .ok()
+                .and_then(|p| p.get("company").and_then(Value::as_i64)),
         };
         tracing::info!(user = %self.config.user, company = ?company, "logged in to Tryton");
         Ok(Session { header, company })

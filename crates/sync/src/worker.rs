@@ -47,7 +47,7 @@ fn store_err(e: StoreError) -> SyncError {
 
 /// The running worker. Dropping it does not stop it: call [`Sync::stop`].
 pub struct Sync {
-    now: Arc<Notify>,
+    asked: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     connector: Arc<dyn Connector>,
@@ -128,6 +128,7 @@ impl Sync {
                 }
             });
         }
+        let asked = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
         let worker = Worker {
             store,
@@ -138,9 +139,9 @@ impl Sync {
             last_reconcile: None,
             pause_at: std::env::var("OUTPOST_SYNC_PAUSE").ok(),
         };
-        let task = tokio::spawn(worker.run(now.clone(), stop_rx, lock));
+        let task = tokio::spawn(worker.run(now.clone(), asked.clone(), stop_rx, lock));
         Ok(Sync {
-            now,
+            asked,
             stop,
             task,
             connector,
@@ -151,7 +152,7 @@ impl Sync {
 
     /// Starts a cycle now (or right after the one running).
     pub fn sync_now(&self) {
-        self.now.notify_one();
+        self.asked.notify_one();
     }
 
     /// Stops after the current call; nothing half-done is lost (the
@@ -288,6 +289,7 @@ impl Worker {
     async fn run(
         mut self,
         now: Arc<Notify>,
+        asked: Arc<Notify>,
         mut stop: watch::Receiver<bool>,
         _lock: std::fs::File,
     ) {
@@ -354,6 +356,7 @@ impl Worker {
                         tokio::time::sleep(DEBOUNCE).await;
                         break;
                     }
+                    _ = asked.notified() => break,
                     _ = tokio::time::sleep(NOW_POLL) => {
                         let asked = self.store.sync_state("now_requested").ok().flatten().unwrap_or_default();
                         if asked != last_now {
@@ -400,7 +403,7 @@ impl Worker {
             self.pull(&doctype).await?;
             self.count_traffic();
         }
-        let due = Duration::from_secs(self.config.reconcile_minutes.max(1) * 60);
+        let due = Duration::from_secs(self.config.reconcile_minutes * 60);
         if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {
             for doctype in self.config.doctypes.keys().cloned().collect::<Vec<_>>() {
                 self.reconcile(&doctype).await?;
@@ -833,14 +836,21 @@ impl Worker {
         }
         queue.reverse();
         let mut retried: HashSet<i64> = HashSet::new();
+        // The key names the record on both sides and is not rewritten
+        // (Tryton refuses to change a party's code once set).
+        let key_field = self.parts(doctype)?.0.key_field().to_string();
         while let Some(mut chunk) = queue.pop() {
             let writes: Vec<RemoteWrite> = chunk
                 .iter()
-                .map(|p| RemoteWrite {
-                    id: p.remote_id,
-                    version: p.version.clone(),
-                    values: p.group.values.clone(),
-                    deactivate: p.group.deleted,
+                .map(|p| {
+                    let mut values = p.group.values.clone();
+                    values.remove(&key_field);
+                    RemoteWrite {
+                        id: p.remote_id,
+                        version: p.version.clone(),
+                        values,
+                        deactivate: p.group.deleted,
+                    }
                 })
                 .collect();
             let err = match self.connector.write(doctype, &writes).await {
@@ -856,16 +866,22 @@ impl Worker {
                     queue.push(second);
                     queue.push(chunk);
                 }
-                ErrorClass::Rejected => {
-                    let p = chunk.remove(0);
-                    tracing::warn!(doctype, name = %p.group.name, error = %err, "refused upstream; parked");
-                    self.store
-                        .outbox_park(&p.group.seqs, &err.message)
-                        .map_err(store_err)?;
-                }
-                ErrorClass::Conflict => {
+                ErrorClass::Rejected | ErrorClass::Conflict => {
                     let mut p = chunk.remove(0);
                     let now = self.connector.read(doctype, &[p.remote_id]).await?;
+                    // Refused because the record was deleted or deactivated
+                    // at the head office: that is a conflict, not bad data.
+                    let removed = match now.first() {
+                        None => true,
+                        Some(r) => !r.active && !Worker::active_field(self.parts(doctype)?.0),
+                    };
+                    if err.class == ErrorClass::Rejected && !removed {
+                        tracing::warn!(doctype, name = %p.group.name, error = %err, "refused upstream; parked");
+                        self.store
+                            .outbox_park(&p.group.seqs, &err.message)
+                            .map_err(store_err)?;
+                        continue;
+                    }
                     let Some(r) = now.first() else {
                         // Deleted at the head office meanwhile.
                         let gone = PulledRecord {

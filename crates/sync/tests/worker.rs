@@ -1,0 +1,471 @@
+//! The sync worker against a real `trytond` (party and product modules, one
+//! company) with a real office database: round trip, deletions both ways,
+//! no echo, nothing sent twice, and the conflict matrix for each policy.
+
+use std::time::{Duration, Instant};
+
+use outpost_e2e::trytond::Trytond;
+use outpost_store::{Keep, Store, StoreError, Write, WriteCtx};
+use outpost_sync::{Sync, UpstreamConfig};
+use serde_json::{json, Value};
+
+struct Office {
+    _dir: tempfile::TempDir,
+    store: Store,
+    sync: Sync,
+}
+
+fn office(t: &Trytond, policy: &str) -> Office {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let text = t.upstream_toml(
+        None,
+        &format!(
+            "interval_seconds = 3600\nreconcile_minutes = 0\n\
+             [doctypes.Party]\nmodel = \"party.party\"\nconflict = \"{policy}\"\n\
+             [doctypes.Product]\nmodel = \"product.product\"\nconflict = \"{policy}\"\n"
+        ),
+    );
+    let cfg = UpstreamConfig::parse(&text, &dir.path().join("upstream.toml")).unwrap();
+    let sync = Sync::start(store.clone(), cfg).unwrap();
+    Office {
+        _dir: dir,
+        store,
+        sync,
+    }
+}
+
+fn ctx() -> WriteCtx {
+    WriteCtx {
+        device: "front-desk".into(),
+        request_id: None,
+        from_upstream: false,
+    }
+}
+
+fn insert(store: &Store, doctype: &str, v: Value) -> String {
+    let out = store
+        .write(
+            ctx(),
+            Write::Insert {
+                doctype: doctype.into(),
+                record: v.as_object().unwrap().clone(),
+            },
+        )
+        .unwrap();
+    out.value["name"].as_str().unwrap().to_string()
+}
+
+fn update(store: &Store, doctype: &str, name: &str, v: Value) {
+    let rev = store.get(doctype, name).unwrap()["rev"].as_i64().unwrap();
+    store
+        .write(
+            ctx(),
+            Write::Update {
+                doctype: doctype.into(),
+                name: name.into(),
+                rev,
+                record: v.as_object().unwrap().clone(),
+            },
+        )
+        .unwrap();
+}
+
+fn delete(store: &Store, doctype: &str, name: &str) {
+    store
+        .write(
+            ctx(),
+            Write::Delete {
+                doctype: doctype.into(),
+                name: name.into(),
+                rev: None,
+            },
+        )
+        .unwrap();
+}
+
+/// Asks for a sync and waits until a cycle that began after the request
+/// has ended; returns the status.
+async fn cycle(o: &Office) -> Value {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let asked = outpost_store::values::now_utc();
+    o.sync.sync_now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = o.store.sync_state("last_attempt").unwrap();
+        let e = o.store.sync_state("last_cycle_end").unwrap();
+        if let (Some(a), Some(e)) = (a, e) {
+            if a >= asked && e >= a {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no sync cycle ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    o.store.sync_status().unwrap()
+}
+
+async fn synced(o: &Office) -> Value {
+    let s = cycle(o).await;
+    assert_eq!(s["link"], "up", "{s}");
+    s
+}
+
+/// Local record of `doctype` with this code (live or not).
+fn local(store: &Store, doctype: &str, code: &str) -> Option<Value> {
+    let spec = outpost_store::QuerySpec {
+        filter: outpost_store::query::parse_text(&format!("code:\"{code}\"")).unwrap(),
+        ..Default::default()
+    };
+    let rows = store.query(doctype, &spec).unwrap();
+    rows.first()
+        .map(|r| store.get(doctype, r["name"].as_str().unwrap()).unwrap())
+}
+
+fn remote_party(t: &Trytond, code: &str) -> Option<Value> {
+    let r = t.rpc(
+        "model.party.party.search_read",
+        json!([[["code", "=", code]], 0, null, null, ["name", "code", "active"], {"active_test": false}]),
+    );
+    let rows = r.as_array().unwrap();
+    assert!(rows.len() <= 1, "{code} twice upstream: {r}");
+    rows.first().cloned()
+}
+
+fn remote_write(t: &Trytond, code: &str, values: Value) {
+    let id = remote_party(t, code).unwrap()["id"].clone();
+    t.rpc("model.party.party.write", json!([[id], values, {}]));
+}
+
+fn remote_delete(t: &Trytond, code: &str) {
+    let id = remote_party(t, code).unwrap()["id"].clone();
+    t.rpc("model.party.party.delete", json!([[id], {}]));
+}
+
+fn remote_create(t: &Trytond, name: &str, code: &str) {
+    t.rpc(
+        "model.party.party.create",
+        json!([[{"name": name, "code": code}], {}]),
+    );
+}
+
+fn is_deleted(store: &Store, doctype: &str, name: &str) -> bool {
+    matches!(store.get(doctype, name), Err(StoreError::Deleted { .. }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_and_products_go_up_and_head_office_changes_come_down() {
+    let t = Trytond::start();
+    let o = office(&t, "ask");
+
+    let acme = insert(
+        &o.store,
+        "Party",
+        json!({"party_name": "Acme", "code": "P-1", "city": "Kashgar"}),
+    );
+    let nocode = insert(&o.store, "Party", json!({"party_name": "No Code"}));
+    let tea = insert(
+        &o.store,
+        "Product",
+        json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5}),
+    );
+    let s = synced(&o).await;
+    assert_eq!(s["outbox_pending"], 0, "{s}");
+    assert_eq!(remote_party(&t, "P-1").unwrap()["name"], "Acme");
+    // A record without a code goes up with its Outpost name as its key.
+    assert_eq!(remote_party(&t, &nocode).unwrap()["name"], "No Code");
+    let templates = t.all(
+        "product.template",
+        &["name", "code", "list_price", "active"],
+    );
+    let tpl = templates.iter().find(|p| p["code"] == "T-1").unwrap();
+    assert_eq!(tpl["name"], "Tea");
+    assert_eq!(tpl["list_price"]["decimal"], "12.5");
+    let variants = t.all("product.product", &["code", "template"]);
+    assert_eq!(
+        variants.iter().filter(|v| v["code"] == "T-1").count(),
+        1,
+        "{variants:?}"
+    );
+    let sent = s["bytes"]["sent_total"].as_u64().unwrap();
+    assert!(sent > 0 && s["bytes"]["received_total"].as_u64().unwrap() > 0);
+
+    // Nothing new: nothing created again, and the push sends nothing.
+    let s2 = synced(&o).await;
+    assert_eq!(t.all("party.party", &["code"]).len(), 3, "HQ, P-1, No Code");
+    assert_eq!(s2["outbox_pending"], 0);
+
+    // Head-office changes come down, through the store (logged for
+    // slaves as the upstream's), and do not echo back into the outbox.
+    let seq = o
+        .store
+        .changes_since(0, 10_000)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
+    remote_write(&t, "P-1", json!({"name": "Acme Ltd"}));
+    remote_create(&t, "Remote One", "R-1");
+    let id = tpl["id"].clone();
+    t.rpc(
+        "model.product.template.write",
+        json!([[id], {"list_price": {"__class__": "Decimal", "decimal": "13.00"}}, {"company": 1}]),
+    );
+    let s = synced(&o).await;
+    assert_eq!(s["outbox_pending"], 0, "{s}");
+    assert_eq!(
+        o.store.get("Party", &acme).unwrap()["party_name"],
+        "Acme Ltd"
+    );
+    assert_eq!(o.store.get("Party", &acme).unwrap()["city"], "Kashgar");
+    assert_eq!(
+        local(&o.store, "Party", "R-1").unwrap()["party_name"],
+        "Remote One"
+    );
+    assert_eq!(o.store.get("Product", &tea).unwrap()["list_price"], 13.0);
+    let changes = o.store.changes_since(seq, 100).unwrap();
+    assert!(
+        changes.len() >= 3 && changes.iter().all(|c| c.device == "upstream"),
+        "{changes:?}"
+    );
+    // (The head office's own party came down with the first pull.)
+    assert!(local(&o.store, "Party", "HQ").is_some());
+
+    // Deactivated upstream: deleted here. Deleted upstream: noticed by
+    // comparing id sets, deleted here.
+    let r1 = local(&o.store, "Party", "R-1").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    remote_write(&t, "R-1", json!({"active": false}));
+    remote_delete(&t, "P-1");
+    synced(&o).await;
+    assert!(is_deleted(&o.store, "Party", &r1));
+    assert!(is_deleted(&o.store, "Party", &acme));
+
+    // Office changes to linked records go up as writes; a deleted product
+    // is deactivated upstream (the template keeps its history).
+    update(
+        &o.store,
+        "Party",
+        &nocode,
+        json!({"party_name": "Has A Name"}),
+    );
+    delete(&o.store, "Product", &tea);
+    synced(&o).await;
+    assert_eq!(remote_party(&t, &nocode).unwrap()["name"], "Has A Name");
+    let templates = t.all("product.template", &["code", "active"]);
+    let tpl = templates.iter().find(|p| p["code"] == "T-1").unwrap();
+    assert_eq!(tpl["active"], 0, "{tpl}");
+    assert_eq!(o.store.sync_status().unwrap()["conflicts"], 0);
+    o.sync.stop().await;
+}
+
+/// The conflict matrix (after jIO's replicate storage tests): each record
+/// below is changed on one side or both between two syncs, for each
+/// policy.
+///
+/// - one side only (create, modify, delete here; create, modify, delete at
+///   the head office): no conflict, the change reaches the other side;
+/// - create/create (the same code made on both sides), modify/modify,
+///   modify/delete, delete/modify: a conflict, settled by the policy;
+/// - delete/delete: both agree, no conflict.
+async fn matrix(policy: &str) {
+    let t = Trytond::start();
+    let o = office(&t, policy);
+    let s = &o.store;
+    let mut names = std::collections::HashMap::new();
+    for code in ["MM", "MD", "DM", "DD", "LM", "LD", "RM", "RD"] {
+        names.insert(
+            code,
+            insert(
+                s,
+                "Party",
+                json!({"party_name": format!("{code} v1"), "code": code}),
+            ),
+        );
+    }
+    synced(&o).await;
+
+    // Between two syncs:
+    insert(s, "Party", json!({"party_name": "CC office", "code": "CC"}));
+    insert(s, "Party", json!({"party_name": "LC office", "code": "LC"}));
+    update(s, "Party", &names["MM"], json!({"party_name": "MM office"}));
+    update(s, "Party", &names["MD"], json!({"party_name": "MD office"}));
+    update(s, "Party", &names["LM"], json!({"party_name": "LM office"}));
+    delete(s, "Party", &names["DM"]);
+    delete(s, "Party", &names["DD"]);
+    delete(s, "Party", &names["LD"]);
+    remote_create(&t, "CC head office", "CC");
+    remote_create(&t, "RC head office", "RC");
+    remote_write(&t, "MM", json!({"name": "MM head office"}));
+    remote_write(&t, "DM", json!({"name": "DM head office"}));
+    remote_write(&t, "RM", json!({"name": "RM head office"}));
+    remote_delete(&t, "MD");
+    remote_delete(&t, "DD");
+    remote_delete(&t, "RD");
+    let status = synced(&o).await;
+    // A second sync carries out what the first decided (keep local pushes).
+    synced(&o).await;
+
+    // One side only: no conflict whatever the policy.
+    assert_eq!(remote_party(&t, "LC").unwrap()["name"], "LC office");
+    assert_eq!(
+        local(s, "Party", "RC").unwrap()["party_name"],
+        "RC head office"
+    );
+    assert_eq!(remote_party(&t, "LM").unwrap()["name"], "LM office");
+    assert_eq!(
+        s.get("Party", &names["RM"]).unwrap()["party_name"],
+        "RM head office"
+    );
+    assert_eq!(remote_party(&t, "LD").unwrap()["active"], 0);
+    assert!(is_deleted(s, "Party", &names["RD"]));
+    // Both deleted: they agree.
+    assert!(is_deleted(s, "Party", &names["DD"]));
+    assert!(remote_party(&t, "DD").is_none());
+
+    let conflicts = s.sync_conflicts(true).unwrap();
+    let kinds: std::collections::BTreeMap<String, (String, String)> = conflicts
+        .iter()
+        .map(|c| {
+            let code = c.local["code"]
+                .as_str()
+                .or(c.remote["values"]["code"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            (code, (c.kind.clone(), c.state.clone()))
+        })
+        .collect();
+    let state = match policy {
+        "keep_remote" => "kept_remote",
+        "keep_local" => "kept_local",
+        _ => "open",
+    };
+    let want: std::collections::BTreeMap<String, (String, String)> = [
+        ("CC", "create/create"),
+        ("MM", "modify/modify"),
+        ("MD", "modify/delete"),
+        ("DM", "delete/modify"),
+    ]
+    .into_iter()
+    .map(|(c, k)| (c.to_string(), (k.to_string(), state.to_string())))
+    .collect();
+    assert_eq!(kinds, want, "{conflicts:#?} (first sync: {status})");
+    // Every conflict keeps both versions.
+    for c in &conflicts {
+        assert!(
+            !c.remote["values"].is_null() || c.remote["gone"] == true,
+            "{c:?}"
+        );
+    }
+
+    let cc = local(s, "Party", "CC").unwrap();
+    match policy {
+        "keep_remote" => {
+            assert_eq!(cc["party_name"], "CC head office");
+            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC head office");
+            assert_eq!(
+                s.get("Party", &names["MM"]).unwrap()["party_name"],
+                "MM head office"
+            );
+            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
+            assert!(is_deleted(s, "Party", &names["MD"]));
+            assert!(remote_party(&t, "MD").is_none());
+            assert_eq!(
+                s.get("Party", &names["DM"]).unwrap()["party_name"],
+                "DM head office"
+            );
+            assert_eq!(remote_party(&t, "DM").unwrap()["active"], 1);
+        }
+        "keep_local" => {
+            assert_eq!(cc["party_name"], "CC office");
+            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC office");
+            assert_eq!(
+                s.get("Party", &names["MM"]).unwrap()["party_name"],
+                "MM office"
+            );
+            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM office");
+            // Deleted upstream, kept here: made again upstream.
+            assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
+            assert!(is_deleted(s, "Party", &names["DM"]));
+            assert_eq!(remote_party(&t, "DM").unwrap()["active"], 0);
+        }
+        _ => {
+            // Nothing moved on either side.
+            assert_eq!(cc["party_name"], "CC office");
+            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC head office");
+            assert_eq!(
+                s.get("Party", &names["MM"]).unwrap()["party_name"],
+                "MM office"
+            );
+            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
+            assert_eq!(
+                s.get("Party", &names["MD"]).unwrap()["party_name"],
+                "MD office"
+            );
+            assert!(remote_party(&t, "MD").is_none());
+            assert!(is_deleted(s, "Party", &names["DM"]));
+            assert_eq!(remote_party(&t, "DM").unwrap()["active"], 1);
+            assert_eq!(s.sync_status().unwrap()["conflicts"], 4);
+            // A person decides: two for the office, two for the head office.
+            let id = |code: &str| {
+                conflicts
+                    .iter()
+                    .find(|c| c.local["code"] == code || c.remote["values"]["code"] == code)
+                    .unwrap()
+                    .id
+            };
+            s.sync_resolve(id("CC"), Keep::Local).unwrap();
+            s.sync_resolve(id("MD"), Keep::Local).unwrap();
+            s.sync_resolve(id("MM"), Keep::Remote).unwrap();
+            s.sync_resolve(id("DM"), Keep::Remote).unwrap();
+            assert!(
+                s.sync_resolve(id("DM"), Keep::Local).is_err(),
+                "settled twice"
+            );
+            synced(&o).await;
+            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC office");
+            assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
+            assert_eq!(
+                s.get("Party", &names["MM"]).unwrap()["party_name"],
+                "MM head office"
+            );
+            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
+            assert_eq!(
+                s.get("Party", &names["DM"]).unwrap()["party_name"],
+                "DM head office"
+            );
+            assert_eq!(s.sync_status().unwrap()["conflicts"], 0);
+        }
+    }
+    // Whatever the policy: one copy of each code upstream, nothing left to
+    // push, and a further sync changes nothing.
+    let s1 = synced(&o).await;
+    assert_eq!(s1["outbox_pending"], 0, "{s1}");
+    let codes: Vec<String> = t
+        .all("party.party", &["code"])
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect();
+    let mut dedup = codes.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(codes.len(), dedup.len(), "{codes:?}");
+    o.sync.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_matrix_keep_remote() {
+    matrix("keep_remote").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_matrix_keep_local() {
+    matrix("keep_local").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_matrix_ask() {
+    matrix("ask").await;
+}
