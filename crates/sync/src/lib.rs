@@ -24,4 +24,4 @@ pub use config::{DoctypeMap, Kind, UpstreamConfig};
 pub use connector::{
     Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
-pub use worker::{Sync, UPSTREAM_DEVICE};
+pub use worker::{request_now, request_served, Sync, UPSTREAM_DEVICE};

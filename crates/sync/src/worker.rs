@@ -45,8 +45,29 @@ fn store_err(e: StoreError) -> SyncError {
     SyncError::new(ErrorClass::Retryable, format!("the office database: {e}"))
 }
 
+/// Asks the worker syncing `store`'s data folder (in this process or
+/// another) for a cycle; returns the request's token.
+pub fn request_now(store: &Store) -> Result<String, SyncError> {
+    // Tokens sort in time order; two asks in one millisecond share one.
+    let token = outpost_store::values::now_utc();
+    store
+        .set_sync_state(&[("now_requested", &token)])
+        .map_err(store_err)?;
+    Ok(token)
+}
+
+/// Whether a cycle that began after the request `token` has ended.
+pub fn request_served(store: &Store, token: &str) -> bool {
+    store
+        .sync_state("served")
+        .ok()
+        .flatten()
+        .is_some_and(|served| served.as_str() >= token)
+}
+
 /// The running worker. Dropping it does not stop it: call [`Sync::stop`].
 pub struct Sync {
+    store: Store,
     asked: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -131,7 +152,7 @@ impl Sync {
         let asked = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
         let worker = Worker {
-            store,
+            store: store.clone(),
             connector: connector.clone(),
             config: config.clone(),
             schema: schema.clone(),
@@ -141,6 +162,7 @@ impl Sync {
         };
         let task = tokio::spawn(worker.run(now.clone(), asked.clone(), stop_rx, lock));
         Ok(Sync {
+            store,
             asked,
             stop,
             task,
@@ -150,9 +172,12 @@ impl Sync {
         })
     }
 
-    /// Starts a cycle now (or right after the one running).
-    pub fn sync_now(&self) {
+    /// Starts a cycle now (or right after the one running); returns the
+    /// request's token for [`request_served`].
+    pub fn sync_now(&self) -> Result<String, SyncError> {
+        let token = request_now(&self.store)?;
         self.asked.notify_one();
+        Ok(token)
     }
 
     /// Stops after the current call; nothing half-done is lost (the
@@ -294,16 +319,19 @@ impl Worker {
         _lock: std::fs::File,
     ) {
         let mut failures: u32 = 0;
-        let mut last_now = self
-            .store
-            .sync_state("now_requested")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let mut last_now: String;
         tracing::info!(kind = ?self.config.kind, url = %self.config.url, "upstream sync started");
         loop {
             let started = outpost_store::values::now_utc();
             let _ = self.store.set_sync_state(&[("last_attempt", &started)]);
+            // Every request made before this cycle began is served by it.
+            let serving = self
+                .store
+                .sync_state("now_requested")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            last_now = serving.clone();
             let result = tokio::select! {
                 r = self.cycle() => r,
                 _ = stop.changed() => break,
@@ -318,7 +346,7 @@ impl Worker {
                         ("last_success", &done),
                         ("last_error", ""),
                         ("next_attempt", ""),
-                        ("last_cycle_end", &done),
+                        ("served", &serving),
                     ]);
                     Duration::from_secs(self.config.interval_seconds.max(1))
                 }
@@ -341,7 +369,7 @@ impl Worker {
                         ("link", state),
                         ("last_error", &e.message),
                         ("next_attempt", &next),
-                        ("last_cycle_end", &outpost_store::values::now_utc()),
+                        ("served", &serving),
                     ]);
                     wait
                 }
@@ -360,7 +388,6 @@ impl Worker {
                     _ = tokio::time::sleep(NOW_POLL) => {
                         let asked = self.store.sync_state("now_requested").ok().flatten().unwrap_or_default();
                         if asked != last_now {
-                            last_now = asked;
                             break;
                         }
                     }

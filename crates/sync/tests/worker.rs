@@ -87,17 +87,11 @@ fn delete(store: &Store, doctype: &str, name: &str) {
 /// Asks for a sync and waits until a cycle that began after the request
 /// has ended; returns the status.
 async fn cycle(o: &Office) -> Value {
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let asked = outpost_store::values::now_utc();
-    o.sync.sync_now();
+    let token = o.sync.sync_now().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let a = o.store.sync_state("last_attempt").unwrap();
-        let e = o.store.sync_state("last_cycle_end").unwrap();
-        if let (Some(a), Some(e)) = (a, e) {
-            if a >= asked && e >= a {
-                break;
-            }
+        if outpost_sync::request_served(&o.store, &token) {
+            break;
         }
         assert!(Instant::now() < deadline, "no sync cycle ended");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -46,7 +46,7 @@ pub fn run(dir: PathBuf, action: SyncAction) -> Result<(), CliError> {
                 .sync_resolve(id, keep)
                 .map_err(outpost_api::error::from_store)?;
             // The office's version goes up at the next cycle: start it.
-            let _ = store.set_sync_state(&[("now_requested", &outpost_store::values::now_utc())]);
+            let _ = outpost_sync::request_now(&store);
             print_json(&serde_json::to_value(c).unwrap_or(Value::Null));
             Ok(())
         }
@@ -74,19 +74,11 @@ fn now(store: &Store, dir: &std::path::Path, timeout: Duration) -> Result<(), Cl
             query: None,
         });
     }
-    let asked = outpost_store::values::now_utc();
-    store
-        .set_sync_state(&[("now_requested", &asked)])
-        .context("cannot ask the master")?;
+    let token = outpost_sync::request_now(store).context("cannot ask the master")?;
     let started = Instant::now();
     loop {
-        let attempt = store.sync_state("last_attempt").ok().flatten();
-        let end = store.sync_state("last_cycle_end").ok().flatten();
-        // A cycle that started after the request and has ended.
-        if let (Some(a), Some(e)) = (attempt, end) {
-            if a >= asked && e >= a {
-                break;
-            }
+        if outpost_sync::request_served(store, &token) {
+            break;
         }
         if started.elapsed() > timeout {
             return Err(anyhow!(
