@@ -117,7 +117,25 @@ impl MasterProc {
     /// Starts a master named `name` on `port` (no mDNS) and waits until it
     /// prints its pairing URL.
     pub fn start(data: &Path, name: &str, port: u16, extra: &[&str]) -> MasterProc {
+        MasterProc::start_env(data, name, port, extra, &[])
+    }
+
+    /// The same with extra environment variables. Its log (stderr) goes to
+    /// `DATA/master.log`, appended across restarts.
+    pub fn start_env(
+        data: &Path,
+        name: &str,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> MasterProc {
         use std::io::BufRead;
+        std::fs::create_dir_all(data).expect("data folder");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("master.log"))
+            .expect("master.log");
         let mut child = Command::new(outpost_bin())
             .args([
                 "master",
@@ -134,8 +152,9 @@ impl MasterProc {
             .args(extra)
             .env_remove("OUTPOST_DATA")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start outpost master");
         let out = child.stdout.take().expect("stdout");
@@ -193,6 +212,11 @@ impl MasterProc {
             .arg(self.child.id().to_string())
             .status();
         self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// What it logged so far (all runs on this data folder).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("master.log")).unwrap_or_default()
     }
 
     /// Lines printed after start-up.

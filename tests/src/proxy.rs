@@ -29,6 +29,10 @@ pub struct LinkConfig {
     /// comes back (as TCP's retransmissions would), unless the connection
     /// is given up first.
     pub blackhole: bool,
+    /// Requests get through but answers are held (released in order when
+    /// this is turned off): a call that reached the server and whose answer
+    /// never came back.
+    pub hold_answers: bool,
 }
 
 struct Shared {
@@ -147,7 +151,7 @@ async fn pump(
         }
     });
     while let Some((read_at, mut chunk)) = rx.recv().await {
-        while shared.config().blackhole {
+        while shared.config().blackhole || (!upward && shared.config().hold_answers) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let cfg = shared.config();

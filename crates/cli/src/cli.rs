@@ -91,8 +91,9 @@ pub enum Command {
     },
     /// The running master's sync with the head-office ERP
     Sync {
-        #[command(flatten)]
-        data: DataArg,
+        /// Data folder of the master (default: the platform's data folder)
+        #[arg(long, env = "OUTPOST_DATA", value_name = "DIR", global = true)]
+        data: Option<PathBuf>,
         #[command(subcommand)]
         action: SyncAction,
     },

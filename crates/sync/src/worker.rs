@@ -826,7 +826,10 @@ impl Worker {
                 }
                 Err(e) if e.class == ErrorClass::Rejected => {
                     let g = chunk.remove(0);
-                    let found = self.connector.lookup(doctype, &[g.key.clone()]).await?;
+                    let found = self
+                        .connector
+                        .lookup(doctype, std::slice::from_ref(&g.key))
+                        .await?;
                     if let Some(r) = found.first() {
                         // Made at the head office too: a create/create
                         // conflict, settled by the doctype's policy.

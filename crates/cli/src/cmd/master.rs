@@ -57,7 +57,7 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         shutdown_signal().await;
         tracing::info!("shutting down: closing slaves, finishing queued writes");
         master.db().set_upstream(None);
-        if let Some(sync) = sync.and_then(|s| Arc::into_inner(s)) {
+        if let Some(sync) = sync.and_then(Arc::into_inner) {
             sync.stop().await;
         }
         master.shutdown().await;

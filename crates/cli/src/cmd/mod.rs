@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Id { data } => id::run(data_dir(&data)?),
         Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
         Command::Devices { data, action } => devices::run(data_dir(&data)?, action),
-        Command::Sync { data, action } => sync::run(data_dir(&data)?, action),
+        Command::Sync { data, action } => sync::run(data_dir(&DataArg { data })?, action),
         Command::Masters { wait } => masters::run(std::time::Duration::from_secs(wait)),
     }
 }
