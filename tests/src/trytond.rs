@@ -253,8 +253,17 @@ impl Trytond {
             head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
             "{method}: {head}"
         );
-        // (Without Accept-Encoding the body is plain, whatever the header says.)
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{method}: {e}: {head}"))
+        // (Without Accept-Encoding the body is plain, whatever the header
+        // says; large answers come chunked.)
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        };
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{method}: {e}: {head}"))
     }
 
     /// `search_read` of everything of `model`, active or not.
@@ -265,4 +274,22 @@ impl Trytond {
         );
         v.as_array().cloned().unwrap_or_default()
     }
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    out
 }

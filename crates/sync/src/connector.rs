@@ -108,6 +108,21 @@ pub trait Connector: Send + Sync {
     /// left out).
     async fn read(&self, doctype: &str, ids: &[i64]) -> Result<Vec<RemoteRecord>, SyncError>;
 
+    /// The version tokens of these records (missing ones left out): what
+    /// a push reads back after writing, without the values it just sent.
+    async fn versions(
+        &self,
+        doctype: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<String>)>, SyncError> {
+        Ok(self
+            .read(doctype, ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.version))
+            .collect())
+    }
+
     /// The remote records whose key field (e.g. `code`) is one of `keys`,
     /// active or not: how a push whose answer was lost is found before a
     /// retry.

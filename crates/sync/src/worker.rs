@@ -774,14 +774,14 @@ impl Worker {
         self.pause("after_answer").await;
         // The versions the remote gave the records (for the next write).
         let ids: Vec<i64> = settled.iter().map(|(_, id)| *id).collect();
-        let versions: HashMap<i64, Option<String>> = match self.connector.read(doctype, &ids).await
-        {
-            Ok(rs) => rs.into_iter().map(|r| (r.id, r.version)).collect(),
-            // The pushes are done either way; the next pull brings the
-            // versions.
-            Err(e) if e.class == ErrorClass::Retryable => HashMap::new(),
-            Err(e) => return Err(e),
-        };
+        let versions: HashMap<i64, Option<String>> =
+            match self.connector.versions(doctype, &ids).await {
+                Ok(vs) => vs.into_iter().collect(),
+                // The pushes are done either way; the next pull brings the
+                // versions.
+                Err(e) if e.class == ErrorClass::Retryable => HashMap::new(),
+                Err(e) => return Err(e),
+            };
         let done: Vec<Synced> = settled
             .into_iter()
             .map(|(g, id)| Synced {
