@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use outpost_app::status::{DeviceView, FoundMasterView, Pairing, Status};
-use outpost_app::{App, AppError, AppEvent, AppOptions};
+use outpost_app::{App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tauri::{Emitter, Manager, State};
@@ -57,6 +57,36 @@ async fn devices_list(app: State<'_, App>) -> Result<Vec<DeviceView>, AppError> 
 #[tauri::command]
 async fn device_revoke(app: State<'_, App>, fingerprint: String) -> Result<DeviceView, AppError> {
     app.device_revoke(&fingerprint).await
+}
+
+#[tauri::command]
+async fn upstream_set(app: State<'_, App>, path: Option<String>) -> Result<Value, AppError> {
+    app.upstream_set(path).await
+}
+
+#[tauri::command]
+async fn sync_status(app: State<'_, App>) -> Result<Value, AppError> {
+    app.sync_status().await
+}
+
+#[tauri::command]
+async fn sync_now(app: State<'_, App>) -> Result<Value, AppError> {
+    app.sync_now().await
+}
+
+#[tauri::command]
+async fn sync_conflicts(app: State<'_, App>, all: bool) -> Result<Vec<Conflict>, AppError> {
+    app.sync_conflicts(all).await
+}
+
+#[tauri::command]
+async fn sync_resolve(app: State<'_, App>, id: i64, keep: Keep) -> Result<Conflict, AppError> {
+    app.sync_resolve(id, keep).await
+}
+
+#[tauri::command]
+async fn sync_parked(app: State<'_, App>) -> Result<Vec<Parked>, AppError> {
+    app.sync_parked().await
 }
 
 #[tauri::command]
@@ -200,6 +230,12 @@ fn main() {
             slave_forget,
             qr_decode,
             take_open_url,
+            upstream_set,
+            sync_status,
+            sync_now,
+            sync_conflicts,
+            sync_resolve,
+            sync_parked,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

@@ -18,6 +18,8 @@ use outpost_link::{discovery, Identity, PairingUrl};
 use outpost_node::pairing_state;
 use outpost_node::slave::{self, LinkState};
 use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use outpost_store::{Conflict, Keep, Parked};
+use outpost_sync::{Sync, UpstreamConfig};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, Mutex};
 
@@ -32,6 +34,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const STATUS_POLL: Duration = Duration::from_millis(500);
 /// How long to listen for masters on the LAN.
 const DISCOVER: Duration = Duration::from_secs(2);
+/// How long "Sync now" waits for the cycle.
+const SYNC_NOW_WAIT: Duration = Duration::from_secs(300);
 /// The device name the master's own window writes as (`modified_by`).
 const MASTER_DEVICE: &str = "master";
 
@@ -51,6 +55,10 @@ enum Mode {
         master: Box<Master>,
         db: Arc<dyn Db>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
+        /// The sync worker, when an upstream file is set and it started.
+        sync: Option<Arc<Sync>>,
+        /// Why the sync worker could not start.
+        sync_error: Option<String>,
     },
     /// Master mode is on in Settings but could not start.
     MasterFailed(String),
@@ -73,10 +81,16 @@ impl Mode {
     /// slave's connection).
     async fn stop(self) {
         match self {
-            Mode::Master { master, tasks, .. } => {
+            Mode::Master {
+                master,
+                tasks,
+                sync,
+                ..
+            } => {
                 for t in tasks {
                     t.abort();
                 }
+                stop_sync(&master, sync).await;
                 (*master).shutdown().await;
             }
             Mode::Slave { db, tasks } => {
@@ -386,10 +400,16 @@ impl App {
                     tokio::spawn(forward_changes(db.clone(), self.inner.events.clone())),
                     tokio::spawn(watch_master(Arc::downgrade(&self.inner))),
                 ];
+                let (sync, sync_error) = match start_sync(&master, self.settings().upstream) {
+                    Ok(s) => (s, None),
+                    Err(e) => (None, Some(e)),
+                };
                 Mode::Master {
                     master: Box::new(master),
                     db,
                     tasks,
+                    sync,
+                    sync_error,
                 }
             }
             Err(e) => {
@@ -462,6 +482,123 @@ impl App {
             .await?;
         tracing::info!(device = %device.fingerprint, "device revoked from the window");
         Ok(DeviceView::new(device, false))
+    }
+
+    // ---- upstream sync (master) ----
+
+    /// Sets (or with `None` removes) the upstream file and, on a running
+    /// master, restarts the sync worker with it. A file that cannot be read
+    /// or is not valid is refused and nothing changes.
+    pub async fn upstream_set(&self, path: Option<String>) -> Result<serde_json::Value, AppError> {
+        let path = path.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        if let Some(p) = &path {
+            UpstreamConfig::load(Path::new(p)).map_err(|e| AppError::BadInput(e.to_string()))?;
+        }
+        let _switching = self.inner.switching.lock().await;
+        self.save_settings(|s| s.upstream = path.clone())?;
+        let mut mode = self.inner.mode.lock().await;
+        if let Mode::Master {
+            master,
+            sync,
+            sync_error,
+            ..
+        } = &mut *mode
+        {
+            stop_sync(master, sync.take()).await;
+            match start_sync(master, path) {
+                Ok(s) => {
+                    *sync = s;
+                    *sync_error = None;
+                }
+                Err(e) => *sync_error = Some(e),
+            }
+        }
+        drop(mode);
+        self.sync_status().await
+    }
+
+    /// The sync state: the master reads its own database; a slave asks its
+    /// master (`sync.status`).
+    pub async fn sync_status(&self) -> Result<serde_json::Value, AppError> {
+        let mode = self.inner.mode.lock().await;
+        match &*mode {
+            Mode::Master {
+                master, sync_error, ..
+            } => {
+                let mut v = master.store().sync_status()?;
+                let file = self.settings().upstream;
+                if file.is_none() {
+                    v["configured"] = false.into();
+                    v["link"] = "no upstream configured".into();
+                }
+                v["upstream_file"] = serde_json::json!(file);
+                v["upstream_error"] = serde_json::json!(sync_error);
+                Ok(v)
+            }
+            Mode::Slave { db, .. } => {
+                let db = db.clone();
+                drop(mode);
+                Ok(db.run(Op::SyncStatus).await?)
+            }
+            other => Err(Self::no_database(other).into()),
+        }
+    }
+
+    fn sync_parts(
+        &self,
+        mode: &Mode,
+    ) -> Result<(outpost_store::Store, Option<Arc<Sync>>), AppError> {
+        match mode {
+            Mode::Master { master, sync, .. } => Ok((master.store().clone(), sync.clone())),
+            _ => Err(AppError::NotMaster),
+        }
+    }
+
+    /// Syncs now and waits for the cycle to end (at most 5 minutes).
+    pub async fn sync_now(&self) -> Result<serde_json::Value, AppError> {
+        let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
+        let sync = sync.ok_or_else(|| {
+            AppError::BadInput(
+                "no head office is configured: choose an upstream file in Settings".into(),
+            )
+        })?;
+        let token = sync
+            .sync_now()
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.message))?;
+        let deadline = tokio::time::Instant::now() + SYNC_NOW_WAIT;
+        while !outpost_sync::request_served(&store, &token) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the sync did not finish within 5 minutes; it goes on in the background",
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.sync_status().await
+    }
+
+    pub async fn sync_conflicts(&self, all: bool) -> Result<Vec<Conflict>, AppError> {
+        let (store, _) = self.sync_parts(&*self.inner.mode.lock().await)?;
+        Ok(store.sync_conflicts(all)?)
+    }
+
+    /// Settles a conflict; the office's version goes up at the next cycle,
+    /// which starts at once.
+    pub async fn sync_resolve(&self, id: i64, keep: Keep) -> Result<Conflict, AppError> {
+        let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
+        let c = store.sync_resolve(id, keep)?;
+        tracing::info!(conflict = id, ?keep, "conflict settled from the window");
+        if let Some(s) = sync {
+            let _ = s.sync_now();
+        }
+        Ok(c)
+    }
+
+    pub async fn sync_parked(&self) -> Result<Vec<Parked>, AppError> {
+        let (store, _) = self.sync_parts(&*self.inner.mode.lock().await)?;
+        Ok(store.outbox_parked()?)
     }
 
     // ---- slave mode ----
@@ -623,6 +760,28 @@ impl App {
     pub async fn shutdown(&self) {
         let _switching = self.inner.switching.lock().await;
         self.swap(Mode::None).await.stop().await;
+    }
+}
+
+/// Starts the sync worker for `master` with the upstream file at `path`
+/// (nothing without one); the error in words when it cannot start.
+fn start_sync(master: &Master, path: Option<String>) -> Result<Option<Arc<Sync>>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let config = UpstreamConfig::load(Path::new(&path)).map_err(|e| e.to_string())?;
+    let sync = Sync::start(master.store().clone(), config)
+        .map_err(|e| format!("the head-office sync could not start: {e}"))?;
+    let sync = Arc::new(sync);
+    master.db().set_upstream(Some(sync.clone()));
+    tracing::info!(upstream = %path, "head-office sync started");
+    Ok(Some(sync))
+}
+
+async fn stop_sync(master: &Master, sync: Option<Arc<Sync>>) {
+    master.db().set_upstream(None);
+    if let Some(s) = sync.and_then(Arc::into_inner) {
+        s.stop().await;
     }
 }
 

@@ -24,5 +24,6 @@ pub mod status;
 
 pub use app::{App, AppEvent, AppOptions};
 pub use error::AppError;
+pub use outpost_store::{Conflict, Keep, Parked};
 pub use settings::{Role, Settings};
 pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status};

@@ -28,6 +28,9 @@ pub struct Settings {
     pub office_name: Option<String>,
     /// TCP port of the signaling socket when master (default 7355).
     pub port: Option<u16>,
+    /// The upstream file (TOML, docs/sync.md) of the head-office ERP the
+    /// master syncs with.
+    pub upstream: Option<String>,
 }
 
 impl Settings {
