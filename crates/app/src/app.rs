@@ -540,7 +540,18 @@ impl App {
                 drop(mode);
                 Ok(db.run(Op::SyncStatus).await?)
             }
-            other => Err(Self::no_database(other).into()),
+            // Not a master (yet): what Settings hold, nothing running.
+            Mode::None | Mode::MasterFailed(_) => Ok(serde_json::json!({
+                "configured": false,
+                "running": false,
+                "upstream_file": self.settings().upstream,
+                "upstream_error": null,
+                "kind": null, "url": null,
+                "link": "no upstream configured",
+                "last_success": null, "last_attempt": null, "last_error": null, "next_attempt": null,
+                "outbox_pending": 0, "parked": 0, "conflicts": 0,
+                "bytes": {"sent_today": 0, "received_today": 0, "sent_total": 0, "received_total": 0},
+            })),
         }
     }
 

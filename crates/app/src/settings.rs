@@ -83,6 +83,7 @@ mod tests {
             role: Role::Master,
             office_name: Some("Kashgar depot".into()),
             port: Some(7400),
+            upstream: Some("/etc/outpost/hq.toml".into()),
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), s);

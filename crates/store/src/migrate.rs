@@ -33,15 +33,15 @@ CREATE TABLE IF NOT EXISTS _requests (
     response TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (device, req_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sync_links (
-    doctype TEXT NOT NULL, name TEXT NOT NULL, remote_id INTEGER NOT NULL,
+    doctype TEXT NOT NULL, name TEXT NOT NULL, remote_id TEXT NOT NULL,
     hash TEXT NOT NULL, version TEXT,
     PRIMARY KEY (doctype, name)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS _sync_links_remote ON _sync_links(doctype, remote_id);
 CREATE TABLE IF NOT EXISTS _sync_cursors (
-    doctype TEXT PRIMARY KEY, stamp TEXT, id INTEGER NOT NULL, moved_at TEXT);
+    doctype TEXT PRIMARY KEY, stamp TEXT, id TEXT NOT NULL, moved_at TEXT);
 CREATE TABLE IF NOT EXISTS _sync_conflicts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doctype TEXT NOT NULL, name TEXT, remote_id INTEGER,
+    doctype TEXT NOT NULL, name TEXT, remote_id TEXT,
     kind TEXT NOT NULL, local TEXT, remote TEXT, remote_version TEXT,
     reason TEXT, state TEXT NOT NULL, requested TEXT,
     at TEXT NOT NULL, resolved_at TEXT);

@@ -66,7 +66,8 @@ pub struct OutboxEntry {
 /// A local record's remote twin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
-    pub remote_id: i64,
+    /// The remote's id (Tryton's integer, Frappe's name), as text.
+    pub remote_id: String,
     pub hash: String,
     pub version: Option<String>,
 }
@@ -85,7 +86,7 @@ pub struct Synced {
 /// A remote record as pulled, in Outpost's field names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PulledRecord {
-    pub remote_id: i64,
+    pub remote_id: String,
     pub version: Option<String>,
     pub active: bool,
     /// The record no longer exists upstream (found by reconciliation).
@@ -108,7 +109,7 @@ pub struct PulledPage {
     pub policy: Policy,
     pub records: Vec<PulledRecord>,
     /// The new cursor `(stamp, id)`; kept only if it is past the stored one.
-    pub cursor: Option<(String, i64)>,
+    pub cursor: Option<(String, String)>,
 }
 
 /// One conflict, open or settled.
@@ -117,7 +118,7 @@ pub struct Conflict {
     pub id: i64,
     pub doctype: String,
     pub name: Option<String>,
-    pub remote_id: Option<i64>,
+    pub remote_id: Option<String>,
     /// `local/remote` operations, e.g. `modify/modify`, `create/create`,
     /// `delete/modify`; `-/refused` when the remote version could not be
     /// stored here.
@@ -310,7 +311,7 @@ impl Store {
     }
 
     /// Remote ids of every linked record of `doctype` (for reconciliation).
-    pub fn sync_remote_ids(&self, doctype: &str) -> Result<Vec<i64>> {
+    pub fn sync_remote_ids(&self, doctype: &str) -> Result<Vec<String>> {
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT remote_id FROM _sync_links WHERE doctype = ? ORDER BY remote_id",
@@ -322,7 +323,7 @@ impl Store {
 
     /// Where `doctype`'s pull stopped `(stamp, id)`, and when (here) it
     /// last moved.
-    pub fn sync_cursor(&self, doctype: &str) -> Result<Option<(String, i64, String)>> {
+    pub fn sync_cursor(&self, doctype: &str) -> Result<Option<(String, String, String)>> {
         self.with_reader(|c| {
             Ok(c.prepare_cached(
                 "SELECT stamp, id, coalesce(moved_at, '') FROM _sync_cursors WHERE doctype = ?",
@@ -583,11 +584,11 @@ pub(crate) fn apply_page(
         }
     }
     if let Some((stamp, id)) = &page.cursor {
-        let old: Option<(String, i64)> = conn
+        let old: Option<(String, String)> = conn
             .prepare_cached("SELECT stamp, id FROM _sync_cursors WHERE doctype = ?")?
             .query_row([&dt.name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        if old.is_none_or(|(s, i)| (stamp.as_str(), *id) > (s.as_str(), i)) {
+        if old.is_none_or(|(s, i)| cursor_after((stamp, id), (&s, &i))) {
             conn.prepare_cached(
                 "INSERT INTO _sync_cursors (doctype, stamp, id, moved_at) VALUES (?, ?, ?, ?)
                  ON CONFLICT(doctype) DO UPDATE SET stamp = excluded.stamp, id = excluded.id,
@@ -599,6 +600,18 @@ pub(crate) fn apply_page(
     Ok(
         json!({"applied": applied, "unchanged": unchanged, "conflicts": conflicts, "refused": refused}),
     )
+}
+
+/// Whether cursor `a` is past `b`: stamps as text (they sort in time
+/// order), ties by id, as numbers when both are.
+fn cursor_after(a: (&String, &String), b: (&String, &String)) -> bool {
+    match a.0.cmp(b.0) {
+        std::cmp::Ordering::Equal => match (a.1.parse::<i64>(), b.1.parse::<i64>()) {
+            (Ok(x), Ok(y)) => x > y,
+            _ => a.1 > b.1,
+        },
+        o => o == std::cmp::Ordering::Greater,
+    }
 }
 
 /// The local record a remote one is: by link, else (for a record new to
@@ -813,7 +826,7 @@ fn keep_local(
     old_hash: Option<String>,
 ) -> Result<()> {
     let link = (!r.gone).then(|| Link {
-        remote_id: r.remote_id,
+        remote_id: r.remote_id.clone(),
         hash: old_hash.unwrap_or_default(),
         version: r.version.clone(),
     });
@@ -886,7 +899,7 @@ fn apply_remote(
         &dt.name,
         &name,
         Some(&Link {
-            remote_id: r.remote_id,
+            remote_id: r.remote_id.clone(),
             hash: r.hash.clone(),
             version: r.version.clone(),
         }),
@@ -921,8 +934,9 @@ pub(crate) fn resolve(
     let dt = schema.get(&c.doctype)?.clone();
     let remote: PulledRecord = PulledRecord {
         remote_id: c.remote["remote_id"]
-            .as_i64()
-            .or(c.remote_id)
+            .as_str()
+            .map(str::to_string)
+            .or(c.remote_id.clone())
             .unwrap_or_default(),
         version: c.remote["version"].as_str().map(str::to_string),
         active: c.remote["active"].as_bool().unwrap_or(true),

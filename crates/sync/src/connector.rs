@@ -41,13 +41,15 @@ impl SyncError {
 pub struct Cursor {
     /// The remote's stamp as it sorts (Tryton: `YYYY-MM-DD HH:MM:SS.ffffff`).
     pub stamp: Option<String>,
-    pub id: i64,
+    /// The last record's id (ties between equal stamps).
+    pub id: String,
 }
 
 /// A record as the remote has it, with its values in Outpost's field names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteRecord {
-    pub id: i64,
+    /// The remote's id as text (Tryton's integer ids, Frappe's names).
+    pub id: String,
     /// The remote's modification stamp (for the cursor).
     pub stamp: String,
     /// The remote's optimistic-lock token (Tryton's `_timestamp`), sent back
@@ -77,7 +79,7 @@ pub struct Traffic {
 /// One change to make on an existing remote record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWrite {
-    pub id: i64,
+    pub id: String,
     /// The version read with the record: a stale write fails as a conflict.
     pub version: Option<String>,
     /// Outpost field names; empty with `deactivate`.
@@ -98,7 +100,7 @@ pub trait Connector: Send + Sync {
         &self,
         doctype: &str,
         records: &[Map<String, Value>],
-    ) -> Result<Vec<i64>, SyncError>;
+    ) -> Result<Vec<String>, SyncError>;
 
     /// Changes remote records in one call, all or none; one stale version
     /// fails the call with [`ErrorClass::Conflict`].
@@ -106,15 +108,15 @@ pub trait Connector: Send + Sync {
 
     /// The remote records with these ids (active or not; missing ones are
     /// left out).
-    async fn read(&self, doctype: &str, ids: &[i64]) -> Result<Vec<RemoteRecord>, SyncError>;
+    async fn read(&self, doctype: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, SyncError>;
 
     /// The version tokens of these records (missing ones left out): what
     /// a push reads back after writing, without the values it just sent.
     async fn versions(
         &self,
         doctype: &str,
-        ids: &[i64],
-    ) -> Result<Vec<(i64, Option<String>)>, SyncError> {
+        ids: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, SyncError> {
         Ok(self
             .read(doctype, ids)
             .await?
@@ -130,7 +132,7 @@ pub trait Connector: Send + Sync {
 
     /// Every remote id of `doctype`, active or not (to notice deletions,
     /// which leave no trace in a pull).
-    async fn ids(&self, doctype: &str) -> Result<Vec<i64>, SyncError>;
+    async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError>;
 
     /// Runs a query on the remote for records the office does not keep:
     /// `filters` in the JSON filter form (`[["field", "op", value], ...]`,

@@ -264,7 +264,10 @@ impl Tryton {
             }
         }
         RemoteRecord {
-            id: row["id"].as_i64().unwrap_or_default(),
+            id: row["id"]
+                .as_i64()
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
             stamp: row
                 .get("last_modified_at")
                 .and_then(datetime_text)
@@ -285,6 +288,20 @@ impl Tryton {
             .filter_map(|(k, v)| map.fields.get(k).map(|theirs| (theirs.clone(), v.clone())))
             .collect()
     }
+}
+
+/// Tryton's ids are integers; the worker keeps them as text.
+fn int_id(id: &str) -> Result<i64, SyncError> {
+    id.parse().map_err(|_| {
+        SyncError::new(
+            ErrorClass::Rejected,
+            format!("{id:?} is not a Tryton record id"),
+        )
+    })
+}
+
+fn int_ids(ids: &[String]) -> Result<Vec<i64>, SyncError> {
+    ids.iter().map(|i| int_id(i)).collect()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -494,7 +511,10 @@ impl Connector for Tryton {
             Some(t) => json!([
                 "OR",
                 ["last_modified_at", ">", t],
-                [["last_modified_at", "=", t], ["id", ">", after.id]]
+                [
+                    ["last_modified_at", "=", t],
+                    ["id", ">", after.id.parse::<i64>().unwrap_or(0)]
+                ]
             ]),
         };
         let records = self
@@ -517,7 +537,7 @@ impl Connector for Tryton {
             .last()
             .map(|r| Cursor {
                 stamp: Some(r.stamp.clone()),
-                id: r.id,
+                id: r.id.clone(),
             })
             .unwrap_or_else(|| after.clone());
         Ok(Page { records, next })
@@ -527,7 +547,7 @@ impl Connector for Tryton {
         &self,
         doctype: &str,
         records: &[Map<String, Value>],
-    ) -> Result<Vec<i64>, SyncError> {
+    ) -> Result<Vec<String>, SyncError> {
         let map = self.map(doctype)?;
         let model = remote_model(map);
         let remote: Vec<Value> = records
@@ -544,9 +564,14 @@ impl Connector for Tryton {
             })
             .collect();
         let ids = self.call(model, "create", json!([remote, {}])).await?;
-        let ids: Vec<i64> = ids
+        let ids: Vec<String> = ids
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_i64)
+                    .map(|i| i.to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         if ids.len() != records.len() {
             return Err(SyncError::new(
@@ -575,7 +600,7 @@ impl Connector for Tryton {
             } else {
                 Value::Object(Tryton::to_remote(map, &w.values))
             };
-            params.push(json!([w.id]));
+            params.push(json!([int_id(&w.id)?]));
             params.push(values);
             if let Some(v) = &w.version {
                 stamps.insert(format!("{model},{}", w.id), json!(v));
@@ -586,11 +611,12 @@ impl Connector for Tryton {
         Ok(())
     }
 
-    async fn read(&self, doctype: &str, ids: &[i64]) -> Result<Vec<RemoteRecord>, SyncError> {
+    async fn read(&self, doctype: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let map = self.map(doctype)?;
+        let ids = int_ids(ids)?;
         self.search_read(
             map,
             json!([["id", "in", ids]]),
@@ -598,6 +624,38 @@ impl Connector for Tryton {
             json!([["id", "ASC"]]),
         )
         .await
+    }
+
+    async fn versions(
+        &self,
+        doctype: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, SyncError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        let ids = int_ids(ids)?;
+        let rows = self
+            .call(
+                remote_model(map),
+                "search_read",
+                json!([[["id", "in", ids]], 0, null, null, ["_timestamp"], {"active_test": false}]),
+            )
+            .await?;
+        Ok(rows
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        (
+                            r["id"].as_i64().unwrap_or_default().to_string(),
+                            r["_timestamp"].as_str().map(str::to_string),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn lookup(&self, doctype: &str, keys: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
@@ -615,7 +673,7 @@ impl Connector for Tryton {
         .await
     }
 
-    async fn ids(&self, doctype: &str) -> Result<Vec<i64>, SyncError> {
+    async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError> {
         let map = self.map(doctype)?;
         let ids = self
             .call(
@@ -626,7 +684,12 @@ impl Connector for Tryton {
             .await?;
         Ok(ids
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_i64)
+                    .map(|i| i.to_string())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

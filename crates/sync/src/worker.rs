@@ -233,7 +233,7 @@ struct Group {
 
 struct Planned {
     group: Group,
-    remote_id: i64,
+    remote_id: String,
     version: Option<String>,
     /// The hash both sides agreed on last (to tell a real conflict from a
     /// version that only moved).
@@ -461,7 +461,7 @@ impl Worker {
         let values = normalize(dt, map, &r.values);
         let deleted = !r.active && !Worker::active_field(map);
         Ok(PulledRecord {
-            remote_id: r.id,
+            remote_id: r.id.clone(),
             version: r.version.clone(),
             active: r.active,
             gone: false,
@@ -485,7 +485,7 @@ impl Worker {
             active_field: Worker::active_field(map),
             policy: map.conflict,
             records,
-            cursor: cursor.and_then(|c| c.stamp.clone().map(|s| (s, c.id))),
+            cursor: cursor.and_then(|c| c.stamp.clone().map(|s| (s, c.id.clone()))),
         };
         let (tx, rx) = oneshot::channel();
         self.store.submit(
@@ -527,11 +527,11 @@ impl Worker {
                 match stamp_minus(stamp, self.config.overlap_seconds).filter(|_| recent) {
                     Some(earlier) => Cursor {
                         stamp: Some(earlier),
-                        id: 0,
+                        id: String::new(),
                     },
                     None => Cursor {
                         stamp: Some(stamp.clone()),
-                        id: *id,
+                        id: id.clone(),
                     },
                 }
             }
@@ -563,7 +563,7 @@ impl Worker {
         if linked.is_empty() {
             return Ok(());
         }
-        let remote: HashSet<i64> = self.connector.ids(doctype).await?.into_iter().collect();
+        let remote: HashSet<String> = self.connector.ids(doctype).await?.into_iter().collect();
         let gone: Vec<PulledRecord> = linked
             .into_iter()
             .filter(|id| !remote.contains(id))
@@ -736,7 +736,7 @@ impl Worker {
                         name: g.name.clone(),
                         upto: g.upto,
                         link: Some(Link {
-                            remote_id: r.id,
+                            remote_id: r.id.clone(),
                             hash: g.hash.clone(),
                             version: r.version.clone(),
                         }),
@@ -744,7 +744,7 @@ impl Worker {
                 } else if sent_hash.as_deref() == Some(pulled.hash.as_str()) {
                     // Ours, changed here since: link it and send the change.
                     writes.push(Planned {
-                        remote_id: r.id,
+                        remote_id: r.id.clone(),
                         version: r.version.clone(),
                         old_hash: pulled.hash.clone(),
                         group: g,
@@ -768,13 +768,13 @@ impl Worker {
             .outbox_mark_sending(&sending)
             .map_err(store_err)?;
         self.pause("before_send").await;
-        let mut settled: Vec<(Group, i64)> = Vec::new();
+        let mut settled: Vec<(Group, String)> = Vec::new();
         self.create_split(doctype, creates, &mut settled).await?;
         self.write_split(doctype, writes, &mut settled).await?;
         self.pause("after_answer").await;
         // The versions the remote gave the records (for the next write).
-        let ids: Vec<i64> = settled.iter().map(|(_, id)| *id).collect();
-        let versions: HashMap<i64, Option<String>> =
+        let ids: Vec<String> = settled.iter().map(|(_, id)| id.clone()).collect();
+        let versions: HashMap<String, Option<String>> =
             match self.connector.versions(doctype, &ids).await {
                 Ok(vs) => vs.into_iter().collect(),
                 // The pushes are done either way; the next pull brings the
@@ -789,9 +789,9 @@ impl Worker {
                 name: g.name,
                 upto: g.upto,
                 link: Some(Link {
+                    version: versions.get(&id).cloned().flatten(),
                     remote_id: id,
                     hash: g.hash,
-                    version: versions.get(&id).cloned().flatten(),
                 }),
             })
             .collect();
@@ -806,7 +806,7 @@ impl Worker {
         &mut self,
         doctype: &str,
         groups: Vec<Group>,
-        settled: &mut Vec<(Group, i64)>,
+        settled: &mut Vec<(Group, String)>,
     ) -> Result<(), SyncError> {
         let mut queue: Vec<Vec<Group>> = vec![];
         let mut groups = groups;
@@ -856,7 +856,7 @@ impl Worker {
         &mut self,
         doctype: &str,
         planned: Vec<Planned>,
-        settled: &mut Vec<(Group, i64)>,
+        settled: &mut Vec<(Group, String)>,
     ) -> Result<(), SyncError> {
         let mut queue: Vec<Vec<Planned>> = vec![];
         let mut planned = planned;
@@ -865,7 +865,7 @@ impl Worker {
             queue.push(std::mem::replace(&mut planned, rest));
         }
         queue.reverse();
-        let mut retried: HashSet<i64> = HashSet::new();
+        let mut retried: HashSet<String> = HashSet::new();
         // The key names the record on both sides and is not rewritten
         // (Tryton refuses to change a party's code once set).
         let key_field = self.parts(doctype)?.0.key_field().to_string();
@@ -876,7 +876,7 @@ impl Worker {
                     let mut values = p.group.values.clone();
                     values.remove(&key_field);
                     RemoteWrite {
-                        id: p.remote_id,
+                        id: p.remote_id.clone(),
                         version: p.version.clone(),
                         values,
                         deactivate: p.group.deleted,
@@ -898,7 +898,10 @@ impl Worker {
                 }
                 ErrorClass::Rejected | ErrorClass::Conflict => {
                     let mut p = chunk.remove(0);
-                    let now = self.connector.read(doctype, &[p.remote_id]).await?;
+                    let now = self
+                        .connector
+                        .read(doctype, std::slice::from_ref(&p.remote_id))
+                        .await?;
                     // Refused because the record was deleted or deactivated
                     // at the head office: that is a conflict, not bad data.
                     let removed = match now.first() {
@@ -915,7 +918,7 @@ impl Worker {
                     let Some(r) = now.first() else {
                         // Deleted at the head office meanwhile.
                         let gone = PulledRecord {
-                            remote_id: p.remote_id,
+                            remote_id: p.remote_id.clone(),
                             version: None,
                             active: false,
                             gone: true,
@@ -927,8 +930,8 @@ impl Worker {
                     };
                     let pulled = self.pulled(doctype, r)?;
                     if pulled.hash == p.group.hash {
-                        settled.push((p.group, r.id));
-                    } else if pulled.hash == p.old_hash && retried.insert(p.remote_id) {
+                        settled.push((p.group, r.id.clone()));
+                    } else if pulled.hash == p.old_hash && retried.insert(p.remote_id.clone()) {
                         // Only the version moved (our own earlier write).
                         p.version = r.version.clone();
                         queue.push(vec![p]);

@@ -35,9 +35,9 @@ async fn one(tryton: &Tryton, key: &str) -> Option<RemoteRecord> {
     found.pop()
 }
 
-fn write(id: i64, version: Option<&str>, values: &Map<String, Value>) -> RemoteWrite {
+fn write(id: &str, version: Option<&str>, values: &Map<String, Value>) -> RemoteWrite {
     RemoteWrite {
-        id,
+        id: id.to_string(),
         version: version.map(str::to_string),
         values: values.clone(),
         deactivate: false,
@@ -107,7 +107,7 @@ async fn the_tryton_connector_pushes_pulls_finds_by_key_and_classifies_failures(
     tryton
         .write(
             "Party",
-            &[write(found.id, found.version.as_deref(), &changes)],
+            &[write(&found.id, found.version.as_deref(), &changes)],
         )
         .await
         .unwrap();
@@ -119,7 +119,7 @@ async fn the_tryton_connector_pushes_pulls_finds_by_key_and_classifies_failures(
     let stale = tryton
         .write(
             "Party",
-            &[write(found.id, found.version.as_deref(), &changes)],
+            &[write(&found.id, found.version.as_deref(), &changes)],
         )
         .await
         .unwrap_err();
@@ -150,7 +150,7 @@ async fn the_tryton_connector_pushes_pulls_finds_by_key_and_classifies_failures(
     with_active
         .write(
             "Party",
-            &[write(aksu.id, aksu.version.as_deref(), &deactivate)],
+            &[write(&aksu.id, aksu.version.as_deref(), &deactivate)],
         )
         .await
         .unwrap();

@@ -229,6 +229,40 @@ describe('app commands', () => {
     // The image goes as a plain array of numbers (JSON), not a typed array.
     expect(Array.isArray(t.calls[12].args.image)).toBe(true);
   });
+
+  it('send the sync commands with their contract arguments', async () => {
+    const t = new FakeTransport(() => null);
+    const api = new Api(t);
+    await api.upstreamSet(' /etc/outpost/hq.toml ');
+    await api.upstreamSet(null);
+    await api.upstreamSet('   ');
+    await api.syncStatus();
+    await api.syncNow();
+    await api.syncConflicts();
+    await api.syncConflicts(true);
+    await api.syncResolve(7, 'remote');
+    await api.syncParked();
+    expect(t.calls).toEqual([
+      { cmd: 'upstream_set', args: { path: '/etc/outpost/hq.toml' } },
+      { cmd: 'upstream_set', args: { path: null } },
+      { cmd: 'upstream_set', args: { path: null } },
+      { cmd: 'sync_status', args: undefined },
+      { cmd: 'sync_now', args: undefined },
+      { cmd: 'sync_conflicts', args: { all: false } },
+      { cmd: 'sync_conflicts', args: { all: true } },
+      { cmd: 'sync_resolve', args: { id: 7, keep: 'remote' } },
+      { cmd: 'sync_parked', args: undefined },
+    ]);
+  });
+
+  it('an upstream file the shell refuses rejects with its problem', async () => {
+    const t = new FakeTransport(() => {
+      throw { code: 'bad_request', message: 'upstream file line 3: unknown key `usr`' };
+    });
+    const e = await new Api(t).upstreamSet('/tmp/hq.toml').catch((x) => x);
+    expect(e).toBeInstanceOf(ApiError);
+    expect([e.code, e.message]).toEqual(['bad_request', 'upstream file line 3: unknown key `usr`']);
+  });
 });
 
 describe('events', () => {

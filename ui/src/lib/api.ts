@@ -62,6 +62,69 @@ export interface Device {
 
 export type FoundMaster = MasterRef;
 
+/**
+ * The master's sync with the head office. On a slave the shell asks the
+ * master, whose answer has no `upstream_file`/`upstream_error` (desktop
+ * master only): read them as possibly absent.
+ */
+export interface SyncStatus {
+  /** An upstream is configured (and was started at least once). */
+  configured: boolean;
+  /** A worker is syncing this master's data now. */
+  running: boolean;
+  /** Desktop master only: the upstream file's path in the settings. */
+  upstream_file: string | null;
+  /** Desktop master only: why the worker could not start. */
+  upstream_error: string | null;
+  kind: 'tryton' | 'erpnext' | null;
+  url: string | null;
+  /** "up", "down", "starting", "refused (check user and password)", "error",
+   *  "stopped (no master is syncing)", "no upstream configured". */
+  link: string;
+  /** UTC RFC 3339. */
+  last_success: string | null;
+  last_attempt: string | null;
+  last_error: string | null;
+  next_attempt: string | null;
+  outbox_pending: number;
+  parked: number;
+  /** Open conflicts. */
+  conflicts: number;
+  bytes: { sent_today: number; received_today: number; sent_total: number; received_total: number };
+}
+
+export type SyncKeep = 'local' | 'remote';
+
+export interface SyncConflict {
+  id: number;
+  doctype: string;
+  name: string | null;
+  remote_id: string | null;
+  /** `local/remote` operations: "modify/modify", "create/create",
+   *  "modify/delete", "delete/modify", "-/refused". */
+  kind: string;
+  /** The office's record (null if deleted here). */
+  local: Record<string, unknown> | null;
+  /** The head office's version, in Outpost field names. */
+  remote: { values: Record<string, unknown>; active: boolean; gone: boolean };
+  /** For "-/refused": why it could not be stored here. */
+  reason: string | null;
+  state: 'open' | 'kept_local' | 'kept_remote';
+  requested: string | null;
+  at: string;
+  resolved_at: string | null;
+}
+
+/** An entry the head office refused, with its message. */
+export interface SyncParked {
+  seq: number;
+  doctype: string;
+  name: string;
+  op: string;
+  message: string;
+  at: string;
+}
+
 export type FieldType =
   | 'data'
   | 'text'
@@ -433,6 +496,35 @@ export class Api {
 
   takeOpenUrl(): Promise<string | null> {
     return this.cmd('take_open_url');
+  }
+
+  /** Sets the upstream TOML file (`null` or blank: no upstream). */
+  upstreamSet(path: string | null): Promise<SyncStatus> {
+    const p = path?.trim();
+    return this.cmd('upstream_set', { path: p ? p : null });
+  }
+
+  /** The head-office sync; on a slave the shell asks the master. */
+  syncStatus(): Promise<SyncStatus> {
+    return this.cmd('sync_status');
+  }
+
+  /** Runs a full cycle now (master only; can take minutes). */
+  syncNow(): Promise<SyncStatus> {
+    return this.cmd('sync_now');
+  }
+
+  /** Conflicts, newest first: the open ones, or all with `all`. */
+  syncConflicts(all = false): Promise<SyncConflict[]> {
+    return this.cmd('sync_conflicts', { all });
+  }
+
+  syncResolve(id: number, keep: SyncKeep): Promise<SyncConflict> {
+    return this.cmd('sync_resolve', { id, keep });
+  }
+
+  syncParked(): Promise<SyncParked[]> {
+    return this.cmd('sync_parked');
   }
 
   // ---- events -------------------------------------------------------------

@@ -204,7 +204,10 @@ async fn main() {
     let w = wire(&proxy);
     let started = Instant::now();
     for id in ids.iter().take(naive_n) {
-        naive.read("Party", &[*id]).await.expect("naive read");
+        naive
+            .read("Party", std::slice::from_ref(id))
+            .await
+            .expect("naive read");
     }
     let naive_pull = started.elapsed().as_secs_f64() / naive_n as f64;
     let (up, down) = since(&proxy, &w);
