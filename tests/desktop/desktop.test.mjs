@@ -10,7 +10,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Driver, freePort, waitFor } from './webdriver.mjs';
@@ -371,4 +371,111 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
     return el && (await el.displayed()) && (await el.value()) === link;
   });
   await shot(b.s, '15-opened-link');
+}));
+
+/** A real trytond (from the venv, on a copy of the test template
+ * database) through the `outpost-trytond` helper; resolves with its port
+ * and a JSON-RPC caller acting as the head office. */
+async function trytond() {
+  const bin = resolve(process.env.OUTPOST_TRYTOND_BIN || 'target/debug/outpost-trytond');
+  const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanups.push(async () => {
+    proc.stdin.end();
+    if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  const port = await waitFor('trytond to start', async () => {
+    const m = out.match(/^port (\d+)$/m);
+    return m && Number(m[1]);
+  }, 90000);
+  const endpoint = `http://127.0.0.1:${port}/hq/rpc/`;
+  let session = null;
+  async function post(method, params, auth) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (auth) headers.Authorization = auth;
+    const r = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ id: 1, method, params }) });
+    const body = await r.json();
+    if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
+    return body.result;
+  }
+  async function rpc(method, params) {
+    if (!session) {
+      const [uid, token] = await post('common.db.login', ['admin', { password: 'admin' }, 'en']);
+      session = `Session ${Buffer.from(`admin:${uid}:${token}`).toString('base64')}`;
+    }
+    return post(method, params, session);
+  }
+  return { port, rpc };
+}
+
+test('the master window syncs with the head office: upstream file in Settings, sync now, a conflict shown with both versions and settled', withShots(async () => {
+  const hq = await trytond();
+  const dir = tempDir('upstream');
+  const file = join(dir, 'upstream.toml');
+  writeFileSync(
+    file,
+    `kind = "tryton"\nurl = "http://127.0.0.1:${hq.port}/"\ndatabase = "hq"\nuser = "admin"\npassword = "admin"\ninterval_seconds = 3600\n[doctypes.Party]\nmodel = "party.party"\nconflict = "ask"\n`,
+  );
+  const port = await freePort();
+  const { s, data } = await openWindow('sync', { OUTPOST_PORT: String(port) });
+  await s.click(sel('nav-settings'));
+  await s.click(sel('master-toggle'));
+  await s.fill(sel('office-name'), 'Oasis Depot');
+  await s.click(sel('office-name-ok'));
+  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+
+  // A file that is not an upstream file is refused with its problem.
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, 'kind = "tryton"\nurl = 5\n');
+  await s.fill(sel('upstream-file'), bad);
+  await s.click(sel('upstream-save'));
+  await s.waitText(sel('upstream-error'), (t) => /line 2/.test(t));
+  await s.fill(sel('upstream-file'), file);
+  await s.click(sel('upstream-save'));
+  await s.waitText(sel('status-sync'), (t) => /up/i.test(t));
+  await shot(s, '16-settings-upstream');
+
+  // A record made here goes up with "Sync now".
+  const made = cli(['db', '--data', data, 'insert', 'Party', JSON.stringify({ party_name: 'Oasis Melons', code: 'OAS-1' })]);
+  assert.equal(made.code, 0, made.err);
+  const name = made.json.name;
+  await s.click(sel('nav-master'));
+  await s.$(sel('sync-panel'));
+  await s.click(sel('sync-now'));
+  await s.waitText(sel('sync-pending'), '0');
+  const upstream = await waitFor('the party at the head office', async () => {
+    const r = await hq.rpc('model.party.party.search_read', [[['code', '=', 'OAS-1']], 0, null, null, ['name'], {}]);
+    return r.length === 1 && r[0];
+  });
+  assert.equal(upstream.name, 'Oasis Melons');
+
+  // Changed on both sides: the panel lists the conflict with both versions.
+  const rev = cli(['db', '--data', data, 'get', 'Party', name]).json.rev;
+  const upd = cli(['db', '--data', data, 'update', 'Party', name, JSON.stringify({ rev, party_name: 'Oasis Melons (office)' })]);
+  assert.equal(upd.code, 0, upd.err);
+  await hq.rpc('model.party.party.write', [[upstream.id], { name: 'Oasis Melons (head office)' }, {}]);
+  await s.click(sel('sync-now'));
+  await s.waitText(sel('sync-conflicts-count'), '1');
+  const row = await s.$(sel('conflict-row'));
+  const text = await waitFor('both versions in the conflict', async () => {
+    const t = await row.text();
+    return t.includes('Oasis Melons (office)') && t.includes('Oasis Melons (head office)') && t;
+  });
+  assert.match(text, /changed on both sides/i);
+  await s.execute('document.querySelector("[data-testid=conflict-row]").scrollIntoView({block: "end", behavior: "instant"})');
+  await new Promise((r) => setTimeout(r, 300));
+  await shot(s, '17-sync-conflict');
+
+  // Keep this office's: it goes up, and the conflict is gone.
+  await s.click(sel('keep-local'));
+  await s.waitText(sel('sync-conflicts-count'), '0');
+  await s.click(sel('sync-now'));
+  await waitFor('the office version at the head office', async () => {
+    const r = await hq.rpc('model.party.party.search_read', [[['code', '=', 'OAS-1']], 0, null, null, ['name'], {}]);
+    return r[0].name === 'Oasis Melons (office)';
+  });
+  await s.waitText(sel('sync-link'), (t) => /up/i.test(t));
+  await s.execute('document.querySelector("[data-testid=sync-panel]").scrollIntoView({block: "end", behavior: "instant"})');
+  await shot(s, '18-sync-settled');
 }));
