@@ -7,13 +7,15 @@ test:
 	./scripts/test
 
 # Release build; each benchmark prints ratios against a baseline measured in
-# the same run (raw rusqlite; a WebSocket RPC server; LocalDb).
+# the same run (raw rusqlite; a WebSocket RPC server; LocalDb; a
+# one-call-per-record sync client).
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
 bench:
 	cargo build --release -p outpost-cli -p outpost-bench
 	$(TARGET)/release/outpost-bench
 	$(TARGET)/release/outpost-bench-link
+	$(TARGET)/release/outpost-bench-sync
 
 fmt:
 	cargo fmt --all

@@ -281,6 +281,10 @@ async fn slaves_records_reach_tryton_and_head_office_changes_reach_slaves_live_o
         st["bytes"]["received_today"].as_u64().unwrap() > 1000,
         "{st}"
     );
+    // A slave's window asks the same through the master.
+    let from_slave = ok_one(&remote(s.path(), &url, &["sync-status"]));
+    assert_eq!(from_slave["link"], "up", "{from_slave}");
+    assert_eq!(from_slave["outbox_pending"], 0, "{from_slave}");
     // The words a person reads.
     let text = String::from_utf8_lossy(
         &outpost(&["sync", "status", "--data", m.path().to_str().unwrap()]).stdout,

@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod connector;
+pub mod http;
 pub mod tryton;
 pub mod upstream_query;
 pub mod worker;

@@ -10,9 +10,7 @@
 //! - answers are asked for gzip (they shrink about 13 times, and without it
 //!   the server sends one HTTP chunk per JSON token).
 
-use std::io::{Read, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -23,13 +21,8 @@ use crate::config::{DoctypeMap, UpstreamConfig};
 use crate::connector::{
     Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
+use crate::http::Http;
 
-/// How long one call may take on a slow uplink before it counts as lost.
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
-/// Request bodies longer than this go gzipped (the server takes gzip
-/// bodies once a session exists; it compresses its own answers from the
-/// same size up).
-const GZIP_FROM: usize = 1400;
 /// Operators a forwarded query may use.
 const QUERY_OPS: &[&str] = &[
     "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "in", "not in",
@@ -38,11 +31,9 @@ const QUERY_OPS: &[&str] = &[
 pub struct Tryton {
     config: UpstreamConfig,
     endpoint: String,
-    http: reqwest::Client,
+    http: Http,
     session: Mutex<Option<Session>>,
     next_id: AtomicU64,
-    sent: AtomicU64,
-    received: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -68,18 +59,13 @@ impl Tryton {
     pub fn new(config: UpstreamConfig) -> Result<Tryton, SyncError> {
         let base = config.url.trim_end_matches('/');
         let endpoint = format!("{base}/{}/rpc/", config.database);
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| SyncError::new(ErrorClass::Retryable, e.to_string()))?;
+        let http = Http::new("Tryton", &config.url)?;
         Ok(Tryton {
             config,
             endpoint,
             http,
             session: Mutex::new(None),
             next_id: AtomicU64::new(1),
-            sent: AtomicU64::new(0),
-            received: AtomicU64::new(0),
         })
     }
 
@@ -146,64 +132,22 @@ impl Tryton {
         auth: Option<&str>,
     ) -> Result<(u16, Vec<u8>), SyncError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut body = serde_json::to_vec(&json!({"id": id, "method": method, "params": params}))
+        let body = serde_json::to_vec(&json!({"id": id, "method": method, "params": params}))
             .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
-        let mut req = self
-            .http
-            .post(&self.endpoint)
-            .header("Content-Type", "application/json")
-            // Always: for large answers the server says gzip whether asked
-            // or not, and streams one chunk per token when not asked.
-            .header("Accept-Encoding", "gzip");
-        let mut headers = 60 + self.endpoint.len(); // request line, Host, the two above
+        let mut headers = vec![("Content-Type", "application/json")];
         if let Some(a) = auth {
-            req = req.header("Authorization", a);
-            headers += 17 + a.len();
-            if body.len() > GZIP_FROM {
-                body = gzip(&body);
-                req = req.header("Content-Encoding", "gzip");
-                headers += 24;
-            }
+            headers.push(("Authorization", a));
         }
-        headers += 20 + body.len().to_string().len(); // Content-Length
-        self.sent
-            .fetch_add((headers + body.len()) as u64, Ordering::Relaxed);
-        let resp = req.body(body).send().await.map_err(|e| {
-            SyncError::new(
-                ErrorClass::Retryable,
-                format!("cannot reach Tryton at {}: {}", self.config.url, cause(&e)),
+        // Gzipped bodies are taken once a session exists (not at login).
+        self.http
+            .send(
+                reqwest::Method::POST,
+                &self.endpoint,
+                &headers,
+                Some(body),
+                auth.is_some(),
             )
-        })?;
-        let status = resp.status().as_u16();
-        let head: usize = 17
-            + resp
-                .headers()
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                .sum::<usize>();
-        let bytes = resp.bytes().await.map_err(|e| {
-            SyncError::new(
-                ErrorClass::Retryable,
-                format!("the answer from Tryton was cut: {}", cause(&e)),
-            )
-        })?;
-        self.received
-            .fetch_add((head + bytes.len()) as u64, Ordering::Relaxed);
-        let body = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::with_capacity(bytes.len() * 8);
-            flate2::read::GzDecoder::new(&bytes[..])
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    SyncError::new(
-                        ErrorClass::Retryable,
-                        format!("the answer from Tryton was cut (gzip: {e})"),
-                    )
-                })?;
-            out
-        } else {
-            bytes.to_vec()
-        };
-        Ok((status, body))
+            .await
     }
 
     /// Calls `model.<model>.<method>` with the session, logging in first or
@@ -302,27 +246,6 @@ fn int_id(id: &str) -> Result<i64, SyncError> {
 
 fn int_ids(ids: &[String]) -> Result<Vec<i64>, SyncError> {
     ids.iter().map(|i| int_id(i)).collect()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = e.write_all(data);
-    e.finish().unwrap_or_default()
-}
-
-/// The innermost cause of an HTTP failure ("Connection refused"), which
-/// says more than reqwest's outer "error sending request".
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner: &dyn std::error::Error = e;
-    while let Some(next) = inner.source() {
-        inner = next;
-    }
-    if std::ptr::eq(inner as *const _ as *const u8, e as *const _ as *const u8) {
-        e.to_string()
-    } else {
-        format!("{e} ({inner})")
-    }
 }
 
 /// Reads a JSON-RPC answer: the result, or the error classified.
@@ -729,10 +652,7 @@ impl Connector for Tryton {
     }
 
     fn traffic(&self) -> Traffic {
-        Traffic {
-            sent: self.sent.load(Ordering::Relaxed),
-            received: self.received.load(Ordering::Relaxed),
-        }
+        self.http.traffic()
     }
 }
 
