@@ -45,6 +45,10 @@ pub struct DoctypeMap {
     /// `keep_remote`, `keep_local` or `ask` (the default: a person chooses).
     #[serde(default)]
     pub conflict: Policy,
+    /// Values sent with every new record (remote field names), e.g. the
+    /// group a new ERPNext Customer goes in.
+    #[serde(default)]
+    pub defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 impl DoctypeMap {
@@ -58,8 +62,12 @@ impl DoctypeMap {
 pub struct UpstreamConfig {
     pub kind: Kind,
     pub url: String,
+    /// Tryton's database name (ERPNext: none, the site is in the URL).
+    #[serde(default)]
     pub database: String,
+    /// Tryton: the user; ERPNext: the API key.
     pub user: String,
+    /// Tryton: the password; ERPNext: the API secret.
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]
@@ -128,24 +136,56 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
-/// Built-in field mappings for the starter doctypes (Outpost → Tryton).
-fn builtin_fields(doctype: &str, model: &str) -> BTreeMap<String, String> {
-    let pairs: &[(&str, &str)] = match (doctype, model) {
-        ("Party", "party.party") => &[("party_name", "name"), ("code", "code")],
+/// What a doctype syncs as when the file names only its model.
+struct Builtin {
+    fields: &'static [(&'static str, &'static str)],
+    key: &'static str,
+    defaults: &'static [(&'static str, &'static str)],
+}
+
+/// Built-in mappings for the starter doctypes (Outpost field → remote
+/// field; `active` names the remote record's active flag).
+fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
+    match (kind, doctype, model) {
+        (Kind::Tryton, "Party", "party.party") => Some(Builtin {
+            fields: &[("party_name", "name"), ("code", "code")],
+            key: "code",
+            defaults: &[],
+        }),
         // Synced through the template (see the Tryton connector); the cost
         // price is kept per variant and company there, and is left out.
-        ("Product", "product.product" | "product.template") => &[
-            ("product_name", "name"),
-            ("code", "code"),
-            ("list_price", "list_price"),
-            ("active", "active"),
-        ],
-        _ => &[],
-    };
-    pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+        (Kind::Tryton, "Product", "product.product" | "product.template") => Some(Builtin {
+            fields: &[
+                ("product_name", "name"),
+                ("code", "code"),
+                ("list_price", "list_price"),
+                ("active", "active"),
+            ],
+            key: "code",
+            defaults: &[],
+        }),
+        // A Customer is named by its customer name in a default ERPNext.
+        (Kind::Erpnext, "Party", "Customer") => Some(Builtin {
+            fields: &[("party_name", "customer_name")],
+            key: "party_name",
+            defaults: &[
+                ("customer_type", "Company"),
+                ("customer_group", "All Customer Groups"),
+                ("territory", "All Territories"),
+            ],
+        }),
+        (Kind::Erpnext, "Product", "Item") => Some(Builtin {
+            fields: &[
+                ("product_name", "item_name"),
+                ("code", "item_code"),
+                ("list_price", "standard_rate"),
+                ("active", "active"),
+            ],
+            key: "code",
+            defaults: &[("item_group", "All Item Groups"), ("stock_uom", "Nos")],
+        }),
+        _ => None,
+    }
 }
 
 impl UpstreamConfig {
@@ -197,14 +237,32 @@ impl UpstreamConfig {
                 "no [doctypes.NAME] section: name at least one doctype to sync".into(),
             ));
         }
+        if cfg.kind == Kind::Tryton && cfg.database.is_empty() {
+            return Err(invalid(
+                "`database` is missing (Tryton's database name)".into(),
+            ));
+        }
+        let kind = cfg.kind;
         for (doctype, map) in cfg.doctypes.iter_mut() {
             if map.fields.is_empty() {
-                map.fields = builtin_fields(doctype, &map.model);
-                if map.fields.is_empty() {
+                let Some(b) = builtin(kind, doctype, &map.model) else {
                     return Err(invalid(format!(
                         "[doctypes.{doctype}] maps to {} and there is no built-in mapping for it: add a `fields` table (outpost_field = \"remote_field\")",
                         map.model
                     )));
+                };
+                map.fields = b
+                    .fields
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect();
+                if map.key.is_none() {
+                    map.key = Some(b.key.to_string());
+                }
+                for (k, v) in b.defaults {
+                    map.defaults
+                        .entry(k.to_string())
+                        .or_insert_with(|| serde_json::json!(v));
                 }
             }
         }
@@ -246,6 +304,26 @@ model = "product.product"
         assert_eq!(c.doctypes["Party"].key_field(), "code");
         assert_eq!(c.doctypes["Product"].fields["list_price"], "list_price");
         assert_eq!(c.password(), "s3cret");
+    }
+
+    #[test]
+    fn an_erpnext_file_gets_its_own_mappings_and_needs_no_database() {
+        let text = "kind = \"erpnext\"\nurl = \"https://erp.example/\"\nuser = \"key\"\npassword = \"secret\"\n[doctypes.Party]\nmodel = \"Customer\"\n[doctypes.Product]\nmodel = \"Item\"\n";
+        let c = UpstreamConfig::parse(text, Path::new("up.toml")).unwrap();
+        assert_eq!(c.doctypes["Party"].fields["party_name"], "customer_name");
+        assert_eq!(c.doctypes["Party"].key_field(), "party_name");
+        assert_eq!(
+            c.doctypes["Party"].defaults["customer_group"],
+            "All Customer Groups"
+        );
+        assert_eq!(c.doctypes["Product"].fields["code"], "item_code");
+        // Tryton needs its database name.
+        let err = UpstreamConfig::parse(
+            &MINIMAL.replace("database = \"hq\"\n", ""),
+            Path::new("up.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("database"), "{err}");
     }
 
     #[test]

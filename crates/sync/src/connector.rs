@@ -146,4 +146,9 @@ pub trait Connector: Send + Sync {
 
     /// Bytes on the uplink so far.
     fn traffic(&self) -> Traffic;
+
+    /// Most new records one `create` call takes.
+    fn max_batch(&self) -> usize {
+        usize::MAX
+    }
 }

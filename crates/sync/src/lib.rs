@@ -10,12 +10,15 @@
 //!   park).
 //! - [`tryton`]: the Tryton connector over JSON-RPC (`docs/tryton-rpc.md`
 //!   holds what was measured against a real `trytond`).
+//! - [`erpnext`]: the ERPNext/Frappe connector over its REST API, tested
+//!   against written HTTP exchanges (no Frappe server runs here).
 //! - [`worker`]: the worker on the master: push the outbox in batches, pull
 //!   pages into the store, notice remote deletions, settle conflicts by
 //!   policy, back off when the uplink is down.
 
 pub mod config;
 pub mod connector;
+pub mod erpnext;
 pub mod http;
 pub mod tryton;
 pub mod upstream_query;

@@ -477,6 +477,9 @@ impl Connector for Tryton {
             .iter()
             .map(|r| {
                 let mut v = Tryton::to_remote(map, r);
+                for (k, d) in &map.defaults {
+                    v.entry(k.clone()).or_insert(d.clone());
+                }
                 if model == "product.template" {
                     // A template needs a unit (1 is "Unit" in every fresh
                     // database), and gets its one variant in the same call.

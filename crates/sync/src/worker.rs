@@ -81,12 +81,7 @@ impl Sync {
     pub fn start(store: Store, config: UpstreamConfig) -> Result<Sync, SyncError> {
         let connector: Arc<dyn Connector> = match config.kind {
             Kind::Tryton => Arc::new(crate::tryton::Tryton::new(config.clone())?),
-            Kind::Erpnext => {
-                return Err(SyncError::new(
-                    ErrorClass::Rejected,
-                    "kind = \"erpnext\" is not available yet: this build syncs with Tryton",
-                ))
-            }
+            Kind::Erpnext => Arc::new(crate::erpnext::Erpnext::new(config.clone())?),
         };
         Sync::start_with(store, config, connector)
     }
@@ -810,8 +805,9 @@ impl Worker {
     ) -> Result<(), SyncError> {
         let mut queue: Vec<Vec<Group>> = vec![];
         let mut groups = groups;
+        let size = (self.config.batch_size as usize).min(self.connector.max_batch());
         while !groups.is_empty() {
-            let rest = groups.split_off(groups.len().min(self.config.batch_size as usize));
+            let rest = groups.split_off(groups.len().min(size));
             queue.push(std::mem::replace(&mut groups, rest));
         }
         queue.reverse();

@@ -1,0 +1,550 @@
+//! The ERPNext (Frappe) connector: the REST API at `URL/api/...` with
+//! `Authorization: token KEY:SECRET` (the upstream file's `user` is the API
+//! key, its `password` the API secret).
+//!
+//! - pulls list `/api/resource/<DocType>` in `(modified, name)` order, the
+//!   cursor given as `filters` (modified ≥ T) and `or_filters` (modified > T
+//!   or name > N);
+//! - new records go in batches through `frappe.client.insert_many` (at most
+//!   200 per call, Frappe's own limit; one call is one transaction);
+//! - a change is a `PUT /api/resource/<DocType>/<name>` carrying the
+//!   `modified` read with the record: Frappe refuses a stale one with
+//!   `TimestampMismatchError`, which is a conflict here;
+//! - `disabled` is the inverse of Outpost's `active`.
+//!
+//! No Frappe server can run on the build machine: this connector is tested
+//! against HTTP exchanges written from Frappe's documented API and its
+//! source (`crates/sync/tests/erpnext.rs`), not against a live ERPNext.
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use crate::config::{DoctypeMap, UpstreamConfig};
+use crate::connector::{
+    Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
+};
+use crate::http::Http;
+
+/// Frappe refuses more in one `insert_many`.
+pub const MAX_INSERT: usize = 200;
+/// Operators a forwarded query may use.
+const QUERY_OPS: &[&str] = &[
+    "=", "!=", "<", ">", "<=", ">=", "like", "not like", "in", "not in",
+];
+/// DocTypes with a `disabled` check (so `active` can be read and written).
+const WITH_DISABLED: &[&str] = &["Customer", "Supplier", "Item", "Employee", "Warehouse"];
+
+pub struct Erpnext {
+    config: UpstreamConfig,
+    base: String,
+    auth: String,
+    http: Http,
+}
+
+impl Erpnext {
+    pub fn new(config: UpstreamConfig) -> Result<Erpnext, SyncError> {
+        let base = config.url.trim_end_matches('/').to_string();
+        let auth = format!("token {}:{}", config.user, config.password());
+        let http = Http::new("ERPNext", &config.url)?;
+        Ok(Erpnext {
+            config,
+            base,
+            auth,
+            http,
+        })
+    }
+
+    fn map(&self, doctype: &str) -> Result<&DoctypeMap, SyncError> {
+        self.config.doctypes.get(doctype).ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!("{doctype} is not in the upstream file's [doctypes]"),
+            )
+        })
+    }
+
+    fn has_disabled(map: &DoctypeMap) -> bool {
+        WITH_DISABLED.contains(&map.model.as_str())
+    }
+
+    /// Remote fields to read: the mapped ones and the bookkeeping.
+    fn fields(map: &DoctypeMap) -> Vec<String> {
+        let mut f: Vec<String> = map
+            .fields
+            .values()
+            .filter(|f| f.as_str() != "active")
+            .cloned()
+            .collect();
+        let mut extra = vec!["name", "modified"];
+        if Erpnext::has_disabled(map) {
+            extra.push("disabled");
+        }
+        for e in extra {
+            if !f.iter().any(|x| x == e) {
+                f.push(e.to_string());
+            }
+        }
+        f
+    }
+
+    fn to_record(map: &DoctypeMap, row: &Value) -> RemoteRecord {
+        let disabled = row["disabled"].as_i64().unwrap_or(0) != 0
+            || row["disabled"].as_bool().unwrap_or(false);
+        let mut values = Map::new();
+        for (ours, theirs) in &map.fields {
+            if theirs == "active" {
+                values.insert(ours.clone(), json!(!disabled));
+            } else if let Some(v) = row.get(theirs) {
+                values.insert(ours.clone(), v.clone());
+            }
+        }
+        let modified = row["modified"].as_str().unwrap_or_default().to_string();
+        RemoteRecord {
+            id: row["name"].as_str().unwrap_or_default().to_string(),
+            stamp: modified.clone(),
+            version: Some(modified).filter(|m| !m.is_empty()),
+            active: !disabled,
+            values,
+        }
+    }
+
+    fn to_remote(map: &DoctypeMap, values: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (k, v) in values {
+            match map.fields.get(k).map(String::as_str) {
+                Some("active") => {
+                    let active = v.as_bool().unwrap_or(true);
+                    out.insert("disabled".into(), json!(i64::from(!active)));
+                }
+                Some(theirs) => {
+                    out.insert(theirs.to_string(), v.clone());
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    fn remote_field(map: &DoctypeMap, ours: &str) -> Result<String, SyncError> {
+        map.fields.get(ours).cloned().ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "{ours} is not among the fields synced with {} ({})",
+                    map.model,
+                    map.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    fn resource(&self, model: &str) -> String {
+        format!("{}/api/resource/{}", self.base, encode(model))
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, SyncError> {
+        let mut headers = vec![
+            ("Authorization", self.auth.as_str()),
+            ("Accept", "application/json"),
+        ];
+        let body = match body {
+            Some(b) => {
+                headers.push(("Content-Type", "application/json"));
+                Some(
+                    serde_json::to_vec(&b)
+                        .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        // Frappe does not take gzipped request bodies.
+        let (status, bytes) = self.http.send(method, url, &headers, body, false).await?;
+        answer(status, &bytes)
+    }
+
+    /// A list call: `GET /api/resource/<DocType>?...`; the rows.
+    async fn list(
+        &self,
+        map: &DoctypeMap,
+        fields: &[String],
+        filters: Value,
+        or_filters: Option<Value>,
+        order_by: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Value>, SyncError> {
+        let mut q = vec![
+            ("fields", json!(fields).to_string()),
+            ("filters", filters.to_string()),
+            ("order_by", order_by.to_string()),
+            // 0: no limit.
+            ("limit_page_length", limit.unwrap_or(0).to_string()),
+        ];
+        if let Some(o) = or_filters {
+            q.push(("or_filters", o.to_string()));
+        }
+        let query: String = q
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let url = format!("{}?{query}", self.resource(&map.model));
+        let v = self.call(reqwest::Method::GET, &url, None).await?;
+        Ok(v["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn records(
+        &self,
+        map: &DoctypeMap,
+        filters: Value,
+        limit: Option<u32>,
+    ) -> Result<Vec<RemoteRecord>, SyncError> {
+        let rows = self
+            .list(map, &Erpnext::fields(map), filters, None, "name asc", limit)
+            .await?;
+        Ok(rows.iter().map(|r| Erpnext::to_record(map, r)).collect())
+    }
+}
+
+/// Percent-encodes a query value or path segment.
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Reads a Frappe answer: the JSON, or the error classified with the
+/// server's own message.
+pub fn answer(status: u16, body: &[u8]) -> Result<Value, SyncError> {
+    let v: Option<Value> = serde_json::from_slice(body).ok();
+    if (200..300).contains(&status) {
+        return v.ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Retryable,
+                "ERPNext's answer is not JSON; the link may have cut it",
+            )
+        });
+    }
+    let exc_type = v
+        .as_ref()
+        .and_then(|v| v["exc_type"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let message = v.as_ref().map(server_message).unwrap_or_default();
+    let message = if message.is_empty() {
+        format!(
+            "ERPNext answered HTTP {status}{}",
+            if exc_type.is_empty() {
+                String::new()
+            } else {
+                format!(" ({exc_type})")
+            }
+        )
+    } else {
+        format!("ERPNext: {message}")
+    };
+    let class = match (status, exc_type.as_str()) {
+        (_, "TimestampMismatchError") => ErrorClass::Conflict,
+        (401, _) | (403, _) | (_, "AuthenticationError") | (_, "PermissionError") => {
+            ErrorClass::Auth
+        }
+        (408 | 429, _) | (500..=599, _) => ErrorClass::Retryable,
+        _ => ErrorClass::Rejected,
+    };
+    Err(SyncError::new(class, message))
+}
+
+/// The words Frappe meant for a person: `_server_messages` (a JSON list of
+/// JSON objects with `message`, as text), else `exception`, else `message`.
+fn server_message(v: &Value) -> String {
+    if let Some(list) = v["_server_messages"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+    {
+        let texts: Vec<String> = list
+            .iter()
+            .filter_map(|m| {
+                serde_json::from_str::<Value>(m)
+                    .ok()
+                    .and_then(|m| m["message"].as_str().map(strip_tags))
+            })
+            .collect();
+        if !texts.is_empty() {
+            return texts.join("; ");
+        }
+    }
+    if let Some(e) = v["exception"].as_str() {
+        // "frappe.exceptions.X: words" → "words"
+        return strip_tags(e.split_once(": ").map_or(e, |(_, w)| w));
+    }
+    v["message"].as_str().map(strip_tags).unwrap_or_default()
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
+}
+
+#[async_trait]
+impl Connector for Erpnext {
+    async fn pull(&self, doctype: &str, after: &Cursor, limit: u32) -> Result<Page, SyncError> {
+        let map = self.map(doctype)?;
+        let (filters, or_filters) = match &after.stamp {
+            None => (json!([]), None),
+            Some(t) => (
+                json!([["modified", ">=", t]]),
+                Some(json!([["modified", ">", t], ["name", ">", after.id]])),
+            ),
+        };
+        let rows = self
+            .list(
+                map,
+                &Erpnext::fields(map),
+                filters,
+                or_filters,
+                "modified asc, name asc",
+                Some(limit),
+            )
+            .await?;
+        let records: Vec<RemoteRecord> = rows.iter().map(|r| Erpnext::to_record(map, r)).collect();
+        let next = records
+            .last()
+            .map(|r| Cursor {
+                stamp: Some(r.stamp.clone()),
+                id: r.id.clone(),
+            })
+            .unwrap_or_else(|| after.clone());
+        Ok(Page { records, next })
+    }
+
+    async fn create(
+        &self,
+        doctype: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<String>, SyncError> {
+        let map = self.map(doctype)?;
+        let mut names = Vec::with_capacity(records.len());
+        for chunk in records.chunks(MAX_INSERT) {
+            let docs: Vec<Value> = chunk
+                .iter()
+                .map(|r| {
+                    let mut d = Erpnext::to_remote(map, r);
+                    for (k, v) in &map.defaults {
+                        d.entry(k.clone()).or_insert(v.clone());
+                    }
+                    d.insert("doctype".into(), json!(map.model));
+                    Value::Object(d)
+                })
+                .collect();
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("{}/api/method/frappe.client.insert_many", self.base),
+                    Some(json!({ "docs": docs })),
+                )
+                .await?;
+            let made: Vec<String> = v["message"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if made.len() != chunk.len() {
+                return Err(SyncError::new(
+                    ErrorClass::Rejected,
+                    format!(
+                        "ERPNext answered {} names for {} new records",
+                        made.len(),
+                        chunk.len()
+                    ),
+                ));
+            }
+            names.extend(made);
+        }
+        Ok(names)
+    }
+
+    async fn write(&self, doctype: &str, writes: &[RemoteWrite]) -> Result<(), SyncError> {
+        let map = self.map(doctype)?;
+        // One document per PUT: Frappe checks `modified` per document.
+        for w in writes {
+            let mut body = if w.deactivate {
+                let mut m = Map::new();
+                m.insert("disabled".into(), json!(1));
+                m
+            } else {
+                Erpnext::to_remote(map, &w.values)
+            };
+            if let Some(v) = &w.version {
+                body.insert("modified".into(), json!(v));
+            }
+            self.call(
+                reqwest::Method::PUT,
+                &format!("{}/{}", self.resource(&map.model), encode(&w.id)),
+                Some(Value::Object(body)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn read(&self, doctype: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        self.records(map, json!([["name", "in", ids]]), None).await
+    }
+
+    async fn versions(
+        &self,
+        doctype: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, SyncError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        let rows = self
+            .list(
+                map,
+                &["name".into(), "modified".into()],
+                json!([["name", "in", ids]]),
+                None,
+                "name asc",
+                None,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["modified"].as_str().map(str::to_string),
+                )
+            })
+            .collect())
+    }
+
+    async fn lookup(&self, doctype: &str, keys: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.map(doctype)?;
+        let key = Erpnext::remote_field(map, map.key_field())?;
+        self.records(map, json!([[key, "in", keys]]), None).await
+    }
+
+    async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError> {
+        let map = self.map(doctype)?;
+        let rows = self
+            .list(map, &["name".into()], json!([]), None, "name asc", None)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    async fn query(
+        &self,
+        doctype: &str,
+        filters: &[(String, String, Value)],
+        limit: u32,
+    ) -> Result<Vec<RemoteRecord>, SyncError> {
+        let map = self.map(doctype)?;
+        let mut list = Vec::with_capacity(filters.len());
+        for (field, op, value) in filters {
+            let op = match op.to_ascii_lowercase().as_str() {
+                "ilike" => "like".to_string(),
+                o => o.to_string(),
+            };
+            if !QUERY_OPS.contains(&op.as_str()) {
+                return Err(SyncError::new(
+                    ErrorClass::Rejected,
+                    format!(
+                        "the head office cannot be asked with the operator {op:?}; use one of {}",
+                        QUERY_OPS.join(" ")
+                    ),
+                ));
+            }
+            list.push(json!([Erpnext::remote_field(map, field)?, op, value]));
+        }
+        self.records(map, Value::Array(list), Some(limit)).await
+    }
+
+    fn traffic(&self) -> Traffic {
+        self.http.traffic()
+    }
+
+    fn max_batch(&self) -> usize {
+        MAX_INSERT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frappe_errors_are_classified_with_their_words() {
+        let err = |status: u16, body: &str| answer(status, body.as_bytes()).unwrap_err();
+        let stale = err(
+            417,
+            r#"{"exc_type":"TimestampMismatchError","exception":"frappe.exceptions.TimestampMismatchError: Error: Document has been modified after you have opened it (2026-11-21 10:00:00.000001, 2026-11-21 10:05:00.000002). Please refresh to get the latest document.","_server_messages":"[\"{\\\"message\\\": \\\"Error: Document has been modified after you have opened it (2026-11-21 10:00:00.000001, 2026-11-21 10:05:00.000002). Please refresh to get the latest document.\\\", \\\"title\\\": \\\"Message\\\", \\\"indicator\\\": \\\"red\\\", \\\"raise_exception\\\": 1}\"]"}"#,
+        );
+        assert_eq!(stale.class, ErrorClass::Conflict);
+        assert!(
+            stale
+                .message
+                .starts_with("ERPNext: Error: Document has been modified"),
+            "{}",
+            stale.message
+        );
+        let dup = err(
+            409,
+            r#"{"exc_type":"DuplicateEntryError","exception":"frappe.exceptions.DuplicateEntryError: ('Item', 'T-1', IntegrityError(1062, \"Duplicate entry 'T-1' for key 'PRIMARY'\"))"}"#,
+        );
+        assert_eq!(dup.class, ErrorClass::Rejected);
+        assert!(dup.message.contains("T-1"), "{}", dup.message);
+        let mandatory = err(
+            417,
+            r#"{"exc_type":"MandatoryError","_server_messages":"[\"{\\\"message\\\": \\\"Error: Value missing for Item: <strong>Item Group</strong>\\\"}\"]"}"#,
+        );
+        assert_eq!(mandatory.class, ErrorClass::Rejected);
+        assert_eq!(
+            mandatory.message,
+            "ERPNext: Error: Value missing for Item: Item Group"
+        );
+        assert_eq!(
+            err(401, r#"{"exc_type":"AuthenticationError"}"#).class,
+            ErrorClass::Auth
+        );
+        assert_eq!(err(403, "<html>Forbidden</html>").class, ErrorClass::Auth);
+        assert_eq!(err(502, "Bad Gateway").class, ErrorClass::Retryable);
+        assert_eq!(err(429, "").class, ErrorClass::Retryable);
+        assert_eq!(
+            err(404, r#"{"exc_type":"DoesNotExistError"}"#).class,
+            ErrorClass::Rejected
+        );
+        assert_eq!(
+            answer(200, b"{\"data\":[").unwrap_err().class,
+            ErrorClass::Retryable
+        );
+    }
+}
