@@ -549,7 +549,7 @@ impl App {
                 "kind": null, "url": null,
                 "link": "no upstream configured",
                 "last_success": null, "last_attempt": null, "last_error": null, "next_attempt": null,
-                "outbox_pending": 0, "parked": 0, "conflicts": 0,
+                "outbox_pending": 0, "parked": 0, "conflicts": 0, "open_conflicts": [],
                 "bytes": {"sent_today": 0, "received_today": 0, "sent_total": 0, "received_total": 0},
             })),
         }

@@ -387,6 +387,8 @@ impl Store {
             "outbox_pending": counts.pending,
             "parked": counts.parked,
             "conflicts": counts.conflicts,
+            // The open ones with both versions (newest first, at most 100).
+            "open_conflicts": self.sync_conflicts(false)?.into_iter().take(100).collect::<Vec<_>>(),
             "bytes": {
                 "sent_today": counts.sent_today,
                 "received_today": counts.received_today,

@@ -463,3 +463,73 @@ async fn conflict_matrix_keep_local() {
 async fn conflict_matrix_ask() {
     matrix("ask").await;
 }
+
+/// A record the head office refuses (here: a product type Tryton does not
+/// have) is parked with Tryton's words; the others of its batch go up, and
+/// a later fix of the record goes up too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_is_parked_and_does_not_hold_the_others_back() {
+    let t = Trytond::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // The office's `unit` goes to the template's `type`, a selection
+    // (goods, assets, service): anything else is refused.
+    let text = t.upstream_toml(
+        None,
+        "interval_seconds = 3600\n[doctypes.Product]\nmodel = \"product.template\"\n\
+         fields = { product_name = \"name\", code = \"code\", unit = \"type\" }\n",
+    );
+    let cfg = UpstreamConfig::parse(&text, &dir.path().join("upstream.toml")).unwrap();
+    let sync = Sync::start(store.clone(), cfg).unwrap();
+    let o = Office {
+        _dir: dir,
+        store,
+        sync,
+    };
+    let product = |i: usize, unit: &str| json!({"product_name": format!("Product {i}"), "code": format!("PK-{i}"), "unit": unit});
+    let mut bad = String::new();
+    for i in 0..9 {
+        let name = insert(
+            &o.store,
+            "Product",
+            product(i, if i == 4 { "box" } else { "goods" }),
+        );
+        if i == 4 {
+            bad = name;
+        }
+    }
+    let s = synced(&o).await;
+    assert_eq!(
+        (s["parked"].as_u64(), s["outbox_pending"].as_u64()),
+        (Some(1), Some(0)),
+        "{s}"
+    );
+    let up = |code: &str| {
+        t.all("product.template", &["code", "type"])
+            .into_iter()
+            .find(|p| p["code"] == code)
+    };
+    for i in (0..9).filter(|i| *i != 4) {
+        assert_eq!(up(&format!("PK-{i}")).unwrap()["type"], "goods", "PK-{i}");
+    }
+    assert!(up("PK-4").is_none());
+    let parked = o.store.outbox_parked().unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].name, bad);
+    assert!(
+        parked[0].message.contains("not one of the allowed options"),
+        "{}",
+        parked[0].message
+    );
+
+    // Fixed here: it goes up, and nothing stays parked.
+    update(&o.store, "Product", &bad, json!({"unit": "service"}));
+    let s = synced(&o).await;
+    assert_eq!(
+        (s["parked"].as_u64(), s["outbox_pending"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
+    assert_eq!(up("PK-4").unwrap()["type"], "service");
+    o.sync.stop().await;
+}

@@ -90,6 +90,8 @@ export interface SyncStatus {
   parked: number;
   /** Open conflicts. */
   conflicts: number;
+  /** The open conflicts with both versions (newest first, at most 100). */
+  open_conflicts?: SyncConflict[];
   bytes: { sent_today: number; received_today: number; sent_total: number; received_total: number };
 }
 
