@@ -205,6 +205,15 @@ fn main() {
                         Ok(AppEvent::Status(st)) => handle.emit("status", st),
                         Ok(AppEvent::OpenUrl(url)) => handle.emit("open-url", url),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            // A status or URL may be among the missed: send
+                            // the current status again (the window reloads
+                            // its lists on "lagged"), and a URL still
+                            // waiting to be taken.
+                            let status = core.status().await;
+                            if let Some(url) = core.take_open_url() {
+                                let _ = handle.emit("open-url", url);
+                            }
+                            let _ = handle.emit("status", status);
                             handle.emit("db-event", outpost_app::app::lagged(missed))
                         }
                         Err(_) => return,

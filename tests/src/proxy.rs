@@ -14,6 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// Chunks (of up to 16 KiB) in flight one way before the reader waits.
+const QUEUE_CHUNKS: usize = 64;
+
 /// How the link behaves; read again for every chunk, so changes apply to
 /// open connections too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,7 +140,9 @@ async fn pump(
     crossed: Arc<AtomicU64>,
     upward: bool,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    // Bounded: a slow or dead link pushes back on the sender (as TCP's
+    // window would) instead of queueing without limit in the proxy.
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(QUEUE_CHUNKS);
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -145,7 +150,7 @@ async fn pump(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+            if tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
                 return;
             }
         }

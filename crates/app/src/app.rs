@@ -343,16 +343,31 @@ impl App {
             ));
         }
         let _switching = self.inner.switching.lock().await;
-        let same = matches!(&*self.inner.mode.lock().await,
-            Mode::Master { master, .. } if master.pairing_url().name == name);
-        if same {
-            return Ok(self.status().await);
+        let port = port.or(self.settings().port);
+        // What runs now, if this PC is already the master.
+        let running = match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => Some((
+                master.pairing_url().name.clone(),
+                master.local_addr().port(),
+            )),
+            _ => None,
+        };
+        if let Some((running_name, running_port)) = &running {
+            if running_name == name && port.is_none_or(|p| p == *running_port) {
+                return Ok(self.status().await);
+            }
         }
         self.swap(Mode::None).await.stop().await;
-        let port = port.or(self.settings().port);
         let next = self.start_master(name, port).await;
         if let Mode::MasterFailed(message) = next {
-            // Master mode stays off: nothing was started.
+            // A renamed (or moved) master that cannot start goes back to
+            // what it was; a new one stays off: nothing was started.
+            if let Some((old_name, _)) = running {
+                let back = self.start_master(&old_name, self.settings().port).await;
+                if matches!(back, Mode::Master { .. }) {
+                    self.swap(back).await;
+                }
+            }
             self.publish_status().await;
             return Err(ApiError::new(ErrorCode::Unavailable, message).into());
         }

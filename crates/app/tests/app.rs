@@ -297,3 +297,44 @@ async fn an_unreachable_master_and_a_bad_request_get_clear_errors() {
     assert_eq!(app.take_open_url(), None);
     app.shutdown().await;
 }
+
+/// A running master moved to another port restarts there; a rename or move
+/// that cannot start leaves the master as it was, still serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).await.unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    app.master_enable("Port depot", Some(p1)).await.unwrap();
+    assert!(app
+        .status()
+        .await
+        .listen
+        .unwrap()
+        .ends_with(&format!(":{p1}")));
+    // The same name on another port: moved.
+    app.master_enable("Port depot", Some(p2)).await.unwrap();
+    assert!(app
+        .status()
+        .await
+        .listen
+        .unwrap()
+        .ends_with(&format!(":{p2}")));
+    // A port someone else holds: refused, and the master stays where it was.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let p3 = taken.local_addr().unwrap().port();
+    let err = app
+        .master_enable("Renamed depot", Some(p3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_api().code.as_str(), "unavailable", "{err}");
+    let st = app.status().await;
+    assert_eq!(st.office_name.as_deref(), Some("Port depot"));
+    assert!(
+        st.listen.unwrap().ends_with(&format!(":{p2}")),
+        "still serving on {p2}"
+    );
+    let r = call(&app, "count", json!({"doctype": "Party"})).await;
+    assert_eq!(r["ok"], 0, "{r}");
+    app.shutdown().await;
+}

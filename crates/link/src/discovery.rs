@@ -80,10 +80,22 @@ impl Drop for Announcement {
     }
 }
 
+/// A browsing daemon, stopped when dropped: also when the lookup is given
+/// up half-way (its future dropped), so no daemon thread is left behind.
+struct Browsing(ServiceDaemon);
+
+impl Drop for Browsing {
+    fn drop(&mut self) {
+        let _ = self.0.stop_browse(SERVICE_TYPE);
+        let _ = self.0.shutdown();
+    }
+}
+
 /// Every master that answers within `wait`, by fingerprint.
 pub async fn browse(wait: Duration) -> Result<Vec<FoundMaster>> {
-    let daemon = daemon()?;
+    let daemon = Browsing(daemon()?);
     let rx = daemon
+        .0
         .browse(SERVICE_TYPE)
         .map_err(|e| LinkError::Discovery(e.to_string()))?;
     let mut found: BTreeMap<String, FoundMaster> = BTreeMap::new();
@@ -118,8 +130,7 @@ pub async fn browse(wait: Duration) -> Result<Vec<FoundMaster>> {
             Ok(Ok(_)) => {}
         }
     }
-    let _ = daemon.stop_browse(SERVICE_TYPE);
-    let _ = daemon.shutdown();
+    drop(daemon);
     Ok(found.into_values().collect())
 }
 

@@ -196,7 +196,14 @@ class AppState {
   start(): () => void {
     const offs = [
       subscription(this.api.onStatus((s) => this.setStatus(s))),
-      subscription(this.api.onOpenUrl((u) => this.goConnect(u))),
+      subscription(
+        this.api.onOpenUrl((u) => {
+          // Taken, so that it is not offered again (the shell re-sends a
+          // URL still waiting after its event queue overflowed).
+          void this.api.takeOpenUrl().catch(() => null);
+          this.goConnect(u);
+        }),
+      ),
       subscription(this.api.onDbEvent((e: DbEvent) => this.onDbEvent(e))),
     ];
     void this.refreshStatus().then(async () => {
