@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS _requests (
     PRIMARY KEY (device, req_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sync_links (
     doctype TEXT NOT NULL, name TEXT NOT NULL, remote_id TEXT NOT NULL,
-    hash TEXT NOT NULL, version TEXT,
+    hash TEXT NOT NULL, version TEXT, inactive INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (doctype, name)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS _sync_links_remote ON _sync_links(doctype, remote_id);
 CREATE TABLE IF NOT EXISTS _sync_cursors (

@@ -70,6 +70,9 @@ pub struct Link {
     pub remote_id: String,
     pub hash: String,
     pub version: Option<String>,
+    /// The remote record is deactivated and the office keeps its own
+    /// version: the next write must activate it again first.
+    pub inactive: bool,
 }
 
 /// A push that reached the remote: the outbox entries of `name` up to
@@ -297,13 +300,14 @@ impl Store {
     pub fn sync_link(&self, doctype: &str, name: &str) -> Result<Option<Link>> {
         self.with_reader(|c| {
             Ok(c.prepare_cached(
-                "SELECT remote_id, hash, version FROM _sync_links WHERE doctype = ? AND name = ?",
+                "SELECT remote_id, hash, version, inactive FROM _sync_links WHERE doctype = ? AND name = ?",
             )?
             .query_row([doctype, name], |r| {
                 Ok(Link {
                     remote_id: r.get(0)?,
                     hash: r.get(1)?,
                     version: r.get(2)?,
+                    inactive: r.get::<_, i64>(3)? != 0,
                 })
             })
             .optional()?)
@@ -518,12 +522,19 @@ fn set_link(c: &Connection, doctype: &str, name: &str, link: Option<&Link>) -> R
             )?
             .execute(params![doctype, l.remote_id, name])?;
             c.prepare_cached(
-                "INSERT INTO _sync_links (doctype, name, remote_id, hash, version)
-                 VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO _sync_links (doctype, name, remote_id, hash, version, inactive)
+                 VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT(doctype, name) DO UPDATE SET remote_id = excluded.remote_id,
-                   hash = excluded.hash, version = excluded.version",
+                   hash = excluded.hash, version = excluded.version, inactive = excluded.inactive",
             )?
-            .execute(params![doctype, name, l.remote_id, l.hash, l.version])?;
+            .execute(params![
+                doctype,
+                name,
+                l.remote_id,
+                l.hash,
+                l.version,
+                l.inactive
+            ])?;
         }
         None => {
             c.prepare_cached("DELETE FROM _sync_links WHERE doctype = ? AND name = ?")?
@@ -808,7 +819,7 @@ fn apply_one(
                 "kept_local",
                 now,
             )?;
-            keep_local(conn, dt, name, r, link.map(|l| l.1))?;
+            keep_local(conn, dt, page, name, r, link.map(|l| l.1))?;
         }
         Policy::Ask => {
             add_conflict(conn, schema, dt, Some(name), r, &kind, None, "open", now)?;
@@ -823,6 +834,7 @@ fn apply_one(
 fn keep_local(
     conn: &Connection,
     dt: &Doctype,
+    page: &PulledPage,
     name: &str,
     r: &PulledRecord,
     old_hash: Option<String>,
@@ -831,6 +843,10 @@ fn keep_local(
         remote_id: r.remote_id.clone(),
         hash: old_hash.unwrap_or_default(),
         version: r.version.clone(),
+        // Deactivated there (and not a field of the record): it must be
+        // activated again, or the office's version would be deleted by the
+        // next pull.
+        inactive: !r.active && !page.active_field,
     });
     set_link(conn, &dt.name, name, link.as_ref())?;
     // The local record must go out again even if its change was parked.
@@ -904,6 +920,7 @@ fn apply_remote(
             remote_id: r.remote_id.clone(),
             hash: r.hash.clone(),
             version: r.version.clone(),
+            inactive: false,
         }),
     )
 }
@@ -981,7 +998,7 @@ pub(crate) fn resolve(
                 .prepare_cached("SELECT hash FROM _sync_links WHERE doctype = ? AND name = ?")?
                 .query_row([&dt.name, n], |x| x.get(0))
                 .optional()?;
-            keep_local(conn, &dt, n, &remote, old_hash)?;
+            keep_local(conn, &dt, &page, n, &remote, old_hash)?;
             if local_change(conn, &dt.name, n)?.is_none() {
                 // Nothing left to push (the refused pull of a record the
                 // office never changed): send the office's version.

@@ -86,6 +86,9 @@ pub struct RemoteWrite {
     pub values: Map<String, Value>,
     /// Deactivate the remote record (the office deleted it).
     pub deactivate: bool,
+    /// Activate the remote record again first (it was deactivated there
+    /// and the office kept its own version).
+    pub reactivate: bool,
 }
 
 #[async_trait]

@@ -390,6 +390,9 @@ impl Connector for Erpnext {
             } else {
                 Erpnext::to_remote(map, &w.values)
             };
+            if w.reactivate {
+                body.insert("disabled".into(), json!(0));
+            }
             if let Some(v) = &w.version {
                 body.insert("modified".into(), json!(v));
             }

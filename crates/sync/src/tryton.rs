@@ -110,7 +110,9 @@ impl Tryton {
             Some(c) => Some(c),
             // The user's current company, as the Tryton client reads it
             // (none without the company module, or for a user without one).
-            None => self
+            // A link that fails here fails the login: a session without its
+            // company would read every price as empty.
+            None => match self
                 .post(
                     "model.res.user.get_preferences",
                     json!([true, {}]),
@@ -118,8 +120,11 @@ impl Tryton {
                 )
                 .await
                 .and_then(|(status, body)| envelope(status, body))
-                .ok()
-                .and_then(|p| p.get("company").and_then(Value::as_i64)),
+            {
+                Ok(p) => p.get("company").and_then(Value::as_i64),
+                Err(e) if e.class == ErrorClass::Retryable => return Err(e),
+                Err(_) => None,
+            },
         };
         tracing::info!(user = %self.config.user, company = ?company, "logged in to Tryton");
         Ok(Session { header, company })
@@ -518,6 +523,26 @@ impl Connector for Tryton {
         }
         let map = self.map(doctype)?;
         let model = remote_model(map);
+        // An inactive record is read-only in Tryton, even with `active` in
+        // the same values: activate first (checked against the version
+        // read), then write with the version that gives.
+        let revive: Vec<&RemoteWrite> = writes.iter().filter(|w| w.reactivate).collect();
+        let mut fresh: std::collections::HashMap<String, Option<String>> = Default::default();
+        if !revive.is_empty() {
+            let mut params = Vec::new();
+            let mut stamps = Map::new();
+            for w in &revive {
+                params.push(json!([int_id(&w.id)?]));
+                params.push(json!({"active": true}));
+                if let Some(v) = &w.version {
+                    stamps.insert(format!("{model},{}", w.id), json!(v));
+                }
+            }
+            params.push(json!({"_timestamp": stamps}));
+            self.call(model, "write", Value::Array(params)).await?;
+            let ids: Vec<String> = revive.iter().map(|w| w.id.clone()).collect();
+            fresh = self.versions(doctype, &ids).await?.into_iter().collect();
+        }
         let mut params = Vec::with_capacity(writes.len() * 2 + 1);
         let mut stamps = Map::new();
         for w in writes {
@@ -528,7 +553,12 @@ impl Connector for Tryton {
             };
             params.push(json!([int_id(&w.id)?]));
             params.push(values);
-            if let Some(v) = &w.version {
+            let version = if w.reactivate {
+                fresh.get(&w.id).cloned().flatten()
+            } else {
+                w.version.clone()
+            };
+            if let Some(v) = version {
                 stamps.insert(format!("{model},{}", w.id), json!(v));
             }
         }

@@ -233,6 +233,8 @@ struct Planned {
     /// The hash both sides agreed on last (to tell a real conflict from a
     /// version that only moved).
     old_hash: String,
+    /// Activate the remote record again first.
+    reactivate: bool,
 }
 
 struct Worker {
@@ -282,6 +284,18 @@ fn hash(values: &Map<String, Value>, deleted: bool) -> String {
     let text = json!([sorted, deleted]).to_string();
     let d = sha2::Sha256::digest(text.as_bytes());
     d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A record that no longer exists upstream.
+fn gone(remote_id: &str) -> PulledRecord {
+    PulledRecord {
+        remote_id: remote_id.to_string(),
+        version: None,
+        active: false,
+        gone: true,
+        values: Map::new(),
+        hash: String::new(),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` minus `secs`.
@@ -503,27 +517,36 @@ impl Worker {
 
     async fn pull(&mut self, doctype: &str) -> Result<(), SyncError> {
         let batch = self.config.batch_size;
+        let started = time::OffsetDateTime::now_utc();
         let stored = self.store.sync_cursor(doctype).map_err(store_err)?;
+        let rewound_key = format!("rewound:{doctype}");
+        let mut rewound = false;
         let mut cur = match &stored {
             None => Cursor::default(),
             Some((stamp, id, moved_at)) => {
-                // Re-read the overlap while the cursor moved recently: a
-                // transaction that began before the last record seen may
-                // have committed after the last pull.
-                let recent = time::OffsetDateTime::parse(
-                    moved_at,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map(|t| {
-                    time::OffsetDateTime::now_utc() - t
-                        < Duration::from_secs(self.config.overlap_seconds * 2)
-                })
-                .unwrap_or(true);
-                match stamp_minus(stamp, self.config.overlap_seconds).filter(|_| recent) {
-                    Some(earlier) => Cursor {
-                        stamp: Some(earlier),
-                        id: String::new(),
-                    },
+                // A transaction that began before the last record seen may
+                // have committed after the pull that saw it: the overlap is
+                // read again until a pull has run (to its end) at least
+                // `overlap_seconds` after the cursor last moved.
+                let rfc = &time::format_description::well_known::Rfc3339;
+                let moved = time::OffsetDateTime::parse(moved_at, rfc).ok();
+                let reread = self
+                    .store
+                    .sync_state(&rewound_key)
+                    .map_err(store_err)?
+                    .and_then(|t| time::OffsetDateTime::parse(&t, rfc).ok());
+                let settled = match (moved, reread) {
+                    (Some(m), Some(r)) => r >= m + Duration::from_secs(self.config.overlap_seconds),
+                    _ => false,
+                };
+                match stamp_minus(stamp, self.config.overlap_seconds).filter(|_| !settled) {
+                    Some(earlier) => {
+                        rewound = true;
+                        Cursor {
+                            stamp: Some(earlier),
+                            id: String::new(),
+                        }
+                    }
                     None => Cursor {
                         stamp: Some(stamp.clone()),
                         id: id.clone(),
@@ -549,6 +572,14 @@ impl Worker {
             }
             cur = page.next;
         }
+        if rewound {
+            let at = started
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            self.store
+                .set_sync_state(&[(&rewound_key, &at)])
+                .map_err(store_err)?;
+        }
         Ok(())
     }
 
@@ -559,25 +590,18 @@ impl Worker {
             return Ok(());
         }
         let remote: HashSet<String> = self.connector.ids(doctype).await?.into_iter().collect();
-        let gone: Vec<PulledRecord> = linked
-            .into_iter()
-            .filter(|id| !remote.contains(id))
-            .map(|id| PulledRecord {
-                remote_id: id,
-                version: None,
-                active: false,
-                gone: true,
-                values: Map::new(),
-                hash: String::new(),
-            })
+        let vanished: Vec<PulledRecord> = linked
+            .iter()
+            .filter(|id| !remote.contains(*id))
+            .map(|id| gone(id))
             .collect();
-        if !gone.is_empty() {
+        if !vanished.is_empty() {
             tracing::info!(
                 doctype,
-                records = gone.len(),
+                records = vanished.len(),
                 "records deleted at the head office"
             );
-            self.apply(doctype, gone, None).await?;
+            self.apply(doctype, vanished, None).await?;
         }
         Ok(())
     }
@@ -612,12 +636,22 @@ impl Worker {
                     k.1.clone()
                 }
             };
+            // Where `active` is a field of the record, a deletion here is
+            // the remote's deactivation: hashed as the pull will see it, so
+            // it does not come back as a change to apply.
+            let mut gone_here = deleted;
+            if deleted {
+                if let Some((ours, _)) = map.fields.iter().find(|(_, t)| *t == "active") {
+                    values.insert(ours.clone(), json!(false));
+                    gone_here = false;
+                }
+            }
             out.push(Group {
                 doctype: k.0,
                 name: k.1,
                 upto: latest.seq,
                 seqs: list.iter().map(|e| e.seq).collect(),
-                hash: hash(&values, deleted),
+                hash: hash(&values, gone_here),
                 sent,
                 deleted,
                 values,
@@ -688,6 +722,7 @@ impl Worker {
                     remote_id: l.remote_id,
                     version: l.version,
                     old_hash: l.hash,
+                    reactivate: l.inactive,
                 }),
             }
         }
@@ -698,10 +733,15 @@ impl Worker {
             let (map, _) = self.parts(doctype)?;
             let key_field = map.key_field().to_string();
             for g in lookups {
-                let hit = found
+                let hits: Vec<&RemoteRecord> = found
                     .iter()
-                    .find(|r| r.values.get(&key_field).and_then(Value::as_str) == Some(&g.key));
-                let Some(r) = hit else {
+                    .filter(|r| r.values.get(&key_field).and_then(Value::as_str) == Some(&g.key))
+                    .collect();
+                if hits.len() > 1 {
+                    self.park_ambiguous(doctype, &g, hits.len())?;
+                    continue;
+                }
+                let Some(r) = hits.first().copied() else {
                     if g.deleted {
                         done.push(Synced {
                             doctype: g.doctype.clone(),
@@ -734,6 +774,7 @@ impl Worker {
                             remote_id: r.id.clone(),
                             hash: g.hash.clone(),
                             version: r.version.clone(),
+                            inactive: false,
                         }),
                     });
                 } else if sent_hash.as_deref() == Some(pulled.hash.as_str()) {
@@ -742,6 +783,7 @@ impl Worker {
                         remote_id: r.id.clone(),
                         version: r.version.clone(),
                         old_hash: pulled.hash.clone(),
+                        reactivate: !r.active && !Worker::active_field(self.parts(doctype)?.0),
                         group: g,
                     });
                 } else {
@@ -769,14 +811,16 @@ impl Worker {
         self.pause("after_answer").await;
         // The versions the remote gave the records (for the next write).
         let ids: Vec<String> = settled.iter().map(|(_, id)| id.clone()).collect();
-        let versions: HashMap<String, Option<String>> =
-            match self.connector.versions(doctype, &ids).await {
-                Ok(vs) => vs.into_iter().collect(),
-                // The pushes are done either way; the next pull brings the
-                // versions.
-                Err(e) if e.class == ErrorClass::Retryable => HashMap::new(),
-                Err(e) => return Err(e),
-            };
+        // Without them the next write could not be checked for staleness:
+        // if the read fails, nothing is recorded and the entries stay
+        // `sending`, so the next run finds the records by lookup (new ones)
+        // or by the stale write's check (changed ones) and records them then.
+        let versions: HashMap<String, Option<String>> = self
+            .connector
+            .versions(doctype, &ids)
+            .await?
+            .into_iter()
+            .collect();
         let done: Vec<Synced> = settled
             .into_iter()
             .map(|(g, id)| Synced {
@@ -787,11 +831,27 @@ impl Worker {
                     version: versions.get(&id).cloned().flatten(),
                     remote_id: id,
                     hash: g.hash,
+                    inactive: false,
                 }),
             })
             .collect();
         tracing::info!(doctype, records = done.len(), "pushed");
         self.store.sync_done(&done).map_err(store_err)
+    }
+
+    /// Parks a record whose key names several head-office records: which
+    /// one it is must be settled by a person (linking it to the first could
+    /// overwrite someone else's record).
+    fn park_ambiguous(&self, doctype: &str, g: &Group, n: usize) -> Result<(), SyncError> {
+        let (map, _) = self.parts(doctype)?;
+        let message = format!(
+            "the head office has {n} {} records whose {} is {:?}; make it unique there or here",
+            map.model,
+            map.key_field(),
+            g.key
+        );
+        tracing::warn!(doctype, name = %g.name, "{message}");
+        self.store.outbox_park(&g.seqs, &message).map_err(store_err)
     }
 
     /// Creates in batches; a refused batch is split until the refused
@@ -826,7 +886,9 @@ impl Worker {
                         .connector
                         .lookup(doctype, std::slice::from_ref(&g.key))
                         .await?;
-                    if let Some(r) = found.first() {
+                    if found.len() > 1 {
+                        self.park_ambiguous(doctype, &g, found.len())?;
+                    } else if let Some(r) = found.first() {
                         // Made at the head office too: a create/create
                         // conflict, settled by the doctype's policy.
                         let pulled = self.pulled(doctype, r)?;
@@ -854,8 +916,34 @@ impl Worker {
         planned: Vec<Planned>,
         settled: &mut Vec<(Group, String)>,
     ) -> Result<(), SyncError> {
+        // A write without the version it was read with could not be refused
+        // as stale: read the remote first and judge as for a stale write.
+        let mut checked = Vec::with_capacity(planned.len());
+        for mut p in planned {
+            if p.version.is_some() {
+                checked.push(p);
+                continue;
+            }
+            let now = self
+                .connector
+                .read(doctype, std::slice::from_ref(&p.remote_id))
+                .await?;
+            let Some(r) = now.first() else {
+                self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
+                continue;
+            };
+            let pulled = self.pulled(doctype, r)?;
+            if pulled.hash == p.group.hash {
+                settled.push((p.group, r.id.clone()));
+            } else if pulled.hash == p.old_hash {
+                p.version = r.version.clone();
+                checked.push(p);
+            } else {
+                self.apply(doctype, vec![pulled], None).await?;
+            }
+        }
         let mut queue: Vec<Vec<Planned>> = vec![];
-        let mut planned = planned;
+        let mut planned = checked;
         while !planned.is_empty() {
             let rest = planned.split_off(planned.len().min(self.config.batch_size as usize));
             queue.push(std::mem::replace(&mut planned, rest));
@@ -876,6 +964,7 @@ impl Worker {
                         version: p.version.clone(),
                         values,
                         deactivate: p.group.deleted,
+                        reactivate: p.reactivate && !p.group.deleted,
                     }
                 })
                 .collect();
@@ -913,15 +1002,7 @@ impl Worker {
                     }
                     let Some(r) = now.first() else {
                         // Deleted at the head office meanwhile.
-                        let gone = PulledRecord {
-                            remote_id: p.remote_id.clone(),
-                            version: None,
-                            active: false,
-                            gone: true,
-                            values: Map::new(),
-                            hash: String::new(),
-                        };
-                        self.apply(doctype, vec![gone], None).await?;
+                        self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
                         continue;
                     };
                     let pulled = self.pulled(doctype, r)?;

@@ -229,6 +229,7 @@ async fn the_erpnext_connector_speaks_frappes_rest_api() {
         version: acme.version.clone(),
         values: rec(json!({"party_name": "Acme Trading Ltd"})),
         deactivate: false,
+        reactivate: false,
     };
     erp.write("Party", std::slice::from_ref(&w)).await.unwrap();
     let stale = erp.write("Party", &[w]).await.unwrap_err();
@@ -251,6 +252,7 @@ async fn the_erpnext_connector_speaks_frappes_rest_api() {
             version: found[0].version.clone(),
             values: Map::new(),
             deactivate: true,
+            reactivate: false,
         }],
     )
     .await

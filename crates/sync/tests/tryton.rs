@@ -41,6 +41,7 @@ fn write(id: &str, version: Option<&str>, values: &Map<String, Value>) -> Remote
         version: version.map(str::to_string),
         values: values.clone(),
         deactivate: false,
+        reactivate: false,
     }
 }
 

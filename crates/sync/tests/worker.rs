@@ -251,6 +251,10 @@ async fn parties_and_products_go_up_and_head_office_changes_come_down() {
     let templates = t.all("product.template", &["code", "active"]);
     let tpl = templates.iter().find(|p| p["code"] == "T-1").unwrap();
     assert_eq!(tpl["active"], 0, "{tpl}");
+    // Its own deactivation coming back does not bring the product back.
+    let again = synced(&o).await;
+    assert!(is_deleted(&o.store, "Product", &tea), "{again}");
+    assert_eq!(again["outbox_pending"], 0);
     assert_eq!(o.store.sync_status().unwrap()["conflicts"], 0);
     o.sync.stop().await;
 }
@@ -269,7 +273,7 @@ async fn matrix(policy: &str) {
     let o = office(&t, policy);
     let s = &o.store;
     let mut names = std::collections::HashMap::new();
-    for code in ["MM", "MD", "DM", "DD", "LM", "LD", "RM", "RD"] {
+    for code in ["MM", "MD", "MX", "DM", "DD", "LM", "LD", "RM", "RD"] {
         names.insert(
             code,
             insert(
@@ -286,6 +290,7 @@ async fn matrix(policy: &str) {
     insert(s, "Party", json!({"party_name": "LC office", "code": "LC"}));
     update(s, "Party", &names["MM"], json!({"party_name": "MM office"}));
     update(s, "Party", &names["MD"], json!({"party_name": "MD office"}));
+    update(s, "Party", &names["MX"], json!({"party_name": "MX office"}));
     update(s, "Party", &names["LM"], json!({"party_name": "LM office"}));
     delete(s, "Party", &names["DM"]);
     delete(s, "Party", &names["DD"]);
@@ -296,6 +301,8 @@ async fn matrix(policy: &str) {
     remote_write(&t, "DM", json!({"name": "DM head office"}));
     remote_write(&t, "RM", json!({"name": "RM head office"}));
     remote_delete(&t, "MD");
+    // Deactivated at the head office: a deletion for Party.
+    remote_write(&t, "MX", json!({"active": false}));
     remote_delete(&t, "DD");
     remote_delete(&t, "RD");
     let status = synced(&o).await;
@@ -340,6 +347,7 @@ async fn matrix(policy: &str) {
         ("CC", "create/create"),
         ("MM", "modify/modify"),
         ("MD", "modify/delete"),
+        ("MX", "modify/delete"),
         ("DM", "delete/modify"),
     ]
     .into_iter()
@@ -366,6 +374,8 @@ async fn matrix(policy: &str) {
             assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
             assert!(is_deleted(s, "Party", &names["MD"]));
             assert!(remote_party(&t, "MD").is_none());
+            assert!(is_deleted(s, "Party", &names["MX"]));
+            assert_eq!(remote_party(&t, "MX").unwrap()["active"], 0);
             assert_eq!(
                 s.get("Party", &names["DM"]).unwrap()["party_name"],
                 "DM head office"
@@ -382,6 +392,17 @@ async fn matrix(policy: &str) {
             assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM office");
             // Deleted upstream, kept here: made again upstream.
             assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
+            // Deactivated upstream, kept here: active again, with the
+            // office's version (and it stays here).
+            let mx = remote_party(&t, "MX").unwrap();
+            assert_eq!(
+                (mx["name"].as_str(), mx["active"].as_i64()),
+                (Some("MX office"), Some(1))
+            );
+            assert_eq!(
+                s.get("Party", &names["MX"]).unwrap()["party_name"],
+                "MX office"
+            );
             assert!(is_deleted(s, "Party", &names["DM"]));
             assert_eq!(remote_party(&t, "DM").unwrap()["active"], 0);
         }
@@ -399,10 +420,11 @@ async fn matrix(policy: &str) {
                 "MD office"
             );
             assert!(remote_party(&t, "MD").is_none());
+            assert_eq!(remote_party(&t, "MX").unwrap()["active"], 0);
             assert!(is_deleted(s, "Party", &names["DM"]));
             assert_eq!(remote_party(&t, "DM").unwrap()["active"], 1);
-            assert_eq!(s.sync_status().unwrap()["conflicts"], 4);
-            // A person decides: two for the office, two for the head office.
+            assert_eq!(s.sync_status().unwrap()["conflicts"], 5);
+            // A person decides: three for the office, two for the head office.
             let id = |code: &str| {
                 conflicts
                     .iter()
@@ -412,6 +434,7 @@ async fn matrix(policy: &str) {
             };
             s.sync_resolve(id("CC"), Keep::Local).unwrap();
             s.sync_resolve(id("MD"), Keep::Local).unwrap();
+            s.sync_resolve(id("MX"), Keep::Local).unwrap();
             s.sync_resolve(id("MM"), Keep::Remote).unwrap();
             s.sync_resolve(id("DM"), Keep::Remote).unwrap();
             assert!(
@@ -421,6 +444,11 @@ async fn matrix(policy: &str) {
             synced(&o).await;
             assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC office");
             assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
+            let mx = remote_party(&t, "MX").unwrap();
+            assert_eq!(
+                (mx["name"].as_str(), mx["active"].as_i64()),
+                (Some("MX office"), Some(1))
+            );
             assert_eq!(
                 s.get("Party", &names["MM"]).unwrap()["party_name"],
                 "MM head office"
