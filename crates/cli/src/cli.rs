@@ -49,6 +49,10 @@ pub enum Command {
         /// Sync with the head-office ERP described in this TOML file (see docs/sync.md)
         #[arg(long, value_name = "FILE")]
         upstream: Option<PathBuf>,
+        /// Folder of the built web UI (ui/dist) to serve to browsers on the LAN
+        /// (default: OUTPOST_UI, else ./ui/dist when present)
+        #[arg(long, env = "OUTPOST_UI", value_name = "DIR")]
+        ui: Option<PathBuf>,
     },
     /// Run one database call and print the result as JSON
     Db {

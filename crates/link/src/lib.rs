@@ -27,6 +27,7 @@ pub mod peer;
 mod runtime;
 pub mod signal;
 pub mod socket;
+pub mod web;
 
 pub use error::{LinkError, Result};
 

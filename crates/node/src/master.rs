@@ -15,6 +15,7 @@ use std::time::Duration;
 use outpost_api::{decode_request, Db, Event, LocalDb};
 use outpost_link::discovery::{self, Announcement};
 use outpost_link::pairing::{PairingUrl, DEFAULT_PORT};
+use outpost_link::web::{self, Arrival};
 use outpost_link::{
     accept_slave, Admission, Channel, ChannelSender, Identity, RtcOptions, SignalSocket, SlaveHello,
 };
@@ -33,6 +34,8 @@ const MAX_HANDSHAKES: usize = 32;
 const MAX_CALLS_PER_SLAVE: usize = 64;
 /// How often revocations are looked for.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
+/// Web UI connections (browsers loading files) served at once.
+const MAX_WEB: usize = 64;
 /// How long to look for another master of the same name at start.
 const NAME_CHECK: Duration = Duration::from_millis(1500);
 
@@ -49,6 +52,9 @@ pub struct MasterConfig {
     pub rtc: RtcOptions,
     /// Announce over mDNS (and refuse a duplicate name on the LAN).
     pub announce: bool,
+    /// The web UI's folder (`ui/dist`), served over HTTP on the same port
+    /// for browsers on the LAN; `None`: the port answers that there is none.
+    pub ui: Option<PathBuf>,
 }
 
 impl MasterConfig {
@@ -61,6 +67,7 @@ impl MasterConfig {
             code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
             rtc: RtcOptions::default(),
             announce: true,
+            ui: None,
         }
     }
 }
@@ -269,6 +276,7 @@ fn advertised_host(ip: IpAddr) -> String {
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let web = Arc::new(Semaphore::new(MAX_WEB));
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -287,7 +295,22 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let web = web.clone();
         tokio::spawn(async move {
+            // The signaling socket, or a browser fetching the web UI.
+            match web::classify(&stream).await {
+                None => return,
+                Some(Arrival::Web) => {
+                    drop(permit);
+                    let Ok(_slot) = web.try_acquire_owned() else {
+                        tracing::warn!(%peer, "too many web connections; dropping one");
+                        return;
+                    };
+                    web::serve(stream, shared.config.ui.clone()).await;
+                    return;
+                }
+                Some(Arrival::Signaling) => {}
+            }
             let channel = handshake(&shared, stream, peer).await;
             drop(permit);
             if let Some((channel, hello)) = channel {

@@ -18,6 +18,7 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,outpost_sync=info,warn",
     );
     let dir = config.data.clone();
+    let master_ui = config.ui.clone();
     // Read before anything starts: a broken file stops here, with its line.
     let upstream = upstream
         .map(|p| UpstreamConfig::load(&p))
@@ -53,6 +54,13 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         println!("Data folder: {}", dir.display());
         println!("Device id:   {}", master.fingerprint());
         print_pairing(master.pairing_url(), master.code_expires());
+        if master_ui.is_some() {
+            let url = master.pairing_url();
+            say(&format!(
+                "Browser address (any PC, tablet or phone on the LAN): http://{}/",
+                url.authority()
+            ));
+        }
         eprintln!("Ctrl-C stops the master.");
         shutdown_signal().await;
         tracing::info!("shutting down: closing slaves, finishing queued writes");
@@ -64,6 +72,30 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         tracing::info!("stopped cleanly");
         Ok::<(), CliError>(())
     })
+}
+
+/// The web UI's folder: the one given (it must hold `index.html`), else
+/// `./ui/dist` when it does (a master run from the source tree).
+pub fn ui_folder(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    match given {
+        Some(dir) => {
+            if !dir.join("index.html").is_file() {
+                anyhow::bail!(
+                    "{} holds no index.html: give the built web UI's folder (npm --prefix ui run build makes ui/dist)",
+                    dir.display()
+                );
+            }
+            Ok(Some(dir.canonicalize()?))
+        }
+        None => {
+            let here = PathBuf::from("ui/dist");
+            if here.join("index.html").is_file() {
+                Ok(Some(here.canonicalize()?))
+            } else {
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// The pairing URL, its QR code and the code in words.

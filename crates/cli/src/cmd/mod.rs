@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             no_mdns,
             ice_server,
             upstream,
+            ui,
         } => {
             let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
             config.listen = listen;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;
             config.rtc.ice_servers = ice_server;
+            config.ui = master::ui_folder(ui)?;
             master::run(config, upstream)
         }
         Command::Db {

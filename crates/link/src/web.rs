@@ -1,0 +1,157 @@
+//! The master's port speaks two things: the signaling WebSocket at
+//! [`SIGNAL_PATH`](crate::signal::SIGNAL_PATH), and, for any other path,
+//! plain HTTP serving the web UI's files (`ui/dist`), so a browser on the LAN
+//! can open the UI from the master itself.
+//!
+//! Files come from one folder and nothing outside it can be read: paths are
+//! resolved by `tower-http`'s `ServeDir`, which refuses `..` segments (also
+//! percent-encoded ones). Hashed build assets (`/assets/...`) are cached for
+//! a year; everything else is revalidated (`no-cache`, with
+//! `Last-Modified`). The files carry no office data: a browser still pairs
+//! by code before it gets any.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use crate::signal::SIGNAL_PATH;
+
+/// How long a browser may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the first line of a request before giving up.
+const FIRST_LINE: Duration = Duration::from_secs(5);
+
+/// What a new connection on the master's port is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// `GET /signal ...`: the signaling WebSocket.
+    Signaling,
+    /// Anything else: HTTP for the web UI (or garbage, which HTTP refuses).
+    Web,
+}
+
+/// Looks at the request line without taking it off the socket, so the
+/// chosen handler reads the request whole.
+pub async fn classify(stream: &TcpStream) -> Option<Arrival> {
+    let mut buf = [0u8; 256];
+    let want = format!("GET {SIGNAL_PATH}");
+    let look = async {
+        let mut last = 0;
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            let seen = &buf[..n];
+            if let Some(end) = seen.iter().position(|b| *b == b'\n') {
+                let line = &seen[..end];
+                let path_ok = line.starts_with(want.as_bytes())
+                    && matches!(line.get(want.len()), Some(b' ' | b'?'));
+                return Some(if path_ok {
+                    Arrival::Signaling
+                } else {
+                    Arrival::Web
+                });
+            }
+            if n == buf.len() {
+                return Some(Arrival::Web);
+            }
+            if n == last {
+                // Nothing new yet: peek returns at once while data waits.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            last = n;
+        }
+    };
+    tokio::time::timeout(FIRST_LINE, look).await.ok().flatten()
+}
+
+/// Serves HTTP on `stream` from `root` (the web UI's folder), or a plain
+/// answer saying there is none.
+pub async fn serve(stream: TcpStream, root: Option<PathBuf>) {
+    let peer = stream.peer_addr().ok();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let root = root.clone();
+        async move { Ok::<_, Infallible>(answer(req, root.as_deref()).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        // One request per connection: an idle browser connection must not
+        // hold one of the master's slots (a new one costs little on a LAN).
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.await {
+        tracing::debug!(peer = ?peer, error = %e, "web connection ended");
+    }
+}
+
+type Body = Either<tower_http::services::fs::ServeFileSystemResponseBody, Full<Bytes>>;
+
+fn text(status: StatusCode, words: String) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from(words))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn answer(req: Request<Incoming>, root: Option<&Path>) -> Response<Body> {
+    let Some(root) = root else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Outpost master: this master serves no web UI (start it with --ui DIR); the signaling socket is at {SIGNAL_PATH}\n"
+            ),
+        );
+    };
+    let path = req.uri().path().to_string();
+    let served = ServeDir::new(root)
+        .append_index_html_on_directories(true)
+        .oneshot(req)
+        .await;
+    let mut resp = match served {
+        Ok(r) => r.map(Either::Left),
+        Err(e) => match e {},
+    };
+    match resp.status() {
+        StatusCode::NOT_FOUND => {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!("Outpost master: {path} is not part of the web UI (the signaling socket is at {SIGNAL_PATH})\n"),
+            )
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Outpost master: the web UI's files are read with GET\n".into(),
+            )
+        }
+        _ => {}
+    }
+    let cache = if path.starts_with("/assets/") {
+        // Vite names them by their content hash.
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp.headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
