@@ -108,6 +108,21 @@ impl Reassembler {
 mod tests {
     use super::*;
 
+    /// The same vector is pinned in the browser's framing
+    /// (`ui/src/lib/rtc/rtc.test.ts`).
+    #[test]
+    fn frames_match_the_browser_byte_for_byte() {
+        let frames = split(b"hello world", 5);
+        assert_eq!(
+            frames,
+            vec![
+                vec![1, b'h', b'e', b'l', b'l'],
+                vec![1, b'o', b' ', b'w', b'o'],
+                vec![2, b'r', b'l', b'd'],
+            ]
+        );
+    }
+
     #[test]
     fn small_messages_are_one_frame() {
         let f = split(b"hello", MAX_FRAME);

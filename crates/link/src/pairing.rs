@@ -184,6 +184,17 @@ pub fn qr_terminal(text: &str) -> Result<String, LinkError> {
 mod tests {
     use super::*;
 
+    /// The same vector is pinned in the browser's pairing
+    /// (`ui/src/lib/rtc/rtc.test.ts`): both make the same proof.
+    #[test]
+    fn the_code_proof_matches_the_browser() {
+        assert_eq!(normalize_code("k0lo-1ixz"), "K01011XZ");
+        assert_eq!(
+            code_proof("k0lo-1ixz", &"a".repeat(64), &"0123456789abcdef".repeat(4)),
+            "44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a"
+        );
+    }
+
     const FP: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
 
     #[test]
