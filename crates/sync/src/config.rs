@@ -19,6 +19,8 @@ use std::fmt;
 use std::path::Path;
 
 use outpost_store::Policy;
+
+use crate::connector::{ErrorClass, SyncError};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -54,6 +56,20 @@ pub struct DoctypeMap {
 impl DoctypeMap {
     pub fn key_field(&self) -> &str {
         self.key.as_deref().unwrap_or("code")
+    }
+
+    /// The remote field an Outpost field is synced with.
+    pub fn remote_field(&self, ours: &str) -> Result<&str, SyncError> {
+        self.fields.get(ours).map(String::as_str).ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "{ours} is not among the fields synced with {} ({})",
+                    self.model,
+                    self.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
     }
 }
 
@@ -273,6 +289,16 @@ impl UpstreamConfig {
             cfg.password = Some(text.trim_end_matches(['\n', '\r']).to_string());
         }
         Ok(cfg)
+    }
+
+    /// How `doctype` maps to the remote.
+    pub fn map(&self, doctype: &str) -> Result<&DoctypeMap, SyncError> {
+        self.doctypes.get(doctype).ok_or_else(|| {
+            SyncError::new(
+                ErrorClass::Rejected,
+                format!("{doctype} is not synced with the head office (not in the upstream file's [doctypes])"),
+            )
+        })
     }
 
     pub fn password(&self) -> &str {

@@ -67,6 +67,36 @@ pub struct Page {
     pub next: Cursor,
 }
 
+impl Page {
+    /// The page of `records` read after `from`: its cursor is the last
+    /// record's stamp and id.
+    pub fn after(records: Vec<RemoteRecord>, from: &Cursor) -> Page {
+        let next = records
+            .last()
+            .map(|r| Cursor {
+                stamp: Some(r.stamp.clone()),
+                id: r.id.clone(),
+            })
+            .unwrap_or_else(|| from.clone());
+        Page { records, next }
+    }
+}
+
+/// A forwarded query's operator, lower case, if the remote takes it.
+pub fn query_op(op: &str, allowed: &[&str]) -> Result<String, SyncError> {
+    let op = op.to_ascii_lowercase();
+    if allowed.contains(&op.as_str()) {
+        return Ok(op);
+    }
+    Err(SyncError::new(
+        ErrorClass::Rejected,
+        format!(
+            "the head office cannot be asked with the operator {op:?}; use one of {}",
+            allowed.join(" ")
+        ),
+    ))
+}
+
 /// Bytes a connector sent and received on the uplink since it was made:
 /// request and response bodies as they crossed (compressed) plus their
 /// HTTP headers.

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{DoctypeMap, UpstreamConfig};
 use crate::connector::{
-    Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
+    query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
 use crate::http::Http;
 
@@ -51,15 +51,6 @@ impl Erpnext {
             base,
             auth,
             http,
-        })
-    }
-
-    fn map(&self, doctype: &str) -> Result<&DoctypeMap, SyncError> {
-        self.config.doctypes.get(doctype).ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Rejected,
-                format!("{doctype} is not in the upstream file's [doctypes]"),
-            )
         })
     }
 
@@ -123,19 +114,6 @@ impl Erpnext {
             }
         }
         out
-    }
-
-    fn remote_field(map: &DoctypeMap, ours: &str) -> Result<String, SyncError> {
-        map.fields.get(ours).cloned().ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Rejected,
-                format!(
-                    "{ours} is not among the fields synced with {} ({})",
-                    map.model,
-                    map.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
     }
 
     fn resource(&self, model: &str) -> String {
@@ -301,7 +279,7 @@ fn strip_tags(s: &str) -> String {
 #[async_trait]
 impl Connector for Erpnext {
     async fn pull(&self, doctype: &str, after: &Cursor, limit: u32) -> Result<Page, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let (filters, or_filters) = match &after.stamp {
             None => (json!([]), None),
             Some(t) => (
@@ -320,14 +298,7 @@ impl Connector for Erpnext {
             )
             .await?;
         let records: Vec<RemoteRecord> = rows.iter().map(|r| Erpnext::to_record(map, r)).collect();
-        let next = records
-            .last()
-            .map(|r| Cursor {
-                stamp: Some(r.stamp.clone()),
-                id: r.id.clone(),
-            })
-            .unwrap_or_else(|| after.clone());
-        Ok(Page { records, next })
+        Ok(Page::after(records, after))
     }
 
     async fn create(
@@ -335,7 +306,7 @@ impl Connector for Erpnext {
         doctype: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<String>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let mut names = Vec::with_capacity(records.len());
         for chunk in records.chunks(MAX_INSERT) {
             let docs: Vec<Value> = chunk
@@ -380,7 +351,7 @@ impl Connector for Erpnext {
     }
 
     async fn write(&self, doctype: &str, writes: &[RemoteWrite]) -> Result<(), SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         // One document per PUT: Frappe checks `modified` per document.
         for w in writes {
             let mut body = if w.deactivate {
@@ -410,7 +381,7 @@ impl Connector for Erpnext {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         self.records(map, json!([["name", "in", ids]]), None).await
     }
 
@@ -422,7 +393,7 @@ impl Connector for Erpnext {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let rows = self
             .list(
                 map,
@@ -448,13 +419,13 @@ impl Connector for Erpnext {
         if keys.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
-        let key = Erpnext::remote_field(map, map.key_field())?;
+        let map = self.config.map(doctype)?;
+        let key = map.remote_field(map.key_field())?;
         self.records(map, json!([[key, "in", keys]]), None).await
     }
 
     async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let rows = self
             .list(map, &["name".into()], json!([]), None, "name asc", None)
             .await?;
@@ -470,23 +441,17 @@ impl Connector for Erpnext {
         filters: &[(String, String, Value)],
         limit: u32,
     ) -> Result<Vec<RemoteRecord>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let mut list = Vec::with_capacity(filters.len());
         for (field, op, value) in filters {
-            let op = match op.to_ascii_lowercase().as_str() {
-                "ilike" => "like".to_string(),
-                o => o.to_string(),
+            // Frappe's `like` is already case-insensitive.
+            let op = if op.eq_ignore_ascii_case("ilike") {
+                "like"
+            } else {
+                op.as_str()
             };
-            if !QUERY_OPS.contains(&op.as_str()) {
-                return Err(SyncError::new(
-                    ErrorClass::Rejected,
-                    format!(
-                        "the head office cannot be asked with the operator {op:?}; use one of {}",
-                        QUERY_OPS.join(" ")
-                    ),
-                ));
-            }
-            list.push(json!([Erpnext::remote_field(map, field)?, op, value]));
+            let op = query_op(op, QUERY_OPS)?;
+            list.push(json!([map.remote_field(field)?, op, value]));
         }
         self.records(map, Value::Array(list), Some(limit)).await
     }

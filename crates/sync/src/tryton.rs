@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{DoctypeMap, UpstreamConfig};
 use crate::connector::{
-    Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
+    query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
 use crate::http::Http;
 
@@ -66,15 +66,6 @@ impl Tryton {
             http,
             session: Mutex::new(None),
             next_id: AtomicU64::new(1),
-        })
-    }
-
-    fn map(&self, doctype: &str) -> Result<&DoctypeMap, SyncError> {
-        self.config.doctypes.get(doctype).ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Rejected,
-                format!("{doctype} is not in the upstream file's [doctypes]"),
-            )
         })
     }
 
@@ -253,6 +244,18 @@ fn int_ids(ids: &[String]) -> Result<Vec<i64>, SyncError> {
     ids.iter().map(|i| int_id(i)).collect()
 }
 
+/// Tryton's list of integer ids as the worker keeps them.
+fn text_ids(ids: &Value) -> Vec<String> {
+    ids.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_i64)
+                .map(|i| i.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads a JSON-RPC answer: the result, or the error classified.
 fn envelope(status: u16, body: Vec<u8>) -> Result<Value, SyncError> {
     match status {
@@ -414,26 +417,12 @@ impl Tryton {
             .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
             .unwrap_or_default())
     }
-
-    fn remote_field(map: &DoctypeMap, ours: &str) -> Result<String, SyncError> {
-        map.fields.get(ours).cloned().ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Rejected,
-                format!(
-                    "{} is not among the fields synced with {} ({})",
-                    ours,
-                    map.model,
-                    map.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
-    }
 }
 
 #[async_trait]
 impl Connector for Tryton {
     async fn pull(&self, doctype: &str, after: &Cursor, limit: u32) -> Result<Page, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let domain = match after.stamp.as_deref().and_then(datetime_value) {
             None => json!([]),
             Some(t) => json!([
@@ -461,14 +450,7 @@ impl Connector for Tryton {
                 format!("{} records came back without last_modified_at; this Tryton is too old for Outpost's sync", map.model),
             ));
         }
-        let next = records
-            .last()
-            .map(|r| Cursor {
-                stamp: Some(r.stamp.clone()),
-                id: r.id.clone(),
-            })
-            .unwrap_or_else(|| after.clone());
-        Ok(Page { records, next })
+        Ok(Page::after(records, after))
     }
 
     async fn create(
@@ -476,7 +458,7 @@ impl Connector for Tryton {
         doctype: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<String>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let model = remote_model(map);
         let remote: Vec<Value> = records
             .iter()
@@ -494,16 +476,7 @@ impl Connector for Tryton {
                 Value::Object(v)
             })
             .collect();
-        let ids = self.call(model, "create", json!([remote, {}])).await?;
-        let ids: Vec<String> = ids
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_i64)
-                    .map(|i| i.to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ids = text_ids(&self.call(model, "create", json!([remote, {}])).await?);
         if ids.len() != records.len() {
             return Err(SyncError::new(
                 ErrorClass::Rejected,
@@ -521,7 +494,7 @@ impl Connector for Tryton {
         if writes.is_empty() {
             return Ok(());
         }
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let model = remote_model(map);
         // An inactive record is read-only in Tryton, even with `active` in
         // the same values: activate first (checked against the version
@@ -571,7 +544,7 @@ impl Connector for Tryton {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let ids = int_ids(ids)?;
         self.search_read(
             map,
@@ -590,7 +563,7 @@ impl Connector for Tryton {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let ids = int_ids(ids)?;
         let rows = self
             .call(
@@ -618,8 +591,8 @@ impl Connector for Tryton {
         if keys.is_empty() {
             return Ok(vec![]);
         }
-        let map = self.map(doctype)?;
-        let key_field = Tryton::remote_field(map, map.key_field())?;
+        let map = self.config.map(doctype)?;
+        let key_field = map.remote_field(map.key_field())?;
         self.search_read(
             map,
             json!([[key_field, "in", keys]]),
@@ -630,7 +603,7 @@ impl Connector for Tryton {
     }
 
     async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let ids = self
             .call(
                 remote_model(map),
@@ -638,15 +611,7 @@ impl Connector for Tryton {
                 json!([[], 0, null, [["id", "ASC"]], {"active_test": false}]),
             )
             .await?;
-        Ok(ids
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_i64)
-                    .map(|i| i.to_string())
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(text_ids(&ids))
     }
 
     async fn query(
@@ -655,20 +620,11 @@ impl Connector for Tryton {
         filters: &[(String, String, Value)],
         limit: u32,
     ) -> Result<Vec<RemoteRecord>, SyncError> {
-        let map = self.map(doctype)?;
+        let map = self.config.map(doctype)?;
         let mut domain = Vec::with_capacity(filters.len());
         for (field, op, value) in filters {
-            let op = op.to_ascii_lowercase();
-            if !QUERY_OPS.contains(&op.as_str()) {
-                return Err(SyncError::new(
-                    ErrorClass::Rejected,
-                    format!(
-                        "the head office cannot be asked with the operator {op:?}; use one of {}",
-                        QUERY_OPS.join(" ")
-                    ),
-                ));
-            }
-            domain.push(json!([Tryton::remote_field(map, field)?, op, value]));
+            let op = query_op(op, QUERY_OPS)?;
+            domain.push(json!([map.remote_field(field)?, op, value]));
         }
         // Active records only, as a person browsing expects.
         let rows = self

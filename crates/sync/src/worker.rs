@@ -190,16 +190,7 @@ impl Sync {
         filters: &[(String, String, Value)],
         limit: u32,
     ) -> Result<Vec<Value>, SyncError> {
-        let map = self.config.doctypes.get(doctype).ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Rejected,
-                format!("{doctype} is not synced with the head office (not in the upstream file)"),
-            )
-        })?;
-        let dt = self
-            .schema
-            .get(doctype)
-            .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+        let (map, dt) = parts(&self.config, &self.schema, doctype)?;
         let rows = self.connector.query(doctype, filters, limit).await?;
         Ok(rows
             .into_iter()
@@ -210,6 +201,19 @@ impl Sync {
             })
             .collect())
     }
+}
+
+/// How `doctype` maps to the remote, and its local definition.
+fn parts<'a>(
+    config: &'a UpstreamConfig,
+    schema: &'a Schema,
+    doctype: &str,
+) -> Result<(&'a DoctypeMap, &'a Doctype), SyncError> {
+    let map = config.map(doctype)?;
+    let dt = schema
+        .get(doctype)
+        .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+    Ok((map, dt))
 }
 
 /// A record's outbox entries taken together: only its latest state goes.
@@ -450,14 +454,7 @@ impl Worker {
     }
 
     fn parts(&self, doctype: &str) -> Result<(&DoctypeMap, &Doctype), SyncError> {
-        let map = self.config.doctypes.get(doctype).ok_or_else(|| {
-            SyncError::new(ErrorClass::Rejected, format!("{doctype} is not synced"))
-        })?;
-        let dt = self
-            .schema
-            .get(doctype)
-            .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
-        Ok((map, dt))
+        parts(&self.config, &self.schema, doctype)
     }
 
     fn active_field(map: &DoctypeMap) -> bool {
