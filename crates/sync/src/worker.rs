@@ -241,6 +241,30 @@ struct Planned {
     reactivate: bool,
 }
 
+/// The remote's side of a write that could not go as it was.
+enum Remote {
+    /// Deleted there.
+    Gone,
+    /// It already holds what the write carries (its id).
+    There(String),
+    /// Its values are the ones both sides last agreed on: only its version
+    /// moved.
+    Moved(PulledRecord),
+    /// Changed there too.
+    Changed(PulledRecord),
+}
+
+/// `items` in batches of `size`, as a stack: the first batch pops first.
+fn batches<T>(mut items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(size.max(1)));
+        out.push(std::mem::replace(&mut items, rest));
+    }
+    out.reverse();
+    out
+}
+
 struct Worker {
     store: Store,
     connector: Arc<dyn Connector>,
@@ -836,6 +860,40 @@ impl Worker {
         self.store.sync_done(&done).map_err(store_err)
     }
 
+    async fn read_one(
+        &self,
+        doctype: &str,
+        remote_id: &str,
+    ) -> Result<Option<RemoteRecord>, SyncError> {
+        let mut found = self
+            .connector
+            .read(doctype, &[remote_id.to_string()])
+            .await?;
+        Ok(found.pop())
+    }
+
+    /// What the remote holds (`now`) for a write that could not be sent as
+    /// it was (stale, refused, or without a version), against what the
+    /// write carries and what both sides last agreed on.
+    fn judge(
+        &self,
+        doctype: &str,
+        p: &Planned,
+        now: Option<&RemoteRecord>,
+    ) -> Result<Remote, SyncError> {
+        let Some(r) = now else {
+            return Ok(Remote::Gone);
+        };
+        let pulled = self.pulled(doctype, r)?;
+        Ok(if pulled.hash == p.group.hash {
+            Remote::There(r.id.clone())
+        } else if pulled.hash == p.old_hash {
+            Remote::Moved(pulled)
+        } else {
+            Remote::Changed(pulled)
+        })
+    }
+
     /// Parks a record whose key names several head-office records: which
     /// one it is must be settled by a person (linking it to the first could
     /// overwrite someone else's record).
@@ -860,14 +918,8 @@ impl Worker {
         groups: Vec<Group>,
         settled: &mut Vec<(Group, String)>,
     ) -> Result<(), SyncError> {
-        let mut queue: Vec<Vec<Group>> = vec![];
-        let mut groups = groups;
         let size = (self.config.batch_size as usize).min(self.connector.max_batch());
-        while !groups.is_empty() {
-            let rest = groups.split_off(groups.len().min(size));
-            queue.push(std::mem::replace(&mut groups, rest));
-        }
-        queue.reverse();
+        let mut queue = batches(groups, size);
         while let Some(mut chunk) = queue.pop() {
             let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.values.clone()).collect();
             match self.connector.create(doctype, &values).await {
@@ -921,31 +973,22 @@ impl Worker {
                 checked.push(p);
                 continue;
             }
-            let now = self
-                .connector
-                .read(doctype, std::slice::from_ref(&p.remote_id))
-                .await?;
-            let Some(r) = now.first() else {
-                self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
-                continue;
-            };
-            let pulled = self.pulled(doctype, r)?;
-            if pulled.hash == p.group.hash {
-                settled.push((p.group, r.id.clone()));
-            } else if pulled.hash == p.old_hash {
-                p.version = r.version.clone();
-                checked.push(p);
-            } else {
-                self.apply(doctype, vec![pulled], None).await?;
+            let now = self.read_one(doctype, &p.remote_id).await?;
+            match self.judge(doctype, &p, now.as_ref())? {
+                Remote::Gone => {
+                    self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
+                }
+                Remote::There(id) => settled.push((p.group, id)),
+                Remote::Moved(r) => {
+                    p.version = r.version;
+                    checked.push(p);
+                }
+                Remote::Changed(r) => {
+                    self.apply(doctype, vec![r], None).await?;
+                }
             }
         }
-        let mut queue: Vec<Vec<Planned>> = vec![];
-        let mut planned = checked;
-        while !planned.is_empty() {
-            let rest = planned.split_off(planned.len().min(self.config.batch_size as usize));
-            queue.push(std::mem::replace(&mut planned, rest));
-        }
-        queue.reverse();
+        let mut queue = batches(checked, self.config.batch_size as usize);
         let mut retried: HashSet<String> = HashSet::new();
         // The key names the record on both sides and is not rewritten
         // (Tryton refuses to change a party's code once set).
@@ -980,13 +1023,10 @@ impl Worker {
                 }
                 ErrorClass::Rejected | ErrorClass::Conflict => {
                     let mut p = chunk.remove(0);
-                    let now = self
-                        .connector
-                        .read(doctype, std::slice::from_ref(&p.remote_id))
-                        .await?;
+                    let now = self.read_one(doctype, &p.remote_id).await?;
                     // Refused because the record was deleted or deactivated
                     // at the head office: that is a conflict, not bad data.
-                    let removed = match now.first() {
+                    let removed = match &now {
                         None => true,
                         Some(r) => !r.active && !Worker::active_field(self.parts(doctype)?.0),
                     };
@@ -997,21 +1037,21 @@ impl Worker {
                             .map_err(store_err)?;
                         continue;
                     }
-                    let Some(r) = now.first() else {
+                    match self.judge(doctype, &p, now.as_ref())? {
                         // Deleted at the head office meanwhile.
-                        self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
-                        continue;
-                    };
-                    let pulled = self.pulled(doctype, r)?;
-                    if pulled.hash == p.group.hash {
-                        settled.push((p.group, r.id.clone()));
-                    } else if pulled.hash == p.old_hash && retried.insert(p.remote_id.clone()) {
+                        Remote::Gone => {
+                            self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
+                        }
+                        Remote::There(id) => settled.push((p.group, id)),
                         // Only the version moved (our own earlier write).
-                        p.version = r.version.clone();
-                        queue.push(vec![p]);
-                    } else {
-                        tracing::info!(doctype, name = %p.group.name, "changed on both sides");
-                        self.apply(doctype, vec![pulled], None).await?;
+                        Remote::Moved(r) if retried.insert(p.remote_id.clone()) => {
+                            p.version = r.version;
+                            queue.push(vec![p]);
+                        }
+                        Remote::Moved(r) | Remote::Changed(r) => {
+                            tracing::info!(doctype, name = %p.group.name, "changed on both sides");
+                            self.apply(doctype, vec![r], None).await?;
+                        }
                     }
                 }
                 _ => return Err(err),
