@@ -39,12 +39,41 @@ pub enum Policy {
     Ask,
 }
 
+impl Policy {
+    /// The side the policy keeps without asking; `None` for `Ask`.
+    pub fn keep(self) -> Option<Keep> {
+        match self {
+            Policy::KeepRemote => Some(Keep::Remote),
+            Policy::KeepLocal => Some(Keep::Local),
+            Policy::Ask => None,
+        }
+    }
+}
+
 /// Which side a person chose for a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Keep {
     Local,
     Remote,
+}
+
+impl Keep {
+    /// The state of a conflict settled this way.
+    pub fn state(self) -> &'static str {
+        match self {
+            Keep::Local => "kept_local",
+            Keep::Remote => "kept_remote",
+        }
+    }
+
+    /// The side as a conflict records it (`local`, `remote`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Keep::Local => "local",
+            Keep::Remote => "remote",
+        }
+    }
 }
 
 /// One outbox entry: a committed local change waiting to go upstream.
@@ -791,39 +820,16 @@ fn apply_one(
         return Ok(Outcome::Applied);
     }
     let kind = format!("{}/{remote_op}", op_word(&local_op));
-    match page.policy {
-        Policy::KeepRemote => {
-            add_conflict(
-                conn,
-                schema,
-                dt,
-                Some(name),
-                r,
-                &kind,
-                None,
-                "kept_remote",
-                now,
-            )?;
+    let keep = page.policy.keep();
+    let state = keep.map_or("open", Keep::state);
+    add_conflict(conn, schema, dt, Some(name), r, &kind, None, state, now)?;
+    match keep {
+        Some(Keep::Remote) => {
             drop_outbox(conn, &dt.name, name)?;
             apply_remote(conn, schema, ctx, now, dt, page, Some(name), r)?;
         }
-        Policy::KeepLocal => {
-            add_conflict(
-                conn,
-                schema,
-                dt,
-                Some(name),
-                r,
-                &kind,
-                None,
-                "kept_local",
-                now,
-            )?;
-            keep_local(conn, dt, page, name, r, link.map(|l| l.1))?;
-        }
-        Policy::Ask => {
-            add_conflict(conn, schema, dt, Some(name), r, &kind, None, "open", now)?;
-        }
+        Some(Keep::Local) => keep_local(conn, dt, page, name, r, link.map(|l| l.1))?,
+        None => {}
     }
     Ok(Outcome::Conflict)
 }
@@ -971,7 +977,7 @@ pub(crate) fn resolve(
         records: vec![],
         cursor: None,
     };
-    let state = match keep {
+    match keep {
         Keep::Remote => {
             if let Some(n) = &c.name {
                 drop_outbox(conn, &dt.name, n)?;
@@ -986,7 +992,6 @@ pub(crate) fn resolve(
                 c.name.as_deref(),
                 &remote,
             )?;
-            "kept_remote"
         }
         Keep::Local => {
             let Some(n) = &c.name else {
@@ -1016,21 +1021,12 @@ pub(crate) fn resolve(
                     ])?;
                 }
             }
-            "kept_local"
         }
-    };
+    }
+    let state = keep.state();
     conn.prepare_cached(
         "UPDATE _sync_conflicts SET state = ?, requested = ?, resolved_at = ? WHERE id = ?",
     )?
-    .execute(params![
-        state,
-        if keep == Keep::Local {
-            "local"
-        } else {
-            "remote"
-        },
-        now,
-        id
-    ])?;
+    .execute(params![state, keep.word(), now, id])?;
     Ok(json!({"conflict": id, "state": state}))
 }
