@@ -664,10 +664,29 @@ fn find_local(
     page: &PulledPage,
     r: &PulledRecord,
 ) -> Result<Option<String>> {
-    let linked: Option<String> = conn
-        .prepare_cached("SELECT name FROM _sync_links WHERE doctype = ? AND remote_id = ?")?
-        .query_row(params![dt.name, r.remote_id], |x| x.get(0))
-        .optional()?;
+    let linked = linked(conn, dt, r)?.map(|(name, _)| name);
+    by_key(conn, dt, page, r, linked)
+}
+
+/// The local record linked to `r`, with the hash both sides agreed on.
+fn linked(conn: &Connection, dt: &Doctype, r: &PulledRecord) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT name, hash FROM _sync_links WHERE doctype = ? AND remote_id = ?")?
+        .query_row(params![dt.name, r.remote_id], |x| {
+            Ok((x.get(0)?, x.get(1)?))
+        })
+        .optional()?)
+}
+
+/// `linked`, else for a record new to this office a live unlinked record
+/// with the same key.
+fn by_key(
+    conn: &Connection,
+    dt: &Doctype,
+    page: &PulledPage,
+    r: &PulledRecord,
+    linked: Option<String>,
+) -> Result<Option<String>> {
     if linked.is_some() || r.gone || dt.field(&page.key_field).is_none() {
         return Ok(linked);
     }
@@ -758,12 +777,7 @@ fn apply_one(
     page: &PulledPage,
     r: &PulledRecord,
 ) -> Result<Outcome> {
-    let link: Option<(String, String)> = conn
-        .prepare_cached("SELECT name, hash FROM _sync_links WHERE doctype = ? AND remote_id = ?")?
-        .query_row(params![dt.name, r.remote_id], |x| {
-            Ok((x.get(0)?, x.get(1)?))
-        })
-        .optional()?;
+    let link = linked(conn, dt, r)?;
     if let Some((name, hash)) = &link {
         if !r.gone && *hash == r.hash {
             // What the office already has (often its own push coming back).
@@ -774,7 +788,7 @@ fn apply_one(
             return Ok(Outcome::Unchanged);
         }
     }
-    let local = find_local(conn, dt, page, r)?;
+    let local = by_key(conn, dt, page, r, link.as_ref().map(|l| l.0.clone()))?;
     // A conflict still waiting for a person takes the newer remote version.
     let open: Option<i64> = conn
         .prepare_cached(
