@@ -143,6 +143,16 @@ fn remote_create(t: &Trytond, name: &str, code: &str) {
     );
 }
 
+/// The head office has `code` active again, with `name`.
+fn assert_active_there(t: &Trytond, code: &str, name: &str) {
+    let p = remote_party(t, code).unwrap();
+    assert_eq!(
+        (p["name"].as_str(), p["active"].as_i64()),
+        (Some(name), Some(1)),
+        "{code}: {p}"
+    );
+}
+
 fn is_deleted(store: &Store, doctype: &str, name: &str) -> bool {
     matches!(store.get(doctype, name), Err(StoreError::Deleted { .. }))
 }
@@ -362,63 +372,44 @@ async fn matrix(policy: &str) {
         );
     }
 
+    // The office's and the head office's name of a record.
+    let here = |code: &str| s.get("Party", &names[code]).unwrap()["party_name"].clone();
+    let there = |code: &str| remote_party(&t, code).unwrap()["name"].clone();
     let cc = local(s, "Party", "CC").unwrap();
     match policy {
         "keep_remote" => {
             assert_eq!(cc["party_name"], "CC head office");
-            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC head office");
-            assert_eq!(
-                s.get("Party", &names["MM"]).unwrap()["party_name"],
-                "MM head office"
-            );
-            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
+            assert_eq!(there("CC"), "CC head office");
+            assert_eq!(here("MM"), "MM head office");
+            assert_eq!(there("MM"), "MM head office");
             assert!(is_deleted(s, "Party", &names["MD"]));
             assert!(remote_party(&t, "MD").is_none());
             assert!(is_deleted(s, "Party", &names["MX"]));
             assert_eq!(remote_party(&t, "MX").unwrap()["active"], 0);
-            assert_eq!(
-                s.get("Party", &names["DM"]).unwrap()["party_name"],
-                "DM head office"
-            );
+            assert_eq!(here("DM"), "DM head office");
             assert_eq!(remote_party(&t, "DM").unwrap()["active"], 1);
         }
         "keep_local" => {
             assert_eq!(cc["party_name"], "CC office");
-            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC office");
-            assert_eq!(
-                s.get("Party", &names["MM"]).unwrap()["party_name"],
-                "MM office"
-            );
-            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM office");
+            assert_eq!(there("CC"), "CC office");
+            assert_eq!(here("MM"), "MM office");
+            assert_eq!(there("MM"), "MM office");
             // Deleted upstream, kept here: made again upstream.
-            assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
+            assert_eq!(there("MD"), "MD office");
             // Deactivated upstream, kept here: active again, with the
             // office's version (and it stays here).
-            let mx = remote_party(&t, "MX").unwrap();
-            assert_eq!(
-                (mx["name"].as_str(), mx["active"].as_i64()),
-                (Some("MX office"), Some(1))
-            );
-            assert_eq!(
-                s.get("Party", &names["MX"]).unwrap()["party_name"],
-                "MX office"
-            );
+            assert_active_there(&t, "MX", "MX office");
+            assert_eq!(here("MX"), "MX office");
             assert!(is_deleted(s, "Party", &names["DM"]));
             assert_eq!(remote_party(&t, "DM").unwrap()["active"], 0);
         }
         _ => {
             // Nothing moved on either side.
             assert_eq!(cc["party_name"], "CC office");
-            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC head office");
-            assert_eq!(
-                s.get("Party", &names["MM"]).unwrap()["party_name"],
-                "MM office"
-            );
-            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
-            assert_eq!(
-                s.get("Party", &names["MD"]).unwrap()["party_name"],
-                "MD office"
-            );
+            assert_eq!(there("CC"), "CC head office");
+            assert_eq!(here("MM"), "MM office");
+            assert_eq!(there("MM"), "MM head office");
+            assert_eq!(here("MD"), "MD office");
             assert!(remote_party(&t, "MD").is_none());
             assert_eq!(remote_party(&t, "MX").unwrap()["active"], 0);
             assert!(is_deleted(s, "Party", &names["DM"]));
@@ -442,22 +433,12 @@ async fn matrix(policy: &str) {
                 "settled twice"
             );
             synced(&o).await;
-            assert_eq!(remote_party(&t, "CC").unwrap()["name"], "CC office");
-            assert_eq!(remote_party(&t, "MD").unwrap()["name"], "MD office");
-            let mx = remote_party(&t, "MX").unwrap();
-            assert_eq!(
-                (mx["name"].as_str(), mx["active"].as_i64()),
-                (Some("MX office"), Some(1))
-            );
-            assert_eq!(
-                s.get("Party", &names["MM"]).unwrap()["party_name"],
-                "MM head office"
-            );
-            assert_eq!(remote_party(&t, "MM").unwrap()["name"], "MM head office");
-            assert_eq!(
-                s.get("Party", &names["DM"]).unwrap()["party_name"],
-                "DM head office"
-            );
+            assert_eq!(there("CC"), "CC office");
+            assert_eq!(there("MD"), "MD office");
+            assert_active_there(&t, "MX", "MX office");
+            assert_eq!(here("MM"), "MM head office");
+            assert_eq!(there("MM"), "MM head office");
+            assert_eq!(here("DM"), "DM head office");
             assert_eq!(s.sync_status().unwrap()["conflicts"], 0);
         }
     }
