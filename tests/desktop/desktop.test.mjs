@@ -7,35 +7,19 @@
 // on PATH or TAURI_DRIVER, a display (run under `xvfb-run -a`).
 // Screenshots go to SHOTS_DIR (default docs/screenshots).
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Driver, freePort, waitFor } from './webdriver.mjs';
+import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
 
 const APP = resolve(process.env.OUTPOST_DESKTOP_BIN || 'target/release/outpost-desktop');
 const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
 const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
-const cleanups = [];
-after(async () => {
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch (e) {
-      console.error('cleanup:', e.message);
-    }
-  }
-});
-
-function tempDir(tag) {
-  const d = mkdtempSync(join(tmpdir(), `outpost-e2e-${tag}-`));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const { cleanups, tempDir } = cleanupsAfterAll('outpost-e2e');
 
 /** `outpost ...`; returns {code, out, err, json}. */
 function cli(args, env = {}) {

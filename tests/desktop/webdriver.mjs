@@ -1,8 +1,11 @@
 // A small W3C WebDriver client (fetch only) for driving the Outpost window
 // through tauri-driver and WebKitWebDriver. Only what the tests use.
 
+import { after } from 'node:test';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
@@ -17,6 +20,30 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * What a test file undoes once all its tests ran (last first, errors only
+ * logged): `cleanups` takes functions, `tempDir(tag)` makes a folder named
+ * `PREFIX-TAG-...` that is removed then.
+ */
+export function cleanupsAfterAll(prefix) {
+  const cleanups = [];
+  after(async () => {
+    for (const f of cleanups.reverse()) {
+      try {
+        await f();
+      } catch (e) {
+        console.error('cleanup:', e.message);
+      }
+    }
+  });
+  const tempDir = (tag) => {
+    const d = mkdtempSync(join(tmpdir(), `${prefix}-${tag}-`));
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  return { cleanups, tempDir };
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -150,6 +150,22 @@ fn the_master_serves_the_web_ui_and_nothing_else() {
         let _ = s.read_to_end(&mut sink);
     }
 
+    // Which master served the page: the page pins this fingerprint.
+    let (head, body) = get(port, "/outpost.json", "");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "content-type"), Some("application/json"));
+    assert_eq!(header(&head, "cache-control"), Some("no-store"));
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"office": "Web depot", "fingerprint": master.fingerprint, "signal": "/signal"})
+    );
+    let (head, _) = http(
+        port,
+        "POST /outpost.json HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+
     // The same port still pairs a slave and serves its calls.
     let slave = tempfile::tempdir().unwrap();
     let n = ok_one(&remote(slave.path(), &master.url, &["count", "Party"]));
@@ -164,5 +180,7 @@ fn a_master_without_a_web_ui_says_so() {
     let (head, body) = get(port, "/", "");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     assert!(body.contains("serves no web UI"), "{body}");
+    let (head, _) = get(port, "/outpost.json", "");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     assert!(!master.more_output().join("\n").contains("Browser address"));
 }

@@ -202,6 +202,13 @@ async fn offer_channel(
                         let _ = pc.add_ice_candidate(c).await;
                     }
                 }
+                Some(Signal::Candidate { candidate, .. }) if is_mdns_candidate(&candidate) => {
+                    // A browser hides its address behind a `.local` name.
+                    // Nothing resolves it here: the browser's connectivity
+                    // checks reach our host candidate (the address it
+                    // already reached over TCP) and reveal its address.
+                    tracing::debug!("an mDNS candidate from the slave, not resolved: its checks show its address");
+                }
                 Some(Signal::Candidate { candidate, mid }) => {
                     let init = candidate_init(candidate, mid);
                     if answered {
@@ -244,6 +251,16 @@ async fn offer_channel(
     }
     guard.disarm();
     Ok(Channel::start(pc, dc, events, max_frame.unwrap_or(65_536)))
+}
+
+/// Whether an ICE candidate's address is an mDNS name (`<uuid>.local`),
+/// as browsers send instead of LAN addresses.
+pub fn is_mdns_candidate(candidate: &str) -> bool {
+    candidate
+        .trim_start_matches("a=")
+        .split_ascii_whitespace()
+        .nth(4)
+        .is_some_and(|addr| addr.to_ascii_lowercase().ends_with(".local"))
 }
 
 fn candidate_init(
@@ -420,4 +437,23 @@ async fn answer_channel(
             fingerprint: expected_master.to_string(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_mdns_candidate;
+
+    #[test]
+    fn browser_mdns_candidates_are_told_from_addresses() {
+        assert!(is_mdns_candidate(
+            "candidate:3382559165 1 udp 2113937151 6409ef99-3f29-4291-8a12-047b97e280fd.local 45391 typ host generation 0"
+        ));
+        assert!(!is_mdns_candidate(
+            "candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host"
+        ));
+        assert!(!is_mdns_candidate(
+            "candidate:2 1 udp 1694498815 10.0.0.1 50001 typ srflx raddr 0.0.0.0 rport 0"
+        ));
+        assert!(!is_mdns_candidate("garbage"));
+    }
 }

@@ -9,6 +9,10 @@
 //! a year; everything else is revalidated (`no-cache`, with
 //! `Last-Modified`). The files carry no office data: a browser still pairs
 //! by code before it gets any.
+//!
+//! One path is not a file: [`INFO_PATH`] answers which master served the
+//! page (office name and certificate fingerprint), so the page can pin the
+//! fingerprint of the master it came from before it pairs.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,30 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 use crate::signal::SIGNAL_PATH;
+
+/// The master's description for the page that it served.
+pub const INFO_PATH: &str = "/outpost.json";
+
+/// What [`INFO_PATH`] tells a page about the master that served it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WebInfo {
+    /// The office (master) name.
+    pub office: String,
+    /// The master's certificate fingerprint (64 lowercase hex digits).
+    pub fingerprint: String,
+    /// Path of the signaling WebSocket on this port.
+    pub signal: String,
+}
+
+impl WebInfo {
+    pub fn new(office: &str, fingerprint: &str) -> WebInfo {
+        WebInfo {
+            office: office.to_string(),
+            fingerprint: fingerprint.to_string(),
+            signal: SIGNAL_PATH.to_string(),
+        }
+    }
+}
 
 /// How long a browser may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,11 +106,13 @@ pub async fn classify(stream: &TcpStream) -> Option<Arrival> {
 
 /// Serves HTTP on `stream` from `root` (the web UI's folder), or a plain
 /// answer saying there is none.
-pub async fn serve(stream: TcpStream, root: Option<PathBuf>) {
+pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
     let peer = stream.peer_addr().ok();
+    let info = std::sync::Arc::new(info);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let root = root.clone();
-        async move { Ok::<_, Infallible>(answer(req, root.as_deref()).await) }
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(answer(req, root.as_deref(), &info).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -110,7 +140,24 @@ fn text(status: StatusCode, words: String) -> Response<Body> {
     r
 }
 
-async fn answer(req: Request<Incoming>, root: Option<&Path>) -> Response<Body> {
+async fn answer(req: Request<Incoming>, root: Option<&Path>, info: &WebInfo) -> Response<Body> {
+    if req.uri().path() == INFO_PATH && root.is_some() {
+        if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("Outpost master: {INFO_PATH} is read with GET\n"),
+            );
+        }
+        let mut r = text(
+            StatusCode::OK,
+            serde_json::to_string(info).unwrap_or_default(),
+        );
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut()
+            .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        return r;
+    }
     let Some(root) = root else {
         return text(
             StatusCode::NOT_FOUND,

@@ -306,7 +306,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
                         tracing::warn!(%peer, "too many web connections; dropping one");
                         return;
                     };
-                    web::serve(stream, shared.config.ui.clone()).await;
+                    let info =
+                        web::WebInfo::new(&shared.config.name, shared.identity.fingerprint());
+                    web::serve(stream, shared.config.ui.clone(), info).await;
                     return;
                 }
                 Some(Arrival::Signaling) => {}
@@ -349,7 +351,7 @@ async fn handshake(
                         (
                             Admission::Refuse {
                                 code: "unavailable".into(),
-                                message: "the master could not check this PC".into(),
+                                message: "the master could not check this device".into(),
                             },
                             false,
                         )
@@ -414,7 +416,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
     let device = store.device(&hello.device).map_err(|e| {
         refuse(
             "unavailable",
-            format!("the master cannot check this PC: {e}"),
+            format!("the master cannot check this device: {e}"),
         )
     })?;
     let revoked = match device {
@@ -422,7 +424,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
         Some(_) if hello.proof.is_none() => {
             return Err(refuse(
                 "forbidden",
-                format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
+                format!("this device's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
             ))
         }
         Some(_) => true,
@@ -431,7 +433,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
     let Some(proof) = &hello.proof else {
         return Err(refuse(
             "unauthorized",
-            format!("this PC is not paired with \"{office}\"; enter the pairing code shown on the master"),
+            format!("this device is not paired with \"{office}\"; enter the pairing code shown on the master"),
         ));
     };
     if pairing_state::wrong_count(store).unwrap_or(u32::MAX) >= MAX_WRONG_CODES {
@@ -444,7 +446,7 @@ fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
     if revoked && !matches!(check, Ok(CodeCheck::Ok)) {
         return Err(refuse(
             "forbidden",
-            format!("this PC's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
+            format!("this device's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
         ));
     }
     match check {

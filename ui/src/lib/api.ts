@@ -1,9 +1,10 @@
 // The one module that talks to the backend (docs/desktop-api.md).
 //
 // Everything else in the UI calls `Api`; only the transports know how bytes
-// travel. Under Tauri that is `invoke`/`listen`; a browser transport (WebRTC
-// in the page) will implement the same `Transport` later. Nothing outside
-// this file may import @tauri-apps/api.
+// travel. Under Tauri that is `invoke`/`listen`; in a page served by the
+// master it is the browser's own WebRTC (rtc/browser.ts), which answers the
+// same commands a slave needs. Nothing outside this file may import
+// @tauri-apps/api.
 
 import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
@@ -247,11 +248,14 @@ export class ApiError extends Error {
 // ---------------------------------------------------------------------------
 
 export interface Transport {
+  /** `browser`: a page served by the master (no master-only screens). */
+  readonly kind?: 'desktop' | 'browser';
   invoke(cmd: string, args?: object): Promise<any>;
   listen(event: string, cb: (payload: any) => void): Promise<() => void>;
 }
 
 export const tauriTransport: Transport = {
+  kind: 'desktop',
   invoke(cmd, args) {
     return tauriInvoke(cmd, args as Record<string, unknown> | undefined);
   },
@@ -385,6 +389,11 @@ export class Api {
     this.hub = new EventHub(transport);
   }
 
+  /** A page in a browser, not the desktop app. */
+  get browser(): boolean {
+    return this.transport.kind === 'browser';
+  }
+
   // ---- commands -----------------------------------------------------------
 
   private async cmd<T>(name: string, args?: object): Promise<T> {
@@ -483,9 +492,14 @@ export class Api {
     return this.cmd('masters_discover');
   }
 
-  slaveConnect(target: string, code?: string): Promise<Status> {
+  /** `name`: how the master lists this device (browsers; the desktop app
+   * sends the PC's own name). */
+  slaveConnect(target: string, code?: string, name?: string): Promise<Status> {
     const c = code?.trim();
-    return this.cmd('slave_connect', c ? { target, code: c } : { target });
+    const args: Record<string, string> = { target };
+    if (c) args.code = c;
+    if (name) args.name = name;
+    return this.cmd('slave_connect', args);
   }
 
   slaveForget(): Promise<Status> {

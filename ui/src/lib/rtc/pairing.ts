@@ -3,6 +3,9 @@
 // `hello` instead of the code, and the certificate fingerprints both ends
 // pin.
 
+import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+
 /** PBKDF2 rounds of a code proof (the master's `PROOF_ROUNDS`). */
 export const PROOF_ROUNDS = 50_000;
 
@@ -50,21 +53,15 @@ export function sdpFingerprintMismatch(sdp: string, expected: string): string | 
 }
 
 /** What a slave sends instead of the pairing code: PBKDF2-HMAC-SHA256 of
- * the code, salted with both fingerprints, as hex. */
+ * the code, salted with both fingerprints, as hex. Computed in script
+ * (@noble/hashes), not WebCrypto: a page opened at the master's plain
+ * `http://` LAN address is not a secure context, and browsers give such a
+ * page no `crypto.subtle`. */
 export async function codeProof(code: string, slaveFp: string, masterFp: string): Promise<string> {
   const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey('raw', enc.encode(normalizeCode(code)), 'PBKDF2', false, [
-    'deriveBits',
-  ]);
-  const bits = await crypto.subtle.deriveBits(
-    {
-      name: 'PBKDF2',
-      hash: 'SHA-256',
-      salt: enc.encode(`outpost-pairing-v1:${slaveFp}:${masterFp}`),
-      iterations: PROOF_ROUNDS,
-    },
-    key,
-    256,
-  );
-  return [...new Uint8Array(bits)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const bits = await pbkdf2Async(sha256, enc.encode(normalizeCode(code)), enc.encode(`outpost-pairing-v1:${slaveFp}:${masterFp}`), {
+    c: PROOF_ROUNDS,
+    dkLen: 32,
+  });
+  return [...bits].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -1,0 +1,417 @@
+// Browser slaves, end to end: a real `outpost master` serving ui/dist, and
+// Debian's Chromium (headless, driven by playwright-core) opening the page
+// it serves. Each browser context has its own profile folder, so its own
+// IndexedDB and its own certificate: two contexts are two devices.
+//
+// Env: OUTPOST_BIN (the CLI, default target/debug/outpost), OUTPOST_UI
+// (default ui/dist), CHROMIUM (default /usr/bin/chromium), SHOTS_DIR
+// (screenshots, default docs/screenshots).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { cleanupsAfterAll, freePort, waitFor, sleep } from '../desktop/webdriver.mjs';
+
+const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
+const UI = resolve(process.env.OUTPOST_UI || 'ui/dist');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
+mkdirSync(SHOTS, { recursive: true });
+/** The launch flags NOTES.md gives for this closed network, as root. */
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const { cleanups, tempDir } = cleanupsAfterAll('outpost-browser');
+
+/** `outpost ...` (optionally inside a network namespace). */
+function cli(args, { netns } = {}) {
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, CLI, ...args]] : [CLI, args];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60000 });
+  let json = null;
+  try {
+    json = JSON.parse(r.stdout.trim().split('\n')[0]);
+  } catch {
+    // not JSON
+  }
+  return { code: r.status, out: r.stdout, err: r.stderr, json };
+}
+
+/** An `outpost master` serving the web UI; resolves with its addresses. */
+async function startMaster(name, { data = tempDir('master'), port, listen = '127.0.0.1', netns } = {}) {
+  port ??= await freePort();
+  const args = ['master', '--data', data, '--name', name, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI];
+  const proc = netns ? spawn('ip', ['netns', 'exec', netns, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (err += d));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  };
+  cleanups.push(stop);
+  const browser = await waitFor('the master to print its browser address', async () => {
+    if (proc.exitCode !== null) throw Object.assign(new Error(`the master exited: ${err}`), { fatal: true });
+    return out.match(/^Browser address.*: (http:\/\/\S+)$/m)?.[1];
+  });
+  const url = out.match(/^outpost:\/\/\S+$/m)[0];
+  const code = out.match(/^Pairing code: (\S+)$/m)[1];
+  const fingerprint = out.match(/^Device id: +([0-9a-f]{64})$/m)[1];
+  return { data, port, url, code, browser, fingerprint, proc, stop, log: () => err };
+}
+
+/** A Chromium with a profile of its own (a device of its own). */
+async function openBrowser(tag, { executablePath = CHROMIUM } = {}) {
+  const profile = tempDir(`profile-${tag}`);
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 760 },
+  });
+  cleanups.push(() => ctx.close());
+  // Counts the peer connections the page makes (a refused device makes
+  // none) and keeps the ICE candidates it gathers.
+  await ctx.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__peerConnections = 0;
+    window.__pcs = [];
+    window.__candidates = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...a) {
+        super(...a);
+        window.__peerConnections++;
+        window.__pcs.push(this);
+        this.addEventListener('icecandidate', (ev) => ev.candidate?.candidate && window.__candidates.push(ev.candidate.candidate));
+      }
+    };
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  openPages.push(page);
+  return { ctx, page, errors };
+}
+
+const openPages = [];
+
+/** On failure, every open page is photographed (SHOTS_DIR/browser-failed-N.png). */
+function withShots(body) {
+  return async () => {
+    try {
+      await body();
+    } catch (e) {
+      for (const [i, p] of openPages.entries()) {
+        await p.screenshot({ path: join(SHOTS, `browser-failed-${i + 1}.png`) }).catch(() => {});
+      }
+      throw e;
+    }
+  };
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+
+async function pair(page, code, name) {
+  await page.click(tid('nav-connect'));
+  await page.fill(tid('connect-code'), code);
+  if (name) await page.fill(tid('device-name'), name);
+  await page.click(tid('connect-submit'));
+}
+
+async function linkState(page) {
+  return page.getAttribute(tid('status-link'), 'data-state');
+}
+
+async function openDoctype(page, doctype) {
+  await page.click(tid('nav-records'));
+  await page.click(tid(`doctype-${doctype}`));
+  await page.waitForSelector(tid('list'));
+}
+
+/** Picks `title` in a link input the way a keyboard user does. */
+async function pickLink(page, input, title) {
+  await page.fill(input, title.slice(0, 3));
+  const option = page.locator(tid('link-option'), { hasText: title }).first();
+  await option.waitFor();
+  await option.click();
+  await waitFor(`the link to show "${title}"`, async () => (await page.inputValue(input)) === title);
+}
+
+function row(page, text) {
+  return page.locator(tid('row'), { hasText: text }).first();
+}
+
+test('two browsers pair by code, one makes a Sale with lines, the other and a CLI slave see it; reload, master restart, revocation', withShots(async () => {
+  const m = await startMaster('Kashgar depot');
+  for (const [n, code, price] of [['Rice 25kg', 'RICE', 31.5], ['Tea 1kg', 'TEA', 8.25]]) {
+    const r = cli(['db', '--data', m.data, 'insert', 'Product', JSON.stringify({ product_name: n, code, list_price: price })]);
+    assert.equal(r.code, 0, r.err);
+  }
+  // The page and the master's description of itself come from the master.
+  const info = await (await fetch(`${m.browser}outpost.json`)).json();
+  assert.deepEqual(info, { office: 'Kashgar depot', fingerprint: m.fingerprint, signal: '/signal' });
+
+  const a = await openBrowser('a');
+  await a.page.goto(m.browser);
+  await a.page.waitForSelector(tid('welcome'));
+  await shot(a.page, 'b01-browser-welcome');
+  await pair(a.page, m.code, 'Counter tablet');
+  await a.page.locator(tid('connect-message'), { hasText: 'Paired with Kashgar depot' }).waitFor();
+  assert.equal(await linkState(a.page), 'connected');
+  // Chromium signals its host candidates as mDNS names only, and the
+  // master still connects (no `.local` name is resolved).
+  const signalled = await a.page.evaluate(() => window.__candidates.filter((c) => / typ host/.test(c)));
+  assert.ok(signalled.length > 0 && signalled.every((c) => c.split(' ')[4].endsWith('.local')), signalled.join(' | '));
+  await shot(a.page, 'b02-browser-paired');
+
+  const b = await openBrowser('b');
+  await b.page.goto(m.browser);
+  await pair(b.page, m.code, 'Back office laptop');
+  await b.page.locator(tid('connect-message'), { hasText: 'Paired with' }).waitFor();
+
+  // Two devices on the master, by the names given, with their own ids.
+  const devices = cli(['devices', '--data', m.data]).out.trim().split('\n').map((l) => JSON.parse(l));
+  const names = devices.map((d) => d.name).sort();
+  assert.deepEqual(names, ['Back office laptop', 'Counter tablet']);
+  const idA = await a.page.getAttribute(tid('device-id'), 'title');
+  const idB = await b.page.getAttribute(tid('device-id'), 'title');
+  assert.notEqual(idA, idB);
+  assert.ok(devices.some((d) => d.fingerprint === idA && d.name === 'Counter tablet'));
+
+  // B watches the Sales list; A makes a Party, then a Sale with two lines.
+  await openDoctype(b.page, 'Sale');
+  await openDoctype(a.page, 'Party');
+  await a.page.click(tid('new-record'));
+  await a.page.fill('[data-testid="form"] [data-field="party_name"]', 'Acme Trading');
+  await a.page.fill('[data-testid="form"] [data-field="city"]', 'Yarkant');
+  await a.page.click(tid('save'));
+  await a.page.locator(tid('form-rev'), { hasText: '1' }).waitFor();
+
+  await openDoctype(a.page, 'Sale');
+  await a.page.click(tid('new-record'));
+  await pickLink(a.page, '[data-testid="form"] input[data-field="party"]', 'Acme Trading');
+  for (const [i, product, qty, price] of [[0, 'Rice 25kg', '2', '31.5'], [1, 'Tea 1kg', '4', '8.25']]) {
+    await a.page.click(tid('add-row-lines'));
+    const r = `${tid('table-lines')} tr[data-idx="${i}"]`;
+    await pickLink(a.page, `${r} input[data-child-field="product"]`, product);
+    await a.page.fill(`${r} [data-child-field="quantity"]`, qty);
+    await a.page.fill(`${r} [data-child-field="unit_price"]`, price);
+  }
+  await waitFor('the total to show 96', async () =>
+    /96/.test(await a.page.$eval('[data-testid="form"] [data-field="total"]', (el) => `${el.textContent} ${el.value ?? ''}`)),
+  );
+  await shot(a.page, 'b03-browser-sale-form');
+  await a.page.click(tid('save'));
+  await a.page.locator(tid('form-rev'), { hasText: '1' }).waitFor();
+
+  // B's open list shows it without anyone reloading.
+  await row(b.page, 'Acme Trading').waitFor({ timeout: 15000 });
+  await shot(b.page, 'b04-browser-list-live');
+
+  // A CLI slave (a PC's `outpost db --connect`) sees the same Sale and lines.
+  const cliDir = tempDir('cli');
+  const sales = cli(['db', '--data', cliDir, '--connect', m.url, 'query', 'Sale']);
+  assert.equal(sales.code, 0, sales.err);
+  const sale = cli(['db', '--data', cliDir, '--connect', m.url, 'get', 'Sale', sales.json.name]).json;
+  assert.equal(sale.total, 96);
+  assert.deepEqual(sale.lines.map((l) => [l.quantity, l.unit_price]), [[2, 31.5], [4, 8.25]]);
+  assert.equal(sale.modified_by, idA, 'the Sale is recorded as made by browser A');
+
+  // And B sees a CLI change live in an open form.
+  await row(b.page, 'Acme Trading').click();
+  await b.page.waitForSelector(tid('form'));
+  const party = cli(['db', '--data', cliDir, '--connect', m.url, 'get', 'Party', sale.party]).json;
+  const up = cli(['db', '--data', cliDir, '--connect', m.url, 'update', 'Party', party.name, JSON.stringify({ rev: party.rev, party_name: 'Acme Trading Co' })]);
+  assert.equal(up.code, 0, up.err);
+  await openDoctype(b.page, 'Party');
+  await row(b.page, 'Acme Trading Co').waitFor({ timeout: 15000 });
+
+  // A reload keeps the device: it reconnects with its kept certificate, no code.
+  await a.page.reload();
+  await waitFor('A to reconnect after a reload', async () => (await linkState(a.page)) === 'connected');
+  await a.page.click(tid('nav-connect'));
+  assert.equal(await a.page.getAttribute(tid('device-id'), 'title'), idA);
+
+  // The master restarts: the page notices, retries with backoff, and is back.
+  await openDoctype(a.page, 'Party');
+  await m.stop();
+  await waitFor('A to notice the master is gone', async () => ['reconnecting', 'connecting'].includes(await linkState(a.page)));
+  await sleep(1500);
+  const m2 = await startMaster('Kashgar depot', { data: m.data, port: m.port });
+  await waitFor('A to reconnect to the restarted master', async () => (await linkState(a.page)) === 'connected', 45000);
+  await row(a.page, 'Acme Trading Co').waitFor();
+
+  // Revoked on the master: B is cut off at once and cannot come back.
+  const rv = cli(['devices', '--data', m2.data, 'revoke', idB]);
+  assert.equal(rv.code, 0, rv.err);
+  await waitFor('B to be refused after its revocation', async () => (await linkState(b.page)) === 'refused', 30000);
+  await b.page.click(tid('nav-records'));
+  await b.page.locator('text=The master refused this device').waitFor();
+  await b.page.click(tid('nav-connect'));
+  const refused = await b.page.textContent(tid('browser-refused'));
+  assert.match(refused, /revoked/);
+  await shot(b.page, 'b05-browser-revoked');
+  // A is not affected.
+  assert.equal(await linkState(a.page), 'connected');
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+}));
+
+test('a wrong or expired code gets a clear message and no channel; a page pins the master it came from', withShots(async () => {
+  const m = await startMaster('Aksu store');
+  const c = await openBrowser('wrong');
+  await c.page.goto(m.browser);
+  await pair(c.page, 'WRNG-2345');
+  const wrong = await c.page.locator(tid('connect-message'), { hasText: 'code' }).textContent();
+  assert.match(wrong, /wrong pairing code/i);
+  await shot(c.page, 'b06-browser-wrong-code');
+
+  // An expired code: `outpost pair --minutes 0` makes one that is already old.
+  const expired = cli(['pair', '--data', m.data, '--minutes', '0']).out.match(/^Pairing code: (\S+)$/m)[1];
+  await c.page.fill(tid('connect-code'), expired);
+  await c.page.click(tid('connect-submit'));
+  await c.page.locator(tid('connect-message'), { hasText: 'expired' }).waitFor();
+  // No peer connection was ever made, nothing was approved, and no DB call gets through.
+  assert.equal(await c.page.evaluate(() => window.__peerConnections), 0);
+  assert.equal(cli(['devices', '--data', m.data]).out.trim(), '');
+  assert.notEqual(await linkState(c.page), 'connected');
+
+  // Pinning. A proxy stands for whatever sits between a browser and the
+  // LAN: it chooses which master answers /outpost.json and which answers
+  // the signaling socket. The browser's device (one certificate per page
+  // address) is approved on both masters.
+  const other = await startMaster('Impostor');
+  const route = { info: m.port, signal: m.port };
+  const port = await freePort();
+  const { createServer, connect } = await import('node:net');
+  const sockets = new Set();
+  const proxy = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.once('data', (first) => {
+      const line = first.toString('latin1').split('\r\n')[0];
+      const to = line.startsWith('GET /signal') ? route.signal : route.info;
+      const out = connect(to, '127.0.0.1', () => {
+        sockets.add(out);
+        out.on('close', () => sockets.delete(out));
+        out.write(first);
+        sock.pipe(out).pipe(sock);
+      });
+      out.on('error', () => sock.destroy());
+      sock.on('error', () => out.destroy());
+    });
+  });
+  await new Promise((r) => proxy.listen(port, '127.0.0.1', r));
+  cleanups.push(() => {
+    for (const x of sockets) x.destroy();
+    return new Promise((r) => proxy.close(r));
+  });
+  const d = await openBrowser('pinned');
+  await d.page.goto(`http://127.0.0.1:${port}/`);
+  const fresh = cli(['pair', '--data', m.data]).out.match(/^Pairing code: (\S+)$/m)[1];
+  await pair(d.page, fresh, 'Pinned laptop');
+  await d.page.locator(tid('connect-message'), { hasText: 'Paired with Aksu store' }).waitFor();
+  await d.page.click(tid('forget-master'));
+  await d.page.click(tid('confirm-ok'));
+  await d.page.waitForSelector(tid('connect-code'));
+  Object.assign(route, { info: other.port, signal: other.port });
+  await d.page.reload();
+  await pair(d.page, other.code, 'Pinned laptop');
+  await d.page.locator(tid('connect-message'), { hasText: 'Paired with Impostor' }).waitFor();
+  const pcsBefore = await d.page.evaluate(() => window.__peerConnections);
+
+  // The page came from "Impostor" but the signaling now reaches "Aksu store",
+  // which knows this device and offers: the page refuses the offer before
+  // applying it (no new peer connection is made).
+  route.signal = m.port;
+  await d.page.reload();
+  await waitFor('the page to refuse the other master', async () => (await linkState(d.page)) === 'refused');
+  await d.page.click(tid('nav-connect'));
+  const pinned = await d.page.textContent(tid('browser-refused'));
+  assert.match(pinned, /is not the one this page was served by: its certificate is/);
+  assert.equal(await d.page.evaluate(() => window.__peerConnections), 0, 'no peer connection after the reload');
+  assert.ok(pcsBefore >= 1);
+  await shot(d.page, 'b08-browser-pinned');
+
+  // And a page from "Aksu store" while this browser is paired with
+  // "Impostor" at this address says so instead of connecting.
+  route.info = m.port;
+  await d.page.reload();
+  await d.page.click(tid('nav-connect'));
+  const changed = await d.page.textContent(tid('browser-refused'));
+  assert.match(changed, /is not the one this browser was paired with/);
+  assert.equal(await d.page.evaluate(() => window.__peerConnections), 0);
+}));
+
+/** Two network namespaces joined by a veth pair: a master PC and another PC. */
+function twoHosts() {
+  const tag = `op${process.pid % 10000}`;
+  const [nm, nb] = [`${tag}m`, `${tag}b`];
+  const sh = (cmd) => {
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  };
+  const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
+  sh(`ip netns add ${nm} && ip netns add ${nb}`);
+  cleanups.push(() => sh(`ip netns del ${nm}; ip netns del ${nb}`));
+  sh(`ip link add ${tag}vm type veth peer name ${tag}vb`);
+  sh(`ip link set ${tag}vm netns ${nm} && ip link set ${tag}vb netns ${nb}`);
+  sh(`ip -n ${nm} addr add ${net}.1/24 dev ${tag}vm && ip -n ${nm} link set ${tag}vm up && ip -n ${nm} link set lo up`);
+  sh(`ip -n ${nb} addr add ${net}.2/24 dev ${tag}vb && ip -n ${nb} link set ${tag}vb up && ip -n ${nb} link set lo up`);
+  return { master: nm, other: nb, masterIp: `${net}.1` };
+}
+
+test('Chromium on another host (network namespace) opens the printed address, pairs, and works live with a CLI slave there', withShots(async () => {
+  const hosts = twoHosts();
+  const m = await startMaster('Hotan branch', { listen: '0.0.0.0', netns: hosts.master });
+  assert.equal(m.browser, `http://${hosts.masterIp}:${m.port}/`, 'the printed address is the master\'s LAN address');
+  // Chromium runs in the other namespace: its only address is the veth's,
+  // and it hides it behind an mDNS `.local` name in its candidates.
+  const wrapper = join(tempDir('ns'), 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${hosts.other} ${CHROMIUM} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  const e = await openBrowser('netns', { executablePath: wrapper });
+  await e.page.goto(m.browser);
+  await pair(e.page, m.code, 'Hotan phone');
+  await e.page.locator(tid('connect-message'), { hasText: 'Paired with Hotan branch' }).waitFor();
+  // The page's own view of the connection: its host candidates keep their
+  // address hidden, and the pair in use reaches the master's LAN address
+  // (the master learnt the browser's address from its checks, so it never
+  // had to resolve a `.local` name).
+  const view = await e.page.evaluate(async () => {
+    const stats = [];
+    (await window.__pcs.at(-1).getStats()).forEach((r) => stats.push(r));
+    const pair = stats.find((r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded');
+    const remote = stats.find((r) => r.id === pair?.remoteCandidateId);
+    const hosts = stats.filter((r) => r.type === 'local-candidate' && r.candidateType === 'host');
+    return { remote: remote?.address, hosts: hosts.map((h) => h.address ?? '') };
+  });
+  assert.equal(view.remote, hosts.masterIp);
+  assert.ok(view.hosts.length > 0 && view.hosts.every((a) => a === ''), `Chromium hides its host addresses: ${JSON.stringify(view.hosts)}`);
+  // Candidates it did signal (if its mDNS registration finished in time)
+  // are `.local` names.
+  const candidates = await e.page.evaluate(() => window.__candidates);
+  assert.ok(candidates.every((c) => c.split(' ')[4].endsWith('.local') || !/ typ host/.test(c)), candidates.join(' | '));
+
+  // A CLI slave on the same other host writes; the browser sees it live.
+  await openDoctype(e.page, 'Party');
+  const cliDir = tempDir('ns-cli');
+  const ins = cli(['db', '--data', cliDir, '--connect', m.url, 'insert', 'Party', JSON.stringify({ party_name: 'Kunlun Traders', city: 'Hotan' })], { netns: hosts.other });
+  assert.equal(ins.code, 0, ins.err);
+  await row(e.page, 'Kunlun Traders').waitFor({ timeout: 15000 });
+  await shot(e.page, 'b07-browser-other-host');
+  assert.deepEqual(e.errors, []);
+}));

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../api';
+import { BrowserSession, backoff, defaultDeviceName, offerMaxFrame } from './browser';
+
+describe('browser transport helpers', () => {
+  it('reads the master’s frame limit from its offer, capped at what it accepts', () => {
+    expect(offerMaxFrame('v=0\r\na=max-message-size:262144\r\n')).toBe(262144);
+    expect(offerMaxFrame('v=0\r\na=max-message-size:16384\r\n')).toBe(16384);
+    expect(offerMaxFrame('v=0\r\n')).toBe(65536);
+    expect(offerMaxFrame('a=max-message-size:0\r\n')).toBe(262144);
+    expect(offerMaxFrame('a=max-message-size:1073741823\r\n')).toBe(262144);
+  });
+
+  it('backs off by doubling, with jitter, up to a cap', () => {
+    const mid = () => 0.5;
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => backoff(n, mid))).toEqual([500, 1000, 2000, 4000, 8000, 15000, 15000]);
+    expect(backoff(0, () => 0)).toBe(375);
+    expect(backoff(0, () => 1)).toBe(625);
+    expect(backoff(50, () => 1)).toBe(18750);
+  });
+
+  it('names a device after its browser and system', () => {
+    expect(defaultDeviceName('Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36')).toBe('Chrome on Android');
+    expect(defaultDeviceName('Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1')).toBe('Safari on iOS');
+    expect(defaultDeviceName('Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0')).toBe('Firefox on Windows');
+    expect(defaultDeviceName('Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0')).toBe('Edge on Windows');
+    expect(defaultDeviceName('')).toBe('Browser');
+  });
+});
+
+describe('BrowserSession without a usable page', () => {
+  const storage = new Map<string, string>();
+  const fakeStorage = {
+    getItem: (k: string) => storage.get(k) ?? null,
+    setItem: (k: string, v: string) => void storage.set(k, v),
+    removeItem: (k: string) => void storage.delete(k),
+  } as unknown as Storage;
+
+  it('says why when the page cannot learn which master served it', async () => {
+    const s = new BrowserSession({ host: '127.0.0.1:1', base: 'http://127.0.0.1:1' }, fakeStorage);
+    const err = await s.invoke('app_status').catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe('unavailable');
+    expect(err.message).toMatch(/cannot learn which master served it/);
+  });
+
+  it('refuses the desktop’s master-only commands by name', async () => {
+    const s = new BrowserSession({ host: '127.0.0.1:1', base: 'http://127.0.0.1:1' }, fakeStorage);
+    const err = await s.invoke('master_enable', { name: 'x' }).catch((e) => e);
+    expect(err.code).toBe('not_available');
+    expect(err.message).toMatch(/master_enable/);
+    expect(await s.invoke('take_open_url')).toBeNull();
+    const pair = await s.invoke('slave_connect', { code: 'ABCD-2345' }).catch((e) => e);
+    expect(pair.code).toBe('unavailable');
+  });
+});
