@@ -162,6 +162,7 @@ fn main() {
         default_port: std::env::var("OUTPOST_PORT")
             .ok()
             .and_then(|p| p.parse().ok()),
+        web_ui: None,
     };
 
     let builder = tauri::Builder::default()
@@ -179,6 +180,13 @@ fn main() {
         .setup(move |app| {
             // Opened only now, after the single-instance check: a second
             // copy must not open the office database or dial the master.
+            // The web UI for browsers on the LAN: the copy the .deb installs
+            // beside the app (bundle resources), or OUTPOST_UI.
+            let mut options = options.clone();
+            options.web_ui = std::env::var_os("OUTPOST_UI")
+                .map(PathBuf::from)
+                .or_else(|| app.path().resource_dir().ok().map(|d| d.join("ui")))
+                .filter(|d| d.join("index.html").is_file());
             let core = tauri::async_runtime::block_on(App::open(&data, options)).map_err(|e| {
                 format!(
                     "Outpost cannot open its data folder {}: {e}",

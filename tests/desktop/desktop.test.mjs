@@ -257,6 +257,14 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   const bare = (c) => c.replace(/[^0-9a-z]/gi, '').toUpperCase();
   const inUrl = new URL(url.replace('outpost://', 'http://')).searchParams.get('code');
   assert.equal(bare(inUrl), bare(code), `the code on screen (${code}) is the URL's (${url})`);
+  // The window's master serves the web UI it ships with to browsers.
+  const browserUrl = (await s.text(sel('browser-url'))).trim();
+  assert.match(browserUrl, new RegExp(`^http://[^/]+:${port}/$`));
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<title>Outpost<\/title>/);
+  const served = await (await fetch(`http://127.0.0.1:${port}/outpost.json`)).json();
+  assert.equal(served.office, 'Window Depot');
   await shot(s, '08-master-screen');
 
   // A CLI slave pairs with it and writes; the window's list shows it.

@@ -8,7 +8,11 @@ import { BrowserSession } from './lib/rtc/browser';
 // In the desktop app the Tauri shell carries every call; in a page the
 // master served, the browser's own WebRTC does.
 const inTauri = typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
-app.api = new Api(inTauri ? tauriTransport : new BrowserSession());
+const transport = inTauri ? tauriTransport : new BrowserSession();
+app.api = new Api(transport);
+// For the browser's console and the benchmark (tests/browser/bench.mjs):
+// the same calls the screens make, nothing more.
+(globalThis as Record<string, unknown>).outpost = { api: app.api, transport };
 
 const target = document.getElementById('app');
 if (!target) throw new Error('no #app element');

@@ -112,6 +112,9 @@ pub struct AppOptions {
     pub announce: bool,
     /// The master's port when Settings name none (7355 when this is None).
     pub default_port: Option<u16>,
+    /// The built web UI (`ui/dist`) the master serves to browsers on the
+    /// LAN; none: browsers get a page saying so.
+    pub web_ui: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -119,6 +122,7 @@ impl Default for AppOptions {
         AppOptions {
             announce: true,
             default_port: None,
+            web_ui: None,
         }
     }
 }
@@ -408,6 +412,7 @@ impl App {
             .or(self.inner.options.default_port)
             .unwrap_or(DEFAULT_PORT);
         config.announce = self.inner.options.announce;
+        config.ui = self.inner.options.web_ui.clone();
         match Master::start(config).await {
             Ok(master) => {
                 let db: Arc<dyn Db> = Arc::new(master.db().for_device(MASTER_DEVICE));
@@ -449,7 +454,7 @@ impl App {
         self.with_master(|master| {
             let store = master.store();
             let (code, expires) = pairing_state::current(store)?.unwrap_or_default();
-            pairing(master.pairing_url(), code, expires)
+            pairing(master, code, expires)
         })
         .await
     }
@@ -460,7 +465,7 @@ impl App {
             let minutes = pairing_state::DEFAULT_CODE_MINUTES;
             let (code, expires) = pairing_state::renew(master.store(), minutes)?;
             tracing::info!("new pairing code made from the window");
-            pairing(master.pairing_url(), code, expires)
+            pairing(master, code, expires)
         })
         .await
     }
@@ -811,8 +816,8 @@ async fn stop_sync(master: &Master, sync: Option<Arc<Sync>>) {
     }
 }
 
-fn pairing(url: &PairingUrl, code: String, expires: u64) -> Result<Pairing, AppError> {
-    let mut url = url.clone();
+fn pairing(master: &Master, code: String, expires: u64) -> Result<Pairing, AppError> {
+    let mut url = master.pairing_url().clone();
     url.code = (!code.is_empty()).then(|| code.clone());
     let text = url.to_string();
     Ok(Pairing {
@@ -821,6 +826,7 @@ fn pairing(url: &PairingUrl, code: String, expires: u64) -> Result<Pairing, AppE
         code: display_code(&code),
         expires,
         minutes_left: pairing_state::minutes_left(expires),
+        browser_url: master.browser_url(),
     })
 }
 

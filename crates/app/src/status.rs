@@ -61,6 +61,8 @@ pub struct Pairing {
     pub expires: u64,
     pub minutes_left: u64,
     pub qr_svg: String,
+    /// `http://HOST:PORT/` when the master serves the web UI to browsers.
+    pub browser_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

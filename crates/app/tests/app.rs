@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 fn options() -> AppOptions {
     AppOptions {
         announce: false,
-        default_port: None,
+        ..AppOptions::default()
     }
 }
 
@@ -75,6 +75,10 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     );
     assert!(pairing.qr_svg.contains("<svg"));
     assert_eq!(pairing.minutes_left, 10);
+    assert_eq!(
+        pairing.browser_url, None,
+        "no web UI given: nothing to open"
+    );
 
     // The slave: a wrong code is refused, and nothing is kept.
     let slave = App::open(sdir.path(), options()).await.unwrap();
@@ -340,4 +344,50 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
     let r = call(&app, "count", json!({"doctype": "Party"})).await;
     assert_eq!(r["ok"], 0, "{r}");
     app.shutdown().await;
+}
+
+/// A desktop master given the web UI's folder serves it to browsers on its
+/// port, with the description the page pins, and shows the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_master_serves_the_web_ui_to_browsers() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(&ui).unwrap();
+    std::fs::write(ui.join("index.html"), "<title>Outpost web UI</title>").unwrap();
+    let app = App::open(
+        &dir.path().join("data"),
+        AppOptions {
+            web_ui: Some(ui),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    let port = free_port();
+    app.master_enable("Aksu store", Some(port)).await.unwrap();
+    let pairing = app.pairing_info().await.unwrap();
+    let browser = pairing.browser_url.expect("a browser address");
+    assert!(
+        browser.starts_with("http://") && browser.ends_with(&format!(":{port}/")),
+        "{browser}"
+    );
+    let get = |path: &str| {
+        let path = path.to_string();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(get("/").contains("<title>Outpost web UI</title>"));
+    let info = get("/outpost.json");
+    let body: Value = serde_json::from_str(info.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["office"], "Aksu store");
+    assert_eq!(body["fingerprint"], app.status().await.device_id.as_str());
+    app.master_disable(true).await.unwrap();
 }

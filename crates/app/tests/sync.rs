@@ -35,6 +35,7 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
         AppOptions {
             announce: false,
             default_port: Some(port),
+            ..AppOptions::default()
         },
     )
     .await

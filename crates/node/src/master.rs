@@ -191,6 +191,16 @@ impl Master {
         &self.url
     }
 
+    /// The address browsers open (`http://HOST:PORT/`), when this master
+    /// serves the web UI.
+    pub fn browser_url(&self) -> Option<String> {
+        self.shared
+            .config
+            .ui
+            .as_ref()
+            .map(|_| format!("http://{}/", self.url.authority()))
+    }
+
     pub fn code_expires(&self) -> u64 {
         self.code_expires
     }

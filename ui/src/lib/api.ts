@@ -49,6 +49,8 @@ export interface Pairing {
   expires: number;
   minutes_left: number;
   qr_svg: string;
+  /** `http://HOST:PORT/` when the master serves the web UI to browsers. */
+  browser_url?: string | null;
 }
 
 export interface Device {

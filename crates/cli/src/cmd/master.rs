@@ -18,7 +18,6 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,outpost_sync=info,warn",
     );
     let dir = config.data.clone();
-    let master_ui = config.ui.clone();
     // Read before anything starts: a broken file stops here, with its line.
     let upstream = upstream
         .map(|p| UpstreamConfig::load(&p))
@@ -54,11 +53,9 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         println!("Data folder: {}", dir.display());
         println!("Device id:   {}", master.fingerprint());
         print_pairing(master.pairing_url(), master.code_expires());
-        if master_ui.is_some() {
-            let url = master.pairing_url();
+        if let Some(browser) = master.browser_url() {
             say(&format!(
-                "Browser address (any PC, tablet or phone on the LAN): http://{}/",
-                url.authority()
+                "Browser address (any PC, tablet or phone on the LAN): {browser}"
             ));
         }
         eprintln!("Ctrl-C stops the master.");

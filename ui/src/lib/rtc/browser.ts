@@ -256,6 +256,9 @@ export class BrowserSession implements Transport {
   private retries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private ready: Promise<void>;
+  /** When the last connection attempt started and its channel opened
+   * (`performance.now()`, ms since the page started), for the benchmark. */
+  readonly timing = { attempt: 0, open: 0 };
 
   constructor(
     private readonly origin: { host: string; base: string } = { host: location.host, base: location.origin },
@@ -437,6 +440,7 @@ export class BrowserSession implements Transport {
     const kept = this.kept();
     if (!kept || !this.identity || !this.served) return;
     this.setLink({ state: this.retries === 0 ? 'connecting' : 'reconnecting', reason: this.link.reason });
+    this.timing.attempt = performance.now();
     this.attempt = openChannel({
       signalUrl: this.signalUrl(),
       host: this.origin.host,
@@ -482,6 +486,7 @@ export class BrowserSession implements Transport {
   }
 
   private adopt(open: Open) {
+    this.timing.open = performance.now();
     this.open = open;
     this.retries = 0;
     this.reasm = new Reassembler(MAX_MESSAGE);
