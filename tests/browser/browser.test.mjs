@@ -254,6 +254,19 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await waitFor('A to reconnect to the restarted master', async () => (await linkState(a.page)) === 'connected', 45000);
   await row(a.page, 'Acme Trading Co').waitFor();
 
+  // On a phone-sized screen the menus become bars and a form takes the
+  // whole width.
+  await a.page.setViewportSize({ width: 390, height: 844 });
+  await openDoctype(a.page, 'Sale');
+  const [rec, pairing] = [await a.page.locator(tid('nav-records')).boundingBox(), await a.page.locator(tid('nav-connect')).boundingBox()];
+  assert.equal(rec.y, pairing.y, 'the main menu is one row');
+  await row(a.page, 'Acme Trading').click();
+  await a.page.waitForSelector(tid('form'));
+  const form = await a.page.locator(tid('form')).boundingBox();
+  assert.ok(form.width >= 380, `the form takes the width (${form.width})`);
+  await shot(a.page, 'b09-browser-phone-sale');
+  await a.page.setViewportSize({ width: 1280, height: 760 });
+
   // Revoked on the master: B is cut off at once and cannot come back.
   const rv = cli(['devices', '--data', m2.data, 'revoke', idB]);
   assert.equal(rv.code, 0, rv.err);
