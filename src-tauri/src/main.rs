@@ -186,7 +186,7 @@ fn main() {
             options.web_ui = std::env::var_os("OUTPOST_UI")
                 .map(PathBuf::from)
                 .or_else(|| app.path().resource_dir().ok().map(|d| d.join("ui")))
-                .filter(|d| d.join("index.html").is_file());
+                .filter(|d| outpost_link::web::is_web_ui(d));
             let core = tauri::async_runtime::block_on(App::open(&data, options)).map_err(|e| {
                 format!(
                     "Outpost cannot open its data folder {}: {e}",

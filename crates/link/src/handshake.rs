@@ -255,7 +255,7 @@ async fn offer_channel(
 
 /// Whether an ICE candidate's address is an mDNS name (`<uuid>.local`),
 /// as browsers send instead of LAN addresses.
-pub fn is_mdns_candidate(candidate: &str) -> bool {
+fn is_mdns_candidate(candidate: &str) -> bool {
     candidate
         .trim_start_matches("a=")
         .split_ascii_whitespace()

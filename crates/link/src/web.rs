@@ -54,6 +54,11 @@ impl WebInfo {
     }
 }
 
+/// Whether `dir` holds a built web UI (its `index.html`).
+pub fn is_web_ui(dir: &Path) -> bool {
+    dir.join("index.html").is_file()
+}
+
 /// How long a browser may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the first line of a request before giving up.

@@ -76,7 +76,7 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
 pub fn ui_folder(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
     match given {
         Some(dir) => {
-            if !dir.join("index.html").is_file() {
+            if !outpost_link::web::is_web_ui(&dir) {
                 anyhow::bail!(
                     "{} holds no index.html: give the built web UI's folder (npm --prefix ui run build makes ui/dist)",
                     dir.display()
@@ -86,7 +86,7 @@ pub fn ui_folder(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
         }
         None => {
             let here = PathBuf::from("ui/dist");
-            if here.join("index.html").is_file() {
+            if outpost_link::web::is_web_ui(&here) {
                 Ok(Some(here.canonicalize()?))
             } else {
                 Ok(None)

@@ -127,13 +127,12 @@ export async function openChannel(opts: {
     ended ??= new LinkFailure('closed', 'the master closed the signaling socket');
     poke();
   };
-  ws.onerror = () => poke();
   let dc: RTCDataChannel | null = null;
   let dcOpen = false;
   let failed: string | null = null;
   const deadline = Date.now() + HANDSHAKE_MS;
 
-  // Waits for `ready()` to hold, a message, or the deadline.
+  // Waits for the open channel, a message, a failure, or the deadline.
   const until = async (what: string) => {
     while (true) {
       if (failed) throw unreachable(opts.host, failed);
@@ -256,9 +255,9 @@ export class BrowserSession implements Transport {
   private retries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private ready: Promise<void>;
-  /** When the last connection attempt started and its channel opened
-   * (`performance.now()`, ms since the page started), for the benchmark. */
-  readonly timing = { attempt: 0, open: 0 };
+  /** When the last connection attempt started (`performance.now()`, ms
+   * since the page started), for the benchmark. */
+  readonly timing = { attempt: 0 };
 
   constructor(
     private readonly origin: { host: string; base: string } = { host: location.host, base: location.origin },
@@ -394,14 +393,7 @@ export class BrowserSession implements Transport {
     this.drop('a new pairing was started');
     this.setLink({ state: 'connecting' });
     try {
-      const open = await openChannel({
-        signalUrl: this.signalUrl(),
-        host: this.origin.host,
-        identity: this.identity!,
-        master: this.served!.fingerprint,
-        deviceName,
-        code: c,
-      });
+      const open = await this.dial(this.served!.fingerprint, deviceName, c);
       const kept: KeptPairing = {
         fingerprint: this.served!.fingerprint,
         office: this.served!.office,
@@ -412,7 +404,7 @@ export class BrowserSession implements Transport {
       this.adopt(open);
       return this.status();
     } catch (e) {
-      const f = e instanceof LinkFailure ? e : new LinkFailure('unavailable', String(e));
+      const f = e as LinkFailure;
       // Still paired from before: keep trying that pairing.
       if (this.kept() && f.code !== 'forbidden' && f.code !== MASTER_CHANGED) {
         this.setLink({ state: 'reconnecting', reason: f.message });
@@ -441,13 +433,7 @@ export class BrowserSession implements Transport {
     if (!kept || !this.identity || !this.served) return;
     this.setLink({ state: this.retries === 0 ? 'connecting' : 'reconnecting', reason: this.link.reason });
     this.timing.attempt = performance.now();
-    this.attempt = openChannel({
-      signalUrl: this.signalUrl(),
-      host: this.origin.host,
-      identity: this.identity,
-      master: kept.fingerprint,
-      deviceName: kept.device_name,
-    })
+    this.attempt = this.dial(kept.fingerprint, kept.device_name)
       .then((open) => {
         if (!this.kept()) {
           open.pc.close();
@@ -455,8 +441,7 @@ export class BrowserSession implements Transport {
         }
         this.adopt(open);
       })
-      .catch((e) => {
-        const f = e instanceof LinkFailure ? e : new LinkFailure('unavailable', String(e));
+      .catch((f: LinkFailure) => {
         if (f.code === 'forbidden' || f.code === 'unauthorized' || f.code === MASTER_CHANGED) {
           // Revoked, unknown to this master (its database was replaced), or
           // not the master this page pinned: trying again cannot help.
@@ -469,6 +454,23 @@ export class BrowserSession implements Transport {
       .finally(() => {
         this.attempt = null;
       });
+  }
+
+  /** One attempt from this page to the master it came from, pinned to
+   * `master`; any failure is a LinkFailure. */
+  private async dial(master: string, deviceName: string, code?: string): Promise<Open> {
+    try {
+      return await openChannel({
+        signalUrl: this.signalUrl(),
+        host: this.origin.host,
+        identity: this.identity!,
+        master,
+        deviceName,
+        code,
+      });
+    } catch (e) {
+      throw e instanceof LinkFailure ? e : new LinkFailure('unavailable', String(e));
+    }
   }
 
   private scheduleRetry() {
@@ -486,12 +488,12 @@ export class BrowserSession implements Transport {
   }
 
   private adopt(open: Open) {
-    this.timing.open = performance.now();
     this.open = open;
     this.retries = 0;
     this.reasm = new Reassembler(MAX_MESSAGE);
     const { dc, pc } = open;
     dc.onmessage = (e) => this.onFrame(e.data);
+    dc.bufferedAmountLowThreshold = HIGH_WATER / 4;
     const lost = () => {
       if (this.open !== open) return;
       this.drop('the connection to the master was lost');
@@ -605,7 +607,6 @@ export class BrowserSession implements Transport {
   /** One message's frames, in order, waiting while too much is queued. */
   private async sendFrames(open: Open, bytes: Uint8Array) {
     const { dc } = open;
-    dc.bufferedAmountLowThreshold = HIGH_WATER / 4;
     for (const f of split(bytes, open.maxFrame)) {
       while (dc.bufferedAmount > HIGH_WATER && dc.readyState === 'open') {
         await new Promise<void>((r) => {
