@@ -52,6 +52,7 @@ impl Policy {
 
 /// Which side a person chose for a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Keep {
     Local,
@@ -145,7 +146,8 @@ pub struct PulledPage {
 }
 
 /// One conflict, open or settled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conflict {
     pub id: i64,
     pub doctype: String,
@@ -169,7 +171,8 @@ pub struct Conflict {
 }
 
 /// Counts for `sync.status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncCounts {
     pub pending: u64,
     pub parked: u64,
@@ -181,7 +184,8 @@ pub struct SyncCounts {
 }
 
 /// An entry a remote refused, waiting for a person.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Parked {
     pub seq: i64,
     pub doctype: String,
@@ -395,40 +399,8 @@ impl Store {
     }
 
     /// What `outpost sync status` and the `sync.status` op show.
-    pub fn sync_status(&self) -> Result<Value> {
-        let counts = self.sync_counts()?;
-        let state = |k: &str| self.sync_state(k).ok().flatten();
-        let running = self.sync_running();
-        let configured = state("kind").is_some();
-        let link = if !configured {
-            "no upstream configured".to_string()
-        } else if !running {
-            "stopped (no master is syncing)".to_string()
-        } else {
-            state("link").unwrap_or_else(|| "starting".into())
-        };
-        Ok(json!({
-            "configured": configured,
-            "running": running,
-            "kind": state("kind"),
-            "url": state("url"),
-            "link": link,
-            "last_success": state("last_success"),
-            "last_attempt": state("last_attempt"),
-            "last_error": state("last_error").filter(|e| !e.is_empty()),
-            "next_attempt": state("next_attempt").filter(|e| !e.is_empty() && running),
-            "outbox_pending": counts.pending,
-            "parked": counts.parked,
-            "conflicts": counts.conflicts,
-            // The open ones with both versions (newest first, at most 100).
-            "open_conflicts": self.sync_conflicts(false)?.into_iter().take(100).collect::<Vec<_>>(),
-            "bytes": {
-                "sent_today": counts.sent_today,
-                "received_today": counts.received_today,
-                "sent_total": counts.sent_total,
-                "received_total": counts.received_total,
-            },
-        }))
+    pub fn sync_status(&self) -> Result<crate::status::SyncStatus> {
+        crate::status::read(self)
     }
 
     /// Conflicts, newest first; only the open ones unless `all`.

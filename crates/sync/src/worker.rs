@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_store::{
-    Doctype, FieldType, Link, OutboxEntry, PulledPage, PulledRecord, Schema, Store, StoreError,
-    Synced, Write, WriteCtx,
+    Doctype, FieldType, Link, LinkState, OutboxEntry, PulledPage, PulledRecord, Schema, Store,
+    StoreError, Synced, Write, WriteCtx,
 };
 use serde_json::{json, Map, Value};
 use sha2::Digest;
@@ -126,7 +126,7 @@ impl Sync {
             .set_sync_state(&[
                 ("kind", kind),
                 ("url", &config.url),
-                ("link", "starting"),
+                ("link", LinkState::Starting.word()),
                 ("next_attempt", ""),
             ])
             .map_err(store_err)?;
@@ -379,7 +379,7 @@ impl Worker {
                     failures = 0;
                     let done = outpost_store::values::now_utc();
                     let _ = self.store.set_sync_state(&[
-                        ("link", "up"),
+                        ("link", LinkState::Up.word()),
                         ("last_success", &done),
                         ("last_error", ""),
                         ("next_attempt", ""),
@@ -390,10 +390,10 @@ impl Worker {
                 Err(e) => {
                     failures += 1;
                     let (state, wait) = match e.class {
-                        ErrorClass::Auth => ("refused (check user and password)", AUTH_BACKOFF),
-                        ErrorClass::Rejected => ("error", MAX_BACKOFF),
+                        ErrorClass::Auth => (LinkState::Refused, AUTH_BACKOFF),
+                        ErrorClass::Rejected => (LinkState::Error, MAX_BACKOFF),
                         _ => (
-                            "down",
+                            LinkState::Down,
                             jitter(Duration::from_secs(5 << failures.min(6)).min(MAX_BACKOFF)),
                         ),
                     };
@@ -403,7 +403,7 @@ impl Worker {
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
                     let _ = self.store.set_sync_state(&[
-                        ("link", state),
+                        ("link", state.word()),
                         ("last_error", &e.message),
                         ("next_attempt", &next),
                         ("served", &serving),
@@ -429,14 +429,16 @@ impl Worker {
                         }
                     }
                     _ = stop.changed() => {
-                        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+                        let _ = self.store.set_sync_state(&[("link", LinkState::Stopped.word())]);
                         tracing::info!("upstream sync stopped");
                         return;
                     }
                 }
             }
         }
-        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+        let _ = self
+            .store
+            .set_sync_state(&[("link", LinkState::Stopped.word())]);
         tracing::info!("upstream sync stopped");
     }
 
