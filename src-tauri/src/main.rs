@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use outpost_app::status::{DeviceView, FoundMasterView, Pairing, Status, SyncView};
+use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -108,18 +108,13 @@ async fn slave_forget(app: State<'_, App>) -> Result<Status, AppError> {
     app.slave_forget().await
 }
 
-#[derive(serde::Serialize)]
-struct Decoded {
-    url: String,
-}
-
 /// The image arrives as raw bytes (`invoke('qr_decode', uint8Array)`) or,
 /// from older callers, as `{image: number[]}`.
 #[tauri::command]
 async fn qr_decode(
     app: State<'_, App>,
     request: tauri::ipc::Request<'_>,
-) -> Result<Decoded, AppError> {
+) -> Result<DecodedQr, AppError> {
     let bytes: Vec<u8> = match request.body() {
         tauri::ipc::InvokeBody::Raw(bytes) => bytes.clone(),
         tauri::ipc::InvokeBody::Json(v) => {
@@ -132,7 +127,7 @@ async fn qr_decode(
     let url = tokio::task::spawn_blocking(move || app.qr_decode(&bytes))
         .await
         .map_err(|e| AppError::BadInput(format!("reading the image failed: {e}")))??;
-    Ok(Decoded { url })
+    Ok(DecodedQr { url })
 }
 
 #[tauri::command]

@@ -10,6 +10,10 @@
 //! - [`error`]: store errors mapped to protocol error codes.
 //!
 //! This crate knows nothing of how bytes travel.
+//!
+//! Feature `ts`: the protocol types also derive `ts_rs::TS`; the TypeScript
+//! in `ui/src/lib/generated/` is made from them (a test in `outpost-app`
+//! checks it is up to date).
 
 pub mod db;
 pub mod error;

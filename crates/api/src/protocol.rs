@@ -37,6 +37,7 @@ pub const OPS: &[&str] = &[
 /// stay unique per device for as long as retries may happen (a week), so
 /// callers use random or time-based ids, not a counter restarting at 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum RequestId {
     Num(u64),
@@ -61,6 +62,7 @@ impl fmt::Display for RequestId {
 
 /// Error codes (DESIGN.md section 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -91,6 +93,7 @@ impl ErrorCode {
 /// An error as it crosses the wire: a code, words a clerk can act on, and
 /// details for programs (the field, the current record of a conflict ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[error("{message}")]
 pub struct ApiError {
     pub code: ErrorCode,
@@ -120,6 +123,7 @@ impl ApiError {
 
 /// `get`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct GetArgs {
     pub doctype: String,
@@ -128,6 +132,7 @@ pub struct GetArgs {
 
 /// `insert`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct InsertArgs {
     pub doctype: String,
@@ -136,6 +141,7 @@ pub struct InsertArgs {
 
 /// `update`: the revision edited goes in `rev` or inside `record`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
     pub doctype: String,
@@ -147,6 +153,7 @@ pub struct UpdateArgs {
 
 /// `delete`: `rev`, when given, must be current.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteArgs {
     pub doctype: String,
@@ -157,6 +164,7 @@ pub struct DeleteArgs {
 
 /// Sort keys: `"modified:desc,party_name"` or `["modified:desc", "party_name"]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum SortArg {
     Text(String),
@@ -165,6 +173,7 @@ pub enum SortArg {
 
 /// `query` and `count`: a text query, JSON filters, or both (ANDed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct QueryArgs {
     pub doctype: String,
@@ -193,6 +202,7 @@ pub struct QueryArgs {
 
 /// `insert_many`: all records in one transaction, all or none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct InsertManyArgs {
     pub doctype: String,
@@ -201,6 +211,7 @@ pub struct InsertManyArgs {
 
 /// `subscribe`: change events for these doctypes (all when absent).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +220,7 @@ pub struct SubscribeArgs {
 
 /// `hello`: who calls, and which protocol version it speaks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct HelloArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,11 +230,19 @@ pub struct HelloArgs {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
-/// One op with its typed arguments.
+/// One op with its typed arguments. On the wire it is the request's `op`
+/// (its [`name`](Op::name)) and `args`; the TypeScript type says the same
+/// (an op without arguments may leave `args` out).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(tag = "op", content = "args", rename_all = "snake_case")
+)]
 pub enum Op {
     Hello(HelloArgs),
     Doctypes,
@@ -235,6 +255,7 @@ pub enum Op {
     InsertMany(InsertManyArgs),
     Subscribe(SubscribeArgs),
     Unsubscribe,
+    #[cfg_attr(feature = "ts", ts(rename = "sync.status"))]
     SyncStatus,
 }
 
@@ -327,9 +348,11 @@ fn shorten(s: &str) -> String {
 
 /// A request: protocol version, id, op.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Request {
     pub v: u32,
     pub id: RequestId,
+    #[cfg_attr(feature = "ts", ts(flatten))]
     pub op: Op,
 }
 
@@ -363,15 +386,7 @@ impl Response {
     /// The wire form, serialised straight from the result (no copy of it:
     /// an answer can be a page of a thousand records).
     pub fn encode(&self) -> String {
-        #[derive(Serialize)]
-        struct Wire<'a> {
-            id: &'a Option<RequestId>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            ok: Option<&'a Value>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            err: Option<&'a ApiError>,
-        }
-        let wire = Wire {
+        let wire = ResponseWire {
             id: &self.id,
             ok: self.result.as_ref().ok(),
             err: self.result.as_ref().err(),
@@ -380,8 +395,25 @@ impl Response {
     }
 }
 
+/// A [`Response`] as it travels: `{"id":17,"ok":...}` or
+/// `{"id":17,"err":{...}}` (`id` is null only when the request was too
+/// broken to read its id). Borrowed: an answer can be a page of a thousand
+/// records, and it is serialised without a copy.
+#[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "Response"))]
+pub struct ResponseWire<'a> {
+    id: &'a Option<RequestId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    ok: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    err: Option<&'a ApiError>,
+}
+
 /// A change pushed to subscribers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event {
     /// A record was inserted, updated or deleted (`op`).

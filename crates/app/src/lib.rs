@@ -13,6 +13,8 @@
 //!   devices, masters found on the LAN, the head-office sync).
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
+//! - `typescript` (tests only): the UI's TypeScript types in
+//!   `ui/src/lib/generated/`, made from the Rust types and checked by a test.
 //! - [`error`]: [`AppError`], always turned into the protocol's error shape
 //!   (`{code, message, details}`) so the UI handles one kind of error.
 
@@ -21,6 +23,8 @@ pub mod error;
 pub mod qr;
 pub mod settings;
 pub mod status;
+#[cfg(test)]
+mod typescript;
 
 pub use app::{App, AppEvent, AppOptions};
 pub use error::AppError;

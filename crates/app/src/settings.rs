@@ -10,6 +10,7 @@ pub const SETTINGS_FILE: &str = "settings.json";
 
 /// What this PC is in the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Neither yet: the first start, or after forgetting a master.

@@ -8,6 +8,7 @@ use crate::settings::Role;
 
 /// The connection as the status bar shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LinkView {
     /// Neither master nor slave.
@@ -31,6 +32,7 @@ pub enum LinkView {
 
 /// The master a slave is paired with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PairedView {
     pub name: String,
     pub fingerprint: String,
@@ -39,6 +41,7 @@ pub struct PairedView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Status {
     pub role: Role,
     pub device_id: String,
@@ -55,6 +58,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Pairing {
     pub url: String,
     /// Grouped for reading aloud: `ABCD-2345`.
@@ -67,6 +71,7 @@ pub struct Pairing {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct DeviceView {
     pub fingerprint: String,
     pub short: String,
@@ -92,6 +97,7 @@ impl DeviceView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct FoundMasterView {
     pub name: String,
     pub fingerprint: String,
@@ -104,9 +110,17 @@ pub struct FoundMasterView {
 /// and why its worker could not start (both `null` on a slave, which asks
 /// its master).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SyncView {
     #[serde(flatten)]
     pub status: SyncStatus,
     pub upstream_file: Option<String>,
     pub upstream_error: Option<String>,
+}
+
+/// A pairing URL read from a photo or screenshot of its QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct DecodedQr {
+    pub url: String,
 }

@@ -13,125 +13,64 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 // Types of the contract
 // ---------------------------------------------------------------------------
 
-export type Role = 'none' | 'master' | 'slave';
+// Made from the Rust types (crates/app/src/typescript.rs); regenerate with
+// `OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript`.
+import type {
+  Conflict,
+  DecodedQr,
+  DeleteArgs,
+  DeviceView,
+  Event,
+  FoundMasterView,
+  InsertArgs,
+  Keep,
+  LinkView,
+  Op,
+  Pairing,
+  Parked,
+  QueryArgs as WireQueryArgs,
+  Request,
+  Response,
+  Status as StatusView,
+  SyncView,
+} from './generated';
 
-export interface LinkView {
-  /** `failed`: master mode is on but could not start (port taken ...). */
-  state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed';
-  master?: string;
-  reason?: string;
-  code?: string;
-  message?: string;
-}
-
-export interface MasterRef {
-  name: string;
-  fingerprint: string;
-  short: string;
-  addr: string;
-}
-
-export interface Status {
-  role: Role;
-  device_id: string;
-  device_short: string;
-  office_name: string | null;
-  master: MasterRef | null;
-  link: LinkView;
-  devices_connected: number;
-  listen: string | null;
-  data_dir: string;
-}
-
-export interface Pairing {
-  url: string;
-  code: string;
-  expires: number;
-  minutes_left: number;
-  qr_svg: string;
-  /** `http://HOST:PORT/` when the master serves the web UI to browsers. */
-  browser_url?: string | null;
-}
-
-export interface Device {
-  fingerprint: string;
-  short: string;
-  name: string;
-  first_seen: string;
-  last_seen: string;
-  state: 'approved' | 'revoked';
-  connected: boolean;
-}
-
-export type FoundMaster = MasterRef;
+export type {
+  ApiError as ApiErrorBody,
+  DecodedQr,
+  DeviceView,
+  ErrorCode,
+  FoundMasterView,
+  Keep,
+  LinkState,
+  LinkView,
+  Op,
+  PairedView,
+  Pairing,
+  Parked,
+  Request,
+  Response,
+  Role,
+  SyncView,
+} from './generated';
 
 /**
- * The master's sync with the head office. On a slave the shell asks the
- * master, whose answer has no `upstream_file`/`upstream_error` (desktop
- * master only): read them as possibly absent.
+ * The connection with every state's fields readable, absent where a state
+ * has none (the generated `LinkView` is the exact union).
  */
-export interface SyncStatus {
-  /** An upstream is configured (and was started at least once). */
-  configured: boolean;
-  /** A worker is syncing this master's data now. */
-  running: boolean;
-  /** Desktop master only: the upstream file's path in the settings. */
-  upstream_file: string | null;
-  /** Desktop master only: why the worker could not start. */
-  upstream_error: string | null;
-  kind: 'tryton' | 'erpnext' | null;
-  url: string | null;
-  link: LinkState;
-  /** Words for a person beside the state ("check user and password"). */
-  hint: string | null;
-  /** UTC RFC 3339. */
-  last_success: string | null;
-  last_attempt: string | null;
-  last_error: string | null;
-  next_attempt: string | null;
-  outbox_pending: number;
-  parked: number;
-  /** Open conflicts. */
-  conflicts: number;
-  /** The open conflicts with both versions (newest first, at most 100). */
-  open_conflicts?: SyncConflict[];
-  bytes: { sent_today: number; received_today: number; sent_total: number; received_total: number };
-}
+export type ConnectionLink = LinkView & Partial<Record<'master' | 'reason' | 'code' | 'message', string>>;
 
-/** The state of the link to the head office. */
-export type LinkState = 'not_configured' | 'stopped' | 'starting' | 'up' | 'down' | 'refused' | 'error';
+export type Status = Omit<StatusView, 'link'> & { link: ConnectionLink };
 
-export type SyncKeep = 'local' | 'remote';
-
-export interface SyncConflict {
-  id: number;
-  doctype: string;
-  name: string | null;
-  remote_id: string | null;
-  /** `local/remote` operations: "modify/modify", "create/create",
-   *  "modify/delete", "delete/modify", "-/refused". */
-  kind: string;
-  /** The office's record (null if deleted here). */
+/**
+ * A conflict with its two versions' shapes spelled out: the Rust type
+ * carries them as stored JSON (`local` is the office's record, null when
+ * deleted here; `remote` the head office's version in Outpost field names).
+ */
+export type SyncConflict = Omit<Conflict, 'local' | 'remote'> & {
   local: Record<string, unknown> | null;
-  /** The head office's version, in Outpost field names. */
   remote: { values: Record<string, unknown>; active: boolean; gone: boolean };
-  /** For "-/refused": why it could not be stored here. */
-  reason: string | null;
-  state: 'open' | 'kept_local' | 'kept_remote';
-  requested: string | null;
-  at: string;
-  resolved_at: string | null;
-}
-
-/** An entry the head office refused, with its message. */
-export interface SyncParked {
-  seq: number;
-  doctype: string;
-  name: string;
-  op: string;
-  message: string;
-  at: string;
-}
+};
 
 export type FieldType =
   | 'data'
@@ -183,30 +122,15 @@ export type DbRecord = Record<string, any> & {
 
 export type Filter = [string, string, unknown];
 
-export interface QueryArgs {
-  doctype: string;
-  query?: string;
-  filters?: unknown;
-  fields?: string[];
-  sort?: string;
-  limit?: number;
-  offset?: number;
-}
+/** `query` and `count` as the UI calls them: filters as the UI builds them (checked by the master). */
+export type QueryArgs = Omit<WireQueryArgs, 'filters'> & { filters?: unknown };
 
-export interface ChangedEvent {
-  ev: 'changed';
-  doctype: string;
-  name: string;
-  rev: number;
-  op: string;
-  seq: number;
-  device: string;
-}
-export interface LaggedEvent {
-  ev: 'lagged';
-  missed: number;
-}
-export type DbEvent = ChangedEvent | LaggedEvent;
+/** A record's values as they go over the wire. */
+type JsonRecord = InsertArgs['record'];
+
+export type ChangedEvent = Extract<Event, { ev: 'changed' }>;
+export type LaggedEvent = Extract<Event, { ev: 'lagged' }>;
+export type DbEvent = Event;
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -273,12 +197,10 @@ export const tauriTransport: Transport = {
 // Api
 // ---------------------------------------------------------------------------
 
-export interface Envelope {
-  v: 1;
-  id: number;
-  op: string;
-  args: object;
-}
+/** An op's name on the wire (`get`, `sync.status` ...). */
+export type OpName = Op['op'];
+/** The arguments op `N` takes (`{}` for an op without any). */
+export type ArgsOf<N extends OpName> = Extract<Op, { op: N }> extends { args: infer A } ? A : Record<string, never>;
 
 /**
  * Request ids. Writes are remembered by id for days (a retried write is
@@ -410,14 +332,14 @@ export class Api {
   }
 
   /** Builds the request envelope of one DB call. */
-  envelope(op: string, args: object = {}): Envelope {
-    return { v: 1, id: this.ids.next(), op, args };
+  envelope<N extends OpName>(op: N, args: ArgsOf<N> = {} as ArgsOf<N>): Request {
+    return { v: 1, id: this.ids.next(), op, args } as Request;
   }
 
   /** Sends one DB call; returns its `ok` or throws its `err` as ApiError. */
-  async call<T = any>(op: string, args: object = {}): Promise<T> {
+  async call<N extends OpName, T = any>(op: N, args: ArgsOf<N> = {} as ArgsOf<N>): Promise<T> {
     const request = this.envelope(op, args);
-    const resp = await this.cmd<any>('db_call', { request });
+    const resp = await this.cmd<Partial<Response> | null>('db_call', { request });
     if (!resp || typeof resp !== 'object') {
       throw new ApiError('internal', `the app sent no answer to ${op}`);
     }
@@ -441,27 +363,27 @@ export class Api {
   }
 
   insert(doctype: string, record: object): Promise<DbRecord> {
-    return this.call('insert', { doctype, record });
+    return this.call('insert', { doctype, record: record as JsonRecord });
   }
 
   update(doctype: string, name: string, rev: number, record: object): Promise<DbRecord> {
-    return this.call('update', { doctype, name, rev, record });
+    return this.call('update', { doctype, name, rev, record: record as JsonRecord });
   }
 
   delete(doctype: string, name: string, rev?: number): Promise<any> {
-    const args: Record<string, unknown> = { doctype, name };
+    const args: DeleteArgs = { doctype, name };
     if (rev !== undefined) args.rev = rev;
     return this.call('delete', args);
   }
 
   async query(args: QueryArgs): Promise<DbRecord[]> {
-    const out = await this.call<{ rows: DbRecord[] }>('query', clean(args));
+    const out: { rows?: DbRecord[] } | null = await this.call('query', clean(args));
     return out?.rows ?? [];
   }
 
   async count(args: QueryArgs): Promise<number> {
     const { doctype, query, filters } = args;
-    const n = await this.call<number>('count', clean({ doctype, query, filters }));
+    const n: unknown = await this.call('count', clean({ doctype, query, filters }));
     return Number(n) || 0;
   }
 
@@ -485,15 +407,15 @@ export class Api {
     return this.cmd('pairing_renew');
   }
 
-  devicesList(): Promise<Device[]> {
+  devicesList(): Promise<DeviceView[]> {
     return this.cmd('devices_list');
   }
 
-  deviceRevoke(fingerprint: string): Promise<Device> {
+  deviceRevoke(fingerprint: string): Promise<DeviceView> {
     return this.cmd('device_revoke', { fingerprint });
   }
 
-  mastersDiscover(): Promise<FoundMaster[]> {
+  mastersDiscover(): Promise<FoundMasterView[]> {
     return this.cmd('masters_discover');
   }
 
@@ -511,7 +433,7 @@ export class Api {
     return this.cmd('slave_forget');
   }
 
-  qrDecode(image: Uint8Array | number[]): Promise<{ url: string }> {
+  qrDecode(image: Uint8Array | number[]): Promise<DecodedQr> {
     return this.cmd('qr_decode', { image: Array.from(image) });
   }
 
@@ -520,18 +442,18 @@ export class Api {
   }
 
   /** Sets the upstream TOML file (`null` or blank: no upstream). */
-  upstreamSet(path: string | null): Promise<SyncStatus> {
+  upstreamSet(path: string | null): Promise<SyncView> {
     const p = path?.trim();
     return this.cmd('upstream_set', { path: p ? p : null });
   }
 
   /** The head-office sync; on a slave the shell asks the master. */
-  syncStatus(): Promise<SyncStatus> {
+  syncStatus(): Promise<SyncView> {
     return this.cmd('sync_status');
   }
 
   /** Runs a full cycle now (master only; can take minutes). */
-  syncNow(): Promise<SyncStatus> {
+  syncNow(): Promise<SyncView> {
     return this.cmd('sync_now');
   }
 
@@ -540,11 +462,11 @@ export class Api {
     return this.cmd('sync_conflicts', { all });
   }
 
-  syncResolve(id: number, keep: SyncKeep): Promise<SyncConflict> {
+  syncResolve(id: number, keep: Keep): Promise<SyncConflict> {
     return this.cmd('sync_resolve', { id, keep });
   }
 
-  syncParked(): Promise<SyncParked[]> {
+  syncParked(): Promise<Parked[]> {
     return this.cmd('sync_parked');
   }
 
@@ -575,7 +497,7 @@ export class Api {
 }
 
 /** Drops undefined, empty-string query and empty filter arguments. */
-function clean(args: QueryArgs): QueryArgs {
+function clean(args: QueryArgs): WireQueryArgs {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) {
     if (v === undefined || v === null) continue;
@@ -583,7 +505,7 @@ function clean(args: QueryArgs): QueryArgs {
     if (k === 'filters' && Array.isArray(v) && v.length === 0) continue;
     out[k] = v;
   }
-  return out as unknown as QueryArgs;
+  return out as unknown as WireQueryArgs;
 }
 
 /**

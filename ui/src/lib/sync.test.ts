@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Doctype, SyncConflict, SyncStatus } from './api';
+import type { Doctype, SyncConflict, SyncView } from './api';
 import { schemaOf } from './form';
 import {
   conflictDiffs,
@@ -23,7 +23,7 @@ const schema = schemaOf(doctypes as Doctype[]);
 const Party = schema.get('Party')!;
 const Product = schema.get('Product')!;
 
-function status(over: Partial<SyncStatus> = {}): SyncStatus {
+function status(over: Partial<SyncView> = {}): SyncView {
   return {
     configured: true,
     running: true,
@@ -40,6 +40,7 @@ function status(over: Partial<SyncStatus> = {}): SyncStatus {
     outbox_pending: 0,
     parked: 0,
     conflicts: 0,
+    open_conflicts: [],
     bytes: { sent_today: 0, received_today: 0, sent_total: 0, received_total: 0 },
     ...over,
   };

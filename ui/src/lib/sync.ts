@@ -1,7 +1,7 @@
 // Head-office sync, free of the DOM: how the link reads, a conflict in
 // words and which of its fields differ, byte counts, the status bar line.
 
-import type { Doctype, Field, LinkState, SyncConflict, SyncStatus } from './api';
+import type { Doctype, Field, LinkState, SyncConflict, SyncView } from './api';
 import { compareVersions, label, type Schema, type Values } from './form';
 import { formatValue } from './format';
 
@@ -43,19 +43,19 @@ export function linkTone(link: LinkState): Tone {
  * sync state yet, so the master says "not configured" next to the file it
  * is starting with; that reads as "starting".
  */
-export function shownLink(s: SyncStatus): LinkState {
+export function shownLink(s: SyncView): LinkState {
   if (!s.configured && s.upstream_file && !s.upstream_error) return 'starting';
   return s.link;
 }
 
 /** The shown link in words, with the master's hint when it is about that state. */
-export function shownLinkText(s: SyncStatus): string {
+export function shownLinkText(s: SyncView): string {
   const link = shownLink(s);
   return linkText(link, link === s.link ? s.hint : null);
 }
 
 /** The dot of the Master screen: a worker that could not start is bad whatever the link says. */
-export function statusTone(s: SyncStatus): Tone {
+export function statusTone(s: SyncView): Tone {
   return s.upstream_error ? 'bad' : linkTone(shownLink(s));
 }
 
@@ -64,7 +64,7 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 /** The status bar's words after "Head office:": "up · 3 pending · 1 conflict". */
-export function syncSummary(s: SyncStatus): string {
+export function syncSummary(s: SyncView): string {
   const parts = [linkText(s.link)];
   if (s.outbox_pending > 0) parts.push(`${s.outbox_pending} pending`);
   if (s.conflicts > 0) parts.push(plural(s.conflicts, 'conflict'));
@@ -87,7 +87,7 @@ export function formatBytes(n: number | null | undefined): string {
 }
 
 /** What the "Sync now" button reports once the cycle is over. */
-export function syncNowOutcome(s: SyncStatus): { kind: 'ok' | 'error'; text: string } {
+export function syncNowOutcome(s: SyncView): { kind: 'ok' | 'error'; text: string } {
   if (s.link !== 'up') {
     return { kind: 'error', text: `The sync did not complete: ${s.last_error ?? linkText(s.link, s.hint)}` };
   }

@@ -11,7 +11,7 @@
 // (`app_status`, `slave_connect`, `slave_forget`, `sync_status`, `db_call`);
 // master-only ones are refused with `not_available`.
 
-import { ApiError, type LinkView, type Status, type Transport } from '../api';
+import { ApiError, type ConnectionLink, type Status, type Transport } from '../api';
 import { shortFingerprint } from '../pairing';
 import { Reassembler, split } from './framing';
 import { loadIdentity, type BrowserIdentity } from './identity';
@@ -247,7 +247,7 @@ export class BrowserSession implements Transport {
   private served: ServedBy | null = null;
   private loadError: string | null = null;
   private open: Open | null = null;
-  private link: LinkView = { state: 'idle' };
+  private link: ConnectionLink = { state: 'idle' };
   private pending = new Map<string, Pending>();
   private reasm = new Reassembler(MAX_MESSAGE);
   private sendChain: Promise<void> = Promise.resolve();
@@ -371,7 +371,7 @@ export class BrowserSession implements Transport {
     };
   }
 
-  private setLink(l: LinkView) {
+  private setLink(l: ConnectionLink) {
     this.link = l;
     if (this.identity && this.served) this.emit('status', this.status());
   }
@@ -431,7 +431,7 @@ export class BrowserSession implements Transport {
     if (this.attempt || this.open) return;
     const kept = this.kept();
     if (!kept || !this.identity || !this.served) return;
-    this.setLink({ state: this.retries === 0 ? 'connecting' : 'reconnecting', reason: this.link.reason });
+    this.setLink({ state: this.retries === 0 ? 'connecting' : 'reconnecting', reason: this.link.reason ?? '' });
     this.timing.attempt = performance.now();
     this.attempt = this.dial(kept.fingerprint, kept.device_name)
       .then((open) => {
@@ -506,7 +506,7 @@ export class BrowserSession implements Transport {
     pc.onconnectionstatechange = () => {
       if (['failed', 'closed', 'disconnected'].includes(pc.connectionState)) lost();
     };
-    this.setLink({ state: 'connected', master: this.served?.office });
+    this.setLink({ state: 'connected', master: this.served?.office ?? '' });
     // Change events for every doctype; and a reload of whatever is shown,
     // since events may have been missed while away.
     void this.callOk('subscribe', {}).catch(() => undefined);

@@ -1,0 +1,35 @@
+// Made by crates/app/src/typescript.rs from the Rust types; do not edit.
+// Regenerate: OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript
+export type { ApiError } from './ApiError';
+export type { Conflict } from './Conflict';
+export type { DecodedQr } from './DecodedQr';
+export type { DeleteArgs } from './DeleteArgs';
+export type { DeviceView } from './DeviceView';
+export type { ErrorCode } from './ErrorCode';
+export type { Event } from './Event';
+export type { FoundMasterView } from './FoundMasterView';
+export type { GetArgs } from './GetArgs';
+export type { HelloArgs } from './HelloArgs';
+export type { InsertArgs } from './InsertArgs';
+export type { InsertManyArgs } from './InsertManyArgs';
+export type { Keep } from './Keep';
+export type { LinkState } from './LinkState';
+export type { LinkView } from './LinkView';
+export type { Op } from './Op';
+export type { PairedView } from './PairedView';
+export type { Pairing } from './Pairing';
+export type { Parked } from './Parked';
+export type { QueryArgs } from './QueryArgs';
+export type { Request } from './Request';
+export type { RequestId } from './RequestId';
+export type { Response } from './Response';
+export type { Role } from './Role';
+export type { SortArg } from './SortArg';
+export type { Status } from './Status';
+export type { SubscribeArgs } from './SubscribeArgs';
+export type { SyncBytes } from './SyncBytes';
+export type { SyncCounts } from './SyncCounts';
+export type { SyncStatus } from './SyncStatus';
+export type { SyncView } from './SyncView';
+export type { UpdateArgs } from './UpdateArgs';
+export type { JsonValue } from './serde_json/JsonValue';
