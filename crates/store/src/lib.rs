@@ -32,13 +32,16 @@ pub mod record;
 pub mod store;
 pub mod upstream;
 pub mod values;
+pub mod write;
 
 pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};
-pub use record::{Write, WriteCtx};
+pub use record::WriteCtx;
 pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
-    Conflict, Keep, Link, OutboxEntry, Parked, Policy, PulledPage, PulledRecord, SyncCounts, Synced,
+    ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,
+    PulledPage, PulledRecord, SyncCounts, Synced,
 };
+pub use write::Write;
