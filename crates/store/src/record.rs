@@ -412,6 +412,28 @@ fn store_children(
     Ok(())
 }
 
+/// What a device may set: read-only fields (set by the upstream sync only)
+/// are dropped from its input, as the system fields are.
+fn device_input<'a>(
+    dt: &Doctype,
+    ctx: &WriteCtx,
+    input: &'a Map<String, Value>,
+) -> std::borrow::Cow<'a, Map<String, Value>> {
+    if ctx.from_upstream
+        || !dt
+            .fields
+            .iter()
+            .any(|f| f.read_only && input.contains_key(&f.name))
+    {
+        return std::borrow::Cow::Borrowed(input);
+    }
+    let mut own = input.clone();
+    for f in dt.fields.iter().filter(|f| f.read_only) {
+        own.remove(&f.name);
+    }
+    std::borrow::Cow::Owned(own)
+}
+
 fn writable(schema: &Schema, doctype: &str) -> Result<Doctype> {
     let dt = schema.get(doctype)?;
     if dt.child {
@@ -431,6 +453,8 @@ pub(crate) fn insert(
     record: &Map<String, Value>,
 ) -> Result<Value> {
     let dt = writable(schema, doctype)?;
+    let own = device_input(&dt, ctx, record);
+    let record: &Map<String, Value> = &own;
     let name = match record.get("name") {
         None | Some(Value::Null) => new_name(),
         Some(Value::String(n)) if valid_name(n) => n.clone(),
@@ -497,6 +521,8 @@ pub(crate) fn update(
     changes: &Map<String, Value>,
 ) -> Result<Value> {
     let dt = writable(schema, doctype)?;
+    let own = device_input(&dt, ctx, changes);
+    let changes: &Map<String, Value> = &own;
     let current = live(conn, schema, &dt, name)?;
     check_rev(&dt, name, rev, &current)?;
     let mut merged = current.as_object().cloned().unwrap_or_default();

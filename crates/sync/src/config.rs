@@ -51,6 +51,84 @@ pub struct DoctypeMap {
     /// group a new ERPNext Customer goes in.
     #[serde(default)]
     pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// Outpost field → remote field, set by the head office only (a sale's
+    /// number and state there): read on every pull, never sent; the
+    /// Outpost field should be `read_only`.
+    #[serde(default)]
+    pub from_remote: BTreeMap<String, String>,
+    /// Child tables: Outpost table field → how its rows map (a sale's
+    /// `lines`).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableMap>,
+    /// The office field whose value runs the head office's workflow.
+    #[serde(default)]
+    pub workflow: Option<Workflow>,
+    /// Link fields (here and in the tables' rows) → the doctype they link
+    /// to, filled from the office's schema when the sync starts: their
+    /// values travel as the linked record's remote id.
+    #[serde(skip)]
+    pub links: BTreeMap<String, String>,
+}
+
+/// How the rows of a child table map to the remote's lines.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMap {
+    /// The remote model of a row (`sale.line`).
+    pub model: String,
+    /// The remote record's field holding the rows (default: the same name).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Outpost row field → remote row field.
+    pub fields: BTreeMap<String, String>,
+    /// Link fields of a row → the doctype they link to (from the schema).
+    #[serde(skip)]
+    pub links: BTreeMap<String, String>,
+}
+
+impl TableMap {
+    pub fn remote_field<'a>(&'a self, ours: &'a str) -> &'a str {
+        self.field.as_deref().unwrap_or(ours)
+    }
+}
+
+/// Which office values run the head office's workflow (Tryton: `quote`
+/// and `confirm`, or `cancel`; ERPNext: submit or cancel).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// The office field (`state`).
+    pub field: String,
+    /// The value that confirms the document at the head office.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// The value that cancels it there.
+    #[serde(default)]
+    pub cancel: Option<String>,
+}
+
+/// A step of the head office's workflow the office asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Confirm,
+    Cancel,
+}
+
+impl Workflow {
+    /// What the office's record asks of the head office, if anything.
+    pub fn wanted(
+        &self,
+        values: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Transition> {
+        let v = values.get(&self.field)?.as_str()?;
+        if self.confirm.as_deref() == Some(v) {
+            Some(Transition::Confirm)
+        } else if self.cancel.as_deref() == Some(v) {
+            Some(Transition::Cancel)
+        } else {
+            None
+        }
+    }
 }
 
 impl DoctypeMap {
@@ -157,48 +235,102 @@ struct Builtin {
     fields: &'static [(&'static str, &'static str)],
     key: &'static str,
     defaults: &'static [(&'static str, &'static str)],
+    from_remote: &'static [(&'static str, &'static str)],
+    /// (Outpost table, remote row model, remote field, row fields)
+    tables: &'static [BuiltinTable],
+    /// (field, confirm value, cancel value)
+    workflow: Option<(&'static str, &'static str, &'static str)>,
+}
+
+type BuiltinTable = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+impl Builtin {
+    const fn plain(
+        fields: &'static [(&'static str, &'static str)],
+        key: &'static str,
+        defaults: &'static [(&'static str, &'static str)],
+    ) -> Builtin {
+        Builtin {
+            fields,
+            key,
+            defaults,
+            from_remote: &[],
+            tables: &[],
+            workflow: None,
+        }
+    }
 }
 
 /// Built-in mappings for the starter doctypes (Outpost field → remote
 /// field; `active` names the remote record's active flag).
 fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
     match (kind, doctype, model) {
-        (Kind::Tryton, "Party", "party.party") => Some(Builtin {
-            fields: &[("party_name", "name"), ("code", "code")],
-            key: "code",
-            defaults: &[],
-        }),
+        (Kind::Tryton, "Party", "party.party") => Some(Builtin::plain(
+            &[("party_name", "name"), ("code", "code")],
+            "code",
+            &[],
+        )),
         // Synced through the template (see the Tryton connector); the cost
         // price is kept per variant and company there, and is left out.
-        (Kind::Tryton, "Product", "product.product" | "product.template") => Some(Builtin {
-            fields: &[
+        (Kind::Tryton, "Product", "product.product" | "product.template") => Some(Builtin::plain(
+            &[
                 ("product_name", "name"),
                 ("code", "code"),
                 ("list_price", "list_price"),
                 ("active", "active"),
             ],
-            key: "code",
-            defaults: &[],
-        }),
+            "code",
+            &[],
+        )),
         // A Customer is named by its customer name in a default ERPNext.
-        (Kind::Erpnext, "Party", "Customer") => Some(Builtin {
-            fields: &[("party_name", "customer_name")],
-            key: "party_name",
-            defaults: &[
+        (Kind::Erpnext, "Party", "Customer") => Some(Builtin::plain(
+            &[("party_name", "customer_name")],
+            "party_name",
+            &[
                 ("customer_type", "Company"),
                 ("customer_group", "All Customer Groups"),
                 ("territory", "All Territories"),
             ],
-        }),
-        (Kind::Erpnext, "Product", "Item") => Some(Builtin {
-            fields: &[
+        )),
+        (Kind::Erpnext, "Product", "Item") => Some(Builtin::plain(
+            &[
                 ("product_name", "item_name"),
                 ("code", "item_code"),
                 ("list_price", "standard_rate"),
                 ("active", "active"),
             ],
-            key: "code",
-            defaults: &[("item_group", "All Item Groups"), ("stock_uom", "Nos")],
+            "code",
+            &[("item_group", "All Item Groups"), ("stock_uom", "Nos")],
+        )),
+        // The office's name travels as the sale's reference (the key that
+        // finds it after a lost answer); the office's own reference goes
+        // in the description. Number and state are the head office's.
+        (Kind::Tryton, "Sale", "sale.sale") => Some(Builtin {
+            fields: &[
+                ("name", "reference"),
+                ("party", "party"),
+                ("sale_date", "sale_date"),
+                ("reference", "description"),
+            ],
+            key: "name",
+            defaults: &[],
+            from_remote: &[("number", "number"), ("hq_state", "state")],
+            tables: &[(
+                "lines",
+                "sale.line",
+                "lines",
+                &[
+                    ("product", "product"),
+                    ("quantity", "quantity"),
+                    ("unit_price", "unit_price"),
+                ],
+            )],
+            workflow: Some(("state", "Confirmed", "Cancelled")),
         }),
         _ => None,
     }
@@ -279,6 +411,34 @@ impl UpstreamConfig {
                     map.defaults
                         .entry(k.to_string())
                         .or_insert_with(|| serde_json::json!(v));
+                }
+                let pairs = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+                    p.iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect()
+                };
+                if map.from_remote.is_empty() {
+                    map.from_remote = pairs(b.from_remote);
+                }
+                if map.tables.is_empty() {
+                    for (ours, model, field, fields) in b.tables {
+                        map.tables.insert(
+                            ours.to_string(),
+                            TableMap {
+                                model: model.to_string(),
+                                field: Some(field.to_string()),
+                                fields: pairs(fields),
+                                links: BTreeMap::new(),
+                            },
+                        );
+                    }
+                }
+                if map.workflow.is_none() {
+                    map.workflow = b.workflow.map(|(field, confirm, cancel)| Workflow {
+                        field: field.to_string(),
+                        confirm: Some(confirm.to_string()),
+                        cancel: Some(cancel.to_string()),
+                    });
                 }
             }
         }

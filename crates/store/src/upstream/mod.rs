@@ -24,6 +24,8 @@ mod pull;
 mod resolve;
 mod tables;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -180,6 +182,9 @@ pub struct Link {
     /// The remote record is deactivated and the office keeps its own
     /// version: the next write must activate it again first.
     pub inactive: bool,
+    /// The record's child rows' remote twins: row name → remote id (the
+    /// lines of a sale and the head office's line ids).
+    pub children: BTreeMap<String, String>,
 }
 
 /// A push that reached the remote: the outbox entries of `name` up to
@@ -202,6 +207,13 @@ pub struct PulledRecord {
     /// The record no longer exists upstream (found by reconciliation).
     pub gone: bool,
     pub values: Map<String, Value>,
+    /// Values only the head office sets (read-only fields here, e.g. a
+    /// sale's number and state there): applied whenever they differ, never
+    /// a conflict, not part of the hash.
+    pub remote_only: Map<String, Value>,
+    /// Its child rows' remote ids by their names here (new rows named by
+    /// the worker before the page is applied).
+    pub children: BTreeMap<String, String>,
     /// Hash of `values` and `active` as the worker computes it for pushes.
     pub hash: String,
 }
@@ -217,6 +229,9 @@ pub struct PulledPage {
     /// a remote deactivation is a field change, not a deletion.
     pub active_field: bool,
     pub policy: Policy,
+    /// Only records this office already has are applied (a sale made at
+    /// the head office does not come down); the others are skipped.
+    pub known_only: bool,
     pub records: Vec<PulledRecord>,
     /// The new cursor `(stamp, id)`; kept only if it is past the stored one.
     pub cursor: Option<(String, String)>,

@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
-use super::tables::set_link;
+use super::tables::{children_text, set_link};
 use super::*;
 use crate::doctype::{Doctype, Schema};
 use crate::error::{Result, StoreError};
@@ -127,12 +127,26 @@ fn by_key(
     r: &PulledRecord,
     linked: Option<String>,
 ) -> Result<Option<String>> {
-    if linked.is_some() || r.gone || dt.field(&page.key_field).is_none() {
+    if linked.is_some()
+        || r.gone
+        || (dt.field(&page.key_field).is_none() && page.key_field != "name")
+    {
         return Ok(linked);
     }
     let Some(key) = r.values.get(&page.key_field).and_then(Value::as_str) else {
         return Ok(None);
     };
+    if page.key_field == "name" {
+        // The office's own name travelled as the key (a sale's reference).
+        return Ok(conn
+            .prepare_cached(&format!(
+                "SELECT name FROM {} t WHERE name = ? AND deleted = 0
+                   AND NOT EXISTS (SELECT 1 FROM _sync_links l WHERE l.doctype = ? AND l.name = t.name)",
+                dt.table_name()
+            ))?
+            .query_row(params![key, dt.name], |x| x.get(0))
+            .optional()?);
+    }
     Ok(conn
         .prepare_cached(&format!(
             "SELECT name FROM {} t WHERE \"{}\" = ? AND deleted = 0
@@ -161,7 +175,8 @@ pub(super) fn local_change(
 
 fn remote_json(r: &PulledRecord) -> Value {
     json!({"values": r.values, "active": r.active, "gone": r.gone,
-           "remote_id": r.remote_id, "version": r.version, "hash": r.hash})
+           "remote_id": r.remote_id, "version": r.version, "hash": r.hash,
+           "remote_only": r.remote_only, "children": r.children})
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -228,15 +243,30 @@ fn apply_one(
     let link = linked(conn, dt, r)?;
     if let Some((name, hash)) = &link {
         if !r.gone && *hash == r.hash {
-            // What the office already has (often its own push coming back).
+            // What the office already has (often its own push coming back),
+            // but for what only the head office sets.
             conn.prepare_cached(
                 "UPDATE _sync_links SET version = ? WHERE doctype = ? AND name = ?",
             )?
             .execute(params![r.version, dt.name, name])?;
-            return Ok(Outcome::Unchanged);
+            if !r.children.is_empty() {
+                conn.prepare_cached(
+                    "UPDATE _sync_links SET children = ? WHERE doctype = ? AND name = ?",
+                )?
+                .execute(params![children_text(&r.children), dt.name, name])?;
+            }
+            return Ok(if apply_remote_only(conn, schema, ctx, now, dt, name, r)? {
+                Outcome::Applied
+            } else {
+                Outcome::Unchanged
+            });
         }
     }
     let local = by_key(conn, dt, page, r, link.as_ref().map(|l| l.0.clone()))?;
+    if page.known_only && local.is_none() {
+        // Made at the head office (or by another office): not kept here.
+        return Ok(Outcome::Unchanged);
+    }
     // A conflict still waiting for a person takes the newer remote version.
     let open: Option<i64> = conn
         .prepare_cached(
@@ -315,6 +345,7 @@ pub(super) fn keep_local(
         // activated again, or the office's version would be deleted by the
         // next pull.
         inactive: !r.active && !page.active_field,
+        children: r.children.clone(),
     });
     set_link(conn, &dt.name, name, link.as_ref())?;
     // The local record must go out again even if its change was parked.
@@ -360,6 +391,8 @@ pub(super) fn apply_remote(
         }
         return Ok(());
     }
+    let mut all = r.values.clone();
+    all.extend(r.remote_only.clone());
     let name = match (local, current) {
         (Some(n), Some((v, deleted))) => {
             if deleted {
@@ -372,11 +405,11 @@ pub(super) fn apply_remote(
                 .execute([n])?;
             }
             let rev = v["rev"].as_i64().unwrap_or_default();
-            record::update(conn, schema, ctx, now, &dt.name, n, rev, &r.values)?;
+            record::update(conn, schema, ctx, now, &dt.name, n, rev, &all)?;
             n.to_string()
         }
         _ => {
-            let v = record::insert(conn, schema, ctx, now, &dt.name, &r.values)?;
+            let v = record::insert(conn, schema, ctx, now, &dt.name, &all)?;
             v["name"].as_str().unwrap_or_default().to_string()
         }
     };
@@ -389,6 +422,38 @@ pub(super) fn apply_remote(
             hash: r.hash.clone(),
             version: r.version.clone(),
             inactive: false,
+            children: r.children.clone(),
         }),
     )
+}
+
+/// Brings what only the head office sets (read-only here) in line;
+/// whether anything changed.
+fn apply_remote_only(
+    conn: &Connection,
+    schema: &Schema,
+    ctx: &WriteCtx,
+    now: &str,
+    dt: &Doctype,
+    name: &str,
+    r: &PulledRecord,
+) -> Result<bool> {
+    if r.remote_only.is_empty() {
+        return Ok(false);
+    }
+    let Some((current, false)) = record::read_record(conn, schema, dt, name)? else {
+        return Ok(false);
+    };
+    let changed: serde_json::Map<String, Value> = r
+        .remote_only
+        .iter()
+        .filter(|(k, v)| current.get(k.as_str()).unwrap_or(&Value::Null) != *v)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    let rev = current["rev"].as_i64().unwrap_or_default();
+    record::update(conn, schema, ctx, now, &dt.name, name, rev, &changed)?;
+    Ok(true)
 }

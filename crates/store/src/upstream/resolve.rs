@@ -64,6 +64,11 @@ pub(crate) fn resolve(
         active: c.remote["active"].as_bool().unwrap_or(true),
         gone: c.remote["gone"].as_bool().unwrap_or(false),
         values: c.remote["values"].as_object().cloned().unwrap_or_default(),
+        remote_only: c.remote["remote_only"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        children: serde_json::from_value(c.remote["children"].clone()).unwrap_or_default(),
         hash: c.remote["hash"].as_str().unwrap_or_default().to_string(),
     };
     let page = PulledPage {
@@ -71,6 +76,7 @@ pub(crate) fn resolve(
         key_field: "code".into(),
         active_field: dt.field("active").is_some(),
         policy: Policy::Ask,
+        known_only: false,
         records: vec![],
         cursor: None,
     };

@@ -123,7 +123,8 @@ impl Store {
     pub fn sync_link(&self, doctype: &str, name: &str) -> Result<Option<Link>> {
         self.with_reader(|c| {
             Ok(c.prepare_cached(
-                "SELECT remote_id, hash, version, inactive FROM _sync_links WHERE doctype = ? AND name = ?",
+                "SELECT remote_id, hash, version, inactive, children FROM _sync_links
+                 WHERE doctype = ? AND name = ?",
             )?
             .query_row([doctype, name], |r| {
                 Ok(Link {
@@ -131,9 +132,46 @@ impl Store {
                     hash: r.get(1)?,
                     version: r.get(2)?,
                     inactive: r.get::<_, i64>(3)? != 0,
+                    children: children_from(r.get(4)?),
                 })
             })
             .optional()?)
+        })
+    }
+
+    /// The local record linked to a remote one (how a pulled link field,
+    /// the party of a sale, is found here).
+    pub fn sync_local_name(&self, doctype: &str, remote_id: &str) -> Result<Option<String>> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(
+                "SELECT name FROM _sync_links WHERE doctype = ? AND remote_id = ?",
+            )?
+            .query_row([doctype, remote_id], |r| r.get(0))
+            .optional()?)
+        })
+    }
+
+    /// Why the head office refused the record's latest change, if it is
+    /// parked (a sale linking to it must not go up).
+    pub fn outbox_parked_reason(&self, doctype: &str, name: &str) -> Result<Option<String>> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(
+                "SELECT coalesce(message, '') FROM _outbox WHERE doctype = ? AND name = ?
+                   AND state = 'parked' ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([doctype, name], |r| r.get(0))
+            .optional()?)
+        })
+    }
+
+    /// Whether the record has changes not yet sent (pending or sending).
+    pub fn outbox_waiting(&self, doctype: &str, name: &str) -> Result<bool> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM _outbox WHERE doctype = ? AND name = ?
+                   AND state IN ('pending', 'sending') LIMIT 1",
+            )?
+            .exists([doctype, name])?)
         })
     }
 
@@ -335,10 +373,11 @@ pub(super) fn set_link(
             )?
             .execute(params![doctype, l.remote_id, name])?;
             c.prepare_cached(
-                "INSERT INTO _sync_links (doctype, name, remote_id, hash, version, inactive)
-                 VALUES (?, ?, ?, ?, ?, ?)
+                "INSERT INTO _sync_links (doctype, name, remote_id, hash, version, inactive, children)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(doctype, name) DO UPDATE SET remote_id = excluded.remote_id,
-                   hash = excluded.hash, version = excluded.version, inactive = excluded.inactive",
+                   hash = excluded.hash, version = excluded.version, inactive = excluded.inactive,
+                   children = excluded.children",
             )?
             .execute(params![
                 doctype,
@@ -346,7 +385,8 @@ pub(super) fn set_link(
                 l.remote_id,
                 l.hash,
                 l.version,
-                l.inactive
+                l.inactive,
+                children_text(&l.children)
             ])?;
         }
         None => {
@@ -355,4 +395,14 @@ pub(super) fn set_link(
         }
     }
     Ok(())
+}
+
+/// A link's child map as stored (JSON, NULL when empty).
+pub(super) fn children_text(children: &BTreeMap<String, String>) -> Option<String> {
+    (!children.is_empty()).then(|| serde_json::to_string(children).unwrap_or_default())
+}
+
+pub(super) fn children_from(text: Option<String>) -> BTreeMap<String, String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }

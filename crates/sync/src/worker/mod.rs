@@ -15,6 +15,7 @@
 //! outbox in batches), [`pull`] (remote pages into the store) and
 //! [`reconcile`] (remote deletions).
 
+mod documents;
 mod pull;
 mod push;
 mod reconcile;
@@ -88,6 +89,10 @@ pub struct Sync {
 impl Sync {
     /// Starts syncing `store` with the upstream `config` names.
     pub fn start(store: Store, config: UpstreamConfig) -> Result<Sync, SyncError> {
+        // The connector needs the link fields too (a line's product travels
+        // as a Tryton variant).
+        let mut config = config;
+        resolve_links(&mut config, &store.schema())?;
         let connector: Arc<dyn Connector> = match config.kind {
             Kind::Tryton => Arc::new(crate::tryton::Tryton::new(config.clone())?),
             Kind::Erpnext => Arc::new(crate::erpnext::Erpnext::new(config.clone())?),
@@ -102,22 +107,8 @@ impl Sync {
         connector: Arc<dyn Connector>,
     ) -> Result<Sync, SyncError> {
         let schema = store.schema();
-        for (doctype, map) in &config.doctypes {
-            let dt = schema.get(doctype).map_err(|_| {
-                SyncError::new(
-                    ErrorClass::Rejected,
-                    format!("the upstream file names the doctype {doctype}, which this office does not have"),
-                )
-            })?;
-            for ours in map.fields.keys() {
-                if dt.field(ours).is_none() {
-                    return Err(SyncError::new(
-                        ErrorClass::Rejected,
-                        format!("the upstream file maps {doctype}.{ours}, which is not a field of {doctype}"),
-                    ));
-                }
-            }
-        }
+        let mut config = config;
+        let order = resolve_links(&mut config, &schema)?;
         let lock = store.try_sync_lock().map_err(store_err)?.ok_or_else(|| {
             SyncError::new(
                 ErrorClass::Rejected,
@@ -163,6 +154,7 @@ impl Sync {
             traffic: Traffic::default(),
             last_reconcile: None,
             pause_at: std::env::var("OUTPOST_SYNC_PAUSE").ok(),
+            order,
         };
         let task = tokio::spawn(worker.run(now.clone(), asked.clone(), stop_rx, lock));
         Ok(Sync {
@@ -204,7 +196,7 @@ impl Sync {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let mut v = normalize(dt, map, &r.values);
+                let mut v = normalize(&self.schema, dt, map, &r.values);
                 v.insert("remote_id".into(), json!(r.id));
                 Value::Object(v)
             })
@@ -233,13 +225,144 @@ struct Worker {
     traffic: Traffic,
     last_reconcile: Option<Instant>,
     pause_at: Option<String>,
+    /// The synced doctypes, what others link to first.
+    order: Vec<String>,
+}
+
+/// Checks the upstream file against the office's doctypes, fills in each
+/// mapping's link fields, and returns the doctypes in the order they sync
+/// (a sale after its party and products).
+fn resolve_links(config: &mut UpstreamConfig, schema: &Schema) -> Result<Vec<String>, SyncError> {
+    let bad = |m: String| SyncError::new(ErrorClass::Rejected, m);
+    let synced: HashSet<String> = config.doctypes.keys().cloned().collect();
+    let check = |dt: &Doctype,
+                 fields: &mut dyn Iterator<Item = &String>,
+                 links: &mut BTreeMap<String, String>| {
+        for ours in fields {
+            if ours == "name" {
+                continue;
+            }
+            let Some(f) = dt.field(ours) else {
+                return Err(bad(format!(
+                    "the upstream file maps {}.{ours}, which is not a field of {}",
+                    dt.name, dt.name
+                )));
+            };
+            if let (FieldType::Link, Some(target)) = (f.ty, &f.link) {
+                if !synced.contains(target) {
+                    return Err(bad(format!(
+                        "{}.{ours} links to {target}, which the upstream file does not sync: add [doctypes.{target}] (a link travels as the linked record's id at the head office)",
+                        dt.name
+                    )));
+                }
+                links.insert(ours.clone(), target.clone());
+            }
+        }
+        Ok(())
+    };
+    for (doctype, map) in config.doctypes.iter_mut() {
+        let dt = schema.get(doctype).map_err(|_| {
+            bad(format!(
+                "the upstream file names the doctype {doctype}, which this office does not have"
+            ))
+        })?;
+        let mut links = BTreeMap::new();
+        check(dt, &mut map.fields.keys(), &mut links)?;
+        check(dt, &mut map.from_remote.keys(), &mut BTreeMap::new())?;
+        map.links = links;
+        for (table, tm) in map.tables.iter_mut() {
+            let child = dt
+                .field(table)
+                .filter(|f| f.ty == FieldType::Table)
+                .and_then(|f| f.table.as_deref())
+                .and_then(|c| schema.get(c).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the upstream file maps the table {doctype}.{table}, which is not a table field of {doctype}"
+                    ))
+                })?;
+            let mut links = BTreeMap::new();
+            check(child, &mut tm.fields.keys(), &mut links)?;
+            tm.links = links;
+        }
+    }
+    // What others link to first; a cycle keeps the file's order.
+    let mut order: Vec<String> = Vec::new();
+    let mut left: Vec<String> = config.doctypes.keys().cloned().collect();
+    while !left.is_empty() {
+        let ready = left.iter().position(|d| {
+            let map = &config.doctypes[d];
+            map.links
+                .values()
+                .chain(map.tables.values().flat_map(|t| t.links.values()))
+                .all(|t| t == d || order.contains(t))
+        });
+        order.push(left.remove(ready.unwrap_or(0)));
+    }
+    Ok(order)
 }
 
 /// Outpost values as the remote will hold them: the mapped fields only,
-/// typed as the local doctype types them, so both sides hash alike.
-fn normalize(dt: &Doctype, map: &DoctypeMap, values: &Map<String, Value>) -> Map<String, Value> {
+/// typed as the local doctype types them, so both sides hash alike; child
+/// tables as their mapped row fields (with each row's name here, which the
+/// hash leaves out), in order.
+fn normalize(
+    schema: &Schema,
+    dt: &Doctype,
+    map: &DoctypeMap,
+    values: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut out = normalize_fields(dt, &map.fields, values);
+    if map.key_field() == "name" {
+        if let Some(Value::String(n)) = values.get("name") {
+            out.insert("name".into(), json!(n));
+        }
+    }
+    for (table, tm) in &map.tables {
+        let Some(child) = dt
+            .field(table)
+            .and_then(|f| f.table.as_deref())
+            .and_then(|c| schema.get(c).ok())
+        else {
+            continue;
+        };
+        let rows = values
+            .get(table)
+            .and_then(Value::as_array)
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(Value::as_object)
+                    .map(|row| {
+                        let mut r = normalize_fields(child, &tm.fields, row);
+                        if let Some(n) = row.get("name").filter(|n| n.is_string()) {
+                            r.insert("name".into(), n.clone());
+                        }
+                        Value::Object(r)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(table.clone(), Value::Array(rows));
+    }
+    out
+}
+
+/// The values only the head office sets, typed as here.
+fn normalize_remote_only(
+    dt: &Doctype,
+    map: &DoctypeMap,
+    values: &Map<String, Value>,
+) -> Map<String, Value> {
+    normalize_fields(dt, &map.from_remote, values)
+}
+
+fn normalize_fields(
+    dt: &Doctype,
+    fields: &BTreeMap<String, String>,
+    values: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    for (ours, theirs) in &map.fields {
+    for (ours, theirs) in fields {
         let Some(f) = dt.field(ours) else { continue };
         let v = values.get(ours).cloned().unwrap_or(Value::Null);
         let v = match (f.ty, v) {
@@ -259,6 +382,13 @@ fn normalize(dt: &Doctype, map: &DoctypeMap, values: &Map<String, Value>) -> Map
                 s.parse::<f64>().map_or(Value::Null, |x| json!(x))
             }
             (FieldType::Data | FieldType::Text, Value::Number(n)) => json!(n.to_string()),
+            // The head office's word in this office's spelling
+            // ("processing" is the option "Processing").
+            (FieldType::Select, Value::String(s)) => f
+                .options
+                .iter()
+                .find(|o| o.eq_ignore_ascii_case(&s))
+                .map_or(Value::String(s), |o| json!(o)),
             (_, v) => v,
         };
         out.insert(ours.clone(), v);
@@ -268,7 +398,25 @@ fn normalize(dt: &Doctype, map: &DoctypeMap, values: &Map<String, Value>) -> Map
 
 /// What both sides compare: the values and whether the record is gone.
 fn hash(values: &Map<String, Value>, deleted: bool) -> String {
-    let sorted: BTreeMap<&String, &Value> = values.iter().collect();
+    // Rows compare by their values in order, not by what each side calls
+    // them.
+    let plain = |v: &Value| match v {
+        Value::Array(rows) => Value::Array(
+            rows.iter()
+                .map(|r| match r {
+                    Value::Object(o) => Value::Object(
+                        o.iter()
+                            .filter(|(k, _)| *k != "name")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let sorted: BTreeMap<&String, Value> = values.iter().map(|(k, v)| (k, plain(v))).collect();
     let text = json!([sorted, deleted]).to_string();
     let d = sha2::Sha256::digest(text.as_bytes());
     d.iter().take(12).map(|b| format!("{b:02x}")).collect()
@@ -282,6 +430,8 @@ fn gone(remote_id: &str) -> PulledRecord {
         active: false,
         gone: true,
         values: Map::new(),
+        remote_only: Map::new(),
+        children: BTreeMap::new(),
         hash: String::new(),
     }
 }
@@ -295,10 +445,13 @@ impl Worker {
         map.fields.values().any(|f| f == "active")
     }
 
-    /// A remote record as the store takes it.
+    /// A remote record as the store takes it: links as the linked local
+    /// records' names, rows named as here.
     fn pulled(&self, doctype: &str, r: &RemoteRecord) -> Result<PulledRecord, SyncError> {
         let (map, dt) = self.parts(doctype)?;
-        let values = normalize(dt, map, &r.values);
+        let (values, children) = self.incoming(doctype, r)?;
+        let remote_only = normalize_remote_only(dt, map, &values);
+        let values = normalize(&self.schema, dt, map, &values);
         let deleted = !r.active && !Worker::active_field(map);
         Ok(PulledRecord {
             remote_id: r.id.clone(),
@@ -307,6 +460,8 @@ impl Worker {
             gone: false,
             hash: hash(&values, deleted),
             values,
+            remote_only,
+            children,
         })
     }
 
@@ -324,6 +479,7 @@ impl Worker {
             key_field: map.key_field().to_string(),
             active_field: Worker::active_field(map),
             policy: map.conflict,
+            known_only: map.key_field() == "name",
             records,
             cursor: cursor.and_then(|c| c.stamp.clone().map(|s| (s, c.id.clone()))),
         };
@@ -375,15 +531,15 @@ mod tests {
             json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5, "unit": "box"});
         let remote =
             json!({"product_name": "Tea", "code": "T-1", "list_price": 12.50, "active": 1});
-        let a = normalize(dt, map, local.as_object().unwrap());
-        let b = normalize(dt, map, remote.as_object().unwrap());
+        let a = normalize(&schema, dt, map, local.as_object().unwrap());
+        let b = normalize(&schema, dt, map, remote.as_object().unwrap());
         assert_eq!(a, b);
         assert_eq!(hash(&a, false), hash(&b, false));
         assert_ne!(hash(&a, false), hash(&a, true));
         // Deactivated upstream is a field change for Product.
         let off = json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5, "active": 0});
         assert_eq!(
-            normalize(dt, map, off.as_object().unwrap())["active"],
+            normalize(&schema, dt, map, off.as_object().unwrap())["active"],
             json!(false)
         );
     }

@@ -3,7 +3,9 @@
 //! after a lost answer; writes checked against the version last seen;
 //! refused batches split until the refused record is alone, and parked.
 
+use super::documents::Outgoing;
 use super::*;
+use crate::config::Transition;
 
 /// A record's outbox entries taken together: only its latest state goes.
 struct Group {
@@ -15,8 +17,13 @@ struct Group {
     seqs: Vec<i64>,
     deleted: bool,
     values: Map<String, Value>,
+    /// `values` as they go upstream (links as remote ids, rows with their
+    /// remote ids): set when the group is planned.
+    send: Map<String, Value>,
     hash: String,
     key: String,
+    /// The head office's workflow step the record asks for.
+    wants: Option<Transition>,
 }
 
 struct Planned {
@@ -78,7 +85,12 @@ impl Worker {
                 .find(|e| e.state == OutboxState::Sending)
                 .cloned();
             let deleted = latest.op == ChangeOp::Delete || latest.payload["deleted"] == json!(true);
-            let mut values = normalize(dt, map, latest.payload.as_object().unwrap_or(&Map::new()));
+            let mut values = normalize(
+                &self.schema,
+                dt,
+                map,
+                latest.payload.as_object().unwrap_or(&Map::new()),
+            );
             // The key makes a lost answer findable: a record without one
             // goes with its Outpost name as its key.
             let key_field = map.key_field().to_string();
@@ -99,6 +111,10 @@ impl Worker {
                     gone_here = false;
                 }
             }
+            let wants = match (&map.workflow, latest.payload.as_object()) {
+                (Some(w), Some(p)) if !deleted => w.wanted(p),
+                _ => None,
+            };
             out.push(Group {
                 doctype: k.0,
                 name: k.1,
@@ -107,15 +123,17 @@ impl Worker {
                 hash: hash(&values, gone_here),
                 sent,
                 deleted,
+                send: Map::new(),
                 values,
                 key,
+                wants,
             });
         }
         Ok(out)
     }
 
     pub(super) async fn push(&mut self) -> Result<(), SyncError> {
-        let doctypes: Vec<String> = self.config.doctypes.keys().cloned().collect();
+        let doctypes: Vec<String> = self.order.clone();
         for _ in 0..MAX_ROUNDS {
             let entries = self
                 .store
@@ -129,8 +147,11 @@ impl Worker {
             for g in self.group(entries)? {
                 groups.entry(g.doctype.clone()).or_default().push(g);
             }
-            for (doctype, list) in groups {
-                self.push_doctype(&doctype, list).await?;
+            // What others link to goes first (a sale's party and products).
+            for doctype in &doctypes {
+                if let Some(list) = groups.remove(doctype) {
+                    self.push_doctype(doctype, list).await?;
+                }
             }
             // A round that settled nothing (all entries wait on a conflict
             // resolved by policy, say) must not spin.
@@ -150,8 +171,26 @@ impl Worker {
         let mut writes: Vec<Planned> = Vec::new();
         let mut lookups = Vec::new();
         let mut done = Vec::new();
-        for g in groups {
+        // Workflow steps asked for: (step, remote id, entries, name).
+        let mut wanted: Vec<(Transition, String, Vec<i64>, String)> = Vec::new();
+        for mut g in groups {
             let link = self.store.sync_link(doctype, &g.name).map_err(store_err)?;
+            if !g.deleted {
+                match self.outgoing(doctype, &g.values, link.as_ref())? {
+                    Outgoing::Ready(send) => g.send = send,
+                    Outgoing::Wait => {
+                        tracing::debug!(doctype, name = %g.name, "waits for what it links to");
+                        continue;
+                    }
+                    Outgoing::Park(message) => {
+                        tracing::warn!(doctype, name = %g.name, "{message}");
+                        self.store
+                            .outbox_park(&g.seqs, &message)
+                            .map_err(store_err)?;
+                        continue;
+                    }
+                }
+            }
             match link {
                 None if g.sent.is_some() => lookups.push(g),
                 None if g.deleted => done.push(Synced {
@@ -162,7 +201,11 @@ impl Worker {
                 }),
                 None => creates.push(g),
                 Some(l) if l.hash == g.hash => {
-                    // The remote already has exactly this.
+                    // The remote already has exactly this (but the office
+                    // may have confirmed it since).
+                    if let Some(t) = g.wants {
+                        wanted.push((t, l.remote_id.clone(), g.seqs.clone(), g.name.clone()));
+                    }
                     done.push(Synced {
                         doctype: g.doctype.clone(),
                         name: g.name.clone(),
@@ -211,7 +254,7 @@ impl Worker {
                 // What was sent before the answer was lost.
                 let sent_hash = g.sent.as_ref().and_then(|s| {
                     let (map, dt) = self.parts(doctype).ok()?;
-                    let mut v = normalize(dt, map, s.payload.as_object()?);
+                    let mut v = normalize(&self.schema, dt, map, s.payload.as_object()?);
                     if !matches!(v.get(map.key_field()), Some(Value::String(_))) {
                         v.insert(map.key_field().to_string(), json!(g.name));
                     }
@@ -219,6 +262,9 @@ impl Worker {
                 });
                 if pulled.hash == g.hash {
                     tracing::info!(doctype, name = %g.name, remote_id = r.id, "found upstream after a lost answer; not sent again");
+                    if let Some(t) = g.wants {
+                        wanted.push((t, r.id.clone(), g.seqs.clone(), g.name.clone()));
+                    }
                     done.push(Synced {
                         doctype: g.doctype.clone(),
                         name: g.name.clone(),
@@ -228,10 +274,27 @@ impl Worker {
                             hash: g.hash.clone(),
                             version: r.version.clone(),
                             inactive: false,
+                            children: pulled.children.clone(),
                         }),
                     });
                 } else if sent_hash.as_deref() == Some(pulled.hash.as_str()) {
-                    // Ours, changed here since: link it and send the change.
+                    // Ours, changed here since: link it and send the change
+                    // (rows matched to the lines it already has).
+                    let mut g = g;
+                    if !pulled.children.is_empty() {
+                        let link = Link {
+                            remote_id: r.id.clone(),
+                            hash: pulled.hash.clone(),
+                            version: r.version.clone(),
+                            inactive: false,
+                            children: pulled.children.clone(),
+                        };
+                        if let Outgoing::Ready(send) =
+                            self.outgoing(doctype, &g.values, Some(&link))?
+                        {
+                            g.send = send;
+                        }
+                    }
                     writes.push(Planned {
                         remote_id: r.id.clone(),
                         version: r.version.clone(),
@@ -244,6 +307,12 @@ impl Worker {
                     self.apply(doctype, vec![pulled], None).await?;
                 }
             }
+        }
+        let refused = self
+            .run_workflow(doctype, std::mem::take(&mut wanted))
+            .await?;
+        for d in done.iter_mut().filter(|d| refused.contains(&d.name)) {
+            d.upto = 0; // linked, but its entries stay parked
         }
         self.store.sync_done(&done).map_err(store_err)?;
         let sending: Vec<i64> = creates
@@ -268,24 +337,42 @@ impl Worker {
         // if the read fails, nothing is recorded and the entries stay
         // `sending`, so the next run finds the records by lookup (new ones)
         // or by the stale write's check (changed ones) and records them then.
-        let versions: HashMap<String, Option<String>> = self
-            .connector
-            .versions(doctype, &ids)
-            .await?
-            .into_iter()
+        // Documents read back whole: their lines' new ids are needed too.
+        let has_rows = !self.parts(doctype)?.0.tables.is_empty();
+        let mut records: HashMap<String, RemoteRecord> = HashMap::new();
+        let versions: HashMap<String, Option<String>> = if has_rows {
+            for r in self.connector.read(doctype, &ids).await? {
+                records.insert(r.id.clone(), r);
+            }
+            records
+                .iter()
+                .map(|(id, r)| (id.clone(), r.version.clone()))
+                .collect()
+        } else {
+            self.connector
+                .versions(doctype, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let wanted: Vec<(Transition, String, Vec<i64>, String)> = settled
+            .iter()
+            .filter_map(|(g, id)| Some((g.wants?, id.clone(), g.seqs.clone(), g.name.clone())))
             .collect();
+        let refused = self.run_workflow(doctype, wanted).await?;
         let done: Vec<Synced> = settled
             .into_iter()
             .map(|(g, id)| Synced {
                 doctype: g.doctype,
-                name: g.name,
-                upto: g.upto,
+                upto: if refused.contains(&g.name) { 0 } else { g.upto },
                 link: Some(Link {
                     version: versions.get(&id).cloned().flatten(),
+                    children: self.children_after(doctype, &g.values, records.get(&id)),
                     remote_id: id,
                     hash: g.hash,
                     inactive: false,
                 }),
+                name: g.name,
             })
             .collect();
         tracing::info!(doctype, records = done.len(), "pushed");
@@ -353,7 +440,7 @@ impl Worker {
         let size = (self.config.batch_size as usize).min(self.connector.max_batch());
         let mut queue = batches(groups, size);
         while let Some(mut chunk) = queue.pop() {
-            let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.values.clone()).collect();
+            let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.send.clone()).collect();
             match self.connector.create(doctype, &values).await {
                 Ok(ids) => settled.extend(chunk.into_iter().zip(ids)),
                 Err(e) if e.class == ErrorClass::Rejected && chunk.len() > 1 => {
@@ -429,7 +516,7 @@ impl Worker {
             let writes: Vec<RemoteWrite> = chunk
                 .iter()
                 .map(|p| {
-                    let mut values = p.group.values.clone();
+                    let mut values = p.group.send.clone();
                     values.remove(&key_field);
                     RemoteWrite {
                         id: p.remote_id.clone(),

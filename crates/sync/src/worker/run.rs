@@ -131,13 +131,13 @@ impl Worker {
         let push = self.push().await;
         self.count_traffic();
         push?;
-        for doctype in self.config.doctypes.keys().cloned().collect::<Vec<_>>() {
+        for doctype in self.order.clone() {
             self.pull(&doctype).await?;
             self.count_traffic();
         }
         let due = Duration::from_secs(self.config.reconcile_minutes * 60);
         if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {
-            for doctype in self.config.doctypes.keys().cloned().collect::<Vec<_>>() {
+            for doctype in self.order.clone() {
                 self.reconcile(&doctype).await?;
             }
             self.last_reconcile = Some(Instant::now());
