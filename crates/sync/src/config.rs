@@ -6,6 +6,8 @@
 //! database = "hq"
 //! user = "admin"
 //! password = "admin"          # or password_file = "/etc/outpost/hq.pass"
+//! # ca_file = "hq-ca.pem"     # https:// behind the head office's own CA
+//! # allow_plain_http = true   # http:// beyond the office's network
 //! [doctypes.Party]
 //! model = "party.party"
 //! [doctypes.Product]
@@ -188,6 +190,17 @@ pub struct UpstreamConfig {
     /// user's current company in Tryton, if it has one).
     #[serde(default)]
     pub company: Option<i64>,
+    /// A private CA (PEM, relative to this file like `password_file`)
+    /// trusted for this head office instead of the public roots.
+    #[serde(default)]
+    ca_file: Option<String>,
+    /// Plain http:// to a host off the office's network is refused unless
+    /// this says true (see [`on_office_network`]).
+    #[serde(default)]
+    allow_plain_http: bool,
+    /// The certificates read from `ca_file`.
+    #[serde(skip)]
+    pub(crate) ca: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 fn default_interval() -> u64 {
@@ -215,6 +228,8 @@ impl fmt::Debug for UpstreamConfig {
             .field("doctypes", &self.doctypes)
             .field("interval_seconds", &self.interval_seconds)
             .field("company", &self.company)
+            .field("ca_file", &self.ca_file)
+            .field("allow_plain_http", &self.allow_plain_http)
             .finish()
     }
 }
@@ -377,6 +392,7 @@ impl UpstreamConfig {
                 cfg.url
             )));
         }
+        cfg.check_transport(path).map_err(invalid)?;
         if cfg.batch_size == 0 || cfg.batch_size > 5000 {
             return Err(invalid("`batch_size` must be between 1 and 5000".into()));
         }
@@ -464,6 +480,51 @@ impl UpstreamConfig {
     pub fn password(&self) -> &str {
         self.password.as_deref().unwrap_or_default()
     }
+
+    /// The plain-http rule and `ca_file` (docs/sync.md, "HTTPS").
+    fn check_transport(&mut self, path: &Path) -> Result<(), String> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| format!("`url` {:?} is not a valid URL: {e}", self.url))?;
+        if url.scheme() == "http" && !self.allow_plain_http && !on_office_network(&url) {
+            return Err(format!(
+                "`url` is plain http:// to {}, which is not on the office's own network: the password and the office's data would cross the internet in clear. Use https://, or, if the way there is private anyway (a VPN), say so with `allow_plain_http = true`",
+                url.host_str().unwrap_or_default()
+            ));
+        }
+        if let Some(file) = &self.ca_file {
+            if url.scheme() != "https" {
+                return Err("`ca_file` is for an https:// url; this url is plain http://".into());
+            }
+            let p = path.parent().unwrap_or(Path::new(".")).join(file);
+            self.ca = crate::http::read_ca_file(&p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether plain http:// to `url` stays on the office's own network. The
+/// rule, exactly: the host is an IP literal that is loopback (127.0.0.0/8,
+/// ::1), private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, IPv6 unique
+/// local fc00::/7) or link-local (169.254.0.0/16, fe80::/10); or a name
+/// that is `localhost`, ends in `.local` or `.lan`, or has no dot at all
+/// (names the LAN resolves, not the internet's DNS). Anything else may
+/// cross the internet. Names are taken as written: what they resolve to is
+/// not looked up.
+fn on_office_network(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.to_ascii_lowercase();
+            name == "localhost"
+                || name.ends_with(".local")
+                || name.ends_with(".lan")
+                || !name.contains('.')
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -534,6 +595,87 @@ model = "product.product"
         let err = UpstreamConfig::parse(&text, Path::new("up.toml")).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains("line 6"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_is_refused_beyond_the_office_network_unless_allowed() {
+        let at = |url: &str, extra: &str| {
+            let text = MINIMAL.replace("http://127.0.0.1:8000/", url).replacen(
+                "[doctypes.Party]",
+                &format!("{extra}\n[doctypes.Party]"),
+                1,
+            );
+            UpstreamConfig::parse(&text, Path::new("up.toml"))
+        };
+        let err = at("http://203.0.113.7/", "").unwrap_err().to_string();
+        assert!(err.contains("allow_plain_http"), "{err}");
+        assert!(err.contains("in clear"), "{err}");
+        at("http://203.0.113.7/", "allow_plain_http = true").unwrap();
+        for ok in [
+            "http://192.168.1.10:8000/",
+            "http://127.0.0.1/",
+            "http://10.2.3.4/",
+            "http://172.31.0.1/",
+            "http://169.254.1.1/",
+            "http://[::1]:8000/",
+            "http://[fd12:3456::1]/",
+            "http://localhost:8000/",
+            "http://hq.local/",
+            "http://erp.lan/",
+            "http://hq:8000/",
+            "https://203.0.113.7/",
+            "https://erp.example.org/",
+        ] {
+            at(ok, "").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for refused in [
+            "http://172.32.0.1/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+            "http://erp.example.org/",
+            "http://hq.local.example.org/",
+        ] {
+            assert!(at(refused, "").is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_is_read_relative_to_the_upstream_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path().join("up.toml");
+        let with = |url: &str, ca: &str| {
+            let text = MINIMAL.replace("http://127.0.0.1:8000/", url).replacen(
+                "[doctypes.Party]",
+                &format!("ca_file = \"{ca}\"\n[doctypes.Party]"),
+                1,
+            );
+            UpstreamConfig::parse(&text, &up)
+        };
+        // Missing, empty, not PEM, and on a plain http:// url.
+        let err = with("https://hq.example/", "none.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read ca_file"), "{err}");
+        std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+        let err = with("https://hq.example/", "empty.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds no certificate"), "{err}");
+        std::fs::write(
+            dir.path().join("bad.pem"),
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = with("https://hq.example/", "bad.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be used as a CA"), "{err}");
+        let ca = outpost_e2e::tls::TestCa::new();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let err = with("http://127.0.0.1/", "ca.pem").unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
+        let c = with("https://hq.example/", "ca.pem").unwrap();
+        assert_eq!(c.ca.len(), 1);
     }
 
     #[test]

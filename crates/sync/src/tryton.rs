@@ -61,7 +61,7 @@ impl Tryton {
     pub fn new(config: UpstreamConfig) -> Result<Tryton, SyncError> {
         let base = config.url.trim_end_matches('/');
         let endpoint = format!("{base}/{}/rpc/", config.database);
-        let http = Http::new("Tryton", &config.url)?;
+        let http = Http::new("Tryton", &config)?;
         Ok(Tryton {
             config,
             endpoint,
