@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use outpost_app::status::{DeviceView, FoundMasterView, Pairing, Status};
+use outpost_app::status::{DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -60,17 +60,17 @@ async fn device_revoke(app: State<'_, App>, fingerprint: String) -> Result<Devic
 }
 
 #[tauri::command]
-async fn upstream_set(app: State<'_, App>, path: Option<String>) -> Result<Value, AppError> {
+async fn upstream_set(app: State<'_, App>, path: Option<String>) -> Result<SyncView, AppError> {
     app.upstream_set(path).await
 }
 
 #[tauri::command]
-async fn sync_status(app: State<'_, App>) -> Result<Value, AppError> {
+async fn sync_status(app: State<'_, App>) -> Result<SyncView, AppError> {
     app.sync_status().await
 }
 
 #[tauri::command]
-async fn sync_now(app: State<'_, App>) -> Result<Value, AppError> {
+async fn sync_now(app: State<'_, App>) -> Result<SyncView, AppError> {
     app.sync_now().await
 }
 

@@ -251,7 +251,7 @@ impl LocalDb {
                 *self.subscription.write().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(json!({"subscribed": false}))
             }
-            Op::SyncStatus => store.sync_status().map_err(from_store),
+            Op::SyncStatus => Ok(json!(store.sync_status().map_err(from_store)?)),
         }
     }
 }

@@ -18,7 +18,7 @@ use outpost_link::{discovery, Identity, PairingUrl};
 use outpost_node::pairing_state;
 use outpost_node::slave::{self, LinkState};
 use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
-use outpost_store::{Conflict, Keep, Parked};
+use outpost_store::{Conflict, Keep, LinkState as SyncLink, Parked, SyncStatus};
 use outpost_sync::{Sync, UpstreamConfig};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, Mutex};
@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, Mutex};
 use crate::error::AppError;
 use crate::qr;
 use crate::settings::{Role, Settings};
-use crate::status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status};
+use crate::status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};
 
 /// How long "Connect" waits for a first answer from a master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -509,7 +509,7 @@ impl App {
     /// Sets (or with `None` removes) the upstream file and, on a running
     /// master, restarts the sync worker with it. A file that cannot be read
     /// or is not valid is refused and nothing changes.
-    pub async fn upstream_set(&self, path: Option<String>) -> Result<serde_json::Value, AppError> {
+    pub async fn upstream_set(&self, path: Option<String>) -> Result<SyncView, AppError> {
         let path = path.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
         if let Some(p) = &path {
             UpstreamConfig::load(Path::new(p)).map_err(|e| AppError::BadInput(e.to_string()))?;
@@ -539,39 +539,52 @@ impl App {
 
     /// The sync state: the master reads its own database; a slave asks its
     /// master (`sync.status`).
-    pub async fn sync_status(&self) -> Result<serde_json::Value, AppError> {
+    pub async fn sync_status(&self) -> Result<SyncView, AppError> {
         let mode = self.inner.mode.lock().await;
         match &*mode {
             Mode::Master {
                 master, sync_error, ..
             } => {
-                let mut v = master.store().sync_status()?;
+                let mut status = master.store().sync_status()?;
                 let file = self.settings().upstream;
                 if file.is_none() {
-                    v["configured"] = false.into();
-                    v["link"] = "no upstream configured".into();
+                    // The database remembers the last worker's upstream;
+                    // Settings say there is none now.
+                    status.configured = false;
+                    status.link = SyncLink::NotConfigured;
+                    status.hint = None;
                 }
-                v["upstream_file"] = serde_json::json!(file);
-                v["upstream_error"] = serde_json::json!(sync_error);
-                Ok(v)
+                Ok(SyncView {
+                    status,
+                    upstream_file: file,
+                    upstream_error: sync_error.clone(),
+                })
             }
             Mode::Slave { db, .. } => {
                 let db = db.clone();
                 drop(mode);
-                Ok(db.run(Op::SyncStatus).await?)
+                let answer = db.run(Op::SyncStatus).await?;
+                let status: SyncStatus = serde_json::from_value(answer).map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "the master's sync status cannot be read ({e}); \
+                             update Outpost on the master to this version"
+                        ),
+                    )
+                })?;
+                Ok(SyncView {
+                    status,
+                    upstream_file: None,
+                    upstream_error: None,
+                })
             }
             // Not a master (yet): what Settings hold, nothing running.
-            Mode::None | Mode::MasterFailed(_) => Ok(serde_json::json!({
-                "configured": false,
-                "running": false,
-                "upstream_file": self.settings().upstream,
-                "upstream_error": null,
-                "kind": null, "url": null,
-                "link": "no upstream configured",
-                "last_success": null, "last_attempt": null, "last_error": null, "next_attempt": null,
-                "outbox_pending": 0, "parked": 0, "conflicts": 0, "open_conflicts": [],
-                "bytes": {"sent_today": 0, "received_today": 0, "sent_total": 0, "received_total": 0},
-            })),
+            Mode::None | Mode::MasterFailed(_) => Ok(SyncView {
+                status: SyncStatus::not_configured(),
+                upstream_file: self.settings().upstream,
+                upstream_error: None,
+            }),
         }
     }
 
@@ -586,7 +599,7 @@ impl App {
     }
 
     /// Syncs now and waits for the cycle to end (at most 5 minutes).
-    pub async fn sync_now(&self) -> Result<serde_json::Value, AppError> {
+    pub async fn sync_now(&self) -> Result<SyncView, AppError> {
         let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
         let sync = sync.ok_or_else(|| {
             AppError::BadInput(

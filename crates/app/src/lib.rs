@@ -10,7 +10,7 @@
 //!   to the right `Db` (the master's `LocalDb` or a slave's `RemoteDb`), and
 //!   publishes [`AppEvent`]s (changes, status) for the window.
 //! - [`status`]: the serde types the window reads (status, pairing,
-//!   devices, masters found on the LAN).
+//!   devices, masters found on the LAN, the head-office sync).
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - [`error`]: [`AppError`], always turned into the protocol's error shape
@@ -26,4 +26,4 @@ pub use app::{App, AppEvent, AppOptions};
 pub use error::AppError;
 pub use outpost_store::{Conflict, Keep, Parked};
 pub use settings::{Role, Settings};
-pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status};
+pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};

@@ -1,6 +1,7 @@
 //! What the window reads: serde types, named as in `docs/desktop-api.md`.
 
 use outpost_link::identity::short_fingerprint;
+use outpost_store::SyncStatus;
 use serde::Serialize;
 
 use crate::settings::Role;
@@ -96,4 +97,16 @@ pub struct FoundMasterView {
     pub fingerprint: String,
     pub short: String,
     pub addr: String,
+}
+
+/// The head-office sync as the Master screen reads it: the store's
+/// [`SyncStatus`] and, on a desktop master, the upstream file Settings hold
+/// and why its worker could not start (both `null` on a slave, which asks
+/// its master).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncView {
+    #[serde(flatten)]
+    pub status: SyncStatus,
+    pub upstream_file: Option<String>,
+    pub upstream_error: Option<String>,
 }

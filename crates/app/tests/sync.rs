@@ -4,6 +4,7 @@
 
 use outpost_app::{App, AppOptions, Keep};
 use outpost_e2e::trytond::Trytond;
+use outpost_store::LinkState;
 use serde_json::{json, Value};
 
 async fn call(app: &App, op: &str, args: Value) -> Value {
@@ -44,7 +45,8 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
     assert!(app.sync_now().await.is_err());
     app.master_enable("Sync depot", None).await.unwrap();
     let st = app.sync_status().await.unwrap();
-    assert_eq!(st["configured"], false, "{st}");
+    assert!(!st.status.configured, "{st:?}");
+    assert_eq!(st.status.link, LinkState::NotConfigured);
 
     // A broken file is refused with its problem, and nothing changes.
     let bad = dir.path().join("bad.toml");
@@ -72,11 +74,11 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
         .await
         .unwrap();
     assert_eq!(
-        (st["configured"].as_bool(), st["running"].as_bool()),
-        (Some(true), Some(true)),
-        "{st}"
+        (st.status.configured, st.status.running),
+        (true, true),
+        "{st:?}"
     );
-    assert_eq!(st["upstream_file"], file.display().to_string());
+    assert_eq!(st.upstream_file, Some(file.display().to_string()));
 
     let rec = call(
         &app,
@@ -87,9 +89,9 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
     let name = rec["name"].as_str().unwrap().to_string();
     let st = app.sync_now().await.unwrap();
     assert_eq!(
-        (st["link"].as_str(), st["outbox_pending"].as_u64()),
-        (Some("up"), Some(0)),
-        "{st}"
+        (st.status.link, st.status.outbox_pending),
+        (LinkState::Up, 0),
+        "{st:?}"
     );
     assert_eq!(remote_party(&t, "W-1")["name"], "Window party");
 
@@ -107,7 +109,8 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
         json!([[id], {"name": "Window party (HQ)"}, {}]),
     );
     let st = app.sync_now().await.unwrap();
-    assert_eq!(st["conflicts"], 1, "{st}");
+    assert_eq!(st.status.conflicts, 1, "{st:?}");
+    assert_eq!(st.status.open_conflicts.len(), 1);
     let open = app.sync_conflicts(false).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].kind, "modify/modify");
@@ -119,16 +122,16 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
     let settled = app.sync_resolve(open[0].id, Keep::Local).await.unwrap();
     assert_eq!(settled.state, outpost_store::ConflictState::KeptLocal);
     let st = app.sync_now().await.unwrap();
-    assert_eq!(st["conflicts"], 0, "{st}");
+    assert_eq!(st.status.conflicts, 0, "{st:?}");
     assert_eq!(remote_party(&t, "W-1")["name"], "Window party (office)");
     assert_eq!(app.sync_conflicts(true).await.unwrap().len(), 1);
 
     // Removing the upstream stops the worker.
     let st = app.upstream_set(None).await.unwrap();
     assert_eq!(
-        (st["configured"].as_bool(), st["running"].as_bool()),
-        (Some(false), Some(false)),
-        "{st}"
+        (st.status.configured, st.status.running, st.status.link),
+        (false, false, LinkState::NotConfigured),
+        "{st:?}"
     );
     app.shutdown().await;
 }

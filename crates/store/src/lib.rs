@@ -15,6 +15,9 @@
 //! - [`upstream`]: the sync worker's bookkeeping (links to remote records,
 //!   cursors, conflicts, link state and byte counts) and the pulled-page
 //!   write that moves a cursor in the transaction that applies the page.
+//! - [`status`]: [`SyncStatus`], the sync as `outpost sync status` and the
+//!   Master screen show it, with the [`LinkState`] enum and a separate hint
+//!   in words.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
 //!   pool, a group-commit writer thread, idempotent request ids, and the
 //!   change feed.
@@ -22,6 +25,10 @@
 //! The store knows nothing of the network, async runtimes or UI: writers
 //! get a callback when their write is durable, listeners get committed
 //! changes.
+//!
+//! Feature `ts`: the serde types the UI reads also derive `ts_rs::TS`; the
+//! TypeScript in `ui/src/lib/generated/` is made from them (a test in
+//! `outpost-app` checks it is up to date).
 
 pub mod devices;
 pub mod doctype;
@@ -29,6 +36,7 @@ pub mod error;
 pub mod migrate;
 pub mod query;
 pub mod record;
+pub mod status;
 pub mod store;
 pub mod upstream;
 pub mod values;
@@ -39,6 +47,7 @@ pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use record::WriteCtx;
+pub use status::{LinkState, SyncBytes, SyncStatus};
 pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
     ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,

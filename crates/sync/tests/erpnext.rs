@@ -429,9 +429,9 @@ async fn the_worker_syncs_with_erpnext_by_name() {
     }
     let st = cycle(&sync).await;
     assert_eq!(
-        (st["link"].as_str(), st["outbox_pending"].as_u64()),
-        (Some("up"), Some(0)),
-        "{st}"
+        (st.link, st.outbox_pending),
+        (outpost_store::LinkState::Up, 0),
+        "{st:?}"
     );
     let link = store.sync_link("Party", &name).unwrap().unwrap();
     assert_eq!(link.remote_id, "Acme Trading");
@@ -461,11 +461,11 @@ async fn the_worker_syncs_with_erpnext_by_name() {
         false,
     ));
     let st = cycle(&sync).await;
-    assert_eq!(st["link"], "up", "{st}");
+    assert_eq!(st.link, outpost_store::LinkState::Up, "{st:?}");
     let got = store.get("Party", &name).unwrap();
     assert_eq!(got["party_name"], "Acme Trading Ltd");
     assert_eq!(got["city"], "Kashgar");
-    assert_eq!(store.sync_status().unwrap()["outbox_pending"], 0);
+    assert_eq!(store.sync_status().unwrap().outbox_pending, 0);
     sync.stop().await;
     let r = r.lock().unwrap();
     assert!(

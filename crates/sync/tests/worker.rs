@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use outpost_e2e::trytond::Trytond;
-use outpost_store::{Keep, Store, StoreError, Write, WriteCtx};
+use outpost_store::{Keep, LinkState, Store, StoreError, SyncStatus, Write, WriteCtx};
 use outpost_sync::{Sync, UpstreamConfig};
 use serde_json::{json, Value};
 
@@ -86,7 +86,7 @@ fn delete(store: &Store, doctype: &str, name: &str) {
 
 /// Asks for a sync and waits until a cycle that began after the request
 /// has ended; returns the status.
-async fn cycle(o: &Office) -> Value {
+async fn cycle(o: &Office) -> SyncStatus {
     let token = o.sync.sync_now().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -99,9 +99,9 @@ async fn cycle(o: &Office) -> Value {
     o.store.sync_status().unwrap()
 }
 
-async fn synced(o: &Office) -> Value {
+async fn synced(o: &Office) -> SyncStatus {
     let s = cycle(o).await;
-    assert_eq!(s["link"], "up", "{s}");
+    assert_eq!(s.link, LinkState::Up, "{s:?}");
     s
 }
 
@@ -174,7 +174,7 @@ async fn parties_and_products_go_up_and_head_office_changes_come_down() {
         json!({"product_name": "Tea", "code": "T-1", "list_price": 12.5}),
     );
     let s = synced(&o).await;
-    assert_eq!(s["outbox_pending"], 0, "{s}");
+    assert_eq!(s.outbox_pending, 0, "{s:?}");
     assert_eq!(remote_party(&t, "P-1").unwrap()["name"], "Acme");
     // A record without a code goes up with its Outpost name as its key.
     assert_eq!(remote_party(&t, &nocode).unwrap()["name"], "No Code");
@@ -191,13 +191,12 @@ async fn parties_and_products_go_up_and_head_office_changes_come_down() {
         1,
         "{variants:?}"
     );
-    let sent = s["bytes"]["sent_total"].as_u64().unwrap();
-    assert!(sent > 0 && s["bytes"]["received_total"].as_u64().unwrap() > 0);
+    assert!(s.bytes.sent_total > 0 && s.bytes.received_total > 0);
 
     // Nothing new: nothing created again, and the push sends nothing.
     let s2 = synced(&o).await;
     assert_eq!(t.all("party.party", &["code"]).len(), 3, "HQ, P-1, No Code");
-    assert_eq!(s2["outbox_pending"], 0);
+    assert_eq!(s2.outbox_pending, 0);
 
     // Head-office changes come down, through the store (logged for
     // slaves as the upstream's), and do not echo back into the outbox.
@@ -216,7 +215,7 @@ async fn parties_and_products_go_up_and_head_office_changes_come_down() {
         json!([[id], {"list_price": {"__class__": "Decimal", "decimal": "13.00"}}, {"company": 1}]),
     );
     let s = synced(&o).await;
-    assert_eq!(s["outbox_pending"], 0, "{s}");
+    assert_eq!(s.outbox_pending, 0, "{s:?}");
     assert_eq!(
         o.store.get("Party", &acme).unwrap()["party_name"],
         "Acme Ltd"
@@ -263,9 +262,9 @@ async fn parties_and_products_go_up_and_head_office_changes_come_down() {
     assert_eq!(tpl["active"], 0, "{tpl}");
     // Its own deactivation coming back does not bring the product back.
     let again = synced(&o).await;
-    assert!(is_deleted(&o.store, "Product", &tea), "{again}");
-    assert_eq!(again["outbox_pending"], 0);
-    assert_eq!(o.store.sync_status().unwrap()["conflicts"], 0);
+    assert!(is_deleted(&o.store, "Product", &tea), "{again:?}");
+    assert_eq!(again.outbox_pending, 0);
+    assert_eq!(o.store.sync_status().unwrap().conflicts, 0);
     o.sync.stop().await;
 }
 
@@ -363,7 +362,7 @@ async fn matrix(policy: &str) {
     .into_iter()
     .map(|(c, k)| (c.to_string(), (k.to_string(), state.to_string())))
     .collect();
-    assert_eq!(kinds, want, "{conflicts:#?} (first sync: {status})");
+    assert_eq!(kinds, want, "{conflicts:#?} (first sync: {status:?})");
     // Every conflict keeps both versions.
     for c in &conflicts {
         assert!(
@@ -414,7 +413,7 @@ async fn matrix(policy: &str) {
             assert_eq!(remote_party(&t, "MX").unwrap()["active"], 0);
             assert!(is_deleted(s, "Party", &names["DM"]));
             assert_eq!(remote_party(&t, "DM").unwrap()["active"], 1);
-            assert_eq!(s.sync_status().unwrap()["conflicts"], 5);
+            assert_eq!(s.sync_status().unwrap().conflicts, 5);
             // A person decides: three for the office, two for the head office.
             let id = |code: &str| {
                 conflicts
@@ -439,13 +438,13 @@ async fn matrix(policy: &str) {
             assert_eq!(here("MM"), "MM head office");
             assert_eq!(there("MM"), "MM head office");
             assert_eq!(here("DM"), "DM head office");
-            assert_eq!(s.sync_status().unwrap()["conflicts"], 0);
+            assert_eq!(s.sync_status().unwrap().conflicts, 0);
         }
     }
     // Whatever the policy: one copy of each code upstream, nothing left to
     // push, and a further sync changes nothing.
     let s1 = synced(&o).await;
-    assert_eq!(s1["outbox_pending"], 0, "{s1}");
+    assert_eq!(s1.outbox_pending, 0, "{s1:?}");
     let codes: Vec<String> = t
         .all("party.party", &["code"])
         .iter()
@@ -508,11 +507,7 @@ async fn a_refused_record_is_parked_and_does_not_hold_the_others_back() {
         }
     }
     let s = synced(&o).await;
-    assert_eq!(
-        (s["parked"].as_u64(), s["outbox_pending"].as_u64()),
-        (Some(1), Some(0)),
-        "{s}"
-    );
+    assert_eq!((s.parked, s.outbox_pending), (1, 0), "{s:?}");
     let up = |code: &str| {
         t.all("product.template", &["code", "type"])
             .into_iter()
@@ -534,11 +529,7 @@ async fn a_refused_record_is_parked_and_does_not_hold_the_others_back() {
     // Fixed here: it goes up, and nothing stays parked.
     update(&o.store, "Product", &bad, json!({"unit": "service"}));
     let s = synced(&o).await;
-    assert_eq!(
-        (s["parked"].as_u64(), s["outbox_pending"].as_u64()),
-        (Some(0), Some(0)),
-        "{s}"
-    );
+    assert_eq!((s.parked, s.outbox_pending), (0, 0), "{s:?}");
     assert_eq!(up("PK-4").unwrap()["type"], "service");
     o.sync.stop().await;
 }

@@ -15,7 +15,7 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 
 export type Role = 'none' | 'master' | 'slave';
 
-export interface LinkState {
+export interface LinkView {
   /** `failed`: master mode is on but could not start (port taken ...). */
   state: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed';
   master?: string;
@@ -37,7 +37,7 @@ export interface Status {
   device_short: string;
   office_name: string | null;
   master: MasterRef | null;
-  link: LinkState;
+  link: LinkView;
   devices_connected: number;
   listen: string | null;
   data_dir: string;
@@ -81,9 +81,9 @@ export interface SyncStatus {
   upstream_error: string | null;
   kind: 'tryton' | 'erpnext' | null;
   url: string | null;
-  /** "up", "down", "starting", "refused (check user and password)", "error",
-   *  "stopped (no master is syncing)", "no upstream configured". */
-  link: string;
+  link: LinkState;
+  /** Words for a person beside the state ("check user and password"). */
+  hint: string | null;
   /** UTC RFC 3339. */
   last_success: string | null;
   last_attempt: string | null;
@@ -97,6 +97,9 @@ export interface SyncStatus {
   open_conflicts?: SyncConflict[];
   bytes: { sent_today: number; received_today: number; sent_total: number; received_total: number };
 }
+
+/** The state of the link to the head office. */
+export type LinkState = 'not_configured' | 'stopped' | 'starting' | 'up' | 'down' | 'refused' | 'error';
 
 export type SyncKeep = 'local' | 'remote';
 

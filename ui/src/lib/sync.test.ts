@@ -7,10 +7,11 @@ import {
   diffText,
   formatBytes,
   kindWords,
+  linkText,
   linkTone,
   localMissing,
-  linkWord,
   shownLink,
+  shownLinkText,
   statusTone,
   syncNowOutcome,
   syncSummary,
@@ -31,6 +32,7 @@ function status(over: Partial<SyncStatus> = {}): SyncStatus {
     kind: 'tryton',
     url: 'http://hq.example:8000/',
     link: 'up',
+    hint: null,
     last_success: '2026-11-21T09:16:05Z',
     last_attempt: '2026-11-21T09:16:05Z',
     last_error: null,
@@ -62,31 +64,43 @@ function conflict(over: Partial<SyncConflict> = {}): SyncConflict {
 }
 
 describe('link state', () => {
-  it('reads the first word of the link and colours it', () => {
-    expect(linkWord('refused (check user and password)')).toBe('refused');
-    expect(linkWord('stopped (no master is syncing)')).toBe('stopped');
-    expect(linkWord('no upstream configured')).toBe('no upstream configured');
-    expect(['up', 'down', 'refused (check user and password)', 'error', 'starting'].map(linkTone)).toEqual([
+  it('puts the link in words with its hint and colours it', () => {
+    expect(linkText('refused', 'check user and password')).toBe('refused (check user and password)');
+    expect(linkText('stopped', 'no master is syncing')).toBe('stopped (no master is syncing)');
+    expect(linkText('not_configured')).toBe('no upstream configured');
+    expect(linkText('up', null)).toBe('up');
+    expect((['up', 'down', 'refused', 'error', 'starting'] as const).map(linkTone)).toEqual([
       'ok',
       'bad',
       'bad',
       'bad',
       'idle',
     ]);
-    expect(linkTone('stopped (no master is syncing)')).toBe('idle');
+    expect(linkTone('stopped')).toBe('idle');
+    expect(linkTone('not_configured')).toBe('idle');
   });
 
   it('a file saved a moment ago reads as starting, not as no upstream', () => {
-    const fresh = status({ configured: false, running: false, link: 'no upstream configured' });
+    const fresh = status({ configured: false, running: false, link: 'not_configured' });
     expect(shownLink(fresh)).toBe('starting');
+    expect(shownLinkText(fresh)).toBe('starting');
     expect(statusTone(fresh)).toBe('idle');
-    const none = status({ configured: false, upstream_file: null, link: 'no upstream configured' });
-    expect(shownLink(none)).toBe('no upstream configured');
+    const none = status({ configured: false, upstream_file: null, link: 'not_configured' });
+    expect(shownLink(none)).toBe('not_configured');
+    expect(shownLinkText(none)).toBe('no upstream configured');
+  });
+
+  it('shows the master\'s hint beside the state it is about', () => {
+    const refused = status({ link: 'refused', hint: 'check user and password' });
+    expect(shownLinkText(refused)).toBe('refused (check user and password)');
+    const stopped = status({ running: false, link: 'stopped', hint: 'no master is syncing' });
+    expect(shownLinkText(stopped)).toBe('stopped (no master is syncing)');
+    expect(statusTone(stopped)).toBe('idle');
   });
 
   it('a worker that could not start is bad whatever the link says', () => {
-    const s = status({ configured: false, running: false, link: 'no upstream configured', upstream_error: 'line 2: missing key `url`' });
-    expect(shownLink(s)).toBe('no upstream configured');
+    const s = status({ configured: false, running: false, link: 'not_configured', upstream_error: 'line 2: missing key `url`' });
+    expect(shownLink(s)).toBe('not_configured');
     expect(statusTone(s)).toBe('bad');
   });
 
@@ -94,7 +108,8 @@ describe('link state', () => {
     expect(syncSummary(status())).toBe('up');
     expect(syncSummary(status({ outbox_pending: 3 }))).toBe('up · 3 pending');
     expect(syncSummary(status({ link: 'down', outbox_pending: 3, conflicts: 1 }))).toBe('down · 3 pending · 1 conflict');
-    expect(syncSummary(status({ link: 'refused (check user and password)', conflicts: 2 }))).toBe('refused · 2 conflicts');
+    expect(syncSummary(status({ link: 'refused', hint: 'check user and password', conflicts: 2 }))).toBe('refused · 2 conflicts');
+    expect(syncSummary(status({ link: 'stopped', hint: 'no master is syncing' }))).toBe('stopped');
   });
 
   it('reports a sync-now cycle: done, what is left, or why it did not complete', () => {
@@ -108,6 +123,9 @@ describe('link state', () => {
       text: 'The sync did not complete: connection refused',
     });
     expect(syncNowOutcome(status({ link: 'error' })).text).toBe('The sync did not complete: error');
+    expect(syncNowOutcome(status({ link: 'refused', hint: 'check user and password' })).text).toBe(
+      'The sync did not complete: refused (check user and password)',
+    );
   });
 });
 

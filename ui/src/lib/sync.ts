@@ -1,22 +1,32 @@
 // Head-office sync, free of the DOM: how the link reads, a conflict in
 // words and which of its fields differ, byte counts, the status bar line.
 
-import type { Doctype, Field, SyncConflict, SyncStatus } from './api';
+import type { Doctype, Field, LinkState, SyncConflict, SyncStatus } from './api';
 import { compareVersions, label, type Schema, type Values } from './form';
 import { formatValue } from './format';
 
 /** Dot colours, as the status bar names them. */
 export type Tone = 'ok' | 'bad' | 'idle';
 
-/** The link's first word: "refused (check user and password)" is "refused". */
-export function linkWord(link: string): string {
-  const i = link.indexOf(' (');
-  return i < 0 ? link : link.slice(0, i);
+/** Each link state in words (the hint, when there is one, follows in brackets). */
+const LINK_WORDS: Record<LinkState, string> = {
+  not_configured: 'no upstream configured',
+  stopped: 'stopped',
+  starting: 'starting',
+  up: 'up',
+  down: 'down',
+  refused: 'refused',
+  error: 'error',
+};
+
+/** The link in words: "up", "refused (check user and password)". */
+export function linkText(link: LinkState, hint?: string | null): string {
+  return hint ? `${LINK_WORDS[link]} (${hint})` : LINK_WORDS[link];
 }
 
 /** up is good; down, refused and error need someone; the rest is neutral. */
-export function linkTone(link: string): Tone {
-  switch (linkWord(link)) {
+export function linkTone(link: LinkState): Tone {
+  switch (link) {
     case 'up':
       return 'ok';
     case 'down':
@@ -30,12 +40,18 @@ export function linkTone(link: string): Tone {
 
 /**
  * The link as the Master screen shows it. A file saved a moment ago has no
- * sync state yet, so the master says "no upstream configured" next to the
- * file it is starting with; that reads as "starting".
+ * sync state yet, so the master says "not configured" next to the file it
+ * is starting with; that reads as "starting".
  */
-export function shownLink(s: SyncStatus): string {
+export function shownLink(s: SyncStatus): LinkState {
   if (!s.configured && s.upstream_file && !s.upstream_error) return 'starting';
   return s.link;
+}
+
+/** The shown link in words, with the master's hint when it is about that state. */
+export function shownLinkText(s: SyncStatus): string {
+  const link = shownLink(s);
+  return linkText(link, link === s.link ? s.hint : null);
 }
 
 /** The dot of the Master screen: a worker that could not start is bad whatever the link says. */
@@ -49,7 +65,7 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 
 /** The status bar's words after "Head office:": "up · 3 pending · 1 conflict". */
 export function syncSummary(s: SyncStatus): string {
-  const parts = [linkWord(s.link)];
+  const parts = [linkText(s.link)];
   if (s.outbox_pending > 0) parts.push(`${s.outbox_pending} pending`);
   if (s.conflicts > 0) parts.push(plural(s.conflicts, 'conflict'));
   return parts.join(' · ');
@@ -73,7 +89,7 @@ export function formatBytes(n: number | null | undefined): string {
 /** What the "Sync now" button reports once the cycle is over. */
 export function syncNowOutcome(s: SyncStatus): { kind: 'ok' | 'error'; text: string } {
   if (s.link !== 'up') {
-    return { kind: 'error', text: `The sync did not complete: ${s.last_error ?? s.link}` };
+    return { kind: 'error', text: `The sync did not complete: ${s.last_error ?? linkText(s.link, s.hint)}` };
   }
   const left: string[] = [];
   if (s.outbox_pending > 0) left.push(`${s.outbox_pending} still pending`);

@@ -147,8 +147,8 @@ async fn main() {
     let push_time = started.elapsed();
     let (push_up, push_down) = since(&proxy, &w);
     let status = store.sync_status().expect("status");
-    assert_eq!(status["link"], "up", "{status}");
-    assert_eq!(status["outbox_pending"], 0, "{status}");
+    assert_eq!(status.link, outpost_store::LinkState::Up, "{status:?}");
+    assert_eq!(status.outbox_pending, 0, "{status:?}");
     let upstream = t
         .all("party.party", &["code"])
         .iter()

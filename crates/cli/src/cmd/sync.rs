@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use outpost_api::{ApiError, ErrorCode};
-use outpost_store::{Keep, Store};
+use outpost_store::{Keep, LinkState, Store, SyncStatus};
 use serde_json::Value;
 
 use crate::cli::SyncAction;
@@ -21,7 +21,7 @@ pub fn run(dir: PathBuf, action: SyncAction) -> Result<(), CliError> {
         SyncAction::Status { json } => {
             let status = store.sync_status().context("cannot read the sync state")?;
             if json {
-                print_json(&status);
+                print_json(&serde_json::to_value(&status).unwrap_or(Value::Null));
             } else {
                 print_status(&status);
             }
@@ -94,14 +94,15 @@ fn now(store: &Store, dir: &std::path::Path, timeout: Duration) -> Result<(), Cl
     }
     let status = store.sync_status().context("cannot read the sync state")?;
     print_status(&status);
-    if status["link"] != "up" {
+    if status.link != LinkState::Up {
         return Err(CliError::Api {
             error: ApiError::new(
                 ErrorCode::Unavailable,
                 format!(
                     "the sync did not complete: {}",
-                    status["last_error"]
-                        .as_str()
+                    status
+                        .last_error
+                        .as_deref()
                         .unwrap_or("see the master's log")
                 ),
             ),
@@ -111,8 +112,7 @@ fn now(store: &Store, dir: &std::path::Path, timeout: Duration) -> Result<(), Cl
     Ok(())
 }
 
-fn kib(v: &Value) -> String {
-    let b = v.as_u64().unwrap_or(0);
+fn kib(b: u64) -> String {
     if b < 10 * 1024 {
         format!("{b} B")
     } else {
@@ -120,31 +120,48 @@ fn kib(v: &Value) -> String {
     }
 }
 
-fn print_status(s: &Value) {
-    let text = |k: &str| s[k].as_str().unwrap_or("never").to_string();
-    println!("link:            {}", text("link"));
-    if let Some(url) = s["url"].as_str() {
-        println!("head office:     {} ({})", url, text("kind"));
+/// The link state in words: "up", "refused (check user and password)".
+fn link_words(s: &SyncStatus) -> String {
+    let words = match s.link {
+        LinkState::NotConfigured => "no upstream configured",
+        LinkState::Stopped => "stopped",
+        LinkState::Starting => "starting",
+        LinkState::Up => "up",
+        LinkState::Down => "down",
+        LinkState::Refused => "refused",
+        LinkState::Error => "error",
+    };
+    match &s.hint {
+        Some(hint) => format!("{words} ({hint})"),
+        None => words.to_string(),
     }
-    println!("last success:    {}", text("last_success"));
-    if let Some(e) = s["last_error"].as_str() {
+}
+
+fn print_status(s: &SyncStatus) {
+    let or_never = |v: &Option<String>| v.clone().unwrap_or_else(|| "never".into());
+    println!("link:            {}", link_words(s));
+    if let Some(url) = &s.url {
+        println!("head office:     {} ({})", url, or_never(&s.kind));
+    }
+    println!("last success:    {}", or_never(&s.last_success));
+    if let Some(e) = &s.last_error {
         println!("last error:      {e}");
     }
-    if let Some(n) = s["next_attempt"].as_str() {
+    if let Some(n) = &s.next_attempt {
         println!("next attempt:    {n}");
     }
-    println!("pending:         {}", s["outbox_pending"]);
-    println!("parked:          {}", s["parked"]);
-    println!("conflicts:       {}", s["conflicts"]);
-    let b = &s["bytes"];
+    println!("pending:         {}", s.outbox_pending);
+    println!("parked:          {}", s.parked);
+    println!("conflicts:       {}", s.conflicts);
+    let b = &s.bytes;
     println!(
         "bytes today:     {} sent, {} received",
-        kib(&b["sent_today"]),
-        kib(&b["received_today"])
+        kib(b.sent_today),
+        kib(b.received_today)
     );
     println!(
         "bytes in total:  {} sent, {} received",
-        kib(&b["sent_total"]),
-        kib(&b["received_total"])
+        kib(b.sent_total),
+        kib(b.received_total)
     );
 }

@@ -2,7 +2,7 @@
 //! the outbox, links, cursors, the worker's state, bytes and conflicts.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::*;
 use crate::error::{Result, StoreError};
@@ -227,40 +227,8 @@ impl Store {
     }
 
     /// What `outpost sync status` and the `sync.status` op show.
-    pub fn sync_status(&self) -> Result<Value> {
-        let counts = self.sync_counts()?;
-        let state = |k: &str| self.sync_state(k).ok().flatten();
-        let running = self.sync_running();
-        let configured = state("kind").is_some();
-        let link = if !configured {
-            "no upstream configured".to_string()
-        } else if !running {
-            "stopped (no master is syncing)".to_string()
-        } else {
-            state("link").unwrap_or_else(|| "starting".into())
-        };
-        Ok(json!({
-            "configured": configured,
-            "running": running,
-            "kind": state("kind"),
-            "url": state("url"),
-            "link": link,
-            "last_success": state("last_success"),
-            "last_attempt": state("last_attempt"),
-            "last_error": state("last_error").filter(|e| !e.is_empty()),
-            "next_attempt": state("next_attempt").filter(|e| !e.is_empty() && running),
-            "outbox_pending": counts.pending,
-            "parked": counts.parked,
-            "conflicts": counts.conflicts,
-            // The open ones with both versions (newest first, at most 100).
-            "open_conflicts": self.sync_conflicts(false)?.into_iter().take(100).collect::<Vec<_>>(),
-            "bytes": {
-                "sent_today": counts.sent_today,
-                "received_today": counts.received_today,
-                "sent_total": counts.sent_total,
-                "received_total": counts.received_total,
-            },
-        }))
+    pub fn sync_status(&self) -> Result<crate::status::SyncStatus> {
+        crate::status::read(self)
     }
 
     /// Conflicts, newest first; only the open ones unless `all`.

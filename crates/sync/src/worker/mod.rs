@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_store::{
-    ChangeOp, Doctype, FieldType, Link, OutboxEntry, OutboxState, PulledPage, PulledRecord, Schema,
-    Store, StoreError, Synced, Write, WriteCtx,
+    ChangeOp, Doctype, FieldType, Link, LinkState, OutboxEntry, OutboxState, PulledPage,
+    PulledRecord, Schema, Store, StoreError, Synced, Write, WriteCtx,
 };
 use serde_json::{json, Map, Value};
 use sha2::Digest;
@@ -126,7 +126,7 @@ impl Sync {
             .set_sync_state(&[
                 ("kind", kind),
                 ("url", &config.url),
-                ("link", "starting"),
+                ("link", LinkState::Starting.word()),
                 ("next_attempt", ""),
             ])
             .map_err(store_err)?;

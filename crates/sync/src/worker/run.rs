@@ -47,7 +47,7 @@ impl Worker {
                     failures = 0;
                     let done = outpost_store::values::now_utc();
                     let _ = self.store.set_sync_state(&[
-                        ("link", "up"),
+                        ("link", LinkState::Up.word()),
                         ("last_success", &done),
                         ("last_error", ""),
                         ("next_attempt", ""),
@@ -58,10 +58,10 @@ impl Worker {
                 Err(e) => {
                     failures += 1;
                     let (state, wait) = match e.class {
-                        ErrorClass::Auth => ("refused (check user and password)", AUTH_BACKOFF),
-                        ErrorClass::Rejected => ("error", MAX_BACKOFF),
+                        ErrorClass::Auth => (LinkState::Refused, AUTH_BACKOFF),
+                        ErrorClass::Rejected => (LinkState::Error, MAX_BACKOFF),
                         _ => (
-                            "down",
+                            LinkState::Down,
                             jitter(Duration::from_secs(5 << failures.min(6)).min(MAX_BACKOFF)),
                         ),
                     };
@@ -71,7 +71,7 @@ impl Worker {
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
                     let _ = self.store.set_sync_state(&[
-                        ("link", state),
+                        ("link", state.word()),
                         ("last_error", &e.message),
                         ("next_attempt", &next),
                         ("served", &serving),
@@ -97,14 +97,16 @@ impl Worker {
                         }
                     }
                     _ = stop.changed() => {
-                        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+                        let _ = self.store.set_sync_state(&[("link", LinkState::Stopped.word())]);
                         tracing::info!("upstream sync stopped");
                         return;
                     }
                 }
             }
         }
-        let _ = self.store.set_sync_state(&[("link", "stopped")]);
+        let _ = self
+            .store
+            .set_sync_state(&[("link", LinkState::Stopped.word())]);
         tracing::info!("upstream sync stopped");
     }
 

@@ -11,7 +11,7 @@
 // (`app_status`, `slave_connect`, `slave_forget`, `sync_status`, `db_call`);
 // master-only ones are refused with `not_available`.
 
-import { ApiError, type LinkState, type Status, type Transport } from '../api';
+import { ApiError, type LinkView, type Status, type Transport } from '../api';
 import { shortFingerprint } from '../pairing';
 import { Reassembler, split } from './framing';
 import { loadIdentity, type BrowserIdentity } from './identity';
@@ -247,7 +247,7 @@ export class BrowserSession implements Transport {
   private served: ServedBy | null = null;
   private loadError: string | null = null;
   private open: Open | null = null;
-  private link: LinkState = { state: 'idle' };
+  private link: LinkView = { state: 'idle' };
   private pending = new Map<string, Pending>();
   private reasm = new Reassembler(MAX_MESSAGE);
   private sendChain: Promise<void> = Promise.resolve();
@@ -371,7 +371,7 @@ export class BrowserSession implements Transport {
     };
   }
 
-  private setLink(l: LinkState) {
+  private setLink(l: LinkView) {
     this.link = l;
     if (this.identity && this.served) this.emit('status', this.status());
   }
