@@ -86,10 +86,7 @@ async fn sync_now(o: &Office) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let status = o.store.sync_status().unwrap();
-    assert!(
-        status.last_error.is_none(),
-        "the cycle failed: {status:#?}"
-    );
+    assert!(status.last_error.is_none(), "the cycle failed: {status:#?}");
 }
 
 /// The head office's sale whose reference is the office's name, with its
