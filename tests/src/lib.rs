@@ -11,10 +11,13 @@
 //! - [`proxy`]: a TCP proxy that delays, rate-limits, cuts or blackholes a
 //!   link, for tests over a hostile uplink.
 //! - [`trytond`]: a real Tryton server (from PyPI) for the sync tests.
+//! - [`tls`]: a TLS front (a test CA and its certificates) before a plain
+//!   backend, for the HTTPS tests.
 //! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`,
 //!   `lan.rs`); `tests/desktop/` drives the desktop window (JavaScript).
 
 pub mod proxy;
+pub mod tls;
 pub mod trytond;
 
 use std::path::{Path, PathBuf};

@@ -83,7 +83,7 @@ fn template() -> PathBuf {
         .fold(1469598103934665603, |h, b| {
             (h ^ b as u64).wrapping_mul(1099511628211)
         });
-    let dir = std::env::temp_dir().join(format!("outpost-tryton-template-{tag:x}"));
+    let dir = std::env::temp_dir().join(format!("outpost-tryton-template-sale-{tag:x}"));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("hq.sqlite");
     let lock = std::fs::File::create(dir.join("lock")).unwrap();
@@ -100,7 +100,7 @@ fn template() -> PathBuf {
         Command::new(venv.join("bin/trytond-admin"))
             .args(["-c", conf.to_str().unwrap(), "-d", "hq", "--all"])
             .args(["--email", "admin@example.com"])
-            .args(["-u", "party", "product", "--activate-dependencies"])
+            .args(["-u", "party", "product", "sale", "--activate-dependencies"])
             .env("TRYTONPASSFILE", work.path().join("pass")),
         "trytond-admin",
     );

@@ -120,7 +120,7 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
 
     // The office's version is kept: it goes up.
     let settled = app.sync_resolve(open[0].id, Keep::Local).await.unwrap();
-    assert_eq!(settled.state, "kept_local");
+    assert_eq!(settled.state, outpost_store::ConflictState::KeptLocal);
     let st = app.sync_now().await.unwrap();
     assert_eq!(st.status.conflicts, 0, "{st:?}");
     assert_eq!(remote_party(&t, "W-1")["name"], "Window party (office)");

@@ -126,6 +126,11 @@ pub struct Field {
     /// Decimal places kept for float/currency (currency defaults to 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<u32>,
+    /// Set only by the upstream sync (e.g. the head office's number for a
+    /// sale): a value a device sends is ignored, and forms show it
+    /// read-only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -40,14 +40,17 @@ pub mod status;
 pub mod store;
 pub mod upstream;
 pub mod values;
+pub mod write;
 
 pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};
-pub use record::{Write, WriteCtx};
+pub use record::WriteCtx;
 pub use status::{LinkState, SyncBytes, SyncStatus};
 pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
-    Conflict, Keep, Link, OutboxEntry, Parked, Policy, PulledPage, PulledRecord, SyncCounts, Synced,
+    ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,
+    PulledPage, PulledRecord, SyncCounts, Synced,
 };
+pub use write::Write;

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS _requests (
 CREATE TABLE IF NOT EXISTS _sync_links (
     doctype TEXT NOT NULL, name TEXT NOT NULL, remote_id TEXT NOT NULL,
     hash TEXT NOT NULL, version TEXT, inactive INTEGER NOT NULL DEFAULT 0,
+    children TEXT,
     PRIMARY KEY (doctype, name)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS _sync_links_remote ON _sync_links(doctype, remote_id);
 CREATE TABLE IF NOT EXISTS _sync_cursors (
@@ -53,6 +54,13 @@ CREATE TABLE IF NOT EXISTS _sync_bytes (
 
 pub fn create_system_tables(conn: &Connection) -> Result<()> {
     conn.execute_batch(SYSTEM_TABLES)?;
+    // Columns added since a table was first made.
+    let has_children: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('_sync_links') WHERE name = 'children'")?
+        .exists([])?;
+    if !has_children {
+        conn.execute_batch("ALTER TABLE _sync_links ADD COLUMN children TEXT")?;
+    }
     Ok(())
 }
 

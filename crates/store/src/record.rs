@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::doctype::{Compute, Doctype, FieldType, Schema, SYSTEM_FIELDS};
 use crate::error::{FieldProblem, Result, StoreError};
-use crate::upstream::{self, Keep, PulledPage};
+
 use crate::values::{round_to, sql_to_json, to_json, to_sql};
 
 /// Who writes, and under which request id (for idempotent retries).
@@ -22,84 +22,6 @@ pub struct WriteCtx {
     /// The write applies a change pulled from the upstream ERP: it is
     /// logged for slaves but not put in the outbox (it would echo back).
     pub from_upstream: bool,
-}
-
-/// One write the store can apply.
-#[derive(Debug, Clone)]
-pub enum Write {
-    Insert {
-        doctype: String,
-        record: Map<String, Value>,
-    },
-    /// Partial update: only the fields present change; `rev` is the revision
-    /// the caller edited.
-    Update {
-        doctype: String,
-        name: String,
-        rev: i64,
-        record: Map<String, Value>,
-    },
-    /// Tombstone delete; `rev`, when given, must be current.
-    Delete {
-        doctype: String,
-        name: String,
-        rev: Option<i64>,
-    },
-    /// Many inserts in one transaction: all or none.
-    InsertMany {
-        doctype: String,
-        records: Vec<Map<String, Value>>,
-    },
-    /// A page pulled from the upstream ERP, with the cursor after it.
-    Pull(Box<PulledPage>),
-    /// A person's choice for an open sync conflict.
-    Resolve { conflict: i64, keep: Keep },
-}
-
-impl Write {
-    pub fn op_name(&self) -> &'static str {
-        match self {
-            Write::Insert { .. } => "insert",
-            Write::Update { .. } => "update",
-            Write::Delete { .. } => "delete",
-            Write::InsertMany { .. } => "insert_many",
-            Write::Pull(_) => "sync_pull",
-            Write::Resolve { .. } => "sync_resolve",
-        }
-    }
-
-    /// The op and a digest of its arguments, stored with a request id so a
-    /// retry is told apart from another call reusing the id.
-    pub fn call_digest(&self) -> String {
-        use sha2::Digest;
-        let args = match self {
-            Write::Insert { doctype, record } => serde_json::json!([doctype, record]),
-            Write::Update {
-                doctype,
-                name,
-                rev,
-                record,
-            } => serde_json::json!([doctype, name, rev, record]),
-            Write::Delete { doctype, name, rev } => serde_json::json!([doctype, name, rev]),
-            Write::InsertMany { doctype, records } => serde_json::json!([doctype, records]),
-            Write::Pull(page) => serde_json::json!(page),
-            Write::Resolve { conflict, keep } => serde_json::json!([conflict, keep]),
-        };
-        let digest = sha2::Sha256::digest(args.to_string().as_bytes());
-        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("{}:{hex}", self.op_name())
-    }
-
-    pub fn doctype(&self) -> &str {
-        match self {
-            Write::Insert { doctype, .. }
-            | Write::Update { doctype, .. }
-            | Write::Delete { doctype, .. }
-            | Write::InsertMany { doctype, .. } => doctype,
-            Write::Pull(page) => &page.doctype,
-            Write::Resolve { .. } => "-",
-        }
-    }
 }
 
 /// Keys a caller may send that the store sets itself; they are ignored on input.
@@ -490,55 +412,26 @@ fn store_children(
     Ok(())
 }
 
-/// Applies one write on `conn` (inside the caller's transaction).
-pub fn apply(
-    conn: &Connection,
-    schema: &Schema,
+/// What a device may set: read-only fields (set by the upstream sync only)
+/// are dropped from its input, as the system fields are.
+fn device_input<'a>(
+    dt: &Doctype,
     ctx: &WriteCtx,
-    now: &str,
-    write: &Write,
-) -> Result<Value> {
-    match write {
-        Write::Insert { doctype, record } => insert(conn, schema, ctx, now, doctype, record),
-        Write::Update {
-            doctype,
-            name,
-            rev,
-            record,
-        } => update(conn, schema, ctx, now, doctype, name, *rev, record),
-        Write::Delete { doctype, name, rev } => delete(conn, schema, ctx, now, doctype, name, *rev),
-        Write::InsertMany { doctype, records } => {
-            let mut names = Vec::with_capacity(records.len());
-            for (i, r) in records.iter().enumerate() {
-                let v =
-                    insert(conn, schema, ctx, now, doctype, r).map_err(|e| at_line(e, i + 1))?;
-                names.push(v["name"].clone());
-            }
-            Ok(serde_json::json!({"inserted": names.len(), "names": names}))
-        }
-        Write::Pull(page) => upstream::apply_page(conn, schema, ctx, now, page),
-        Write::Resolve { conflict, keep } => {
-            upstream::resolve(conn, schema, ctx, now, *conflict, *keep)
-        }
+    input: &'a Map<String, Value>,
+) -> std::borrow::Cow<'a, Map<String, Value>> {
+    if ctx.from_upstream
+        || !dt
+            .fields
+            .iter()
+            .any(|f| f.read_only && input.contains_key(&f.name))
+    {
+        return std::borrow::Cow::Borrowed(input);
     }
-}
-
-fn at_line(e: StoreError, line: usize) -> StoreError {
-    match e {
-        StoreError::Field {
-            doctype,
-            field,
-            problem,
-            message,
-        } => StoreError::Field {
-            doctype,
-            field,
-            problem,
-            message: format!("record {line}: {message}"),
-        },
-        StoreError::BadRequest(m) => StoreError::BadRequest(format!("record {line}: {m}")),
-        other => other,
+    let mut own = input.clone();
+    for f in dt.fields.iter().filter(|f| f.read_only) {
+        own.remove(&f.name);
     }
+    std::borrow::Cow::Owned(own)
 }
 
 fn writable(schema: &Schema, doctype: &str) -> Result<Doctype> {
@@ -560,6 +453,8 @@ pub(crate) fn insert(
     record: &Map<String, Value>,
 ) -> Result<Value> {
     let dt = writable(schema, doctype)?;
+    let own = device_input(&dt, ctx, record);
+    let record: &Map<String, Value> = &own;
     let name = match record.get("name") {
         None | Some(Value::Null) => new_name(),
         Some(Value::String(n)) if valid_name(n) => n.clone(),
@@ -626,6 +521,8 @@ pub(crate) fn update(
     changes: &Map<String, Value>,
 ) -> Result<Value> {
     let dt = writable(schema, doctype)?;
+    let own = device_input(&dt, ctx, changes);
+    let changes: &Map<String, Value> = &own;
     let current = live(conn, schema, &dt, name)?;
     check_rev(&dt, name, rev, &current)?;
     let mut merged = current.as_object().cloned().unwrap_or_default();

@@ -16,8 +16,9 @@ use crate::error::{Result, StoreError};
 use crate::migrate;
 use crate::query::compile::{compile_filter_in, compile_in};
 use crate::query::{Expr, QuerySpec};
-use crate::record::{apply, read_record, Write, WriteCtx};
+use crate::record::read_record;
 use crate::values::{now_utc, to_json};
+use crate::write::{apply, Write, WriteCtx};
 
 /// File name of the office database inside the data folder.
 pub const DB_FILE: &str = "outpost.sqlite";

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use outpost_store::query::{parse_text, Expr};
-use outpost_store::{FieldProblem, QuerySpec, StoreError, Write};
+use outpost_store::{FieldProblem, QuerySpec, StoreError, Write, WriteCtx};
 use serde_json::{json, Value};
 
 fn all() -> Expr {
@@ -782,14 +782,14 @@ fn each_write_adds_one_change_and_synced_doctypes_one_outbox_row() {
     assert_eq!(count_rows(&store, "_changes"), 3);
     assert_eq!(count_rows(&store, "_outbox"), 3);
 
-    // Sale is not synced: change log only.
+    // Sale is synced too, with its lines in the entry.
     let sale = insert(
         &store,
         "Sale",
         json!({"party": pn, "lines": [{"product": name_of(&prod), "quantity": 1, "unit_price": 1}]}),
     );
     assert_eq!(count_rows(&store, "_changes"), 4);
-    assert_eq!(count_rows(&store, "_outbox"), 3);
+    assert_eq!(count_rows(&store, "_outbox"), 4);
     store
         .write(
             ctx("t"),
@@ -800,12 +800,64 @@ fn each_write_adds_one_change_and_synced_doctypes_one_outbox_row() {
         .write(ctx("t"), del("Sale", &name_of(&sale), None))
         .unwrap();
     assert_eq!(count_rows(&store, "_changes"), 6);
-    assert_eq!(count_rows(&store, "_outbox"), 3);
+    assert_eq!(count_rows(&store, "_outbox"), 6);
 
     store.write(ctx("t"), del("Party", &pn, None)).unwrap();
     assert_eq!(count_rows(&store, "_changes"), 7);
-    assert_eq!(count_rows(&store, "_outbox"), 4);
-    assert_eq!(store.outbox_pending().unwrap(), 4);
+    assert_eq!(count_rows(&store, "_outbox"), 7);
+    assert_eq!(store.outbox_pending().unwrap(), 7);
+}
+
+#[test]
+fn read_only_fields_are_set_by_the_upstream_sync_only() {
+    let (_dir, store) = open();
+    let p = party(&store, "Acme", "AC");
+    let prod = product(&store, "Tea", "TEA", 1.0);
+    let line = json!([{"product": name_of(&prod), "quantity": 1, "unit_price": 1}]);
+    // A device's value for the head office's number is ignored.
+    let sale = insert(
+        &store,
+        "Sale",
+        json!({"party": name_of(&p), "number": "HQ-1", "hq_state": "Done", "lines": line}),
+    );
+    assert_eq!(sale["number"], Value::Null);
+    assert_eq!(sale["hq_state"], Value::Null);
+    let upstream = WriteCtx {
+        device: "upstream".into(),
+        request_id: None,
+        from_upstream: true,
+    };
+    let out = store
+        .write(
+            upstream,
+            upd(
+                "Sale",
+                &name_of(&sale),
+                1,
+                json!({"number": "S-7", "hq_state": "Processing"}),
+            ),
+        )
+        .unwrap();
+    assert_eq!(out.value["number"], "S-7");
+    let again = store
+        .write(
+            ctx("t"),
+            upd(
+                "Sale",
+                &name_of(&sale),
+                2,
+                json!({"number": "mine", "reference": "PO-1"}),
+            ),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            &again.value["number"],
+            &again.value["hq_state"],
+            &again.value["reference"]
+        ),
+        (&json!("S-7"), &json!("Processing"), &json!("PO-1"))
+    );
 }
 
 #[test]

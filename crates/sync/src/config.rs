@@ -6,6 +6,8 @@
 //! database = "hq"
 //! user = "admin"
 //! password = "admin"          # or password_file = "/etc/outpost/hq.pass"
+//! # ca_file = "hq-ca.pem"     # https:// behind the head office's own CA
+//! # allow_plain_http = true   # http:// beyond the office's network
 //! [doctypes.Party]
 //! model = "party.party"
 //! [doctypes.Product]
@@ -51,6 +53,84 @@ pub struct DoctypeMap {
     /// group a new ERPNext Customer goes in.
     #[serde(default)]
     pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// Outpost field → remote field, set by the head office only (a sale's
+    /// number and state there): read on every pull, never sent; the
+    /// Outpost field should be `read_only`.
+    #[serde(default)]
+    pub from_remote: BTreeMap<String, String>,
+    /// Child tables: Outpost table field → how its rows map (a sale's
+    /// `lines`).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableMap>,
+    /// The office field whose value runs the head office's workflow.
+    #[serde(default)]
+    pub workflow: Option<Workflow>,
+    /// Link fields (here and in the tables' rows) → the doctype they link
+    /// to, filled from the office's schema when the sync starts: their
+    /// values travel as the linked record's remote id.
+    #[serde(skip)]
+    pub links: BTreeMap<String, String>,
+}
+
+/// How the rows of a child table map to the remote's lines.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMap {
+    /// The remote model of a row (`sale.line`).
+    pub model: String,
+    /// The remote record's field holding the rows (default: the same name).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Outpost row field → remote row field.
+    pub fields: BTreeMap<String, String>,
+    /// Link fields of a row → the doctype they link to (from the schema).
+    #[serde(skip)]
+    pub links: BTreeMap<String, String>,
+}
+
+impl TableMap {
+    pub fn remote_field<'a>(&'a self, ours: &'a str) -> &'a str {
+        self.field.as_deref().unwrap_or(ours)
+    }
+}
+
+/// Which office values run the head office's workflow (Tryton: `quote`
+/// and `confirm`, or `cancel`; ERPNext: submit or cancel).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// The office field (`state`).
+    pub field: String,
+    /// The value that confirms the document at the head office.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// The value that cancels it there.
+    #[serde(default)]
+    pub cancel: Option<String>,
+}
+
+/// A step of the head office's workflow the office asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Confirm,
+    Cancel,
+}
+
+impl Workflow {
+    /// What the office's record asks of the head office, if anything.
+    pub fn wanted(
+        &self,
+        values: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Transition> {
+        let v = values.get(&self.field)?.as_str()?;
+        if self.confirm.as_deref() == Some(v) {
+            Some(Transition::Confirm)
+        } else if self.cancel.as_deref() == Some(v) {
+            Some(Transition::Cancel)
+        } else {
+            None
+        }
+    }
 }
 
 impl DoctypeMap {
@@ -110,6 +190,17 @@ pub struct UpstreamConfig {
     /// user's current company in Tryton, if it has one).
     #[serde(default)]
     pub company: Option<i64>,
+    /// A private CA (PEM, relative to this file like `password_file`)
+    /// trusted for this head office instead of the public roots.
+    #[serde(default)]
+    ca_file: Option<String>,
+    /// Plain http:// to a host off the office's network is refused unless
+    /// this says true (see [`on_office_network`]).
+    #[serde(default)]
+    allow_plain_http: bool,
+    /// The certificates read from `ca_file`.
+    #[serde(skip)]
+    pub(crate) ca: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 fn default_interval() -> u64 {
@@ -137,6 +228,8 @@ impl fmt::Debug for UpstreamConfig {
             .field("doctypes", &self.doctypes)
             .field("interval_seconds", &self.interval_seconds)
             .field("company", &self.company)
+            .field("ca_file", &self.ca_file)
+            .field("allow_plain_http", &self.allow_plain_http)
             .finish()
     }
 }
@@ -157,48 +250,102 @@ struct Builtin {
     fields: &'static [(&'static str, &'static str)],
     key: &'static str,
     defaults: &'static [(&'static str, &'static str)],
+    from_remote: &'static [(&'static str, &'static str)],
+    /// (Outpost table, remote row model, remote field, row fields)
+    tables: &'static [BuiltinTable],
+    /// (field, confirm value, cancel value)
+    workflow: Option<(&'static str, &'static str, &'static str)>,
+}
+
+type BuiltinTable = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+impl Builtin {
+    const fn plain(
+        fields: &'static [(&'static str, &'static str)],
+        key: &'static str,
+        defaults: &'static [(&'static str, &'static str)],
+    ) -> Builtin {
+        Builtin {
+            fields,
+            key,
+            defaults,
+            from_remote: &[],
+            tables: &[],
+            workflow: None,
+        }
+    }
 }
 
 /// Built-in mappings for the starter doctypes (Outpost field → remote
 /// field; `active` names the remote record's active flag).
 fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
     match (kind, doctype, model) {
-        (Kind::Tryton, "Party", "party.party") => Some(Builtin {
-            fields: &[("party_name", "name"), ("code", "code")],
-            key: "code",
-            defaults: &[],
-        }),
+        (Kind::Tryton, "Party", "party.party") => Some(Builtin::plain(
+            &[("party_name", "name"), ("code", "code")],
+            "code",
+            &[],
+        )),
         // Synced through the template (see the Tryton connector); the cost
         // price is kept per variant and company there, and is left out.
-        (Kind::Tryton, "Product", "product.product" | "product.template") => Some(Builtin {
-            fields: &[
+        (Kind::Tryton, "Product", "product.product" | "product.template") => Some(Builtin::plain(
+            &[
                 ("product_name", "name"),
                 ("code", "code"),
                 ("list_price", "list_price"),
                 ("active", "active"),
             ],
-            key: "code",
-            defaults: &[],
-        }),
+            "code",
+            &[],
+        )),
         // A Customer is named by its customer name in a default ERPNext.
-        (Kind::Erpnext, "Party", "Customer") => Some(Builtin {
-            fields: &[("party_name", "customer_name")],
-            key: "party_name",
-            defaults: &[
+        (Kind::Erpnext, "Party", "Customer") => Some(Builtin::plain(
+            &[("party_name", "customer_name")],
+            "party_name",
+            &[
                 ("customer_type", "Company"),
                 ("customer_group", "All Customer Groups"),
                 ("territory", "All Territories"),
             ],
-        }),
-        (Kind::Erpnext, "Product", "Item") => Some(Builtin {
-            fields: &[
+        )),
+        (Kind::Erpnext, "Product", "Item") => Some(Builtin::plain(
+            &[
                 ("product_name", "item_name"),
                 ("code", "item_code"),
                 ("list_price", "standard_rate"),
                 ("active", "active"),
             ],
-            key: "code",
-            defaults: &[("item_group", "All Item Groups"), ("stock_uom", "Nos")],
+            "code",
+            &[("item_group", "All Item Groups"), ("stock_uom", "Nos")],
+        )),
+        // The office's name travels as the sale's reference (the key that
+        // finds it after a lost answer); the office's own reference goes
+        // in the description. Number and state are the head office's.
+        (Kind::Tryton, "Sale", "sale.sale") => Some(Builtin {
+            fields: &[
+                ("name", "reference"),
+                ("party", "party"),
+                ("sale_date", "sale_date"),
+                ("reference", "description"),
+            ],
+            key: "name",
+            defaults: &[],
+            from_remote: &[("number", "number"), ("hq_state", "state")],
+            tables: &[(
+                "lines",
+                "sale.line",
+                "lines",
+                &[
+                    ("product", "product"),
+                    ("quantity", "quantity"),
+                    ("unit_price", "unit_price"),
+                ],
+            )],
+            workflow: Some(("state", "Confirmed", "Cancelled")),
         }),
         _ => None,
     }
@@ -245,6 +392,7 @@ impl UpstreamConfig {
                 cfg.url
             )));
         }
+        cfg.check_transport(path).map_err(invalid)?;
         if cfg.batch_size == 0 || cfg.batch_size > 5000 {
             return Err(invalid("`batch_size` must be between 1 and 5000".into()));
         }
@@ -280,6 +428,34 @@ impl UpstreamConfig {
                         .entry(k.to_string())
                         .or_insert_with(|| serde_json::json!(v));
                 }
+                let pairs = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+                    p.iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect()
+                };
+                if map.from_remote.is_empty() {
+                    map.from_remote = pairs(b.from_remote);
+                }
+                if map.tables.is_empty() {
+                    for (ours, model, field, fields) in b.tables {
+                        map.tables.insert(
+                            ours.to_string(),
+                            TableMap {
+                                model: model.to_string(),
+                                field: Some(field.to_string()),
+                                fields: pairs(fields),
+                                links: BTreeMap::new(),
+                            },
+                        );
+                    }
+                }
+                if map.workflow.is_none() {
+                    map.workflow = b.workflow.map(|(field, confirm, cancel)| Workflow {
+                        field: field.to_string(),
+                        confirm: Some(confirm.to_string()),
+                        cancel: Some(cancel.to_string()),
+                    });
+                }
             }
         }
         if let Some(file) = &cfg.password_file {
@@ -303,6 +479,51 @@ impl UpstreamConfig {
 
     pub fn password(&self) -> &str {
         self.password.as_deref().unwrap_or_default()
+    }
+
+    /// The plain-http rule and `ca_file` (docs/sync.md, "HTTPS").
+    fn check_transport(&mut self, path: &Path) -> Result<(), String> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| format!("`url` {:?} is not a valid URL: {e}", self.url))?;
+        if url.scheme() == "http" && !self.allow_plain_http && !on_office_network(&url) {
+            return Err(format!(
+                "`url` is plain http:// to {}, which is not on the office's own network: the password and the office's data would cross the internet in clear. Use https://, or, if the way there is private anyway (a VPN), say so with `allow_plain_http = true`",
+                url.host_str().unwrap_or_default()
+            ));
+        }
+        if let Some(file) = &self.ca_file {
+            if url.scheme() != "https" {
+                return Err("`ca_file` is for an https:// url; this url is plain http://".into());
+            }
+            let p = path.parent().unwrap_or(Path::new(".")).join(file);
+            self.ca = crate::http::read_ca_file(&p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether plain http:// to `url` stays on the office's own network. The
+/// rule, exactly: the host is an IP literal that is loopback (127.0.0.0/8,
+/// ::1), private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, IPv6 unique
+/// local fc00::/7) or link-local (169.254.0.0/16, fe80::/10); or a name
+/// that is `localhost`, ends in `.local` or `.lan`, or has no dot at all
+/// (names the LAN resolves, not the internet's DNS). Anything else may
+/// cross the internet. Names are taken as written: what they resolve to is
+/// not looked up.
+fn on_office_network(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.to_ascii_lowercase();
+            name == "localhost"
+                || name.ends_with(".local")
+                || name.ends_with(".lan")
+                || !name.contains('.')
+        }
+        None => false,
     }
 }
 
@@ -374,6 +595,87 @@ model = "product.product"
         let err = UpstreamConfig::parse(&text, Path::new("up.toml")).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains("line 6"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_is_refused_beyond_the_office_network_unless_allowed() {
+        let at = |url: &str, extra: &str| {
+            let text = MINIMAL.replace("http://127.0.0.1:8000/", url).replacen(
+                "[doctypes.Party]",
+                &format!("{extra}\n[doctypes.Party]"),
+                1,
+            );
+            UpstreamConfig::parse(&text, Path::new("up.toml"))
+        };
+        let err = at("http://203.0.113.7/", "").unwrap_err().to_string();
+        assert!(err.contains("allow_plain_http"), "{err}");
+        assert!(err.contains("in clear"), "{err}");
+        at("http://203.0.113.7/", "allow_plain_http = true").unwrap();
+        for ok in [
+            "http://192.168.1.10:8000/",
+            "http://127.0.0.1/",
+            "http://10.2.3.4/",
+            "http://172.31.0.1/",
+            "http://169.254.1.1/",
+            "http://[::1]:8000/",
+            "http://[fd12:3456::1]/",
+            "http://localhost:8000/",
+            "http://hq.local/",
+            "http://erp.lan/",
+            "http://hq:8000/",
+            "https://203.0.113.7/",
+            "https://erp.example.org/",
+        ] {
+            at(ok, "").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for refused in [
+            "http://172.32.0.1/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+            "http://erp.example.org/",
+            "http://hq.local.example.org/",
+        ] {
+            assert!(at(refused, "").is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_is_read_relative_to_the_upstream_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path().join("up.toml");
+        let with = |url: &str, ca: &str| {
+            let text = MINIMAL.replace("http://127.0.0.1:8000/", url).replacen(
+                "[doctypes.Party]",
+                &format!("ca_file = \"{ca}\"\n[doctypes.Party]"),
+                1,
+            );
+            UpstreamConfig::parse(&text, &up)
+        };
+        // Missing, empty, not PEM, and on a plain http:// url.
+        let err = with("https://hq.example/", "none.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read ca_file"), "{err}");
+        std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+        let err = with("https://hq.example/", "empty.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds no certificate"), "{err}");
+        std::fs::write(
+            dir.path().join("bad.pem"),
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = with("https://hq.example/", "bad.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be used as a CA"), "{err}");
+        let ca = outpost_e2e::tls::TestCa::new();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let err = with("http://127.0.0.1/", "ca.pem").unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
+        let c = with("https://hq.example/", "ca.pem").unwrap();
+        assert_eq!(c.ca.len(), 1);
     }
 
     #[test]

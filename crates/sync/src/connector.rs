@@ -177,6 +177,23 @@ pub trait Connector: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RemoteRecord>, SyncError>;
 
+    /// Runs the head office's workflow on documents the office confirmed
+    /// or cancelled; records already there (or past it) are left alone, so
+    /// asking twice does no harm. A refusal is [`ErrorClass::Rejected`]
+    /// with the head office's words.
+    async fn transition(
+        &self,
+        doctype: &str,
+        ids: &[String],
+        to: crate::config::Transition,
+    ) -> Result<(), SyncError> {
+        let _ = (ids, to);
+        Err(SyncError::new(
+            ErrorClass::Rejected,
+            format!("this head office has no workflow for {doctype}"),
+        ))
+    }
+
     /// Bytes on the uplink so far.
     fn traffic(&self) -> Traffic;
 

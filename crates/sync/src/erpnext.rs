@@ -45,7 +45,7 @@ impl Erpnext {
     pub fn new(config: UpstreamConfig) -> Result<Erpnext, SyncError> {
         let base = config.url.trim_end_matches('/').to_string();
         let auth = format!("token {}:{}", config.user, config.password());
-        let http = Http::new("ERPNext", &config.url)?;
+        let http = Http::new("ERPNext", &config)?;
         Ok(Erpnext {
             config,
             base,

@@ -17,7 +17,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use crate::config::{DoctypeMap, UpstreamConfig};
+use std::collections::HashMap;
+
+use crate::config::{DoctypeMap, Transition, UpstreamConfig};
 use crate::connector::{
     query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
@@ -59,7 +61,7 @@ impl Tryton {
     pub fn new(config: UpstreamConfig) -> Result<Tryton, SyncError> {
         let base = config.url.trim_end_matches('/');
         let endpoint = format!("{base}/{}/rpc/", config.database);
-        let http = Http::new("Tryton", &config.url)?;
+        let http = Http::new("Tryton", &config)?;
         Ok(Tryton {
             config,
             endpoint,
@@ -185,23 +187,82 @@ impl Tryton {
         ))
     }
 
-    /// Remote field names to read for `map`, plus the bookkeeping fields.
-    fn fields(map: &DoctypeMap) -> Vec<String> {
+    /// Remote field names to read for `map`, plus the bookkeeping fields;
+    /// a document's lines in the same call (`lines.product` ...).
+    fn fields(&self, map: &DoctypeMap) -> Vec<String> {
         let mut f: Vec<String> = map.fields.values().cloned().collect();
-        for extra in ["id", "active", "_timestamp", "last_modified_at"] {
+        f.extend(map.from_remote.values().cloned());
+        let mut extras = vec!["id", "_timestamp", "last_modified_at"];
+        if !is_document(map) {
+            extras.push("active");
+        }
+        for extra in extras {
             if !f.iter().any(|x| x == extra) {
                 f.push(extra.to_string());
+            }
+        }
+        for (table, tm) in &map.tables {
+            let field = tm.remote_field(table);
+            f.push(format!("{field}.id"));
+            f.push(format!("{field}.sequence"));
+            for (ours, theirs) in &tm.fields {
+                if self.via_template(tm.links.get(ours)) {
+                    f.push(format!("{field}.{theirs}.template"));
+                } else {
+                    f.push(format!("{field}.{theirs}"));
+                }
             }
         }
         f
     }
 
-    fn to_record(map: &DoctypeMap, row: &Value) -> RemoteRecord {
+    /// Whether a link to `target` points at a Product synced through its
+    /// template (its remote id is the template's; a line needs the
+    /// variant).
+    fn via_template(&self, target: Option<&String>) -> bool {
+        target
+            .and_then(|t| self.config.doctypes.get(t))
+            .is_some_and(|m| m.model == "product.product")
+    }
+
+    fn to_record(&self, map: &DoctypeMap, row: &Value) -> RemoteRecord {
         let mut values = Map::new();
-        for (ours, theirs) in &map.fields {
+        for (ours, theirs) in map.fields.iter().chain(&map.from_remote) {
             if let Some(v) = row.get(theirs) {
                 values.insert(ours.clone(), from_tryton(v));
             }
+        }
+        for (table, tm) in &map.tables {
+            let field = tm.remote_field(table);
+            let lines = row
+                .get(format!("{field}.").as_str())
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let rows: Vec<Value> = lines
+                .iter()
+                .map(|line| {
+                    let mut r = Map::new();
+                    r.insert(
+                        "id".into(),
+                        json!(line["id"].as_i64().unwrap_or_default().to_string()),
+                    );
+                    r.insert("sequence".into(), line["sequence"].clone());
+                    for (ours, theirs) in &tm.fields {
+                        let v = if self.via_template(tm.links.get(ours)) {
+                            line.get(format!("{theirs}.").as_str())
+                                .and_then(|p| p.get("template"))
+                                .cloned()
+                                .unwrap_or(Value::Null)
+                        } else {
+                            line.get(theirs).map(from_tryton).unwrap_or(Value::Null)
+                        };
+                        r.insert(ours.clone(), v);
+                    }
+                    Value::Object(r)
+                })
+                .collect();
+            values.insert(table.clone(), Value::Array(rows));
         }
         RemoteRecord {
             id: row["id"]
@@ -214,6 +275,7 @@ impl Tryton {
                 .unwrap_or_default(),
             version: row["_timestamp"].as_str().map(str::to_string),
             active: match &row["active"] {
+                Value::Null if is_document(map) => true,
                 Value::Bool(b) => *b,
                 Value::Number(n) => n.as_i64() != Some(0),
                 _ => true,
@@ -225,8 +287,183 @@ impl Tryton {
     fn to_remote(map: &DoctypeMap, values: &Map<String, Value>) -> Map<String, Value> {
         values
             .iter()
-            .filter_map(|(k, v)| map.fields.get(k).map(|theirs| (theirs.clone(), v.clone())))
+            .filter_map(|(k, v)| {
+                let theirs = map.fields.get(k)?;
+                // Links travel as the linked record's (integer) id.
+                let v = match (map.links.contains_key(k), v) {
+                    (true, Value::String(id)) => id.parse::<i64>().map_or(v.clone(), |i| json!(i)),
+                    _ => v.clone(),
+                };
+                Some((theirs.clone(), v))
+            })
             .collect()
+    }
+
+    /// A document's header and lines as Tryton takes them: lines as
+    /// one2many commands (create the new ones, write the known ones, delete
+    /// the removed ones), a product line with its variant, unit and name,
+    /// and a new sale with its party's first address.
+    async fn document_values(
+        &self,
+        map: &DoctypeMap,
+        records: &[&Map<String, Value>],
+        new: bool,
+    ) -> Result<Vec<Map<String, Value>>, SyncError> {
+        // Templates → (variant, unit, name), in one call.
+        let mut templates: Vec<i64> = Vec::new();
+        for (table, tm) in &map.tables {
+            for r in records {
+                for row in r.get(table).and_then(Value::as_array).into_iter().flatten() {
+                    for ours in tm.fields.keys() {
+                        if self.via_template(tm.links.get(ours)) {
+                            if let Some(id) = row.get(ours).and_then(id_of) {
+                                templates.push(id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        templates.sort_unstable();
+        templates.dedup();
+        let mut variants: HashMap<i64, (i64, Value, Value)> = HashMap::new();
+        if !templates.is_empty() {
+            let rows = self
+                .call(
+                    "product.product",
+                    "search_read",
+                    json!([[["template", "in", templates]], 0, null, [["id", "ASC"]],
+                           ["template", "default_uom", "rec_name"], {"active_test": false}]),
+                )
+                .await?;
+            for r in rows.as_array().into_iter().flatten() {
+                if let Some(t) = r["template"].as_i64() {
+                    variants.entry(t).or_insert((
+                        r["id"].as_i64().unwrap_or_default(),
+                        r["default_uom"].clone(),
+                        r["rec_name"].clone(),
+                    ));
+                }
+            }
+        }
+        // A new sale's addresses: its party's first (Tryton does not fill
+        // them in over RPC, and a quote needs them).
+        let mut addresses: HashMap<i64, i64> = HashMap::new();
+        if new && map.model == "sale.sale" {
+            let parties: Vec<i64> = records
+                .iter()
+                .filter_map(|r| r.get("party").and_then(id_of))
+                .collect();
+            if !parties.is_empty() {
+                let rows = self
+                    .call(
+                        "party.address",
+                        "search_read",
+                        json!([
+                            [["party", "in", parties]],
+                            0,
+                            null,
+                            [["id", "ASC"]],
+                            ["party"],
+                            {}
+                        ]),
+                    )
+                    .await?;
+                for a in rows.as_array().into_iter().flatten() {
+                    if let (Some(p), Some(id)) = (a["party"].as_i64(), a["id"].as_i64()) {
+                        addresses.entry(p).or_insert(id);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let mut v = Tryton::to_remote(map, r);
+            if new {
+                for (k, d) in &map.defaults {
+                    v.entry(k.clone()).or_insert(d.clone());
+                }
+                if let Some(a) = r
+                    .get("party")
+                    .and_then(id_of)
+                    .and_then(|p| addresses.get(&p))
+                {
+                    v.insert("invoice_address".into(), json!(a));
+                    v.insert("shipment_address".into(), json!(a));
+                }
+            }
+            for (table, tm) in &map.tables {
+                let Some(rows) = r.get(table).and_then(Value::as_array) else {
+                    continue;
+                };
+                let (mut create, mut commands, mut delete) = (Vec::new(), Vec::new(), Vec::new());
+                for row in rows {
+                    let id = row.get("id").and_then(id_of);
+                    if row.get("_delete") == Some(&json!(true)) {
+                        delete.extend(id);
+                        continue;
+                    }
+                    let mut line = Map::new();
+                    for (ours, theirs) in &tm.fields {
+                        let val = row.get(ours).cloned().unwrap_or(Value::Null);
+                        if self.via_template(tm.links.get(ours)) {
+                            let Some((variant, unit, name)) =
+                                id_of(&val).and_then(|t| variants.get(&t))
+                            else {
+                                return Err(SyncError::new(
+                                    ErrorClass::Rejected,
+                                    format!("{table}: the head office has no product variant for template {val}"),
+                                ));
+                            };
+                            line.insert(theirs.clone(), json!(variant));
+                            if id.is_none() {
+                                line.insert("unit".into(), unit.clone());
+                                line.insert("description".into(), name.clone());
+                            }
+                        } else if tm.links.contains_key(ours) {
+                            line.insert(
+                                theirs.clone(),
+                                id_of(&val).map_or(Value::Null, |i| json!(i)),
+                            );
+                        } else {
+                            line.insert(theirs.clone(), val);
+                        }
+                    }
+                    line.insert(
+                        "sequence".into(),
+                        row.get("sequence").cloned().unwrap_or(Value::Null),
+                    );
+                    match id {
+                        Some(id) => commands.push(json!(["write", [id], line])),
+                        None => create.push(Value::Object(line)),
+                    }
+                }
+                if !create.is_empty() {
+                    commands.push(json!(["create", create]));
+                }
+                if !delete.is_empty() {
+                    commands.push(json!(["delete", delete]));
+                }
+                v.insert(tm.remote_field(table).to_string(), Value::Array(commands));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// A document (a sale): records with rows or a workflow. Tryton's sales
+/// have no `active`; a deletion here cancels and deletes there.
+fn is_document(map: &DoctypeMap) -> bool {
+    !map.tables.is_empty() || map.workflow.is_some()
+}
+
+/// An id as Tryton's integer (the worker keeps ids as text).
+fn id_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
     }
 }
 
@@ -409,12 +646,12 @@ impl Tryton {
             .call(
                 remote_model(map),
                 "search_read",
-                json!([domain, 0, limit, order, Tryton::fields(map), {"active_test": false}]),
+                json!([domain, 0, limit, order, self.fields(map), {"active_test": false}]),
             )
             .await?;
         Ok(rows
             .as_array()
-            .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
+            .map(|a| a.iter().map(|r| self.to_record(map, r)).collect())
             .unwrap_or_default())
     }
 }
@@ -460,22 +697,51 @@ impl Connector for Tryton {
     ) -> Result<Vec<String>, SyncError> {
         let map = self.config.map(doctype)?;
         let model = remote_model(map);
-        let remote: Vec<Value> = records
-            .iter()
-            .map(|r| {
-                let mut v = Tryton::to_remote(map, r);
-                for (k, d) in &map.defaults {
-                    v.entry(k.clone()).or_insert(d.clone());
-                }
-                if model == "product.template" {
-                    // A template needs a unit (1 is "Unit" in every fresh
-                    // database), and gets its one variant in the same call.
-                    v.entry("default_uom").or_insert(json!(1));
-                    v.entry("products").or_insert(json!([["create", [{}]]]));
-                }
-                Value::Object(v)
-            })
-            .collect();
+        let remote: Vec<Value> = if is_document(map) {
+            let refs: Vec<&Map<String, Value>> = records.iter().collect();
+            self.document_values(map, &refs, true)
+                .await?
+                .into_iter()
+                .map(Value::Object)
+                .collect()
+        } else {
+            records
+                .iter()
+                .map(|r| {
+                    let mut v = Tryton::to_remote(map, r);
+                    for (k, d) in &map.defaults {
+                        v.entry(k.clone()).or_insert(d.clone());
+                    }
+                    if model == "product.template" {
+                        // A template needs a unit (1 is "Unit" in every fresh
+                        // database), and gets its one variant in the same call.
+                        v.entry("default_uom").or_insert(json!(1));
+                        v.entry("products").or_insert(json!([["create", [{}]]]));
+                        if self
+                            .config
+                            .doctypes
+                            .values()
+                            .any(|m| m.model == "sale.sale")
+                        {
+                            // A product a sale can name must be salable.
+                            v.entry("salable").or_insert(json!(true));
+                            v.entry("sale_uom").or_insert(json!(1));
+                        }
+                    }
+                    if model == "party.party"
+                        && self
+                            .config
+                            .doctypes
+                            .values()
+                            .any(|m| m.model == "sale.sale")
+                    {
+                        // A quote needs an invoice address: one, empty.
+                        v.entry("addresses").or_insert(json!([["create", [{}]]]));
+                    }
+                    Value::Object(v)
+                })
+                .collect()
+        };
         let ids = text_ids(&self.call(model, "create", json!([remote, {}])).await?);
         if ids.len() != records.len() {
             return Err(SyncError::new(
@@ -496,6 +762,9 @@ impl Connector for Tryton {
         }
         let map = self.config.map(doctype)?;
         let model = remote_model(map);
+        if is_document(map) {
+            return self.write_documents(map, writes).await;
+        }
         // An inactive record is read-only in Tryton, even with `active` in
         // the same values: activate first (checked against the version
         // read), then write with the version that gives.
@@ -631,17 +900,125 @@ impl Connector for Tryton {
             .call(
                 remote_model(map),
                 "search_read",
-                json!([domain, 0, limit, [["id", "ASC"]], Tryton::fields(map), {}]),
+                json!([domain, 0, limit, [["id", "ASC"]], self.fields(map), {}]),
             )
             .await?;
         Ok(rows
             .as_array()
-            .map(|a| a.iter().map(|r| Tryton::to_record(map, r)).collect())
+            .map(|a| a.iter().map(|r| self.to_record(map, r)).collect())
             .unwrap_or_default())
+    }
+
+    async fn transition(
+        &self,
+        doctype: &str,
+        ids: &[String],
+        to: Transition,
+    ) -> Result<(), SyncError> {
+        let map = self.config.map(doctype)?;
+        let model = remote_model(map);
+        let ids = int_ids(ids)?;
+        let rows = self
+            .call(
+                model,
+                "search_read",
+                json!([[["id", "in", ids]], 0, null, null, ["state"], {}]),
+            )
+            .await?;
+        let state_of = |want: &[&str]| -> Vec<i64> {
+            rows.as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| want.contains(&r["state"].as_str().unwrap_or_default()))
+                .filter_map(|r| r["id"].as_i64())
+                .collect()
+        };
+        match to {
+            Transition::Confirm => {
+                let draft = state_of(&["draft"]);
+                if !draft.is_empty() {
+                    self.call(model, "quote", json!([draft, {}])).await?;
+                }
+                let quoted = state_of(&["draft", "quotation"]);
+                if !quoted.is_empty() {
+                    self.call(model, "confirm", json!([quoted, {}])).await?;
+                }
+            }
+            Transition::Cancel => {
+                let past: Vec<String> = rows
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| {
+                        !matches!(
+                            r["state"].as_str(),
+                            Some("draft" | "quotation" | "cancelled")
+                        )
+                    })
+                    .map(|r| format!("{} is {}", r["id"], r["state"].as_str().unwrap_or("?")))
+                    .collect();
+                if !past.is_empty() {
+                    return Err(SyncError::new(
+                        ErrorClass::Rejected,
+                        format!(
+                            "the head office can no longer cancel it ({}); cancel it there",
+                            past.join(", ")
+                        ),
+                    ));
+                }
+                let open = state_of(&["draft", "quotation"]);
+                if !open.is_empty() {
+                    self.call(model, "cancel", json!([open, {}])).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn traffic(&self) -> Traffic {
         self.http.traffic()
+    }
+}
+
+impl Tryton {
+    /// Writes documents: header and line commands in one call per batch,
+    /// checked against each one's `_timestamp`; a deletion here cancels
+    /// the document there and deletes it.
+    async fn write_documents(
+        &self,
+        map: &DoctypeMap,
+        writes: &[RemoteWrite],
+    ) -> Result<(), SyncError> {
+        let model = remote_model(map);
+        let stamps = |ws: &[&RemoteWrite]| -> Map<String, Value> {
+            ws.iter()
+                .filter_map(|w| Some((format!("{model},{}", w.id), json!(w.version.as_ref()?))))
+                .collect()
+        };
+        let gone: Vec<&RemoteWrite> = writes.iter().filter(|w| w.deactivate).collect();
+        if !gone.is_empty() {
+            let ids: Vec<i64> = gone
+                .iter()
+                .map(|w| int_id(&w.id))
+                .collect::<Result<_, _>>()?;
+            let ctx = json!({"_timestamp": stamps(&gone)});
+            self.call(model, "cancel", json!([ids, ctx])).await?;
+            self.call(model, "delete", json!([ids, {}])).await?;
+        }
+        let live: Vec<&RemoteWrite> = writes.iter().filter(|w| !w.deactivate).collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<&Map<String, Value>> = live.iter().map(|w| &w.values).collect();
+        let remote = self.document_values(map, &values, false).await?;
+        let mut params = Vec::with_capacity(live.len() * 2 + 1);
+        for (w, v) in live.iter().zip(remote) {
+            params.push(json!([int_id(&w.id)?]));
+            params.push(Value::Object(v));
+        }
+        params.push(json!({"_timestamp": stamps(&live)}));
+        self.call(model, "write", Value::Array(params)).await?;
+        Ok(())
     }
 }
 

@@ -344,7 +344,7 @@ async fn matrix(policy: &str) {
                 .or(c.remote["values"]["code"].as_str())
                 .unwrap_or("?")
                 .to_string();
-            (code, (c.kind.clone(), c.state.clone()))
+            (code, (c.kind.clone(), c.state.as_str().to_string()))
         })
         .collect();
     let state = match policy {

@@ -98,6 +98,8 @@ export interface Field {
   table?: string;
   compute?: string;
   precision?: number;
+  /** Set by the head office only (a sale's number there): shown, never sent. */
+  read_only?: boolean;
 }
 
 export interface Doctype {

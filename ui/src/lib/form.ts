@@ -139,9 +139,9 @@ export function computeRecord(dt: Doctype, schema: Schema, values: Values): Valu
 // What a form sends
 // ---------------------------------------------------------------------------
 
-/** Fields a person types into (not computed). */
+/** Fields a person types into (not computed, not the head office's). */
 export function inputFields(dt: Doctype): Field[] {
-  return dt.fields.filter((f) => !f.compute);
+  return dt.fields.filter((f) => !f.compute && !f.read_only);
 }
 
 /**

@@ -1,0 +1,581 @@
+//! Pushing: the outbox in batches, one record's entries as its latest
+//! state; creates marked `sending` before they leave and looked up by key
+//! after a lost answer; writes checked against the version last seen;
+//! refused batches split until the refused record is alone, and parked.
+
+use super::documents::Outgoing;
+use super::*;
+use crate::config::Transition;
+
+/// A record's outbox entries taken together: only its latest state goes.
+struct Group {
+    doctype: String,
+    name: String,
+    /// The latest entry whose push started and never finished.
+    sent: Option<OutboxEntry>,
+    upto: i64,
+    seqs: Vec<i64>,
+    deleted: bool,
+    values: Map<String, Value>,
+    /// `values` as they go upstream (links as remote ids, rows with their
+    /// remote ids): set when the group is planned.
+    send: Map<String, Value>,
+    hash: String,
+    key: String,
+    /// The head office's workflow step the record asks for.
+    wants: Option<Transition>,
+}
+
+struct Planned {
+    group: Group,
+    remote_id: String,
+    version: Option<String>,
+    /// The hash both sides agreed on last (to tell a real conflict from a
+    /// version that only moved).
+    old_hash: String,
+    /// Activate the remote record again first.
+    reactivate: bool,
+}
+
+/// The remote's side of a write that could not go as it was.
+enum Remote {
+    /// Deleted there.
+    Gone,
+    /// It already holds what the write carries (its id).
+    There(String),
+    /// Its values are the ones both sides last agreed on: only its version
+    /// moved.
+    Moved(PulledRecord),
+    /// Changed there too.
+    Changed(PulledRecord),
+}
+
+/// `items` in batches of `size`, as a stack: the first batch pops first.
+fn batches<T>(mut items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(size.max(1)));
+        out.push(std::mem::replace(&mut items, rest));
+    }
+    out.reverse();
+    out
+}
+
+impl Worker {
+    fn group(&self, entries: Vec<OutboxEntry>) -> Result<Vec<Group>, SyncError> {
+        let mut order: Vec<(String, String)> = Vec::new();
+        let mut by: HashMap<(String, String), Vec<OutboxEntry>> = HashMap::new();
+        for e in entries {
+            let k = (e.doctype.clone(), e.name.clone());
+            if !by.contains_key(&k) {
+                order.push(k.clone());
+            }
+            by.entry(k).or_default().push(e);
+        }
+        let mut out = Vec::with_capacity(order.len());
+        for k in order {
+            let list = by.remove(&k).unwrap_or_default();
+            let (map, dt) = self.parts(&k.0)?;
+            let Some(latest) = list.last().cloned() else {
+                continue;
+            };
+            let sent = list
+                .iter()
+                .rev()
+                .find(|e| e.state == OutboxState::Sending)
+                .cloned();
+            let deleted = latest.op == ChangeOp::Delete || latest.payload["deleted"] == json!(true);
+            let mut values = normalize(
+                &self.schema,
+                dt,
+                map,
+                latest.payload.as_object().unwrap_or(&Map::new()),
+            );
+            // The key makes a lost answer findable: a record without one
+            // goes with its Outpost name as its key.
+            let key_field = map.key_field().to_string();
+            let key = match values.get(&key_field) {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    values.insert(key_field, json!(k.1));
+                    k.1.clone()
+                }
+            };
+            // Where `active` is a field of the record, a deletion here is
+            // the remote's deactivation: hashed as the pull will see it, so
+            // it does not come back as a change to apply.
+            let mut gone_here = deleted;
+            if deleted {
+                if let Some((ours, _)) = map.fields.iter().find(|(_, t)| *t == "active") {
+                    values.insert(ours.clone(), json!(false));
+                    gone_here = false;
+                }
+            }
+            let wants = match (&map.workflow, latest.payload.as_object()) {
+                (Some(w), Some(p)) if !deleted => w.wanted(p),
+                _ => None,
+            };
+            out.push(Group {
+                doctype: k.0,
+                name: k.1,
+                upto: latest.seq,
+                seqs: list.iter().map(|e| e.seq).collect(),
+                hash: hash(&values, gone_here),
+                sent,
+                deleted,
+                send: Map::new(),
+                values,
+                key,
+                wants,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn push(&mut self) -> Result<(), SyncError> {
+        let doctypes: Vec<String> = self.order.clone();
+        for _ in 0..MAX_ROUNDS {
+            let entries = self
+                .store
+                .outbox_batch(&doctypes, self.config.batch_size)
+                .map_err(store_err)?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let before: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+            let mut groups: BTreeMap<String, Vec<Group>> = BTreeMap::new();
+            for g in self.group(entries)? {
+                groups.entry(g.doctype.clone()).or_default().push(g);
+            }
+            // What others link to goes first (a sale's party and products).
+            for doctype in &doctypes {
+                if let Some(list) = groups.remove(doctype) {
+                    self.push_doctype(doctype, list).await?;
+                }
+            }
+            // A round that settled nothing (all entries wait on a conflict
+            // resolved by policy, say) must not spin.
+            let after = self
+                .store
+                .outbox_batch(&doctypes, self.config.batch_size)
+                .map_err(store_err)?;
+            if after.iter().map(|e| e.seq).collect::<Vec<_>>() == before {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_doctype(&mut self, doctype: &str, groups: Vec<Group>) -> Result<(), SyncError> {
+        let mut creates = Vec::new();
+        let mut writes: Vec<Planned> = Vec::new();
+        let mut lookups = Vec::new();
+        let mut done = Vec::new();
+        // Workflow steps asked for: (step, remote id, entries, name).
+        let mut wanted: Vec<(Transition, String, Vec<i64>, String)> = Vec::new();
+        for mut g in groups {
+            let link = self.store.sync_link(doctype, &g.name).map_err(store_err)?;
+            if !g.deleted {
+                match self.outgoing(doctype, &g.values, link.as_ref())? {
+                    Outgoing::Ready(send) => g.send = send,
+                    Outgoing::Wait => {
+                        tracing::debug!(doctype, name = %g.name, "waits for what it links to");
+                        continue;
+                    }
+                    Outgoing::Park(message) => {
+                        tracing::warn!(doctype, name = %g.name, "{message}");
+                        self.store
+                            .outbox_park(&g.seqs, &message)
+                            .map_err(store_err)?;
+                        continue;
+                    }
+                }
+            }
+            match link {
+                None if g.sent.is_some() => lookups.push(g),
+                None if g.deleted => done.push(Synced {
+                    doctype: g.doctype.clone(),
+                    name: g.name.clone(),
+                    upto: g.upto,
+                    link: None,
+                }),
+                None => creates.push(g),
+                Some(l) if l.hash == g.hash => {
+                    // The remote already has exactly this (but the office
+                    // may have confirmed it since).
+                    if let Some(t) = g.wants {
+                        wanted.push((t, l.remote_id.clone(), g.seqs.clone(), g.name.clone()));
+                    }
+                    done.push(Synced {
+                        doctype: g.doctype.clone(),
+                        name: g.name.clone(),
+                        upto: g.upto,
+                        link: Some(l),
+                    })
+                }
+                Some(l) => writes.push(Planned {
+                    group: g,
+                    remote_id: l.remote_id,
+                    version: l.version,
+                    old_hash: l.hash,
+                    reactivate: l.inactive,
+                }),
+            }
+        }
+        // Pushes whose answer never came: did they arrive?
+        if !lookups.is_empty() {
+            let keys: Vec<String> = lookups.iter().map(|g| g.key.clone()).collect();
+            let found = self.connector.lookup(doctype, &keys).await?;
+            let (map, _) = self.parts(doctype)?;
+            let key_field = map.key_field().to_string();
+            for g in lookups {
+                let hits: Vec<&RemoteRecord> = found
+                    .iter()
+                    .filter(|r| r.values.get(&key_field).and_then(Value::as_str) == Some(&g.key))
+                    .collect();
+                if hits.len() > 1 {
+                    self.park_ambiguous(doctype, &g, hits.len())?;
+                    continue;
+                }
+                let Some(r) = hits.first().copied() else {
+                    if g.deleted {
+                        done.push(Synced {
+                            doctype: g.doctype.clone(),
+                            name: g.name.clone(),
+                            upto: g.upto,
+                            link: None,
+                        });
+                    } else {
+                        creates.push(g);
+                    }
+                    continue;
+                };
+                let pulled = self.pulled(doctype, r)?;
+                // What was sent before the answer was lost.
+                let sent_hash = g.sent.as_ref().and_then(|s| {
+                    let (map, dt) = self.parts(doctype).ok()?;
+                    let mut v = normalize(&self.schema, dt, map, s.payload.as_object()?);
+                    if !matches!(v.get(map.key_field()), Some(Value::String(_))) {
+                        v.insert(map.key_field().to_string(), json!(g.name));
+                    }
+                    Some(hash(&v, s.op == ChangeOp::Delete))
+                });
+                if pulled.hash == g.hash {
+                    tracing::info!(doctype, name = %g.name, remote_id = r.id, "found upstream after a lost answer; not sent again");
+                    if let Some(t) = g.wants {
+                        wanted.push((t, r.id.clone(), g.seqs.clone(), g.name.clone()));
+                    }
+                    done.push(Synced {
+                        doctype: g.doctype.clone(),
+                        name: g.name.clone(),
+                        upto: g.upto,
+                        link: Some(Link {
+                            remote_id: r.id.clone(),
+                            hash: g.hash.clone(),
+                            version: r.version.clone(),
+                            inactive: false,
+                            children: pulled.children.clone(),
+                        }),
+                    });
+                } else if sent_hash.as_deref() == Some(pulled.hash.as_str()) {
+                    // Ours, changed here since: link it and send the change
+                    // (rows matched to the lines it already has).
+                    let mut g = g;
+                    if !pulled.children.is_empty() {
+                        let link = Link {
+                            remote_id: r.id.clone(),
+                            hash: pulled.hash.clone(),
+                            version: r.version.clone(),
+                            inactive: false,
+                            children: pulled.children.clone(),
+                        };
+                        if let Outgoing::Ready(send) =
+                            self.outgoing(doctype, &g.values, Some(&link))?
+                        {
+                            g.send = send;
+                        }
+                    }
+                    writes.push(Planned {
+                        remote_id: r.id.clone(),
+                        version: r.version.clone(),
+                        old_hash: pulled.hash.clone(),
+                        reactivate: !r.active && !Worker::active_field(self.parts(doctype)?.0),
+                        group: g,
+                    });
+                } else {
+                    // Someone else's record with the same key.
+                    self.apply(doctype, vec![pulled], None).await?;
+                }
+            }
+        }
+        let refused = self
+            .run_workflow(doctype, std::mem::take(&mut wanted))
+            .await?;
+        for d in done.iter_mut().filter(|d| refused.contains(&d.name)) {
+            d.upto = 0; // linked, but its entries stay parked
+        }
+        self.store.sync_done(&done).map_err(store_err)?;
+        let sending: Vec<i64> = creates
+            .iter()
+            .chain(writes.iter().map(|p| &p.group))
+            .flat_map(|g| g.seqs.iter().copied())
+            .collect();
+        if sending.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .outbox_mark_sending(&sending)
+            .map_err(store_err)?;
+        self.pause("before_send").await;
+        let mut settled: Vec<(Group, String)> = Vec::new();
+        self.create_split(doctype, creates, &mut settled).await?;
+        self.write_split(doctype, writes, &mut settled).await?;
+        self.pause("after_answer").await;
+        // The versions the remote gave the records (for the next write).
+        let ids: Vec<String> = settled.iter().map(|(_, id)| id.clone()).collect();
+        // Without them the next write could not be checked for staleness:
+        // if the read fails, nothing is recorded and the entries stay
+        // `sending`, so the next run finds the records by lookup (new ones)
+        // or by the stale write's check (changed ones) and records them then.
+        // Documents read back whole: their lines' new ids are needed too.
+        let has_rows = !self.parts(doctype)?.0.tables.is_empty();
+        let mut records: HashMap<String, RemoteRecord> = HashMap::new();
+        let versions: HashMap<String, Option<String>> = if has_rows {
+            for r in self.connector.read(doctype, &ids).await? {
+                records.insert(r.id.clone(), r);
+            }
+            records
+                .iter()
+                .map(|(id, r)| (id.clone(), r.version.clone()))
+                .collect()
+        } else {
+            self.connector
+                .versions(doctype, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let wanted: Vec<(Transition, String, Vec<i64>, String)> = settled
+            .iter()
+            .filter_map(|(g, id)| Some((g.wants?, id.clone(), g.seqs.clone(), g.name.clone())))
+            .collect();
+        let refused = self.run_workflow(doctype, wanted).await?;
+        let done: Vec<Synced> = settled
+            .into_iter()
+            .map(|(g, id)| Synced {
+                doctype: g.doctype,
+                upto: if refused.contains(&g.name) { 0 } else { g.upto },
+                link: Some(Link {
+                    version: versions.get(&id).cloned().flatten(),
+                    children: self.children_after(doctype, &g.values, records.get(&id)),
+                    remote_id: id,
+                    hash: g.hash,
+                    inactive: false,
+                }),
+                name: g.name,
+            })
+            .collect();
+        tracing::info!(doctype, records = done.len(), "pushed");
+        self.store.sync_done(&done).map_err(store_err)
+    }
+
+    async fn read_one(
+        &self,
+        doctype: &str,
+        remote_id: &str,
+    ) -> Result<Option<RemoteRecord>, SyncError> {
+        let mut found = self
+            .connector
+            .read(doctype, &[remote_id.to_string()])
+            .await?;
+        Ok(found.pop())
+    }
+
+    /// What the remote holds (`now`) for a write that could not be sent as
+    /// it was (stale, refused, or without a version), against what the
+    /// write carries and what both sides last agreed on.
+    fn judge(
+        &self,
+        doctype: &str,
+        p: &Planned,
+        now: Option<&RemoteRecord>,
+    ) -> Result<Remote, SyncError> {
+        let Some(r) = now else {
+            return Ok(Remote::Gone);
+        };
+        let pulled = self.pulled(doctype, r)?;
+        Ok(if pulled.hash == p.group.hash {
+            Remote::There(r.id.clone())
+        } else if pulled.hash == p.old_hash {
+            Remote::Moved(pulled)
+        } else {
+            Remote::Changed(pulled)
+        })
+    }
+
+    /// Parks a record whose key names several head-office records: which
+    /// one it is must be settled by a person (linking it to the first could
+    /// overwrite someone else's record).
+    fn park_ambiguous(&self, doctype: &str, g: &Group, n: usize) -> Result<(), SyncError> {
+        let (map, _) = self.parts(doctype)?;
+        let message = format!(
+            "the head office has {n} {} records whose {} is {:?}; make it unique there or here",
+            map.model,
+            map.key_field(),
+            g.key
+        );
+        tracing::warn!(doctype, name = %g.name, "{message}");
+        self.store.outbox_park(&g.seqs, &message).map_err(store_err)
+    }
+
+    /// Creates in batches; a refused batch is split until the refused
+    /// record is alone, and that one is parked (or, when the remote already
+    /// has its key, handled as a conflict).
+    async fn create_split(
+        &mut self,
+        doctype: &str,
+        groups: Vec<Group>,
+        settled: &mut Vec<(Group, String)>,
+    ) -> Result<(), SyncError> {
+        let size = (self.config.batch_size as usize).min(self.connector.max_batch());
+        let mut queue = batches(groups, size);
+        while let Some(mut chunk) = queue.pop() {
+            let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.send.clone()).collect();
+            match self.connector.create(doctype, &values).await {
+                Ok(ids) => settled.extend(chunk.into_iter().zip(ids)),
+                Err(e) if e.class == ErrorClass::Rejected && chunk.len() > 1 => {
+                    let second = chunk.split_off(chunk.len() / 2);
+                    queue.push(second);
+                    queue.push(chunk);
+                }
+                Err(e) if e.class == ErrorClass::Rejected => {
+                    let g = chunk.remove(0);
+                    let found = self
+                        .connector
+                        .lookup(doctype, std::slice::from_ref(&g.key))
+                        .await?;
+                    if found.len() > 1 {
+                        self.park_ambiguous(doctype, &g, found.len())?;
+                    } else if let Some(r) = found.first() {
+                        // Made at the head office too: a create/create
+                        // conflict, settled by the doctype's policy.
+                        let pulled = self.pulled(doctype, r)?;
+                        self.apply(doctype, vec![pulled], None).await?;
+                    } else {
+                        tracing::warn!(doctype, name = %g.name, error = %e, "refused upstream; parked");
+                        self.store
+                            .outbox_park(&g.seqs, &e.message)
+                            .map_err(store_err)?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes in batches; a stale or refused batch is split down to the
+    /// record. A stale record whose remote values are still the ones both
+    /// sides agreed on is written again with the new version; otherwise it
+    /// is a conflict for the policy.
+    async fn write_split(
+        &mut self,
+        doctype: &str,
+        planned: Vec<Planned>,
+        settled: &mut Vec<(Group, String)>,
+    ) -> Result<(), SyncError> {
+        // A write without the version it was read with could not be refused
+        // as stale: read the remote first and judge as for a stale write.
+        let mut checked = Vec::with_capacity(planned.len());
+        for mut p in planned {
+            if p.version.is_some() {
+                checked.push(p);
+                continue;
+            }
+            let now = self.read_one(doctype, &p.remote_id).await?;
+            match self.judge(doctype, &p, now.as_ref())? {
+                Remote::Gone => {
+                    self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
+                }
+                Remote::There(id) => settled.push((p.group, id)),
+                Remote::Moved(r) => {
+                    p.version = r.version;
+                    checked.push(p);
+                }
+                Remote::Changed(r) => {
+                    self.apply(doctype, vec![r], None).await?;
+                }
+            }
+        }
+        let mut queue = batches(checked, self.config.batch_size as usize);
+        let mut retried: HashSet<String> = HashSet::new();
+        // The key names the record on both sides and is not rewritten
+        // (Tryton refuses to change a party's code once set).
+        let key_field = self.parts(doctype)?.0.key_field().to_string();
+        while let Some(mut chunk) = queue.pop() {
+            let writes: Vec<RemoteWrite> = chunk
+                .iter()
+                .map(|p| {
+                    let mut values = p.group.send.clone();
+                    values.remove(&key_field);
+                    RemoteWrite {
+                        id: p.remote_id.clone(),
+                        version: p.version.clone(),
+                        values,
+                        deactivate: p.group.deleted,
+                        reactivate: p.reactivate && !p.group.deleted,
+                    }
+                })
+                .collect();
+            let err = match self.connector.write(doctype, &writes).await {
+                Ok(()) => {
+                    settled.extend(chunk.into_iter().map(|p| (p.group, p.remote_id)));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            match err.class {
+                ErrorClass::Rejected | ErrorClass::Conflict if chunk.len() > 1 => {
+                    let second = chunk.split_off(chunk.len() / 2);
+                    queue.push(second);
+                    queue.push(chunk);
+                }
+                ErrorClass::Rejected | ErrorClass::Conflict => {
+                    let mut p = chunk.remove(0);
+                    let now = self.read_one(doctype, &p.remote_id).await?;
+                    // Refused because the record was deleted or deactivated
+                    // at the head office: that is a conflict, not bad data.
+                    let removed = match &now {
+                        None => true,
+                        Some(r) => !r.active && !Worker::active_field(self.parts(doctype)?.0),
+                    };
+                    if err.class == ErrorClass::Rejected && !removed {
+                        tracing::warn!(doctype, name = %p.group.name, error = %err, "refused upstream; parked");
+                        self.store
+                            .outbox_park(&p.group.seqs, &err.message)
+                            .map_err(store_err)?;
+                        continue;
+                    }
+                    match self.judge(doctype, &p, now.as_ref())? {
+                        // Deleted at the head office meanwhile.
+                        Remote::Gone => {
+                            self.apply(doctype, vec![gone(&p.remote_id)], None).await?;
+                        }
+                        Remote::There(id) => settled.push((p.group, id)),
+                        // Only the version moved (our own earlier write).
+                        Remote::Moved(r) if retried.insert(p.remote_id.clone()) => {
+                            p.version = r.version;
+                            queue.push(vec![p]);
+                        }
+                        Remote::Moved(r) | Remote::Changed(r) => {
+                            tracing::info!(doctype, name = %p.group.name, "changed on both sides");
+                            self.apply(doctype, vec![r], None).await?;
+                        }
+                    }
+                }
+                _ => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}

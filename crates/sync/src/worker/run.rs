@@ -1,0 +1,149 @@
+//! The worker's loop: a cycle (push, pull, now and then reconcile), then a
+//! wait for the timer, a local change, `sync now` or the stop; failures
+//! back off with jitter.
+
+use super::*;
+
+pub(super) fn jitter(base: Duration) -> Duration {
+    // Half to all of `base`: offices that lost the uplink together do not
+    // all call back at the same second.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let frac = 0.5 + (nanos % 1000) as f64 / 2000.0;
+    base.mul_f64(frac)
+}
+
+impl Worker {
+    pub(super) async fn run(
+        mut self,
+        now: Arc<Notify>,
+        asked: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+        _lock: std::fs::File,
+    ) {
+        let mut failures: u32 = 0;
+        let mut last_now: String;
+        tracing::info!(kind = ?self.config.kind, url = %self.config.url, "upstream sync started");
+        loop {
+            let started = outpost_store::values::now_utc();
+            let _ = self.store.set_sync_state(&[("last_attempt", &started)]);
+            // Every request made before this cycle began is served by it.
+            let serving = self
+                .store
+                .sync_state("now_requested")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            last_now = serving.clone();
+            let result = tokio::select! {
+                r = self.cycle() => r,
+                _ = stop.changed() => break,
+            };
+            self.count_traffic();
+            let wait = match result {
+                Ok(()) => {
+                    failures = 0;
+                    let done = outpost_store::values::now_utc();
+                    let _ = self.store.set_sync_state(&[
+                        ("link", LinkState::Up.word()),
+                        ("last_success", &done),
+                        ("last_error", ""),
+                        ("next_attempt", ""),
+                        ("served", &serving),
+                    ]);
+                    Duration::from_secs(self.config.interval_seconds.max(1))
+                }
+                Err(e) => {
+                    failures += 1;
+                    let (state, wait) = match e.class {
+                        ErrorClass::Auth => (LinkState::Refused, AUTH_BACKOFF),
+                        ErrorClass::Rejected => (LinkState::Error, MAX_BACKOFF),
+                        _ => (
+                            LinkState::Down,
+                            jitter(Duration::from_secs(5 << failures.min(6)).min(MAX_BACKOFF)),
+                        ),
+                    };
+                    tracing::warn!(error = %e, retry_in = ?wait, "upstream sync failed");
+                    let next = time::OffsetDateTime::now_utc() + wait;
+                    let next = next
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    let _ = self.store.set_sync_state(&[
+                        ("link", state.word()),
+                        ("last_error", &e.message),
+                        ("next_attempt", &next),
+                        ("served", &serving),
+                    ]);
+                    wait
+                }
+            };
+            // Wait for the timer, a local change, `sync now`, or the stop.
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = now.notified() => {
+                        // Let a burst of changes gather into one push.
+                        tokio::time::sleep(DEBOUNCE).await;
+                        break;
+                    }
+                    _ = asked.notified() => break,
+                    _ = tokio::time::sleep(NOW_POLL) => {
+                        let asked = self.store.sync_state("now_requested").ok().flatten().unwrap_or_default();
+                        if asked != last_now {
+                            break;
+                        }
+                    }
+                    _ = stop.changed() => {
+                        let _ = self.store.set_sync_state(&[("link", LinkState::Stopped.word())]);
+                        tracing::info!("upstream sync stopped");
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = self
+            .store
+            .set_sync_state(&[("link", LinkState::Stopped.word())]);
+        tracing::info!("upstream sync stopped");
+    }
+
+    pub(super) fn count_traffic(&mut self) {
+        let t = self.connector.traffic();
+        let sent = t.sent.saturating_sub(self.traffic.sent);
+        let received = t.received.saturating_sub(self.traffic.received);
+        if self.store.sync_add_bytes(sent, received).is_ok() {
+            self.traffic = t;
+        }
+    }
+
+    /// A test hook: `OUTPOST_SYNC_PAUSE=before_send|after_answer` stops the
+    /// worker there for good, so a test can kill the process at that point.
+    pub(super) async fn pause(&self, point: &str) {
+        if self.pause_at.as_deref() == Some(point) {
+            tracing::warn!(point, "sync paused here (OUTPOST_SYNC_PAUSE)");
+            eprintln!("outpost-sync: paused at {point}");
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub(super) async fn cycle(&mut self) -> Result<(), SyncError> {
+        let push = self.push().await;
+        self.count_traffic();
+        push?;
+        for doctype in self.order.clone() {
+            self.pull(&doctype).await?;
+            self.count_traffic();
+        }
+        let due = Duration::from_secs(self.config.reconcile_minutes * 60);
+        if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {
+            for doctype in self.order.clone() {
+                self.reconcile(&doctype).await?;
+            }
+            self.last_reconcile = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
