@@ -1,7 +1,9 @@
 // Made by crates/app/src/typescript.rs from the Rust types; do not edit.
 // Regenerate: OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript
 export type { ApiError } from './ApiError';
+export type { ChangeOp } from './ChangeOp';
 export type { Conflict } from './Conflict';
+export type { ConflictState } from './ConflictState';
 export type { DecodedQr } from './DecodedQr';
 export type { DeleteArgs } from './DeleteArgs';
 export type { DeviceView } from './DeviceView';
