@@ -36,6 +36,11 @@ pub struct LinkConfig {
     /// this is turned off): a call that reached the server and whose answer
     /// never came back.
     pub hold_answers: bool,
+    /// Answers are held (as `hold_answers`) from the first request whose
+    /// bytes contain this text on (e.g. a JSON-RPC method name): the call
+    /// that reached the server and never answered is that one, not an
+    /// earlier lookup.
+    pub hold_answers_after: Option<&'static str>,
 }
 
 struct Shared {
@@ -156,6 +161,15 @@ async fn pump(
         }
     });
     while let Some((read_at, mut chunk)) = rx.recv().await {
+        if upward {
+            let mut cfg = shared.config.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(marker) = cfg.hold_answers_after {
+                if chunk.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+                    cfg.hold_answers = true;
+                    cfg.hold_answers_after = None;
+                }
+            }
+        }
         while shared.config().blackhole || (!upward && shared.config().hold_answers) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -72,6 +72,7 @@ const SATELLITE: LinkConfig = LinkConfig {
     cut_after: None,
     blackhole: false,
     hold_answers: false,
+    hold_answers_after: None,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
