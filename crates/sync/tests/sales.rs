@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use outpost_e2e::trytond::Trytond;
-use outpost_store::{Store, Write, WriteCtx};
+use outpost_store::{Keep, Store, Write, WriteCtx};
 use outpost_sync::{Sync, UpstreamConfig};
 use serde_json::{json, Value};
 
@@ -297,5 +297,79 @@ async fn a_sale_linking_a_refused_party_is_parked_naming_it_and_the_others_go_on
         sale_entry.message
     );
     assert!(parked.iter().any(|p| p.name == bad));
+    o.sync.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_changed_on_both_sides_is_a_conflict_with_both_versions_lines_included() {
+    let t = Trytond::start();
+    let o = office(&t);
+    let party = insert(
+        &o.store,
+        "Party",
+        json!({"party_name": "Both Sides", "code": "BS-1"}),
+    );
+    let tea = insert(
+        &o.store,
+        "Product",
+        json!({"product_name": "Tea", "code": "TEA3", "list_price": 4.0}),
+    );
+    let sale = insert(
+        &o.store,
+        "Sale",
+        json!({"party": party, "lines": [
+            {"product": tea, "quantity": 1, "unit_price": 4},
+            {"product": tea, "quantity": 2, "unit_price": 4}
+        ]}),
+    );
+    sync_now(&o).await;
+    let (hq, lines) = hq_sale(&t, &sale);
+    // The head office changes the first line through the sale (its
+    // `_timestamp` moves) ...
+    t.rpc(
+        "model.sale.sale.write",
+        json!([[hq["id"]], {"lines": [["write", [lines[0]["id"]], {"quantity": 7}]]}, {}]),
+    );
+    // ... and the office changes the second.
+    let current = o.store.get("Sale", &sale).unwrap();
+    let mut rows = current["lines"].as_array().unwrap().clone();
+    rows[1]["quantity"] = json!(9);
+    update(&o.store, "Sale", &sale, json!({"lines": rows}));
+    sync_now(&o).await;
+    let open = o.store.sync_conflicts(false).unwrap();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    let c = &open[0];
+    assert_eq!(c.kind, "modify/modify");
+    let qty = |rows: &Value| -> Vec<f64> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["quantity"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(qty(&c.local["lines"]), vec![1.0, 9.0]);
+    assert_eq!(qty(&c.remote["values"]["lines"]), vec![7.0, 2.0]);
+    // Nothing was overwritten at the head office.
+    let (_, now) = hq_sale(&t, &sale);
+    assert_eq!(
+        now.iter()
+            .map(|l| l["quantity"].as_f64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![7.0, 2.0]
+    );
+    // The office keeps its version: it goes over the head office's, the
+    // same two lines there.
+    o.store.sync_resolve(c.id, Keep::Local).unwrap();
+    sync_now(&o).await;
+    let (_, after) = hq_sale(&t, &sale);
+    assert_eq!(
+        after
+            .iter()
+            .map(|l| l["quantity"].as_f64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1.0, 9.0]
+    );
+    assert_eq!(after[0]["id"], lines[0]["id"]);
+    assert!(o.store.sync_conflicts(false).unwrap().is_empty());
     o.sync.stop().await;
 }
