@@ -185,6 +185,9 @@ async fn a_sale_made_on_a_slave_reaches_tryton_and_the_head_offices_answer_comes
     assert_eq!(seen["hq_state"], "Processing", "{seen:#}");
     assert_eq!(seen["number"], found[0].0["number"]);
     assert_eq!(seen["modified_by"], "upstream");
+    // The slave asks where its sale stands.
+    let state = on_slave(&["sync-records", "Sale", &sale_name]);
+    assert_eq!(state["state"], "sent", "{state}");
     let st = sync_status(m.path());
     assert_eq!(st["outbox_pending"], 0, "{st}");
     assert_eq!(st["parked"], 0, "{st}");

@@ -252,6 +252,13 @@ impl LocalDb {
                 Ok(json!({"subscribed": false}))
             }
             Op::SyncStatus => Ok(json!(store.sync_status().map_err(from_store)?)),
+            Op::SyncRecords(a) => {
+                store.schema().get(&a.doctype).map_err(from_store)?;
+                let records = store
+                    .sync_records(&a.doctype, &a.names)
+                    .map_err(from_store)?;
+                Ok(json!({ "records": records }))
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ pub const OPS: &[&str] = &[
     "subscribe",
     "unsubscribe",
     "sync.status",
+    "sync.records",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -234,6 +235,16 @@ pub struct HelloArgs {
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
+/// `sync.records`: where these records of `doctype` stand with the head
+/// office (waiting, sent, parked with the reason, conflict); at most 1,000.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct SyncRecordsArgs {
+    pub doctype: String,
+    pub names: Vec<String>,
+}
+
 /// One op with its typed arguments. On the wire it is the request's `op`
 /// (its [`name`](Op::name)) and `args`; the TypeScript type says the same
 /// (an op without arguments may leave `args` out).
@@ -257,6 +268,8 @@ pub enum Op {
     Unsubscribe,
     #[cfg_attr(feature = "ts", ts(rename = "sync.status"))]
     SyncStatus,
+    #[cfg_attr(feature = "ts", ts(rename = "sync.records"))]
+    SyncRecords(SyncRecordsArgs),
 }
 
 impl Op {
@@ -274,6 +287,7 @@ impl Op {
             Op::Subscribe(_) => "subscribe",
             Op::Unsubscribe => "unsubscribe",
             Op::SyncStatus => "sync.status",
+            Op::SyncRecords(_) => "sync.records",
         }
     }
 
@@ -295,6 +309,7 @@ impl Op {
             Op::Query(a) | Op::Count(a) => serde_json::to_value(a),
             Op::InsertMany(a) => serde_json::to_value(a),
             Op::Subscribe(a) => serde_json::to_value(a),
+            Op::SyncRecords(a) => serde_json::to_value(a),
             Op::Doctypes | Op::Unsubscribe | Op::SyncStatus => Ok(Value::Object(Map::new())),
         };
         v.unwrap_or(Value::Null)
@@ -326,6 +341,7 @@ impl Op {
             "subscribe" => Op::Subscribe(typed(name, args)?),
             "unsubscribe" => typed::<NoArgs>(name, args).map(|_| Op::Unsubscribe)?,
             "sync.status" => typed::<NoArgs>(name, args).map(|_| Op::SyncStatus)?,
+            "sync.records" => Op::SyncRecords(typed(name, args)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",

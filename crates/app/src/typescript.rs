@@ -56,6 +56,9 @@ fn export(dir: &Path) {
         s::Conflict,
         s::Parked,
         s::Keep,
+        s::DoctypeSync,
+        s::RecordSync,
+        s::RecordSyncState,
     );
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;

@@ -195,6 +195,8 @@ pub enum DbOp {
     Subscribe { doctypes: Vec<String> },
     /// Show the upstream sync state (pending outbox entries ...)
     SyncStatus,
+    /// Where these records stand with the head office (waiting, sent, parked, conflict), one JSON line each
+    SyncRecords { doctype: String, names: Vec<String> },
 }
 
 #[derive(Args, Debug, Default)]

@@ -47,7 +47,7 @@ pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use record::WriteCtx;
-pub use status::{LinkState, SyncBytes, SyncStatus};
+pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
 pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
     ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,

@@ -113,6 +113,112 @@ pub struct SyncStatus {
     /// [`OPEN_CONFLICTS_SHOWN`].
     pub open_conflicts: Vec<Conflict>,
     pub bytes: SyncBytes,
+    /// Per synced doctype (in the order they sync): what waits, what the
+    /// head office refused, and how many records it has.
+    pub doctypes: Vec<DoctypeSync>,
+}
+
+/// One synced doctype's counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DoctypeSync {
+    pub doctype: String,
+    /// Records with changes not yet at the head office.
+    pub pending: u64,
+    /// Records whose latest change the head office refused.
+    pub parked: u64,
+    /// Records the head office has (linked).
+    pub sent: u64,
+}
+
+/// Where one record stands with the head office, for lists and forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSyncState {
+    /// Its latest change waits to be sent (or for what it links to).
+    Waiting,
+    /// The head office has it as it is here.
+    Sent,
+    /// The head office refused its latest change (`message` says why).
+    Parked,
+    /// Changed on both sides; a person chooses (Master screen).
+    Conflict,
+    /// Not synced: its doctype does not go up, or no upstream is set.
+    NotSynced,
+}
+
+/// One record's standing with the head office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RecordSync {
+    pub name: String,
+    pub state: RecordSyncState,
+    /// The head office's words for a parked record.
+    pub message: Option<String>,
+    /// Its id at the head office, once it has it.
+    pub remote_id: Option<String>,
+}
+
+/// Most records one `sync.records` call asks about.
+pub const RECORDS_ASKED_MAX: usize = 1000;
+
+/// The doctypes the worker syncs, as it wrote them when it started.
+pub(crate) fn synced_doctypes(store: &Store) -> Vec<String> {
+    store
+        .sync_state("doctypes")
+        .ok()
+        .flatten()
+        .map(|t| {
+            t.split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each named record's standing (in the order asked).
+pub(crate) fn records(store: &Store, doctype: &str, names: &[String]) -> Result<Vec<RecordSync>> {
+    if names.len() > RECORDS_ASKED_MAX {
+        return Err(crate::error::StoreError::BadRequest(format!(
+            "ask about at most {RECORDS_ASKED_MAX} records at once, not {}",
+            names.len()
+        )));
+    }
+    let synced =
+        store.sync_state("kind")?.is_some() && synced_doctypes(store).iter().any(|d| d == doctype);
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        if !synced {
+            out.push(RecordSync {
+                name: name.clone(),
+                state: RecordSyncState::NotSynced,
+                message: None,
+                remote_id: None,
+            });
+            continue;
+        }
+        let remote_id = store.sync_link(doctype, name)?.map(|l| l.remote_id);
+        let (state, message) = if store.sync_open_conflict(doctype, name)? {
+            (RecordSyncState::Conflict, None)
+        } else if store.outbox_waiting(doctype, name)? {
+            (RecordSyncState::Waiting, None)
+        } else if let Some(m) = store.outbox_parked_reason(doctype, name)? {
+            (RecordSyncState::Parked, Some(m))
+        } else if remote_id.is_some() {
+            (RecordSyncState::Sent, None)
+        } else {
+            (RecordSyncState::NotSynced, None)
+        };
+        out.push(RecordSync {
+            name: name.clone(),
+            state,
+            message,
+            remote_id,
+        });
+    }
+    Ok(out)
 }
 
 /// How many open conflicts [`SyncStatus::open_conflicts`] carries: the
@@ -140,6 +246,7 @@ impl SyncStatus {
             conflicts: 0,
             open_conflicts: vec![],
             bytes: SyncBytes::default(),
+            doctypes: vec![],
         }
     }
 }
@@ -148,6 +255,11 @@ impl SyncStatus {
 /// (the body of [`Store::sync_status`]).
 pub(crate) fn read(store: &Store) -> Result<SyncStatus> {
     let counts = store.sync_counts()?;
+    let synced = synced_doctypes(store);
+    let doctypes = synced
+        .iter()
+        .map(|d| store.sync_doctype_counts(d))
+        .collect::<Result<Vec<_>>>()?;
     let state = |k: &str| store.sync_state(k).ok().flatten().filter(|v| !v.is_empty());
     let running = store.sync_running();
     let configured = state("kind").is_some();
@@ -179,7 +291,13 @@ pub(crate) fn read(store: &Store) -> Result<SyncStatus> {
         last_attempt: state("last_attempt"),
         last_error: state("last_error"),
         next_attempt: state("next_attempt").filter(|_| running),
-        outbox_pending: counts.pending,
+        // Only what goes up counts (a doctype the file does not sync keeps
+        // its outbox for the day it does).
+        outbox_pending: if synced.is_empty() {
+            counts.pending
+        } else {
+            store.outbox_pending_in(&synced)?
+        },
         parked: counts.parked,
         conflicts: counts.conflicts,
         open_conflicts: store
@@ -193,6 +311,7 @@ pub(crate) fn read(store: &Store) -> Result<SyncStatus> {
             sent_total: counts.sent_total,
             received_total: counts.received_total,
         },
+        doctypes,
     })
 }
 

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use outpost_e2e::trytond::Trytond;
-use outpost_store::{Keep, Store, Write, WriteCtx};
+use outpost_store::{Keep, RecordSyncState, Store, Write, WriteCtx};
 use outpost_sync::{Sync, UpstreamConfig};
 use serde_json::{json, Value};
 
@@ -297,6 +297,33 @@ async fn a_sale_linking_a_refused_party_is_parked_naming_it_and_the_others_go_on
         sale_entry.message
     );
     assert!(parked.iter().any(|p| p.name == bad));
+    // What lists and forms show for each sale, and the counts per doctype.
+    let states = o
+        .store
+        .sync_records("Sale", &[ok_sale.clone(), parked_sale.clone()])
+        .unwrap();
+    assert_eq!(states[0].state, RecordSyncState::Sent);
+    assert!(states[0].remote_id.is_some());
+    assert_eq!(states[1].state, RecordSyncState::Parked);
+    assert_eq!(
+        states[1].message.as_deref(),
+        Some(sale_entry.message.as_str())
+    );
+    let status = o.store.sync_status().unwrap();
+    let sales = status
+        .doctypes
+        .iter()
+        .find(|d| d.doctype == "Sale")
+        .unwrap();
+    assert_eq!((sales.sent, sales.pending, sales.parked), (1, 0, 1));
+    assert_eq!(
+        status
+            .doctypes
+            .iter()
+            .map(|d| d.doctype.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Party", "Product", "Sale"]
+    );
     o.sync.stop().await;
 }
 

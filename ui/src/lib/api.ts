@@ -48,6 +48,8 @@ export type {
   PairedView,
   Pairing,
   Parked,
+  RecordSync,
+  RecordSyncState,
   Request,
   Response,
   Role,

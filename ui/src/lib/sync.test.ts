@@ -15,6 +15,8 @@ import {
   statusTone,
   syncNowOutcome,
   syncSummary,
+  syncTitle,
+  syncWord,
 } from './sync';
 import doctypes from './testdata/doctypes.json';
 
@@ -42,6 +44,7 @@ function status(over: Partial<SyncView> = {}): SyncView {
     conflicts: 0,
     open_conflicts: [],
     bytes: { sent_today: 0, received_today: 0, sent_total: 0, received_total: 0 },
+    doctypes: [],
     ...over,
   };
 }
@@ -257,5 +260,15 @@ describe('the two versions of a conflict', () => {
     const [price, active] = conflictDiffs(c, Product, schema);
     expect([diffText(price, price.local), diffText(price, price.remote)]).toEqual(['12.50', '13.00']);
     expect([diffText(active, active.local), diffText(active, active.remote)]).toEqual(['✓', '']);
+  });
+});
+
+describe('a record with the head office', () => {
+  it('is said in a word and, longer, with the reason and what to do', () => {
+    expect(syncWord('parked')).toBe('refused');
+    expect(syncWord('not_synced')).toBe('');
+    const parked = { name: 'n', state: 'parked' as const, message: 'Tryton: no address', remote_id: null };
+    expect(syncTitle(parked)).toContain('Tryton: no address');
+    expect(syncTitle({ name: 'n', state: 'sent', message: null, remote_id: '12' })).toContain('12');
   });
 });

@@ -1,7 +1,15 @@
 // Head-office sync, free of the DOM: how the link reads, a conflict in
 // words and which of its fields differ, byte counts, the status bar line.
 
-import type { Doctype, Field, LinkState, SyncConflict, SyncView } from './api';
+import type {
+  Doctype,
+  Field,
+  LinkState,
+  RecordSync,
+  RecordSyncState,
+  SyncConflict,
+  SyncView,
+} from './api';
 import { compareVersions, label, type Schema, type Values } from './form';
 import { formatValue } from './format';
 
@@ -189,4 +197,33 @@ export function diffText(d: FieldDiff, v: unknown): string {
   if (d.field) return formatValue(d.field, v);
   if (blank(v)) return '';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** A record's standing with the head office, in a word for lists and forms. */
+const RECORD_WORDS: Record<RecordSyncState, string> = {
+  waiting: 'waiting',
+  sent: 'sent',
+  parked: 'refused',
+  conflict: 'conflict',
+  not_synced: '',
+};
+
+export function syncWord(state: RecordSyncState): string {
+  return RECORD_WORDS[state];
+}
+
+/** The longer words (a tooltip, the form's line): why, and what to do. */
+export function syncTitle(r: RecordSync): string {
+  switch (r.state) {
+    case 'waiting':
+      return 'Waiting to go to the head office (with the next sync, or once what it links to is there).';
+    case 'sent':
+      return `The head office has it${r.remote_id ? ` (its id there: ${r.remote_id})` : ''}.`;
+    case 'parked':
+      return `The head office refused it: ${r.message ?? 'no reason given'}. Change it here, or fix the record it names, and it is tried again.`;
+    case 'conflict':
+      return 'Changed here and at the head office: choose a version on the Master screen.';
+    case 'not_synced':
+      return 'Not sent to a head office.';
+  }
 }

@@ -185,6 +185,17 @@ async fn call(
             }
         }
         DbOp::SyncStatus => print_json(&db.run(Op::SyncStatus).await?),
+        DbOp::SyncRecords { doctype, names } => {
+            let answer = db
+                .run(Op::SyncRecords(outpost_api::protocol::SyncRecordsArgs {
+                    doctype: doctype.clone(),
+                    names: names.clone(),
+                }))
+                .await?;
+            for r in answer["records"].as_array().into_iter().flatten() {
+                print_json(r);
+            }
+        }
     }
     Ok(())
 }

@@ -153,6 +153,15 @@ fn print_status(s: &SyncStatus) {
     println!("pending:         {}", s.outbox_pending);
     println!("parked:          {}", s.parked);
     println!("conflicts:       {}", s.conflicts);
+    for d in &s.doctypes {
+        println!(
+            "  {:<15}{} at the head office, {} waiting, {} parked",
+            format!("{}:", d.doctype),
+            d.sent,
+            d.pending,
+            d.parked
+        );
+    }
     let b = &s.bytes;
     println!(
         "bytes today:     {} sent, {} received",

@@ -164,6 +164,63 @@ impl Store {
         })
     }
 
+    /// Changes of `doctypes` not yet sent (pending or sending entries).
+    pub fn outbox_pending_in(&self, doctypes: &[String]) -> Result<u64> {
+        self.with_reader(|c| {
+            let mut n = 0;
+            for d in doctypes {
+                n += c
+                    .prepare_cached(
+                        "SELECT count(*) FROM _outbox WHERE doctype = ? AND state IN ('pending', 'sending')",
+                    )?
+                    .query_row([d], |r| r.get::<_, i64>(0))? as u64;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Whether the record has an open conflict.
+    pub fn sync_open_conflict(&self, doctype: &str, name: &str) -> Result<bool> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM _sync_conflicts WHERE state = 'open' AND doctype = ? AND name = ? LIMIT 1",
+            )?
+            .exists([doctype, name])?)
+        })
+    }
+
+    /// Each named record's standing with the head office (`sync.records`).
+    pub fn sync_records(
+        &self,
+        doctype: &str,
+        names: &[String],
+    ) -> Result<Vec<crate::status::RecordSync>> {
+        crate::status::records(self, doctype, names)
+    }
+
+    /// Counts of one synced doctype: records waiting, parked, at the head
+    /// office.
+    pub fn sync_doctype_counts(&self, doctype: &str) -> Result<crate::status::DoctypeSync> {
+        self.with_reader(|c| {
+            let n = |sql: &str| -> Result<u64> {
+                Ok(c.prepare_cached(sql)?
+                    .query_row([doctype], |r| r.get::<_, i64>(0))? as u64)
+            };
+            Ok(crate::status::DoctypeSync {
+                doctype: doctype.to_string(),
+                pending: n("SELECT count(DISTINCT name) FROM _outbox
+                            WHERE doctype = ? AND state IN ('pending', 'sending')")?,
+                parked: n(
+                    "SELECT count(DISTINCT o.name) FROM _outbox o WHERE o.doctype = ?1
+                             AND o.state = 'parked' AND NOT EXISTS (SELECT 1 FROM _outbox p
+                               WHERE p.doctype = o.doctype AND p.name = o.name
+                                 AND p.state IN ('pending', 'sending'))",
+                )?,
+                sent: n("SELECT count(*) FROM _sync_links WHERE doctype = ?")?,
+            })
+        })
+    }
+
     /// Whether the record has changes not yet sent (pending or sending).
     pub fn outbox_waiting(&self, doctype: &str, name: &str) -> Result<bool> {
         self.with_reader(|c| {

@@ -127,6 +127,7 @@ impl Sync {
                 ("kind", kind),
                 ("url", &config.url),
                 ("link", LinkState::Starting.word()),
+                ("doctypes", &order.join(",")),
                 ("next_attempt", ""),
             ])
             .map_err(store_err)?;

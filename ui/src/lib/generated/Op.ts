@@ -6,6 +6,7 @@ import type { InsertArgs } from "./InsertArgs";
 import type { InsertManyArgs } from "./InsertManyArgs";
 import type { QueryArgs } from "./QueryArgs";
 import type { SubscribeArgs } from "./SubscribeArgs";
+import type { SyncRecordsArgs } from "./SyncRecordsArgs";
 import type { UpdateArgs } from "./UpdateArgs";
 
 /**
@@ -13,4 +14,4 @@ import type { UpdateArgs } from "./UpdateArgs";
  * (its [`name`](Op::name)) and `args`; the TypeScript type says the same
  * (an op without arguments may leave `args` out).
  */
-export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" };
+export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs };
