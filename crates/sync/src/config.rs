@@ -347,6 +347,38 @@ fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
             )],
             workflow: Some(("state", "Confirmed", "Cancelled")),
         }),
+        // The office's name travels in the Customer's Purchase Order
+        // (`po_no`): a Data field every ERPNext has (no custom field to add
+        // before the first sync), a column of `tabSales Order` and so a
+        // filter of the REST list (the lookup after a lost answer), long
+        // enough (140) for a UUID, editable after submit, and checked by
+        // ERPNext itself: a second open Sales Order with the same po_no
+        // for the customer is refused (unless Selling Settings allow it).
+        // The office's own reference has no field left to go in and is
+        // not sent. The delivery date ERPNext needs is the sale date (see
+        // the connector). Number and state are the head office's: the
+        // Sales Order's name and its status in the office's words.
+        (Kind::Erpnext, "Sale", "Sales Order") => Some(Builtin {
+            fields: &[
+                ("name", "po_no"),
+                ("party", "customer"),
+                ("sale_date", "transaction_date"),
+            ],
+            key: "name",
+            defaults: &[],
+            from_remote: &[("number", "name"), ("hq_state", "status")],
+            tables: &[(
+                "lines",
+                "Sales Order Item",
+                "items",
+                &[
+                    ("product", "item_code"),
+                    ("quantity", "qty"),
+                    ("unit_price", "rate"),
+                ],
+            )],
+            workflow: Some(("state", "Confirmed", "Cancelled")),
+        }),
         _ => None,
     }
 }
@@ -564,6 +596,22 @@ model = "product.product"
             "All Customer Groups"
         );
         assert_eq!(c.doctypes["Product"].fields["code"], "item_code");
+        let sales = UpstreamConfig::parse(
+            &format!("{text}[doctypes.Sale]\nmodel = \"Sales Order\"\n"),
+            Path::new("up.toml"),
+        )
+        .unwrap();
+        let sale = &sales.doctypes["Sale"];
+        assert_eq!(sale.key_field(), "name");
+        assert_eq!(sale.fields["name"], "po_no");
+        assert_eq!(sale.from_remote["hq_state"], "status");
+        assert_eq!(sale.tables["lines"].model, "Sales Order Item");
+        assert_eq!(sale.tables["lines"].remote_field("lines"), "items");
+        assert_eq!(sale.tables["lines"].fields["product"], "item_code");
+        assert_eq!(
+            sale.workflow.as_ref().and_then(|w| w.confirm.as_deref()),
+            Some("Confirmed")
+        );
         // Tryton needs its database name.
         let err = UpstreamConfig::parse(
             &MINIMAL.replace("database = \"hq\"\n", ""),

@@ -10,16 +10,22 @@
 //! - a change is a `PUT /api/resource/<DocType>/<name>` carrying the
 //!   `modified` read with the record: Frappe refuses a stale one with
 //!   `TimestampMismatchError`, which is a conflict here;
-//! - `disabled` is the inverse of Outpost's `active`.
+//! - `disabled` is the inverse of Outpost's `active`;
+//! - documents (a Sales Order with its `items`) travel whole: a new one with
+//!   its rows inside it, a change as one PUT with the full row list (kept
+//!   rows keep their `name`, rows left out are deleted), submit and cancel
+//!   as a PUT of `docstatus` (see [`Erpnext::transition`]).
 //!
 //! No Frappe server can run on the build machine: this connector is tested
 //! against HTTP exchanges written from Frappe's documented API and its
 //! source (`crates/sync/tests/erpnext.rs`), not against a live ERPNext.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use crate::config::{DoctypeMap, UpstreamConfig};
+use crate::config::{DoctypeMap, TableMap, Transition, UpstreamConfig};
 use crate::connector::{
     query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
@@ -33,6 +39,37 @@ const QUERY_OPS: &[&str] = &[
 ];
 /// DocTypes with a `disabled` check (so `active` can be read and written).
 const WITH_DISABLED: &[&str] = &["Customer", "Supplier", "Item", "Employee", "Warehouse"];
+/// Parent names per child-row list call: the names travel in the URL,
+/// which proxies in front of Frappe cap (nginx: 8 KB a header line).
+const PARENTS_PER_CALL: usize = 100;
+
+/// A document (a Sales Order): records with rows or a workflow. They have
+/// no `disabled`; a cancelled one is still there (its status says so).
+fn is_document(map: &DoctypeMap) -> bool {
+    !map.tables.is_empty() || map.workflow.is_some()
+}
+
+/// A Sales Order's `status` as the office's words (the options of Sale's
+/// `hq_state`). ERPNext's statuses (erpnext/selling/doctype/sales_order,
+/// `status` options, set by `set_status` from docstatus, per_delivered and
+/// per_billed): a draft is Draft; submitted and nothing delivered or billed
+/// yet (`To Deliver and Bill`, also when partly done), held (`On Hold`) or
+/// waiting for an advance (`To Pay`) is Confirmed; delivered but not billed
+/// (`To Bill`) or billed but not delivered (`To Deliver`) is Processing;
+/// `Completed` and `Closed` (closed by hand: nothing more will happen) are
+/// Done; `Cancelled` is Cancelled. A Sales Order is never a quotation
+/// (ERPNext keeps those apart, as the Quotation doctype). Other words pass
+/// as they are.
+pub fn sales_order_state(status: &str) -> &str {
+    match status {
+        "Draft" => "Draft",
+        "To Deliver and Bill" | "On Hold" | "To Pay" => "Confirmed",
+        "To Bill" | "To Deliver" => "Processing",
+        "Completed" | "Closed" => "Done",
+        "Cancelled" => "Cancelled",
+        other => other,
+    }
+}
 
 pub struct Erpnext {
     config: UpstreamConfig,
@@ -63,6 +100,7 @@ impl Erpnext {
         let mut f: Vec<String> = map
             .fields
             .values()
+            .chain(map.from_remote.values())
             .filter(|f| f.as_str() != "active")
             .cloned()
             .collect();
@@ -78,7 +116,9 @@ impl Erpnext {
         f
     }
 
-    fn to_record(map: &DoctypeMap, row: &Value) -> RemoteRecord {
+    /// A listed row as a record; a document's rows from `rows` (by table,
+    /// then parent name) as `{"id", "sequence", <Outpost row fields>}`.
+    fn to_record(map: &DoctypeMap, row: &Value, rows: &Rows) -> RemoteRecord {
         let disabled = row["disabled"].as_i64().unwrap_or(0) != 0
             || row["disabled"].as_bool().unwrap_or(false);
         let mut values = Map::new();
@@ -89,14 +129,58 @@ impl Erpnext {
                 values.insert(ours.clone(), v.clone());
             }
         }
+        for (ours, theirs) in &map.from_remote {
+            let v = match (map.model.as_str(), theirs.as_str(), row.get(theirs)) {
+                ("Sales Order", "status", Some(Value::String(s))) => json!(sales_order_state(s)),
+                (_, _, Some(v)) => v.clone(),
+                (_, _, None) => continue,
+            };
+            values.insert(ours.clone(), v);
+        }
+        let name = row["name"].as_str().unwrap_or_default().to_string();
+        for (table, tm) in &map.tables {
+            let lines = rows
+                .get(table)
+                .and_then(|by| by.get(&name))
+                .map(|l| {
+                    l.iter()
+                        .map(|line| {
+                            let mut r = Map::new();
+                            r.insert(
+                                "id".into(),
+                                json!(line["name"].as_str().unwrap_or_default()),
+                            );
+                            r.insert("sequence".into(), line["idx"].clone());
+                            for (ours, theirs) in &tm.fields {
+                                r.insert(
+                                    ours.clone(),
+                                    line.get(theirs).cloned().unwrap_or(Value::Null),
+                                );
+                            }
+                            Value::Object(r)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            values.insert(table.clone(), Value::Array(lines));
+        }
         let modified = row["modified"].as_str().unwrap_or_default().to_string();
         RemoteRecord {
-            id: row["name"].as_str().unwrap_or_default().to_string(),
+            id: name,
             stamp: modified.clone(),
             version: Some(modified).filter(|m| !m.is_empty()),
-            active: !disabled,
+            active: is_document(map) || !disabled,
             values,
         }
+    }
+
+    /// A row as sent (Outpost row fields; links already remote names) in
+    /// the remote's row field names.
+    fn row_to_remote(tm: &TableMap, row: &Map<String, Value>) -> Map<String, Value> {
+        tm.fields
+            .iter()
+            .filter_map(|(ours, theirs)| Some((theirs.clone(), row.get(ours)?.clone())))
+            .collect()
     }
 
     fn to_remote(map: &DoctypeMap, values: &Map<String, Value>) -> Map<String, Value> {
@@ -155,6 +239,26 @@ impl Erpnext {
         order_by: &str,
         limit: Option<u32>,
     ) -> Result<Vec<Value>, SyncError> {
+        self.list_of(
+            &map.model, None, fields, filters, or_filters, order_by, limit,
+        )
+        .await
+    }
+
+    /// A list call on any DocType; a child DocType (`Sales Order Item`)
+    /// names its `parent` DocType, which Frappe's `frappe.client.get_list`
+    /// (behind `/api/resource`) needs to check the permission on it.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_of(
+        &self,
+        model: &str,
+        parent: Option<&str>,
+        fields: &[String],
+        filters: Value,
+        or_filters: Option<Value>,
+        order_by: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Value>, SyncError> {
         let mut q = vec![
             ("fields", json!(fields).to_string()),
             ("filters", filters.to_string()),
@@ -165,12 +269,15 @@ impl Erpnext {
         if let Some(o) = or_filters {
             q.push(("or_filters", o.to_string()));
         }
+        if let Some(p) = parent {
+            q.push(("parent", p.to_string()));
+        }
         let query: String = q
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let url = format!("{}?{query}", self.resource(&map.model));
+        let url = format!("{}?{query}", self.resource(model));
         let v = self.call(reqwest::Method::GET, &url, None).await?;
         Ok(v["data"].as_array().cloned().unwrap_or_default())
     }
@@ -184,7 +291,221 @@ impl Erpnext {
         let rows = self
             .list(map, &Erpnext::fields(map), filters, None, "name asc", limit)
             .await?;
-        Ok(rows.iter().map(|r| Erpnext::to_record(map, r)).collect())
+        self.with_rows(map, rows).await
+    }
+
+    /// Listed documents as records, their rows read in one call per table
+    /// (per [`PARENTS_PER_CALL`] documents).
+    async fn with_rows(
+        &self,
+        map: &DoctypeMap,
+        list: Vec<Value>,
+    ) -> Result<Vec<RemoteRecord>, SyncError> {
+        let mut rows: Rows = HashMap::new();
+        let names: Vec<&str> = list.iter().filter_map(|r| r["name"].as_str()).collect();
+        for (table, tm) in &map.tables {
+            let by = rows.entry(table.clone()).or_default();
+            let mut fields: Vec<String> = vec!["name".into(), "parent".into(), "idx".into()];
+            fields.extend(tm.fields.values().cloned());
+            for chunk in names.chunks(PARENTS_PER_CALL) {
+                let lines = self
+                    .list_of(
+                        &tm.model,
+                        Some(&map.model),
+                        &fields,
+                        json!([["parent", "in", chunk]]),
+                        None,
+                        "parent asc, idx asc",
+                        None,
+                    )
+                    .await?;
+                for l in lines {
+                    let parent = l["parent"].as_str().unwrap_or_default().to_string();
+                    by.entry(parent).or_default().push(l);
+                }
+            }
+        }
+        Ok(list
+            .iter()
+            .map(|r| Erpnext::to_record(map, r, &rows))
+            .collect())
+    }
+
+    /// `names` (as `insert_many` answered them) in the order of `sent`:
+    /// Frappe's `insert_many` collects them in a Python set in recent
+    /// versions (a list in older ones), so their order is not the order
+    /// sent. Each is matched by its key.
+    async fn in_sent_order(
+        &self,
+        map: &DoctypeMap,
+        sent: &[Map<String, Value>],
+        names: Vec<String>,
+    ) -> Result<Vec<String>, SyncError> {
+        let key = map.key_field();
+        let remote_key = map.remote_field(key)?.to_string();
+        let rows = self
+            .list(
+                map,
+                &["name".into(), remote_key.clone()],
+                json!([["name", "in", names]]),
+                None,
+                "name asc",
+                None,
+            )
+            .await?;
+        let by_key: HashMap<String, String> = rows
+            .iter()
+            .filter_map(|r| {
+                let k = text(&r[remote_key.as_str()])?;
+                Some((k, r["name"].as_str()?.to_string()))
+            })
+            .collect();
+        sent.iter()
+            .map(|r| {
+                r.get(key)
+                    .and_then(text)
+                    .and_then(|k| by_key.get(&k).cloned())
+                    .ok_or_else(|| {
+                        // The next run finds them by key before making any.
+                        SyncError::new(
+                            ErrorClass::Retryable,
+                            format!(
+                                "ERPNext made the new {} records but their names could not be matched to them by {remote_key}",
+                                map.model
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// The `docstatus` of these documents (0 draft, 1 submitted, 2
+    /// cancelled); missing ones left out.
+    async fn docstatus(
+        &self,
+        map: &DoctypeMap,
+        ids: &[String],
+    ) -> Result<Vec<(String, i64)>, SyncError> {
+        let rows = self
+            .list(
+                map,
+                &["name".into(), "docstatus".into()],
+                json!([["name", "in", ids]]),
+                None,
+                "name asc",
+                None,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r["name"].as_str()?.to_string(),
+                    r["docstatus"].as_i64().unwrap_or(0),
+                ))
+            })
+            .collect())
+    }
+
+    fn document_url(&self, map: &DoctypeMap, name: &str) -> String {
+        format!("{}/{}", self.resource(&map.model), encode(name))
+    }
+
+    /// Changes documents, one PUT each (Frappe checks `modified` per
+    /// document). The rows go as the full list the document is to have
+    /// (Frappe's `Document.update` replaces a child table with the list
+    /// given; on save, rows whose `name` it has are updated, rows without
+    /// one are inserted, rows left out are deleted). A row given with its
+    /// `name` is rebuilt from what is given, so a kept row is sent whole:
+    /// the document is read first and the office's fields are set on the
+    /// head office's row, and what the head office set on it (warehouse,
+    /// unit, discount ...) stays. A deletion here cancels a submitted
+    /// document there and deletes it.
+    async fn write_documents(
+        &self,
+        map: &DoctypeMap,
+        writes: &[RemoteWrite],
+    ) -> Result<(), SyncError> {
+        for w in writes {
+            let url = self.document_url(map, &w.id);
+            if w.deactivate {
+                let status = self.docstatus(map, std::slice::from_ref(&w.id)).await?;
+                if status.iter().any(|(_, s)| *s == 1) {
+                    let mut body = json!({"docstatus": 2});
+                    if let Some(v) = &w.version {
+                        body["modified"] = json!(v);
+                    }
+                    self.call(reqwest::Method::PUT, &url, Some(body)).await?;
+                }
+                if !status.is_empty() {
+                    self.call(reqwest::Method::DELETE, &url, None).await?;
+                }
+                continue;
+            }
+            let mut body = Erpnext::to_remote(map, &w.values);
+            let kept = map.tables.keys().any(|t| {
+                w.values
+                    .get(t)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r.get("id").is_some() && r.get("_delete") != Some(&json!(true)))
+            });
+            let current = if kept {
+                Some(self.call(reqwest::Method::GET, &url, None).await?)
+            } else {
+                None
+            };
+            for (table, tm) in &map.tables {
+                let Some(rows) = w.values.get(table).and_then(Value::as_array) else {
+                    continue;
+                };
+                let field = tm.remote_field(table);
+                let theirs: HashMap<&str, &Map<String, Value>> = current
+                    .as_ref()
+                    .and_then(|c| c["data"][field].as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| Some((r["name"].as_str()?, r.as_object()?)))
+                    .collect();
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows.iter().filter_map(Value::as_object) {
+                    if row.get("_delete") == Some(&json!(true)) {
+                        continue;
+                    }
+                    let mut line = row
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| theirs.get(id))
+                        .map(|r| (*r).clone())
+                        .unwrap_or_default();
+                    line.extend(Erpnext::row_to_remote(tm, row));
+                    if let Some(seq) = row.get("sequence") {
+                        line.insert("idx".into(), seq.clone());
+                    }
+                    out.push(Value::Object(line));
+                }
+                body.insert(field.to_string(), Value::Array(out));
+            }
+            if let Some(v) = &w.version {
+                body.insert("modified".into(), json!(v));
+            }
+            self.call(reqwest::Method::PUT, &url, Some(Value::Object(body)))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A document's rows as listed: table → parent name → rows in order.
+type Rows = HashMap<String, HashMap<String, Vec<Value>>>;
+
+/// A key value as text (names and codes; numbers as written).
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -297,7 +618,7 @@ impl Connector for Erpnext {
                 Some(limit),
             )
             .await?;
-        let records: Vec<RemoteRecord> = rows.iter().map(|r| Erpnext::to_record(map, r)).collect();
+        let records = self.with_rows(map, rows).await?;
         Ok(Page::after(records, after))
     }
 
@@ -315,6 +636,29 @@ impl Connector for Erpnext {
                     let mut d = Erpnext::to_remote(map, r);
                     for (k, v) in &map.defaults {
                         d.entry(k.clone()).or_insert(v.clone());
+                    }
+                    // Rows inside the document, as Frappe takes child
+                    // tables: a list of dicts under the table field.
+                    for (table, tm) in &map.tables {
+                        let rows: Vec<Value> = r
+                            .get(table)
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_object)
+                            .filter(|row| row.get("_delete") != Some(&json!(true)))
+                            .map(|row| Value::Object(Erpnext::row_to_remote(tm, row)))
+                            .collect();
+                        d.insert(tm.remote_field(table).to_string(), Value::Array(rows));
+                    }
+                    // ERPNext refuses a Sales Order without a delivery date
+                    // ("Please enter Delivery Date"): the office has none,
+                    // so it is the order's own date (ERPNext allows the
+                    // same day, and copies it to rows without one).
+                    if map.model == "Sales Order" && !d.contains_key("delivery_date") {
+                        if let Some(t) = d.get("transaction_date").cloned() {
+                            d.insert("delivery_date".into(), t);
+                        }
                     }
                     d.insert("doctype".into(), json!(map.model));
                     Value::Object(d)
@@ -345,6 +689,11 @@ impl Connector for Erpnext {
                     ),
                 ));
             }
+            let made = if made.len() > 1 {
+                self.in_sent_order(map, chunk, made).await?
+            } else {
+                made
+            };
             names.extend(made);
         }
         Ok(names)
@@ -352,6 +701,9 @@ impl Connector for Erpnext {
 
     async fn write(&self, doctype: &str, writes: &[RemoteWrite]) -> Result<(), SyncError> {
         let map = self.config.map(doctype)?;
+        if is_document(map) {
+            return self.write_documents(map, writes).await;
+        }
         // One document per PUT: Frappe checks `modified` per document.
         for w in writes {
             let mut body = if w.deactivate {
@@ -456,6 +808,51 @@ impl Connector for Erpnext {
         self.records(map, Value::Array(list), Some(limit)).await
     }
 
+    /// Submits (docstatus 0 → 1) or cancels (1 → 2) documents with a PUT
+    /// of `docstatus`: Frappe's REST update (`PUT /api/resource/<DocType>/
+    /// <name>`) loads the document and saves it, and `Document.save` runs
+    /// a docstatus change as the submit or cancel it is
+    /// (`check_docstatus_transition`, with the submit or cancel permission
+    /// and the doctype's own checks), the way `frappe.client.submit` and
+    /// `frappe.client.cancel` do, without sending the whole document.
+    /// Documents already there (or deleted there) are left alone. A draft
+    /// cannot be cancelled in Frappe (0 → 2 is refused): that is a refusal
+    /// saying what to do.
+    async fn transition(
+        &self,
+        doctype: &str,
+        ids: &[String],
+        to: Transition,
+    ) -> Result<(), SyncError> {
+        let map = self.config.map(doctype)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (name, status) in self.docstatus(map, ids).await? {
+            let next = match (to, status) {
+                (Transition::Confirm, 0) => 1,
+                (Transition::Cancel, 1) => 2,
+                (Transition::Cancel, 0) => {
+                    return Err(SyncError::new(
+                        ErrorClass::Rejected,
+                        format!(
+                            "ERPNext cannot cancel {} {name}: it is a draft there (only a submitted one can be cancelled); delete the sale here to delete it there, or submit it there first",
+                            map.model
+                        ),
+                    ))
+                }
+                _ => continue,
+            };
+            self.call(
+                reqwest::Method::PUT,
+                &self.document_url(map, &name),
+                Some(json!({ "docstatus": next })),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     fn traffic(&self) -> Traffic {
         self.http.traffic()
     }
@@ -468,6 +865,24 @@ impl Connector for Erpnext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sales_order_statuses_become_the_offices_words() {
+        for (frappe, office) in [
+            ("Draft", "Draft"),
+            ("On Hold", "Confirmed"),
+            ("To Pay", "Confirmed"),
+            ("To Deliver and Bill", "Confirmed"),
+            ("To Bill", "Processing"),
+            ("To Deliver", "Processing"),
+            ("Completed", "Done"),
+            ("Closed", "Done"),
+            ("Cancelled", "Cancelled"),
+            ("Something New", "Something New"),
+        ] {
+            assert_eq!(sales_order_state(frappe), office, "{frappe}");
+        }
+    }
 
     #[test]
     fn frappe_errors_are_classified_with_their_words() {

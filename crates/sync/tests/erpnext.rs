@@ -3,7 +3,8 @@
 //! test. No Frappe server can run on the build machine (it needs MariaDB,
 //! Redis and Node on top of Python), so this is a stand-in, and it checks
 //! the connector's requests as much as its reading of the answers: an
-//! unexpected request fails the test.
+//! unexpected request fails the test. `tests/erpnext/sales.json` holds, stage
+//! by stage, the exchanges of a Sale going up as a Sales Order.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -185,7 +186,8 @@ async fn the_erpnext_connector_speaks_frappes_rest_api() {
     let url = serve(r.clone()).await;
     let erp = Erpnext::new(config(&url, "s3cret")).unwrap();
 
-    // New records go in one insert_many with the built-in defaults.
+    // New records go in one insert_many with the built-in defaults; the
+    // names come back in no set order and are matched by key.
     let names = erp
         .create(
             "Party",
@@ -316,7 +318,7 @@ async fn the_erpnext_connector_speaks_frappes_rest_api() {
         r.misses
     );
     assert!(erp.traffic().sent > 0 && erp.traffic().received > 0);
-    assert_eq!(r.seen.len(), 13, "{:#?}", r.seen);
+    assert_eq!(r.seen.len(), 14, "{:#?}", r.seen);
 }
 
 fn exchange(request: Value, status: u16, body: Value, once: bool) -> Exchange {
@@ -475,4 +477,315 @@ async fn the_worker_syncs_with_erpnext_by_name() {
     );
     let inserts = r.seen.iter().filter(|s| s.contains("insert_many")).count();
     assert_eq!(inserts, 1, "{:#?}", r.seen);
+}
+
+/// The stages of `tests/erpnext/sales.json`: what the head office answers
+/// at each step, by stage name.
+fn sales_stages() -> (Value, std::collections::HashMap<String, Vec<Exchange>>) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/erpnext/sales.json"),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let stages = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let list = s["exchanges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| Exchange {
+                    request: e["request"].clone(),
+                    response: e["response"].clone(),
+                    once: e["once"].as_bool().unwrap_or(false),
+                    used: false,
+                })
+                .collect();
+            (s["stage"].as_str().unwrap().to_string(), list)
+        })
+        .collect();
+    (v, stages)
+}
+
+/// A Sale with its lines goes to ERPNext as a Sales Order through the
+/// worker: made in one insert_many with its items, a line edit as one PUT
+/// that keeps the kept row (and what the head office set on it), the
+/// office's confirmation as a submit, and the Sales Order's name and status
+/// back into the sale's number and head-office state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_goes_to_erpnext_as_a_sales_order_and_its_number_and_status_come_back() {
+    let (file, mut stages) = sales_stages();
+    let r = Arc::new(Mutex::new(Recorded {
+        auth: file["auth"].as_str().unwrap().to_string(),
+        exchanges: vec![],
+        misses: vec![],
+        seen: vec![],
+    }));
+    let stage = |name: &str, stages: &mut std::collections::HashMap<String, Vec<Exchange>>| {
+        let mut r = r.lock().unwrap();
+        assert!(r.misses.is_empty(), "before {name}: {:#?}", r.misses);
+        r.exchanges = stages.remove(name).unwrap();
+    };
+    let url = serve(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = outpost_store::Store::open(dir.path()).unwrap();
+    let cfg = UpstreamConfig::parse(
+        &format!(
+            "kind = \"erpnext\"\nurl = \"{url}\"\nuser = \"k3y\"\npassword = \"s3cret\"\n\
+             interval_seconds = 3600\n\
+             [doctypes.Party]\nmodel = \"Customer\"\n[doctypes.Product]\nmodel = \"Item\"\n\
+             [doctypes.Sale]\nmodel = \"Sales Order\"\n"
+        ),
+        Path::new("upstream.toml"),
+    )
+    .unwrap();
+    stage("empty", &mut stages);
+    let sync = outpost_sync::Sync::start(store.clone(), cfg).unwrap();
+    // A cycle asked for, and the one a local change asks for on its own
+    // (after its debounce): the stage is quiet after both.
+    let settle = |sync: &outpost_sync::Sync| {
+        let tokens = (sync.sync_now().unwrap(), store.clone());
+        async move {
+            let (token, store) = tokens;
+            while !outpost_sync::request_served(&store, &token) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            let again = outpost_sync::request_now(&store).unwrap();
+            while !outpost_sync::request_served(&store, &again) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            store.sync_status().unwrap()
+        }
+    };
+    settle(&sync).await;
+
+    // Stage "push": a party, a product and a sale with two lines, together.
+    stage("push", &mut stages);
+    let ctx = outpost_store::WriteCtx::default();
+    let insert = |doctype: &str, v: Value| {
+        store
+            .write(
+                ctx.clone(),
+                outpost_store::Write::Insert {
+                    doctype: doctype.into(),
+                    record: rec(v),
+                },
+            )
+            .unwrap()
+            .value["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let party = insert("Party", json!({"party_name": "Acme Trading"}));
+    let tea = insert(
+        "Product",
+        json!({"product_name": "Green tea", "code": "T-1", "list_price": 4.25}),
+    );
+    let sale_name = file["sale"].as_str().unwrap();
+    let sale = insert(
+        "Sale",
+        json!({"name": sale_name, "party": party, "sale_date": "2026-11-21", "state": "Draft",
+        "lines": [
+            {"product": tea, "quantity": 2, "unit_price": 4.25},
+            {"product": tea, "quantity": 10, "unit_price": 4}
+        ]}),
+    );
+    let st = settle(&sync).await;
+    assert_eq!(
+        (st.link, st.outbox_pending, st.parked),
+        (outpost_store::LinkState::Up, 0, 0),
+        "{st:?}"
+    );
+    let link = store.sync_link("Sale", &sale).unwrap().unwrap();
+    assert_eq!(link.remote_id, "SAL-ORD-2026-00001");
+    assert_eq!(link.children.len(), 2, "{link:?}");
+    let here = store.get("Sale", &sale).unwrap();
+    assert_eq!(here["number"], "SAL-ORD-2026-00001", "{here:#}");
+    assert_eq!(here["hq_state"], "Draft");
+    assert_eq!(here["lines"].as_array().unwrap().len(), 2);
+
+    // Stage "edit": the first line changed, the second removed, one added.
+    stage("edit", &mut stages);
+    let rows = here["lines"].as_array().unwrap();
+    let mut first = rows[0].clone();
+    first["quantity"] = json!(3);
+    let rev = here["rev"].as_i64().unwrap();
+    store
+        .write(
+            ctx.clone(),
+            outpost_store::Write::Update {
+                doctype: "Sale".into(),
+                name: sale.clone(),
+                rev,
+                record: rec(json!({"lines": [first,
+                    {"product": tea, "quantity": 1, "unit_price": 5}]})),
+            },
+        )
+        .unwrap();
+    let st = settle(&sync).await;
+    assert_eq!((st.outbox_pending, st.parked), (0, 0), "{st:?}");
+    let link2 = store.sync_link("Sale", &sale).unwrap().unwrap();
+    let first_name = first["name"].as_str().unwrap();
+    // The kept line is the same row at the head office; the new one has
+    // the name ERPNext gave it.
+    assert_eq!(link2.children[first_name], link.children[first_name]);
+    assert!(
+        link2.children.values().any(|id| id == "c3d4e5f6a7"),
+        "{link2:?}"
+    );
+    assert_eq!(link2.version.as_deref(), Some("2026-11-21 10:11:00.000001"));
+
+    // Stage "confirm": the office confirms; the draft is submitted.
+    stage("confirm", &mut stages);
+    let rev = store.get("Sale", &sale).unwrap()["rev"].as_i64().unwrap();
+    store
+        .write(
+            ctx.clone(),
+            outpost_store::Write::Update {
+                doctype: "Sale".into(),
+                name: sale.clone(),
+                rev,
+                record: rec(json!({"state": "Confirmed"})),
+            },
+        )
+        .unwrap();
+    let st = settle(&sync).await;
+    assert_eq!((st.outbox_pending, st.parked), (0, 0), "{st:?}");
+    let here = store.get("Sale", &sale).unwrap();
+    assert_eq!(here["state"], "Confirmed");
+    assert_eq!(here["hq_state"], "Confirmed", "{here:#}");
+    assert_eq!(here["number"], "SAL-ORD-2026-00001");
+
+    // Stage "completed": the head office delivers and bills it.
+    stage("completed", &mut stages);
+    settle(&sync).await;
+    let here = store.get("Sale", &sale).unwrap();
+    assert_eq!(here["hq_state"], "Done", "{here:#}");
+    let lines: Vec<(f64, f64)> = here["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["quantity"].as_f64().unwrap(),
+                l["unit_price"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lines, [(3.0, 4.25), (1.0, 5.0)]);
+    sync.stop().await;
+
+    let r = r.lock().unwrap();
+    assert!(
+        r.misses.is_empty(),
+        "requests with no written exchange: {:#?}",
+        r.misses
+    );
+    let count = |what: &str| r.seen.iter().filter(|s| s.as_str() == what).count();
+    let so = "\"/api/resource/Sales Order/SAL-ORD-2026-00001\"";
+    assert_eq!(
+        count("\"POST\" \"/api/method/frappe.client.insert_many\""),
+        3,
+        "{:#?}",
+        r.seen
+    );
+    // One PUT for the edit, one for the submit.
+    assert_eq!(count(&format!("\"PUT\" {so}")), 2, "{:#?}", r.seen);
+    assert_eq!(count(&format!("\"GET\" {so}")), 1, "{:#?}", r.seen);
+}
+
+/// Submit and cancel leave documents already there alone, and a refusal
+/// is Frappe's words, as a refusal.
+#[tokio::test]
+async fn sales_orders_are_submitted_once_and_refusals_keep_frappes_words() {
+    let r = Arc::new(Mutex::new(Recorded {
+        auth: "token k3y:s3cret".into(),
+        exchanges: vec![],
+        misses: vec![],
+        seen: vec![],
+    }));
+    let url = serve(r.clone()).await;
+    let text = format!(
+        "kind = \"erpnext\"\nurl = \"{url}\"\nuser = \"k3y\"\npassword = \"s3cret\"\n\
+         [doctypes.Sale]\nmodel = \"Sales Order\"\n"
+    );
+    let erp =
+        Erpnext::new(UpstreamConfig::parse(&text, Path::new("upstream.toml")).unwrap()).unwrap();
+    let ids: Vec<String> = [
+        "SAL-ORD-2026-00001",
+        "SAL-ORD-2026-00002",
+        "SAL-ORD-2026-00003",
+    ]
+    .map(String::from)
+    .to_vec();
+    {
+        let mut r = r.lock().unwrap();
+        r.exchanges.push(exchange(
+            json!({"method": "GET", "path": "/api/resource/Sales Order", "query": {
+                "fields": ["name", "docstatus"], "filters": [["name", "in", ids]],
+                "order_by": "name asc", "limit_page_length": "0"}}),
+            200,
+            json!({"data": [
+                {"name": "SAL-ORD-2026-00001", "docstatus": 1},
+                {"name": "SAL-ORD-2026-00002", "docstatus": 0},
+                {"name": "SAL-ORD-2026-00003", "docstatus": 2}
+            ]}),
+            false,
+        ));
+        for (name, docstatus) in [("SAL-ORD-2026-00001", 1), ("SAL-ORD-2026-00002", 0)] {
+            r.exchanges.push(exchange(
+                json!({"method": "GET", "path": "/api/resource/Sales Order", "query": {
+                    "fields": ["name", "docstatus"], "filters": [["name", "in", [name]]],
+                    "order_by": "name asc", "limit_page_length": "0"}}),
+                200,
+                json!({"data": [{"name": name, "docstatus": docstatus}]}),
+                false,
+            ));
+        }
+        // ERPNext's own check (SalesOrder.validate_warehouse): a stock
+        // item needs a delivery warehouse.
+        r.exchanges.push(exchange(
+            json!({"method": "PUT", "path": "/api/resource/Sales Order/SAL-ORD-2026-00002",
+                "body": {"docstatus": 1}}),
+            417,
+            json!({"exc_type": "ValidationError",
+                "_server_messages": "[\"{\\\"message\\\": \\\"Delivery warehouse required for stock item <b>T-1</b>\\\", \\\"title\\\": \\\"Message\\\", \\\"indicator\\\": \\\"red\\\", \\\"raise_exception\\\": 1}\"]"}),
+            false,
+        ));
+        r.exchanges.push(exchange(
+            json!({"method": "PUT", "path": "/api/resource/Sales Order/SAL-ORD-2026-00001",
+                "body": {"docstatus": 2}}),
+            200,
+            json!({"data": {"name": "SAL-ORD-2026-00001", "docstatus": 2, "status": "Cancelled"}}),
+            true,
+        ));
+    }
+    // Only the draft is submitted; ERPNext refuses it, in its words.
+    let e = erp
+        .transition("Sale", &ids, outpost_sync::config::Transition::Confirm)
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::Rejected, "{e}");
+    assert_eq!(
+        e.message,
+        "ERPNext: Delivery warehouse required for stock item T-1"
+    );
+    // Only the submitted one is cancelled; a draft cannot be, and says so.
+    erp.transition("Sale", &ids[..1], outpost_sync::config::Transition::Cancel)
+        .await
+        .unwrap();
+    let draft = erp
+        .transition("Sale", &ids[1..2], outpost_sync::config::Transition::Cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(draft.class, ErrorClass::Rejected);
+    assert!(draft.message.contains("draft"), "{draft}");
+    let r = r.lock().unwrap();
+    assert!(r.misses.is_empty(), "{:#?}", r.misses);
+    let puts = r.seen.iter().filter(|s| s.starts_with("\"PUT\"")).count();
+    assert_eq!(puts, 2, "{:#?}", r.seen);
 }
