@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
+import { trytond } from './trytond.mjs';
 
 const APP = resolve(process.env.OUTPOST_DESKTOP_BIN || 'target/release/outpost-desktop');
 const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
@@ -365,44 +366,8 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   await shot(b.s, '15-opened-link');
 }));
 
-/** A real trytond (from the venv, on a copy of the test template
- * database) through the `outpost-trytond` helper; resolves with its port
- * and a JSON-RPC caller acting as the head office. */
-async function trytond() {
-  const bin = resolve(process.env.OUTPOST_TRYTOND_BIN || 'target/debug/outpost-trytond');
-  const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanups.push(async () => {
-    proc.stdin.end();
-    if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
-  });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  const port = await waitFor('trytond to start', async () => {
-    const m = out.match(/^port (\d+)$/m);
-    return m && Number(m[1]);
-  }, 90000);
-  const endpoint = `http://127.0.0.1:${port}/hq/rpc/`;
-  let session = null;
-  async function post(method, params, auth) {
-    const headers = { 'Content-Type': 'application/json' };
-    if (auth) headers.Authorization = auth;
-    const r = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ id: 1, method, params }) });
-    const body = await r.json();
-    if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
-    return body.result;
-  }
-  async function rpc(method, params) {
-    if (!session) {
-      const [uid, token] = await post('common.db.login', ['admin', { password: 'admin' }, 'en']);
-      session = `Session ${Buffer.from(`admin:${uid}:${token}`).toString('base64')}`;
-    }
-    return post(method, params, session);
-  }
-  return { port, rpc };
-}
-
 test('the master window syncs with the head office: upstream file in Settings, sync now, a conflict shown with both versions and settled', withShots(async () => {
-  const hq = await trytond();
+  const hq = await trytond(cleanups);
   const dir = tempDir('upstream');
   const file = join(dir, 'upstream.toml');
   writeFileSync(
