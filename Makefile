@@ -8,7 +8,8 @@ test:
 
 # Release build; each benchmark prints ratios against a baseline measured in
 # the same run (raw rusqlite; a WebSocket RPC server; LocalDb; a
-# one-call-per-record sync client; the Rust slave beside a browser slave).
+# one-call-per-record sync client, for Parties and for Sales; the Rust slave
+# beside a browser slave). The sync benchmarks need trytond (scripts/setup).
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
 bench:
@@ -16,6 +17,7 @@ bench:
 	$(TARGET)/release/outpost-bench
 	$(TARGET)/release/outpost-bench-link
 	$(TARGET)/release/outpost-bench-sync
+	$(TARGET)/release/outpost-bench-sales
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 

@@ -271,6 +271,20 @@ async fn main() {
         kb(payload),
         kb(pulled_payload)
     );
+    // The link's floor (as for Sales, issue 12): the JSON payload over the
+    // rate plus the calls nothing can avoid, 0.7 s each: the login and one
+    // call per batch of 500 (the default batch_size): creates up, pages
+    // down.
+    let calls = 1 + RECORDS.div_ceil(500);
+    let floor = |json: u64| json as f64 / 50_000.0 + calls as f64 * 0.7;
+    println!(
+        "floor (JSON payload / 50 KB/s + 0.7 s x {calls} calls: login, {} batches of 500): push {:.1}s ({:.2}x), pull {:.1}s ({:.2}x)",
+        RECORDS.div_ceil(500),
+        floor(payload),
+        push_time.as_secs_f64() / floor(payload),
+        floor(pulled_payload),
+        pull_time.as_secs_f64() / floor(pulled_payload),
+    );
     println!(
         "worker vs naive: push {:.0}x faster, {:.0}x fewer bytes; pull {:.0}x faster, {:.0}x fewer bytes",
         naive_push * n / push_time.as_secs_f64(),
