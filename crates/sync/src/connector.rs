@@ -158,6 +158,13 @@ pub trait Connector: Send + Sync {
             .collect())
     }
 
+    /// What a push of documents reads back: each record's version token and
+    /// its rows' remote ids and sequence (`values[table]` rows with `id`
+    /// and `sequence` only), not the values it just sent.
+    async fn rows(&self, doctype: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
+        self.read(doctype, ids).await
+    }
+
     /// The remote records whose key field (e.g. `code`) is one of `keys`,
     /// active or not: how a push whose answer was lost is found before a
     /// retry.

@@ -856,6 +856,54 @@ impl Connector for Tryton {
             .unwrap_or_default())
     }
 
+    async fn rows(&self, doctype: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let map = self.config.map(doctype)?;
+        let mut fields = vec!["_timestamp".to_string()];
+        for (table, tm) in &map.tables {
+            let field = tm.remote_field(table);
+            fields.push(format!("{field}.id"));
+            fields.push(format!("{field}.sequence"));
+        }
+        let rows = self
+            .call(
+                remote_model(map),
+                "search_read",
+                json!([[["id", "in", int_ids(ids)?]], 0, null, null, fields, {}]),
+            )
+            .await?;
+        Ok(rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|row| {
+                let mut values = Map::new();
+                for (table, tm) in &map.tables {
+                    let lines: Vec<Value> = row
+                        .get(format!("{}.", tm.remote_field(table)).as_str())
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|l| {
+                            json!({"id": l["id"].as_i64().unwrap_or_default().to_string(),
+                                   "sequence": l["sequence"]})
+                        })
+                        .collect();
+                    values.insert(table.clone(), Value::Array(lines));
+                }
+                RemoteRecord {
+                    id: row["id"].as_i64().unwrap_or_default().to_string(),
+                    stamp: String::new(),
+                    version: row["_timestamp"].as_str().map(str::to_string),
+                    active: true,
+                    values,
+                }
+            })
+            .collect())
+    }
+
     async fn lookup(&self, doctype: &str, keys: &[String]) -> Result<Vec<RemoteRecord>, SyncError> {
         if keys.is_empty() {
             return Ok(vec![]);

@@ -132,35 +132,31 @@ impl Worker {
         Ok(out)
     }
 
+    /// Each doctype in turn, what others link to first (a sale's party and
+    /// products), each in full batches of its own.
     pub(super) async fn push(&mut self) -> Result<(), SyncError> {
-        let doctypes: Vec<String> = self.order.clone();
-        for _ in 0..MAX_ROUNDS {
-            let entries = self
-                .store
-                .outbox_batch(&doctypes, self.config.batch_size)
-                .map_err(store_err)?;
-            if entries.is_empty() {
-                return Ok(());
-            }
-            let before: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-            let mut groups: BTreeMap<String, Vec<Group>> = BTreeMap::new();
-            for g in self.group(entries)? {
-                groups.entry(g.doctype.clone()).or_default().push(g);
-            }
-            // What others link to goes first (a sale's party and products).
-            for doctype in &doctypes {
-                if let Some(list) = groups.remove(doctype) {
-                    self.push_doctype(doctype, list).await?;
+        for doctype in self.order.clone() {
+            let one = std::slice::from_ref(&doctype);
+            for _ in 0..MAX_ROUNDS {
+                let entries = self
+                    .store
+                    .outbox_batch(one, self.config.batch_size)
+                    .map_err(store_err)?;
+                if entries.is_empty() {
+                    break;
                 }
-            }
-            // A round that settled nothing (all entries wait on a conflict
-            // resolved by policy, say) must not spin.
-            let after = self
-                .store
-                .outbox_batch(&doctypes, self.config.batch_size)
-                .map_err(store_err)?;
-            if after.iter().map(|e| e.seq).collect::<Vec<_>>() == before {
-                return Ok(());
+                let before: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+                let groups = self.group(entries)?;
+                self.push_doctype(&doctype, groups).await?;
+                // A round that settled nothing (all entries wait on a
+                // conflict, or on what they link to) must not spin.
+                let after = self
+                    .store
+                    .outbox_batch(one, self.config.batch_size)
+                    .map_err(store_err)?;
+                if after.iter().map(|e| e.seq).collect::<Vec<_>>() == before {
+                    break;
+                }
             }
         }
         Ok(())
@@ -341,7 +337,7 @@ impl Worker {
         let has_rows = !self.parts(doctype)?.0.tables.is_empty();
         let mut records: HashMap<String, RemoteRecord> = HashMap::new();
         let versions: HashMap<String, Option<String>> = if has_rows {
-            for r in self.connector.read(doctype, &ids).await? {
+            for r in self.connector.rows(doctype, &ids).await? {
                 records.insert(r.id.clone(), r);
             }
             records
