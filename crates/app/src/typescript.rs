@@ -70,6 +70,16 @@ fn export(dir: &Path) {
         a::DecodedQr,
         crate::settings::Role,
     );
+    // Settings → Head office (the form, and what a test connection found).
+    use crate::head_office as h;
+    export!(
+        h::UpstreamForm,
+        h::UpstreamFormView,
+        h::DoctypeChoice,
+        outpost_sync::Probe,
+        outpost_sync::ModelProbe,
+        outpost_sync::Kind,
+    );
 }
 
 /// The `.ts` files under `dir`, by path relative to it (`/`-separated:

@@ -28,7 +28,7 @@ pub mod tryton;
 pub mod upstream_query;
 pub mod worker;
 
-pub use config::{DoctypeMap, Kind, UpstreamConfig};
+pub use config::{DoctypeMap, Kind, UpstreamConfig, BUILTIN_MODELS};
 pub use connector::{
     Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
