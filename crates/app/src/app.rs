@@ -669,7 +669,7 @@ impl App {
         let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
         let sync = sync.ok_or_else(|| {
             AppError::BadInput(
-                "no head office is configured: choose an upstream file in Settings".into(),
+                "no head office is configured: set it up in Settings, Head office".into(),
             )
         })?;
         let token = sync

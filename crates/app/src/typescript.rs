@@ -11,8 +11,8 @@
 //! ```
 //!
 //! The derives are only compiled for tests (`cfg_attr(test, ...)` here, the
-//! `ts` feature of `outpost-store` and `outpost-api`, enabled by this
-//! crate's dev-dependencies), so no normal build carries `ts-rs`.
+//! `ts` feature of `outpost-store`, `outpost-api` and `outpost-sync`,
+//! enabled by this crate's dev-dependencies), so no normal build carries `ts-rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
