@@ -9,7 +9,10 @@
 use std::path::PathBuf;
 
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
-use outpost_app::{App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked};
+use outpost_app::{
+    App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked, Probe, UpstreamForm,
+    UpstreamFormView,
+};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tauri::{Emitter, Manager, State};
@@ -62,6 +65,21 @@ async fn device_revoke(app: State<'_, App>, fingerprint: String) -> Result<Devic
 #[tauri::command]
 async fn upstream_set(app: State<'_, App>, path: Option<String>) -> Result<SyncView, AppError> {
     app.upstream_set(path).await
+}
+
+#[tauri::command]
+fn upstream_form(app: State<'_, App>) -> UpstreamFormView {
+    app.upstream_form()
+}
+
+#[tauri::command]
+async fn upstream_test(app: State<'_, App>, form: UpstreamForm) -> Result<Probe, AppError> {
+    app.upstream_test(&form).await
+}
+
+#[tauri::command]
+async fn upstream_save(app: State<'_, App>, form: UpstreamForm) -> Result<SyncView, AppError> {
+    app.upstream_save(&form).await
 }
 
 #[tauri::command]
@@ -243,6 +261,9 @@ fn main() {
             qr_decode,
             take_open_url,
             upstream_set,
+            upstream_form,
+            upstream_test,
+            upstream_save,
             sync_status,
             sync_now,
             sync_conflicts,

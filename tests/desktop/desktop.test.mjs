@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
 import { trytond } from './trytond.mjs';
@@ -366,14 +366,9 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   await shot(b.s, '15-opened-link');
 }));
 
-test('the master window syncs with the head office: upstream file in Settings, sync now, a conflict shown with both versions and settled', withShots(async () => {
+test('the master window syncs with the head office: the head office form in Settings, test connection, save, sync now, a conflict shown with both versions and settled', withShots(async () => {
   const hq = await trytond(cleanups);
   const dir = tempDir('upstream');
-  const file = join(dir, 'upstream.toml');
-  writeFileSync(
-    file,
-    `kind = "tryton"\nurl = "http://127.0.0.1:${hq.port}/"\ndatabase = "hq"\nuser = "admin"\npassword = "admin"\ninterval_seconds = 3600\n[doctypes.Party]\nmodel = "party.party"\nconflict = "ask"\n`,
-  );
   const port = await freePort();
   const { s, data } = await openWindow('sync', { OUTPOST_PORT: String(port) });
   await s.click(sel('nav-settings'));
@@ -382,16 +377,58 @@ test('the master window syncs with the head office: upstream file in Settings, s
   await s.click(sel('office-name-ok'));
   await s.waitText(sel('status-role'), (t) => /master/i.test(t));
 
-  // A file that is not an upstream file is refused with its problem.
+  // Advanced: a file that is not an upstream file is refused with its problem.
   const bad = join(dir, 'bad.toml');
   writeFileSync(bad, 'kind = "tryton"\nurl = 5\n');
+  await s.click(sel('upstream-advanced'));
   await s.fill(sel('upstream-file'), bad);
-  await s.click(sel('upstream-save'));
+  await s.click(sel('upstream-file-save'));
   await s.waitText(sel('upstream-error'), (t) => /line 2/.test(t));
-  await s.fill(sel('upstream-file'), file);
+  await s.click(sel('upstream-advanced'));
+
+  // The form: saved empty, the address is asked for under its field.
   await s.click(sel('upstream-save'));
+  await s.waitText('[data-error-for="url"]', (t) => /address/i.test(t));
+  await s.fill(sel('upstream-url'), `http://127.0.0.1:${hq.port}/`);
+  await s.fill(sel('upstream-database'), 'hq');
+  await s.fill(sel('upstream-user'), 'admin');
+  // Ticking sales ticks their customers and products too.
+  await s.click(sel('upstream-doctype-Sale'));
+  assert.equal(await s.execute('return document.querySelector("[data-testid=upstream-doctype-Party]").checked'), true);
+  assert.equal(await s.execute('return document.querySelector("[data-testid=upstream-doctype-Product]").checked'), true);
+
+  // A wrong password is said as such by Test connection.
+  await s.fill(sel('upstream-password'), 'wrong');
+  await s.click(sel('upstream-test'));
+  await s.waitText(sel('upstream-test-result'), (t) => /refused to sign in/.test(t) && /wrong user or password/.test(t));
+
+  // The right one: what the head office has.
+  await s.fill(sel('upstream-password'), 'admin');
+  await s.click(sel('upstream-test'));
+  const found = await s.waitText(sel('upstream-test-result'), (t) => /everything needed is there/.test(t));
+  assert.match(found, /Signed in to Tryton 8\.\d+ as admin/);
+  assert.match(found, /Company: Head Office/);
+  assert.match(found, /party\.party/);
+  assert.match(found, /product\.product/);
+  assert.match(found, /sale\.sale/);
+  await s.execute('document.querySelector("[data-testid=upstream-card]").scrollIntoView({block: "start", behavior: "instant"})');
+  await new Promise((r) => setTimeout(r, 300));
+  await shot(s, '16-settings-head-office-form');
+
+  // Only parties go up here: unticking products unticks sales too. Saved:
+  // the sync goes up, from a file only this user can read.
+  await s.click(sel('upstream-doctype-Product'));
+  assert.equal(await s.execute('return document.querySelector("[data-testid=upstream-doctype-Sale]").checked'), false);
+  await s.click(sel('upstream-save'));
+  await s.waitText(sel('upstream-message'), (t) => /Saved/.test(t));
   await s.waitText(sel('status-sync'), (t) => /up/i.test(t));
-  await shot(s, '16-settings-upstream');
+  const file = join(data, 'head-office.toml');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.match(readFileSync(file, 'utf8'), /model = "party\.party"/);
+  // Read back, the password is not in the window, only that one is saved.
+  assert.equal(await s.execute('return document.querySelector("[data-testid=upstream-password]").value'), '');
+  assert.match(await s.execute('return document.querySelector("[data-testid=upstream-password]").placeholder'), /saved/);
+  await shot(s, '16b-settings-head-office-saved');
 
   // A record made here goes up with "Sync now".
   const made = cli(['db', '--data', data, 'insert', 'Party', JSON.stringify({ party_name: 'Oasis Melons', code: 'OAS-1' })]);

@@ -19,11 +19,12 @@ use outpost_node::pairing_state;
 use outpost_node::slave::{self, LinkState};
 use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
 use outpost_store::{Conflict, Keep, LinkState as SyncLink, Parked, SyncStatus};
-use outpost_sync::{Sync, UpstreamConfig};
+use outpost_sync::{Probe, Sync, UpstreamConfig};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, Mutex};
 
 use crate::error::AppError;
+use crate::head_office::{self, UpstreamForm, UpstreamFormView};
 use crate::qr;
 use crate::settings::{Role, Settings};
 use crate::status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};
@@ -506,6 +507,65 @@ impl App {
 
     // ---- upstream sync (master) ----
 
+    /// Settings → Head office: the saved head office as a form (never its
+    /// password), what the form offers, and the upstream file in use.
+    pub fn upstream_form(&self) -> UpstreamFormView {
+        let file = self.settings().upstream;
+        let ours = self.form_file();
+        let (form, problem) = match &file {
+            None => (head_office::blank(), None),
+            Some(p) => match UpstreamConfig::load(Path::new(p)) {
+                Ok(c) => (head_office::from_config(&c), None),
+                Err(e) => (head_office::blank(), Some(e.to_string())),
+            },
+        };
+        UpstreamFormView {
+            form,
+            choices: head_office::choices(),
+            advanced: file.as_deref().is_some_and(|f| Path::new(f) != ours),
+            file,
+            problem,
+        }
+    }
+
+    /// "Test connection": signs in to the head office the form describes
+    /// and says what is there, without saving or syncing anything. A
+    /// blank password tries the saved one.
+    pub async fn upstream_test(&self, form: &UpstreamForm) -> Result<Probe, AppError> {
+        let (_, config) =
+            head_office::to_config(form, self.saved_password().as_deref(), &self.form_file())?;
+        let probe = outpost_sync::probe(&config)
+            .await
+            .map_err(AppError::HeadOffice)?;
+        tracing::info!(server = %probe.server, version = ?probe.version, ok = probe.ok, "head office tested from the window");
+        Ok(probe)
+    }
+
+    /// Saves the form as the upstream file in the data folder (this user
+    /// only: it holds the password) and, on a running master, restarts the
+    /// sync with it, as [`App::upstream_set`] does with a file given by
+    /// path. A bad value is refused naming its field, and nothing changes.
+    pub async fn upstream_save(&self, form: &UpstreamForm) -> Result<SyncView, AppError> {
+        let path = self.form_file();
+        let (text, _) = head_office::to_config(form, self.saved_password().as_deref(), &path)?;
+        head_office::write_private(&path, &text)?;
+        tracing::info!(file = %path.display(), "head office saved from the form");
+        self.upstream_set(Some(path.display().to_string())).await
+    }
+
+    /// Where the form writes its upstream file.
+    fn form_file(&self) -> PathBuf {
+        self.inner.data.join(head_office::FORM_FILE)
+    }
+
+    /// The password of the upstream file in use, kept when the form leaves
+    /// its password blank.
+    fn saved_password(&self) -> Option<String> {
+        let file = self.settings().upstream?;
+        let c = UpstreamConfig::load(Path::new(&file)).ok()?;
+        c.has_password().then(|| c.password().to_string())
+    }
+
     /// Sets (or with `None` removes) the upstream file and, on a running
     /// master, restarts the sync worker with it. A file that cannot be read
     /// or is not valid is refused and nothing changes.
@@ -516,6 +576,12 @@ impl App {
         }
         let _switching = self.inner.switching.lock().await;
         self.save_settings(|s| s.upstream = path.clone())?;
+        // The form's file holds a password: it does not stay behind once
+        // another file, or none, is in use.
+        let ours = self.form_file();
+        if path.as_deref().map(Path::new) != Some(ours.as_path()) && ours.exists() {
+            std::fs::remove_file(&ours)?;
+        }
         let mut mode = self.inner.mode.lock().await;
         if let Mode::Master {
             master,
@@ -603,7 +669,7 @@ impl App {
         let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
         let sync = sync.ok_or_else(|| {
             AppError::BadInput(
-                "no head office is configured: choose an upstream file in Settings".into(),
+                "no head office is configured: set it up in Settings, Head office".into(),
             )
         })?;
         let token = sync

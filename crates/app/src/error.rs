@@ -17,6 +17,15 @@ pub enum AppError {
     NotSlave,
     #[error("{0}")]
     BadInput(String),
+    /// A form value that cannot be used; `field` names it for the window.
+    #[error("{message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
+    /// The head office refused or could not be reached (test connection).
+    #[error("{}", .0.message)]
+    HeadOffice(outpost_sync::SyncError),
     #[error(transparent)]
     Node(Box<outpost_node::NodeError>),
     #[error("cannot write to the data folder: {0}")]
@@ -62,6 +71,17 @@ impl AppError {
             AppError::NotSlave => ApiError::new(ErrorCode::BadRequest, message)
                 .with_details(json!({"reason": "not_slave"})),
             AppError::BadInput(_) => ApiError::new(ErrorCode::BadRequest, message),
+            AppError::Field { field, .. } => ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "invalid_field", "field": field})),
+            AppError::HeadOffice(e) => {
+                use outpost_sync::ErrorClass;
+                let code = match e.class {
+                    ErrorClass::Auth => ErrorCode::Unauthorized,
+                    ErrorClass::Retryable => ErrorCode::Unavailable,
+                    ErrorClass::Conflict | ErrorClass::Rejected => ErrorCode::BadRequest,
+                };
+                ApiError::new(code, message).with_details(json!({"reason": "head_office"}))
+            }
             AppError::Node(e) => match &**e {
                 outpost_node::NodeError::DuplicateName { .. }
                 | outpost_node::NodeError::Config(_)

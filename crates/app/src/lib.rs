@@ -11,6 +11,9 @@
 //!   publishes [`AppEvent`]s (changes, status) for the window.
 //! - [`status`]: the serde types the window reads (status, pairing,
 //!   devices, masters found on the LAN, the head-office sync).
+//! - [`head_office`]: Settings → Head office as a form, checked field by
+//!   field and written as the upstream file (owner-only) the sync starts
+//!   from.
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - `typescript` (tests only): the UI's TypeScript types in
@@ -20,6 +23,7 @@
 
 pub mod app;
 pub mod error;
+pub mod head_office;
 pub mod qr;
 pub mod settings;
 pub mod status;
@@ -28,6 +32,8 @@ mod typescript;
 
 pub use app::{App, AppEvent, AppOptions};
 pub use error::AppError;
+pub use head_office::{DoctypeChoice, UpstreamForm, UpstreamFormView};
 pub use outpost_store::{Conflict, Keep, Parked};
+pub use outpost_sync::{Kind, ModelProbe, Probe};
 pub use settings::{Role, Settings};
 pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};

@@ -30,7 +30,8 @@ pub struct Settings {
     /// TCP port of the signaling socket when master (default 7355).
     pub port: Option<u16>,
     /// The upstream file (TOML, docs/sync.md) of the head-office ERP the
-    /// master syncs with.
+    /// master syncs with: the one Settings' form writes in the data folder
+    /// (`head-office.toml`), or one given by path.
     pub upstream: Option<String>,
 }
 

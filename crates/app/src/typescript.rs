@@ -11,8 +11,8 @@
 //! ```
 //!
 //! The derives are only compiled for tests (`cfg_attr(test, ...)` here, the
-//! `ts` feature of `outpost-store` and `outpost-api`, enabled by this
-//! crate's dev-dependencies), so no normal build carries `ts-rs`.
+//! `ts` feature of `outpost-store`, `outpost-api` and `outpost-sync`,
+//! enabled by this crate's dev-dependencies), so no normal build carries `ts-rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +72,16 @@ fn export(dir: &Path) {
         a::SyncView,
         a::DecodedQr,
         crate::settings::Role,
+    );
+    // Settings → Head office (the form, and what a test connection found).
+    use crate::head_office as h;
+    export!(
+        h::UpstreamForm,
+        h::UpstreamFormView,
+        h::DoctypeChoice,
+        outpost_sync::Probe,
+        outpost_sync::ModelProbe,
+        outpost_sync::Kind,
     );
 }
 

@@ -135,3 +135,149 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
     );
     app.shutdown().await;
 }
+
+/// Settings → Head office as a form, against a real `trytond`: tested
+/// without saving (what is there; a wrong password said as such), refused
+/// naming the bad field, saved as an owner-only upstream file in the data
+/// folder, and the sync goes up with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_office_form_is_tested_saved_for_the_user_only_and_syncs() {
+    use outpost_app::{Kind, UpstreamForm};
+    let t = Trytond::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(
+        dir.path(),
+        AppOptions {
+            announce: false,
+            default_port: Some(outpost_e2e::free_port()),
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.master_enable("Form depot", None).await.unwrap();
+
+    // Nothing saved: a blank form, Party and Product ticked, and the
+    // models each ERP offers.
+    let view = app.upstream_form();
+    assert_eq!(view.file, None);
+    assert!(!view.form.password_set);
+    assert_eq!(view.form.doctypes, ["Party", "Product"]);
+    assert!(view
+        .choices
+        .iter()
+        .any(|c| c.kind == Kind::Tryton && c.doctype == "Sale" && c.model == "sale.sale"));
+
+    let form = UpstreamForm {
+        kind: Kind::Tryton,
+        url: t.url(),
+        database: "hq".into(),
+        user: "admin".into(),
+        password: Some("admin".into()),
+        password_set: false,
+        ca_file: None,
+        doctypes: vec!["Party".into(), "Product".into(), "Sale".into()],
+    };
+
+    // Test connection: what the head office has, nothing saved.
+    let found = app.upstream_test(&form).await.unwrap();
+    assert_eq!(found.version.as_deref(), Some("8.2"), "{found:?}");
+    assert_eq!(found.company.as_deref(), Some("Head Office"));
+    let models: Vec<(&str, bool)> = found
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.present))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("party.party", true),
+            ("product.product", true),
+            ("sale.sale", true)
+        ]
+    );
+    assert!(found.ok);
+    assert_eq!(app.settings().upstream, None);
+    assert!(!dir.path().join("head-office.toml").exists());
+
+    // A wrong password is said as such (and is not a form mistake).
+    let wrong = UpstreamForm {
+        password: Some("nope".into()),
+        ..form.clone()
+    };
+    let e = app.upstream_test(&wrong).await.unwrap_err().to_api();
+    assert_eq!(e.code.as_str(), "unauthorized", "{e:?}");
+    assert!(
+        e.message.contains("wrong user or password"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.details.as_ref().unwrap()["reason"], "head_office");
+
+    // A bad value is refused naming its field; nothing is written.
+    let bad = UpstreamForm {
+        url: "erp.example.com".into(),
+        ..form.clone()
+    };
+    let e = app.upstream_save(&bad).await.unwrap_err().to_api();
+    assert_eq!(e.code.as_str(), "bad_request");
+    assert_eq!(e.details.as_ref().unwrap()["field"], "url", "{e:?}");
+    assert_eq!(app.settings().upstream, None);
+    assert!(!dir.path().join("head-office.toml").exists());
+
+    // Saved: an upstream file in the data folder for this user only, with
+    // the password the master signs in with; the sync goes up.
+    let st = app.upstream_save(&form).await.unwrap();
+    let file = dir.path().join("head-office.toml");
+    assert_eq!(st.upstream_file, Some(file.display().to_string()));
+    assert_eq!(st.upstream_error, None);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("password = \"admin\""), "{text}");
+    assert!(text.contains("model = \"sale.sale\""), "{text}");
+    call(
+        &app,
+        "insert",
+        json!({"doctype": "Party", "record": {"party_name": "Form party", "code": "F-1"}}),
+    )
+    .await;
+    let st = app.sync_now().await.unwrap();
+    assert_eq!(
+        (st.status.link, st.status.outbox_pending),
+        (LinkState::Up, 0),
+        "{st:?}"
+    );
+    assert_eq!(remote_party(&t, "F-1")["name"], "Form party");
+
+    // Read back as the form: never the password, only that one is saved.
+    let view = app.upstream_form();
+    assert!(!view.advanced);
+    assert_eq!(view.form.password, None);
+    assert!(view.form.password_set);
+    assert_eq!(view.form.doctypes, ["Party", "Product", "Sale"]);
+    assert_eq!(view.form.url, t.url());
+
+    // Saved again with the password left blank: the saved one is kept.
+    let again = UpstreamForm {
+        password: None,
+        doctypes: vec!["Party".into()],
+        ..form.clone()
+    };
+    assert!(app.upstream_test(&again).await.unwrap().ok);
+    app.upstream_save(&again).await.unwrap();
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("password = \"admin\""));
+    let st = app.sync_now().await.unwrap();
+    assert_eq!(st.status.link, LinkState::Up, "{st:?}");
+
+    // Removing the head office removes the file with its password.
+    app.upstream_set(None).await.unwrap();
+    assert!(!file.exists());
+    assert!(!app.upstream_form().form.password_set);
+    app.shutdown().await;
+}

@@ -25,7 +25,9 @@ use outpost_store::Policy;
 use crate::connector::{ErrorClass, SyncError};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Which ERP the head office runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Tryton,
@@ -281,6 +283,17 @@ impl Builtin {
     }
 }
 
+/// The starter doctypes that sync with a built-in mapping, and the remote
+/// model each maps to, per ERP: what Settings offers to tick. (Each has
+/// its entry in [`builtin`].)
+pub const BUILTIN_MODELS: &[(Kind, &str, &str)] = &[
+    (Kind::Tryton, "Party", "party.party"),
+    (Kind::Tryton, "Product", "product.product"),
+    (Kind::Tryton, "Sale", "sale.sale"),
+    (Kind::Erpnext, "Party", "Customer"),
+    (Kind::Erpnext, "Product", "Item"),
+];
+
 /// Built-in mappings for the starter doctypes (Outpost field → remote
 /// field; `active` names the remote record's active flag).
 fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
@@ -513,6 +526,17 @@ impl UpstreamConfig {
         self.password.as_deref().unwrap_or_default()
     }
 
+    /// Whether a password (or API secret) was given, in the file or in
+    /// its `password_file`.
+    pub fn has_password(&self) -> bool {
+        self.password.as_deref().is_some_and(|p| !p.is_empty())
+    }
+
+    /// The private CA file as the upstream file names it.
+    pub fn ca_file(&self) -> Option<&str> {
+        self.ca_file.as_deref()
+    }
+
     /// The plain-http rule and `ca_file` (docs/sync.md, "HTTPS").
     fn check_transport(&mut self, path: &Path) -> Result<(), String> {
         let url = url::Url::parse(&self.url)
@@ -619,6 +643,16 @@ model = "product.product"
         )
         .unwrap_err();
         assert!(err.to_string().contains("database"), "{err}");
+    }
+
+    #[test]
+    fn every_model_settings_offers_has_a_built_in_mapping() {
+        for (kind, doctype, model) in BUILTIN_MODELS {
+            assert!(
+                builtin(*kind, doctype, model).is_some(),
+                "{doctype} {model}"
+            );
+        }
     }
 
     #[test]

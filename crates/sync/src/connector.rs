@@ -201,6 +201,15 @@ pub trait Connector: Send + Sync {
         ))
     }
 
+    /// Signs in and says what the head office has (version, company, the
+    /// mapped models): "Test connection" in Settings. See [`crate::probe`].
+    async fn probe(&self) -> Result<crate::probe::Probe, SyncError> {
+        Err(SyncError::new(
+            ErrorClass::Rejected,
+            "this head office cannot be tested from Outpost",
+        ))
+    }
+
     /// Bytes on the uplink so far.
     fn traffic(&self) -> Traffic;
 

@@ -30,6 +30,7 @@ use crate::connector::{
     query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
 use crate::http::Http;
+use crate::probe::{ModelProbe, Probe};
 
 /// Frappe refuses more in one `insert_many`.
 pub const MAX_INSERT: usize = 200;
@@ -227,6 +228,15 @@ impl Erpnext {
         // Frappe does not take gzipped request bodies.
         let (status, bytes) = self.http.send(method, url, &headers, body, false).await?;
         answer(status, &bytes)
+    }
+
+    /// `GET /api/method/<name>?<query>` (`query` already encoded).
+    async fn method(&self, name: &str, query: &str) -> Result<Value, SyncError> {
+        let mut url = format!("{}/api/method/{name}", self.base);
+        if !query.is_empty() {
+            url = format!("{url}?{query}");
+        }
+        self.call(reqwest::Method::GET, &url, None).await
     }
 
     /// A list call: `GET /api/resource/<DocType>?...`; the rows.
@@ -851,6 +861,70 @@ impl Connector for Erpnext {
             .await?;
         }
         Ok(())
+    }
+
+    /// Signs in with `frappe.auth.get_logged_user` (Frappe's documented
+    /// check of a token), then reads the versions
+    /// (`frappe.utils.change_log.get_versions`), the site's default
+    /// company (`Global Defaults`) and one row of each mapped DocType.
+    async fn probe(&self) -> Result<Probe, SyncError> {
+        let user = match self.method("frappe.auth.get_logged_user", "").await {
+            Ok(v) => v["message"].as_str().unwrap_or(&self.config.user).to_string(),
+            Err(e) if e.class == ErrorClass::Auth => {
+                return Err(SyncError::new(
+                    ErrorClass::Auth,
+                    format!(
+                        "ERPNext refused the API key {:?}: wrong key or secret (ERPNext makes them in the user's settings, API Access, Generate Keys)",
+                        self.config.user
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let version = self
+            .method("frappe.utils.change_log.get_versions", "")
+            .await
+            .ok()
+            .and_then(|v| {
+                let m = &v["message"];
+                ["erpnext", "frappe"]
+                    .iter()
+                    .find_map(|app| m[app]["version"].as_str().map(str::to_string))
+            });
+        let company = self
+            .method(
+                "frappe.client.get_single_value",
+                "doctype=Global%20Defaults&field=default_company",
+            )
+            .await
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .filter(|c| !c.is_empty());
+        let mut models = Vec::new();
+        for (doctype, map) in &self.config.doctypes {
+            let problem = match self
+                .list(map, &["name".to_string()], json!([]), None, "name asc", Some(1))
+                .await
+            {
+                Ok(_) => None,
+                Err(e) if e.class == ErrorClass::Retryable => return Err(e),
+                Err(e) if e.class == ErrorClass::Auth => Some(format!(
+                    "the API key's user may not read {} at the head office: give that user a role that can",
+                    map.model
+                )),
+                Err(e) => Some(format!(
+                    "{} does not exist at the head office (is ERPNext installed on that site?): {}",
+                    map.model, e.message
+                )),
+            };
+            models.push(ModelProbe {
+                doctype: doctype.clone(),
+                model: map.model.clone(),
+                present: problem.is_none(),
+                problem,
+            });
+        }
+        Ok(Probe::new("ERPNext", version, user, company, models))
     }
 
     fn traffic(&self) -> Traffic {

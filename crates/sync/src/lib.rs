@@ -12,6 +12,9 @@
 //!   holds what was measured against a real `trytond`).
 //! - [`erpnext`]: the ERPNext/Frappe connector over its REST API, tested
 //!   against written HTTP exchanges (no Frappe server runs here).
+//! - [`probe`]: "Test connection": sign in with a configuration and say
+//!   what the head office has (version, company, the mapped models) or
+//!   what failed, without syncing.
 //! - [`worker`]: the worker on the master: push the outbox in batches, pull
 //!   pages into the store, notice remote deletions, settle conflicts by
 //!   policy, back off when the uplink is down.
@@ -20,12 +23,14 @@ pub mod config;
 pub mod connector;
 pub mod erpnext;
 pub mod http;
+pub mod probe;
 pub mod tryton;
 pub mod upstream_query;
 pub mod worker;
 
-pub use config::{DoctypeMap, Kind, UpstreamConfig};
+pub use config::{DoctypeMap, Kind, UpstreamConfig, BUILTIN_MODELS};
 pub use connector::{
     Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
+pub use probe::{probe, ModelProbe, Probe};
 pub use worker::{request_now, request_served, Sync, UPSTREAM_DEVICE};

@@ -24,6 +24,7 @@ use crate::connector::{
     query_op, Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
 use crate::http::Http;
+use crate::probe::{ModelProbe, Probe};
 
 /// Operators a forwarded query may use.
 const QUERY_OPS: &[&str] = &[
@@ -79,8 +80,18 @@ impl Tryton {
             return Err(SyncError::new(
                 ErrorClass::Auth,
                 format!(
-                    "Tryton refused the user {:?} (wrong user or password in the upstream file)",
+                    "Tryton refused the user {:?}: wrong user or password",
                     self.config.user
+                ),
+            ));
+        }
+        // An unknown database is a 404 at its endpoint.
+        if status == 404 {
+            return Err(SyncError::new(
+                ErrorClass::Rejected,
+                format!(
+                    "the head office at {} has no database {:?}: check the database name",
+                    self.config.url, self.config.database
                 ),
             ));
         }
@@ -634,7 +645,95 @@ fn from_tryton(v: &Value) -> Value {
     }
 }
 
+/// The module that brings a Tryton model: its name's first part
+/// (`sale.sale`, `sale.line` → `sale`), as every Tryton module names its
+/// models.
+fn module_of(model: &str) -> &str {
+    model.split('.').next().unwrap_or(model)
+}
+
 impl Tryton {
+    /// `common.server.version`, asked at the server's root (`URL/rpc/`,
+    /// no database, no session): the first sign the server is there.
+    async fn server_version(&self) -> Result<Option<String>, SyncError> {
+        let base = self.config.url.trim_end_matches('/');
+        let body =
+            serde_json::to_vec(&json!({"id": 0, "method": "common.server.version", "params": []}))
+                .map_err(|e| SyncError::new(ErrorClass::Rejected, e.to_string()))?;
+        let (status, body) = self
+            .http
+            .send(
+                reqwest::Method::POST,
+                &format!("{base}/rpc/"),
+                &[("Content-Type", "application/json")],
+                Some(body),
+                false,
+            )
+            .await?;
+        // A proxy that passes only the database's path answers otherwise:
+        // the version is then not known, and the login says the rest.
+        Ok(envelope(status, body)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string)))
+    }
+
+    /// Which of `models` the head office has (`ir.model`, whose model
+    /// name field is `name` since Tryton 7.6 and `model` before).
+    async fn present_models(&self, models: &[String]) -> Result<Vec<String>, SyncError> {
+        let mut last = None;
+        for field in ["name", "model"] {
+            match self
+                .call(
+                    "ir.model",
+                    "search_read",
+                    json!([[[field, "in", models]], 0, null, null, [field], {}]),
+                )
+                .await
+            {
+                Ok(rows) => {
+                    return Ok(rows
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r[field].as_str().map(str::to_string))
+                        .collect())
+                }
+                Err(e) if e.class == ErrorClass::Rejected => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| SyncError::new(ErrorClass::Rejected, "ir.model")))
+    }
+
+    /// What to do about a missing model: activate its module, or install
+    /// it on the server first (`ir.module` lists the modules installed
+    /// there, activated or not; a user who may not read it gets the first
+    /// advice).
+    async fn missing_advice(&self, model: &str) -> String {
+        let module = module_of(model);
+        let state = self
+            .call(
+                "ir.module",
+                "search_read",
+                json!([[["name", "=", module]], 0, null, null, ["state"], {}]),
+            )
+            .await
+            .ok()
+            .map(|rows| {
+                rows.as_array()
+                    .and_then(|a| a.first())
+                    .and_then(|r| r["state"].as_str().map(str::to_string))
+            });
+        match state {
+            Some(None) => format!(
+                "{model} is not installed at the head office: the {module} module is not on its server (install the trytond-{module} package there), then activate it"
+            ),
+            _ => format!(
+                "{model} is not installed at the head office: activate the {module} module"
+            ),
+        }
+    }
+
     async fn search_read(
         &self,
         map: &DoctypeMap,
@@ -1021,6 +1120,64 @@ impl Connector for Tryton {
             }
         }
         Ok(())
+    }
+
+    /// Version (at the root, before signing in, so a wrong address or
+    /// certificate is told apart from wrong credentials), then the login,
+    /// the company, and every remote model the mapping uses in one
+    /// `ir.model` call.
+    async fn probe(&self) -> Result<Probe, SyncError> {
+        let version = self.server_version().await?;
+        let session = {
+            let mut s = self.session.lock().await;
+            let fresh = self.login().await?;
+            *s = Some(fresh.clone());
+            fresh
+        };
+        let company = match session.company {
+            None => None,
+            Some(id) => self
+                .call("company.company", "read", json!([[id], ["rec_name"], {}]))
+                .await
+                .ok()
+                .and_then(|rows| rows[0]["rec_name"].as_str().map(str::to_string)),
+        };
+        // Each doctype's models: its own (a product's template and
+        // variant) and its lines'.
+        let mut wanted: Vec<(String, String, Vec<String>)> = Vec::new();
+        for (doctype, map) in &self.config.doctypes {
+            let mut models = vec![map.model.clone()];
+            if remote_model(map) != map.model {
+                models.push(remote_model(map).to_string());
+            }
+            models.extend(map.tables.values().map(|t| t.model.clone()));
+            wanted.push((doctype.clone(), map.model.clone(), models));
+        }
+        let mut all: Vec<String> = wanted.iter().flat_map(|w| w.2.clone()).collect();
+        all.sort();
+        all.dedup();
+        let present = self.present_models(&all).await?;
+        let mut models = Vec::new();
+        for (doctype, model, needed) in wanted {
+            let missing = needed.iter().find(|m| !present.contains(m));
+            let problem = match missing {
+                Some(m) => Some(self.missing_advice(m).await),
+                None => None,
+            };
+            models.push(ModelProbe {
+                doctype,
+                model,
+                present: problem.is_none(),
+                problem,
+            });
+        }
+        Ok(Probe::new(
+            "Tryton",
+            version,
+            self.config.user.clone(),
+            company,
+            models,
+        ))
     }
 
     fn traffic(&self) -> Traffic {

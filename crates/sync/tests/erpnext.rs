@@ -789,3 +789,46 @@ async fn sales_orders_are_submitted_once_and_refusals_keep_frappes_words() {
     let puts = r.seen.iter().filter(|s| s.starts_with("\"PUT\"")).count();
     assert_eq!(puts, 2, "{:#?}", r.seen);
 }
+
+/// "Test connection" against the written exchanges: the user the key
+/// belongs to, ERPNext's version, the default company, each DocType; a
+/// wrong secret is said as such.
+#[tokio::test]
+async fn a_test_connection_to_erpnext_says_what_the_site_has_or_that_the_key_is_wrong() {
+    let r = recorded();
+    let url = serve(r.clone()).await;
+    let mut cfg = config(&url, "s3cret");
+    let extra = UpstreamConfig::parse(
+        &format!(
+            "kind = \"erpnext\"\nurl = \"{url}\"\nuser = \"k3y\"\npassword = \"s3cret\"\n\
+             [doctypes.Trip]\nmodel = \"Delivery Trip\"\nfields = {{ code = \"name\" }}\n"
+        ),
+        Path::new("upstream.toml"),
+    )
+    .unwrap();
+    cfg.doctypes.extend(extra.doctypes);
+    let found = outpost_sync::probe(&cfg).await.unwrap();
+    assert_eq!(found.server, "ERPNext");
+    assert_eq!(found.version.as_deref(), Some("15.49.1"));
+    assert_eq!(found.user, "sync@kashgar.example");
+    assert_eq!(found.company.as_deref(), Some("Kashgar Trading"));
+    let shown: Vec<(&str, bool)> = found
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.present))
+        .collect();
+    assert_eq!(
+        shown,
+        [("Customer", true), ("Item", true), ("Delivery Trip", false)]
+    );
+    assert!(!found.ok);
+    let trip = found.models[2].problem.as_deref().unwrap();
+    assert!(trip.contains("Delivery Trip does not exist"), "{trip}");
+    assert!(r.lock().unwrap().misses.is_empty());
+
+    let err = outpost_sync::probe(&config(&url, "wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Auth, "{err}");
+    assert!(err.message.contains("wrong key or secret"), "{err}");
+}

@@ -224,3 +224,82 @@ async fn over_a_slow_and_failing_link_calls_complete_or_fail_as_retryable() {
     let again = tryton.pull("Party", &start, 100).await.unwrap();
     assert_eq!(again.records.len(), 50);
 }
+
+/// "Test connection" in Settings: what a real `trytond` answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_connection_says_what_the_head_office_has_or_what_failed() {
+    let server = start_trytond();
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let file = |password: &str, database: &str, extra: &str| {
+        let text = format!(
+            "kind = \"tryton\"\nurl = \"{url}\"\ndatabase = \"{database}\"\nuser = \"admin\"\npassword = \"{password}\"\n\
+             [doctypes.Party]\nmodel = \"party.party\"\n[doctypes.Product]\nmodel = \"product.product\"\n\
+             [doctypes.Sale]\nmodel = \"sale.sale\"\n{extra}"
+        );
+        UpstreamConfig::parse(&text, Path::new("upstream.toml")).unwrap()
+    };
+
+    // Party, product and sale are there; the company is the user's.
+    let found = outpost_sync::probe(&file("admin", "hq", "")).await.unwrap();
+    assert_eq!(found.server, "Tryton");
+    assert_eq!(found.version.as_deref(), Some("8.2"), "{found:?}");
+    assert_eq!(found.user, "admin");
+    assert_eq!(found.company.as_deref(), Some("Head Office"), "{found:?}");
+    let models: Vec<(&str, &str, bool)> = found
+        .models
+        .iter()
+        .map(|m| (m.doctype.as_str(), m.model.as_str(), m.present))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("Party", "party.party", true),
+            ("Product", "product.product", true),
+            ("Sale", "sale.sale", true)
+        ]
+    );
+    assert!(found.ok);
+
+    // A model of a module the head office does not have is named, with
+    // what to do; the others are still listed as there.
+    let found = outpost_sync::probe(&file(
+        "admin",
+        "hq",
+        "[doctypes.Purchase]\nmodel = \"purchase.purchase\"\nfields = { reference = \"reference\" }\n",
+    ))
+    .await
+    .unwrap();
+    assert!(!found.ok);
+    let purchase = found
+        .models
+        .iter()
+        .find(|m| m.doctype == "Purchase")
+        .unwrap();
+    assert!(!purchase.present);
+    let problem = purchase.problem.as_deref().unwrap();
+    assert!(
+        problem.starts_with("purchase.purchase is not installed at the head office"),
+        "{problem}"
+    );
+    assert!(problem.contains("purchase module"), "{problem}");
+    assert!(found.models.iter().filter(|m| m.present).count() == 3);
+
+    // Wrong password, wrong database, nobody there: each said as such.
+    let err = outpost_sync::probe(&file("wrong", "hq", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Auth, "{err}");
+    assert!(err.message.contains("wrong user or password"), "{err}");
+    assert!(!err.message.contains("wrong\""), "{err}");
+    let err = outpost_sync::probe(&file("admin", "nohq", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Rejected, "{err}");
+    assert!(err.message.contains("no database \"nohq\""), "{err}");
+    let closed = outpost_e2e::free_port();
+    let mut gone = file("admin", "hq", "");
+    gone.url = format!("http://127.0.0.1:{closed}/");
+    let err = outpost_sync::probe(&gone).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Retryable, "{err}");
+    assert!(err.message.contains("cannot reach Tryton"), "{err}");
+}

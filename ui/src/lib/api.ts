@@ -31,19 +31,25 @@ import type {
   QueryArgs as WireQueryArgs,
   Request,
   Response,
+  Probe,
   Status as StatusView,
   SyncView,
+  UpstreamForm,
+  UpstreamFormView,
 } from './generated';
 
 export type {
   ApiError as ApiErrorBody,
   DecodedQr,
   DeviceView,
+  DoctypeChoice,
   ErrorCode,
   FoundMasterView,
   Keep,
+  Kind,
   LinkState,
   LinkView,
+  ModelProbe,
   Op,
   PairedView,
   Pairing,
@@ -52,8 +58,11 @@ export type {
   RecordSyncState,
   Request,
   Response,
+  Probe,
   Role,
   SyncView,
+  UpstreamForm,
+  UpstreamFormView,
 } from './generated';
 
 /**
@@ -443,6 +452,21 @@ export class Api {
 
   takeOpenUrl(): Promise<string | null> {
     return this.cmd('take_open_url');
+  }
+
+  /** Settings → Head office: the saved head office as a form (never its password). */
+  upstreamForm(): Promise<UpstreamFormView> {
+    return this.cmd('upstream_form');
+  }
+
+  /** Signs in to the head office the form describes and says what is there; saves nothing. */
+  upstreamTest(form: UpstreamForm): Promise<Probe> {
+    return this.cmd('upstream_test', { form });
+  }
+
+  /** Saves the form as the upstream file (in the data folder) and restarts the sync with it. */
+  upstreamSave(form: UpstreamForm): Promise<SyncView> {
+    return this.cmd('upstream_save', { form });
   }
 
   /** Sets the upstream TOML file (`null` or blank: no upstream). */
