@@ -8,8 +8,11 @@
 use std::time::{Duration, Instant};
 
 use outpost_e2e::trytond::Trytond;
-use outpost_store::{Keep, RecordSyncState, Store, Write, WriteCtx};
+use outpost_store::{Keep, RecordSyncState, Store};
 use outpost_sync::{Sync, UpstreamConfig};
+
+mod common;
+use common::{insert, update};
 use serde_json::{json, Value};
 
 struct Office {
@@ -40,42 +43,6 @@ fn office(t: &Trytond) -> Office {
         store,
         sync,
     }
-}
-
-fn ctx() -> WriteCtx {
-    WriteCtx {
-        device: "till-1".into(),
-        request_id: None,
-        from_upstream: false,
-    }
-}
-
-fn insert(store: &Store, doctype: &str, v: Value) -> String {
-    let out = store
-        .write(
-            ctx(),
-            Write::Insert {
-                doctype: doctype.into(),
-                record: v.as_object().unwrap().clone(),
-            },
-        )
-        .unwrap();
-    out.value["name"].as_str().unwrap().to_string()
-}
-
-fn update(store: &Store, doctype: &str, name: &str, v: Value) {
-    let rev = store.get(doctype, name).unwrap()["rev"].as_i64().unwrap();
-    store
-        .write(
-            ctx(),
-            Write::Update {
-                doctype: doctype.into(),
-                name: name.into(),
-                rev,
-                record: v.as_object().unwrap().clone(),
-            },
-        )
-        .unwrap();
 }
 
 async fn sync_now(o: &Office) {
