@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use outpost_e2e::tls::{TestCa, TlsFront};
 use outpost_e2e::trytond::Trytond;
 use outpost_store::{Keep, RecordSyncState, Store};
 use outpost_sync::{Sync, UpstreamConfig};
@@ -25,16 +26,31 @@ struct Office {
 /// are text is refused by the head office, which is how a refusal is made
 /// here.
 fn office(t: &Trytond) -> Office {
+    office_at(t, None, None)
+}
+
+/// The office syncing with `url` (default: the server itself), trusting
+/// `ca_pem` as its `ca_file` when given.
+fn office_at(t: &Trytond, url: Option<&str>, ca_pem: Option<&str>) -> Office {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
+    let ca = match ca_pem {
+        Some(pem) => {
+            std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+            "ca_file = \"ca.pem\"\n"
+        }
+        None => "",
+    };
     let text = t.upstream_toml(
-        None,
-        "interval_seconds = 3600\nreconcile_minutes = 0\n\
-         [doctypes.Party]\nmodel = \"party.party\"\nkey = \"code\"\n\
-         fields = { party_name = \"name\", code = \"code\", notes = \"lang\" }\n\
-         [doctypes.Product]\nmodel = \"product.product\"\n\
-         [doctypes.Sale]\nmodel = \"sale.sale\"\n\
-         defaults = { invoice_method = \"manual\", shipment_method = \"manual\" }\n",
+        url,
+        &format!(
+            "{ca}interval_seconds = 3600\nreconcile_minutes = 0\n\
+             [doctypes.Party]\nmodel = \"party.party\"\nkey = \"code\"\n\
+             fields = {{ party_name = \"name\", code = \"code\", notes = \"lang\" }}\n\
+             [doctypes.Product]\nmodel = \"product.product\"\n\
+             [doctypes.Sale]\nmodel = \"sale.sale\"\n\
+             defaults = {{ invoice_method = \"manual\", shipment_method = \"manual\" }}\n"
+        ),
     );
     let cfg = UpstreamConfig::parse(&text, &dir.path().join("upstream.toml")).unwrap();
     let sync = Sync::start(store.clone(), cfg).unwrap();
@@ -122,10 +138,17 @@ fn variant_of(t: &Trytond, template: i64) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sale_with_lines_reaches_tryton_follows_edits_and_confirmation_and_brings_back_its_number(
+async fn a_sale_with_lines_reaches_tryton_over_https_follows_edits_and_confirmation_and_brings_back_its_number(
 ) {
     let t = Trytond::start();
-    let o = office(&t);
+    // Over HTTPS: trytond behind a TLS front with a test CA's certificate,
+    // the CA given in the upstream file's `ca_file`.
+    let ca = TestCa::new();
+    let front = TlsFront::start(([127, 0, 0, 1], t.port).into(), ca.issue(&["127.0.0.1"]))
+        .await
+        .unwrap();
+    assert!(front.url().starts_with("https://"));
+    let o = office_at(&t, Some(&front.url()), Some(&ca.pem()));
     // Party, products and the sale made in the same minute: one sync.
     let party = insert(
         &o.store,
