@@ -390,3 +390,62 @@ async fn a_sale_changed_on_both_sides_is_a_conflict_with_both_versions_lines_inc
     assert!(o.store.sync_conflicts(false).unwrap().is_empty());
     o.sync.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_the_head_office_refuses_is_parked_with_its_words_and_the_office_state_stays(
+) {
+    let t = Trytond::start();
+    // A customer made at the head office, without an address.
+    t.rpc(
+        "model.party.party.create",
+        json!([[{"name": "No Address Ltd", "code": "NA-1"}], {}]),
+    );
+    let o = office(&t);
+    let tea = insert(
+        &o.store,
+        "Product",
+        json!({"product_name": "Tea", "code": "TEA4", "list_price": 4.0}),
+    );
+    sync_now(&o).await; // the customer comes down, the product goes up
+    let party = o
+        .store
+        .sync_local_name("Party", &remote_party(&t, "NA-1"))
+        .unwrap()
+        .expect("the head office's customer is here");
+    let sale = insert(
+        &o.store,
+        "Sale",
+        json!({"party": party, "state": "Confirmed", "lines": [
+            {"product": tea, "quantity": 1, "unit_price": 4}
+        ]}),
+    );
+    sync_now(&o).await;
+    // Made at the head office as a draft; the quote was refused there.
+    let (hq, _) = hq_sale(&t, &sale);
+    assert_eq!(hq["state"], "draft");
+    let parked = o.store.outbox_parked().unwrap();
+    let entry = parked.iter().find(|p| p.name == sale).expect("parked");
+    assert!(
+        entry.message.contains("invoice address"),
+        "{}",
+        entry.message
+    );
+    let here = o.store.get("Sale", &sale).unwrap();
+    assert_eq!(
+        here["state"], "Confirmed",
+        "the office's state is not changed"
+    );
+    let state = &o.store.sync_records("Sale", &[sale.clone()]).unwrap()[0];
+    assert_eq!(state.state, RecordSyncState::Parked);
+    o.sync.stop().await;
+}
+
+fn remote_party(t: &Trytond, code: &str) -> String {
+    t.rpc(
+        "model.party.party.search",
+        json!([[["code", "=", code]], 0, null, null, {}]),
+    )[0]
+    .as_i64()
+    .unwrap()
+    .to_string()
+}
