@@ -435,7 +435,10 @@ async fn a_confirmation_the_head_office_refuses_is_parked_with_its_words_and_the
         here["state"], "Confirmed",
         "the office's state is not changed"
     );
-    let state = &o.store.sync_records("Sale", &[sale.clone()]).unwrap()[0];
+    let state = &o
+        .store
+        .sync_records("Sale", std::slice::from_ref(&sale))
+        .unwrap()[0];
     assert_eq!(state.state, RecordSyncState::Parked);
     o.sync.stop().await;
 }
