@@ -272,3 +272,29 @@ describe('a record with the head office', () => {
     expect(syncTitle({ name: 'n', state: 'sent', message: null, remote_id: '12' })).toContain('12');
   });
 });
+
+describe('a conflict over a sale', () => {
+  it('shows both versions of the lines, row by row', () => {
+    const Sale = schema.get('Sale')!;
+    const line = (quantity: number) => ({ name: `r${quantity}`, product: 'p-uuid', quantity, unit_price: 4, amount: quantity * 4 });
+    const c = {
+      id: 1,
+      doctype: 'Sale',
+      name: 's',
+      remote_id: '8',
+      kind: 'modify/modify',
+      local: { name: 's', rev: 3, party: 'x', lines: [line(1), line(9)] },
+      remote: { values: { party: 'x', lines: [line(7), line(2)] }, active: true, gone: false },
+      reason: null,
+      state: 'open',
+      requested: null,
+      at: '2026-12-02T10:00:00Z',
+      resolved_at: null,
+    } as unknown as SyncConflict;
+    const diffs = conflictDiffs(c, Sale, schema);
+    const lines = diffs.find((d) => d.key === 'lines')!;
+    expect(diffText(lines, lines.local, schema)).toBe('2 rows: 1. 1 · 4.00; 2. 9 · 4.00');
+    expect(diffText(lines, lines.remote, schema)).toBe('2 rows: 1. 7 · 4.00; 2. 2 · 4.00');
+    expect(diffText(lines, lines.remote)).toBe('2 rows');
+  });
+});

@@ -191,9 +191,21 @@ export function conflictDiffs(c: SyncConflict, dt: Doctype | undefined, schema: 
   return out;
 }
 
-/** A value of a compared field as text ("" when empty). */
-export function diffText(d: FieldDiff, v: unknown): string {
-  if (d.field?.type === 'table') return Array.isArray(v) ? plural(v.length, 'row') : '';
+/**
+ * A value of a compared field as text ("" when empty). A table's rows are
+ * listed by their own values (links left out: they name records by id), so
+ * a line changed on one side shows: "2 rows: 1. 7 · 4.00; 2. 2 · 4.00".
+ */
+export function diffText(d: FieldDiff, v: unknown, schema?: Schema): string {
+  if (d.field?.type === 'table') {
+    if (!Array.isArray(v)) return '';
+    const child = d.field.table ? schema?.get(d.field.table) : undefined;
+    const count = plural(v.length, 'row');
+    if (!child || v.length === 0) return count;
+    const shown = child.fields.filter((f) => f.type !== 'link' && f.type !== 'table' && !f.compute);
+    const rows = v.map((row: Values, i: number) => `${i + 1}. ${shown.map((f) => formatValue(f, row?.[f.name])).join(' · ')}`);
+    return `${count}: ${rows.join('; ')}`;
+  }
   if (d.field) return formatValue(d.field, v);
   if (blank(v)) return '';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
