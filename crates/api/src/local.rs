@@ -14,7 +14,8 @@ use tracing::Instrument;
 use crate::db::{Db, EventStream, SubscriptionFilter, Upstream};
 use crate::error::from_store;
 use crate::protocol::{
-    ApiError, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS, PROTOCOL_VERSION,
+    ApiError, DoctypeView, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS,
+    PROTOCOL_VERSION,
 };
 
 /// Most records one `insert_many` takes (one transaction holds the writer).
@@ -131,16 +132,15 @@ impl LocalDb {
             })),
             Op::Doctypes => {
                 let schema = store.schema();
-                let list: Vec<Value> = schema
+                let list: Vec<DoctypeView> = schema
                     .doctypes
                     .values()
-                    .map(|dt| {
-                        let mut v = serde_json::to_value(dt).unwrap_or(Value::Null);
-                        v["list_fields"] = json!(dt.list_fields());
-                        v
+                    .map(|dt| DoctypeView {
+                        list_fields: dt.list_fields().into_iter().map(str::to_string).collect(),
+                        doctype: dt.clone(),
                     })
                     .collect();
-                Ok(Value::Array(list))
+                Ok(json!(list))
             }
             Op::Get(a) => store.get(&a.doctype, &a.name).map_err(from_store),
             Op::Insert(a) => {

@@ -235,6 +235,16 @@ pub struct HelloArgs {
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
+/// One doctype as the `doctypes` op gives it: its definition and the
+/// fields a list shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DoctypeView {
+    #[serde(flatten)]
+    pub doctype: outpost_store::Doctype,
+    pub list_fields: Vec<String>,
+}
+
 /// `sync.records`: where these records of `doctype` stand with the head
 /// office (waiting, sent, parked with the reason, conflict); at most 1,000.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

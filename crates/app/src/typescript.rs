@@ -45,6 +45,7 @@ fn export(dir: &Path) {
         p::ErrorCode,
         p::Event,
         p::Op,
+        p::DoctypeView,
     );
     // The head-office sync (outpost-store).
     use outpost_store as s;

@@ -19,6 +19,7 @@ import type {
   Conflict,
   DecodedQr,
   DeleteArgs,
+  DoctypeView,
   DeviceView,
   Event,
   FoundMasterView,
@@ -44,6 +45,8 @@ export type {
   DeviceView,
   DoctypeChoice,
   ErrorCode,
+  Field,
+  FieldType,
   FoundMasterView,
   Keep,
   Kind,
@@ -83,45 +86,8 @@ export type SyncConflict = Omit<Conflict, 'local' | 'remote'> & {
   remote: { values: Record<string, unknown>; active: boolean; gone: boolean };
 };
 
-export type FieldType =
-  | 'data'
-  | 'text'
-  | 'int'
-  | 'float'
-  | 'currency'
-  | 'date'
-  | 'datetime'
-  | 'check'
-  | 'select'
-  | 'link'
-  | 'table';
-
-export interface Field {
-  name: string;
-  type: FieldType;
-  label?: string;
-  required?: boolean;
-  unique?: boolean;
-  indexed?: boolean;
-  in_list?: boolean;
-  options?: string[];
-  link?: string;
-  table?: string;
-  compute?: string;
-  precision?: number;
-  /** Set by the head office only (a sale's number there): shown, never sent. */
-  read_only?: boolean;
-}
-
-export interface Doctype {
-  name: string;
-  description?: string;
-  child?: boolean;
-  title_field?: string;
-  sync?: boolean;
-  fields: Field[];
-  list_fields: string[];
-}
+/** A doctype as the `doctypes` op gives it (generated from the Rust types). */
+export type Doctype = DoctypeView;
 
 /** A record as the master returns it: system columns plus the fields. */
 export type DbRecord = Record<string, any> & {
