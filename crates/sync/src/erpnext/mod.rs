@@ -20,6 +20,10 @@
 //! against HTTP exchanges written from Frappe's documented API and its
 //! source (`crates/sync/tests/erpnext.rs`), not against a live ERPNext.
 
+//!
+//! Modules: [`wire`] (Frappe's answers and errors classified) and
+//! [`documents`] (a Sales Order's docstatus and its writes).
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -31,6 +35,12 @@ use crate::connector::{
 };
 use crate::http::Http;
 use crate::probe::{ModelProbe, Probe};
+
+mod documents;
+mod wire;
+
+pub use wire::answer;
+use wire::{encode, text};
 
 /// Frappe refuses more in one `insert_many`.
 pub const MAX_INSERT: usize = 200;
@@ -388,224 +398,10 @@ impl Erpnext {
             })
             .collect()
     }
-
-    /// The `docstatus` of these documents (0 draft, 1 submitted, 2
-    /// cancelled); missing ones left out.
-    async fn docstatus(
-        &self,
-        map: &DoctypeMap,
-        ids: &[String],
-    ) -> Result<Vec<(String, i64)>, SyncError> {
-        let rows = self
-            .list(
-                map,
-                &["name".into(), "docstatus".into()],
-                json!([["name", "in", ids]]),
-                None,
-                "name asc",
-                None,
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r["name"].as_str()?.to_string(),
-                    r["docstatus"].as_i64().unwrap_or(0),
-                ))
-            })
-            .collect())
-    }
-
-    fn document_url(&self, map: &DoctypeMap, name: &str) -> String {
-        format!("{}/{}", self.resource(&map.model), encode(name))
-    }
-
-    /// Changes documents, one PUT each (Frappe checks `modified` per
-    /// document). The rows go as the full list the document is to have
-    /// (Frappe's `Document.update` replaces a child table with the list
-    /// given; on save, rows whose `name` it has are updated, rows without
-    /// one are inserted, rows left out are deleted). A row given with its
-    /// `name` is rebuilt from what is given, so a kept row is sent whole:
-    /// the document is read first and the office's fields are set on the
-    /// head office's row, and what the head office set on it (warehouse,
-    /// unit, discount ...) stays. A deletion here cancels a submitted
-    /// document there and deletes it.
-    async fn write_documents(
-        &self,
-        map: &DoctypeMap,
-        writes: &[RemoteWrite],
-    ) -> Result<(), SyncError> {
-        for w in writes {
-            let url = self.document_url(map, &w.id);
-            if w.deactivate {
-                let status = self.docstatus(map, std::slice::from_ref(&w.id)).await?;
-                if status.iter().any(|(_, s)| *s == 1) {
-                    let mut body = json!({"docstatus": 2});
-                    if let Some(v) = &w.version {
-                        body["modified"] = json!(v);
-                    }
-                    self.call(reqwest::Method::PUT, &url, Some(body)).await?;
-                }
-                if !status.is_empty() {
-                    self.call(reqwest::Method::DELETE, &url, None).await?;
-                }
-                continue;
-            }
-            let mut body = Erpnext::to_remote(map, &w.values);
-            let kept = map.tables.keys().any(|t| {
-                w.values
-                    .get(t)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|r| r.get("id").is_some() && r.get("_delete") != Some(&json!(true)))
-            });
-            let current = if kept {
-                Some(self.call(reqwest::Method::GET, &url, None).await?)
-            } else {
-                None
-            };
-            for (table, tm) in &map.tables {
-                let Some(rows) = w.values.get(table).and_then(Value::as_array) else {
-                    continue;
-                };
-                let field = tm.remote_field(table);
-                let theirs: HashMap<&str, &Map<String, Value>> = current
-                    .as_ref()
-                    .and_then(|c| c["data"][field].as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| Some((r["name"].as_str()?, r.as_object()?)))
-                    .collect();
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows.iter().filter_map(Value::as_object) {
-                    if row.get("_delete") == Some(&json!(true)) {
-                        continue;
-                    }
-                    let mut line = row
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .and_then(|id| theirs.get(id))
-                        .map(|r| (*r).clone())
-                        .unwrap_or_default();
-                    line.extend(Erpnext::row_to_remote(tm, row));
-                    if let Some(seq) = row.get("sequence") {
-                        line.insert("idx".into(), seq.clone());
-                    }
-                    out.push(Value::Object(line));
-                }
-                body.insert(field.to_string(), Value::Array(out));
-            }
-            if let Some(v) = &w.version {
-                body.insert("modified".into(), json!(v));
-            }
-            self.call(reqwest::Method::PUT, &url, Some(Value::Object(body)))
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// A document's rows as listed: table → parent name → rows in order.
 type Rows = HashMap<String, HashMap<String, Vec<Value>>>;
-
-/// A key value as text (names and codes; numbers as written).
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Percent-encodes a query value or path segment.
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
-/// Reads a Frappe answer: the JSON, or the error classified with the
-/// server's own message.
-pub fn answer(status: u16, body: &[u8]) -> Result<Value, SyncError> {
-    let v: Option<Value> = serde_json::from_slice(body).ok();
-    if (200..300).contains(&status) {
-        return v.ok_or_else(|| {
-            SyncError::new(
-                ErrorClass::Retryable,
-                "ERPNext's answer is not JSON; the link may have cut it",
-            )
-        });
-    }
-    let exc_type = v
-        .as_ref()
-        .and_then(|v| v["exc_type"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let message = v.as_ref().map(server_message).unwrap_or_default();
-    let message = if message.is_empty() {
-        format!(
-            "ERPNext answered HTTP {status}{}",
-            if exc_type.is_empty() {
-                String::new()
-            } else {
-                format!(" ({exc_type})")
-            }
-        )
-    } else {
-        format!("ERPNext: {message}")
-    };
-    let class = match (status, exc_type.as_str()) {
-        (_, "TimestampMismatchError") => ErrorClass::Conflict,
-        (401, _) | (403, _) | (_, "AuthenticationError") | (_, "PermissionError") => {
-            ErrorClass::Auth
-        }
-        (408 | 429, _) | (500..=599, _) => ErrorClass::Retryable,
-        _ => ErrorClass::Rejected,
-    };
-    Err(SyncError::new(class, message))
-}
-
-/// The words Frappe meant for a person: `_server_messages` (a JSON list of
-/// JSON objects with `message`, as text), else `exception`, else `message`.
-fn server_message(v: &Value) -> String {
-    if let Some(list) = v["_server_messages"]
-        .as_str()
-        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-    {
-        let texts: Vec<String> = list
-            .iter()
-            .filter_map(|m| {
-                serde_json::from_str::<Value>(m)
-                    .ok()
-                    .and_then(|m| m["message"].as_str().map(strip_tags))
-            })
-            .collect();
-        if !texts.is_empty() {
-            return texts.join("; ");
-        }
-    }
-    if let Some(e) = v["exception"].as_str() {
-        // "frappe.exceptions.X: words" → "words"
-        return strip_tags(e.split_once(": ").map_or(e, |(_, w)| w));
-    }
-    v["message"].as_str().map(strip_tags).unwrap_or_default()
-}
-
-fn strip_tags(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_string()
-}
 
 #[async_trait]
 impl Connector for Erpnext {
@@ -956,52 +752,5 @@ mod tests {
         ] {
             assert_eq!(sales_order_state(frappe), office, "{frappe}");
         }
-    }
-
-    #[test]
-    fn frappe_errors_are_classified_with_their_words() {
-        let err = |status: u16, body: &str| answer(status, body.as_bytes()).unwrap_err();
-        let stale = err(
-            417,
-            r#"{"exc_type":"TimestampMismatchError","exception":"frappe.exceptions.TimestampMismatchError: Error: Document has been modified after you have opened it (2026-11-21 10:00:00.000001, 2026-11-21 10:05:00.000002). Please refresh to get the latest document.","_server_messages":"[\"{\\\"message\\\": \\\"Error: Document has been modified after you have opened it (2026-11-21 10:00:00.000001, 2026-11-21 10:05:00.000002). Please refresh to get the latest document.\\\", \\\"title\\\": \\\"Message\\\", \\\"indicator\\\": \\\"red\\\", \\\"raise_exception\\\": 1}\"]"}"#,
-        );
-        assert_eq!(stale.class, ErrorClass::Conflict);
-        assert!(
-            stale
-                .message
-                .starts_with("ERPNext: Error: Document has been modified"),
-            "{}",
-            stale.message
-        );
-        let dup = err(
-            409,
-            r#"{"exc_type":"DuplicateEntryError","exception":"frappe.exceptions.DuplicateEntryError: ('Item', 'T-1', IntegrityError(1062, \"Duplicate entry 'T-1' for key 'PRIMARY'\"))"}"#,
-        );
-        assert_eq!(dup.class, ErrorClass::Rejected);
-        assert!(dup.message.contains("T-1"), "{}", dup.message);
-        let mandatory = err(
-            417,
-            r#"{"exc_type":"MandatoryError","_server_messages":"[\"{\\\"message\\\": \\\"Error: Value missing for Item: <strong>Item Group</strong>\\\"}\"]"}"#,
-        );
-        assert_eq!(mandatory.class, ErrorClass::Rejected);
-        assert_eq!(
-            mandatory.message,
-            "ERPNext: Error: Value missing for Item: Item Group"
-        );
-        assert_eq!(
-            err(401, r#"{"exc_type":"AuthenticationError"}"#).class,
-            ErrorClass::Auth
-        );
-        assert_eq!(err(403, "<html>Forbidden</html>").class, ErrorClass::Auth);
-        assert_eq!(err(502, "Bad Gateway").class, ErrorClass::Retryable);
-        assert_eq!(err(429, "").class, ErrorClass::Retryable);
-        assert_eq!(
-            err(404, r#"{"exc_type":"DoesNotExistError"}"#).class,
-            ErrorClass::Rejected
-        );
-        assert_eq!(
-            answer(200, b"{\"data\":[").unwrap_err().class,
-            ErrorClass::Retryable
-        );
     }
 }
