@@ -1,0 +1,276 @@
+//! The master: the office database served to slaves over WebRTC.
+//!
+//! One TCP port takes the signaling WebSocket; each slave that is approved
+//! (or pairs with the current code) gets its own peer connection and `db`
+//! data channel, on which its calls run against a `LocalDb` handle acting
+//! for that device. Revoking a device closes its channel within a second.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outpost_api::LocalDb;
+use outpost_link::discovery::{self, Announcement};
+use outpost_link::pairing::{PairingUrl, DEFAULT_PORT};
+use outpost_link::{ChannelSender, Identity, RtcOptions};
+use outpost_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::error::{NodeError, Result};
+use crate::pairing_state;
+
+mod sessions;
+
+use sessions::{accept_loop, revocation_watch};
+
+/// How long to look for another master of the same name at start.
+const NAME_CHECK: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub data: PathBuf,
+    /// The office name ("Kashgar depot").
+    pub name: String,
+    /// Address to listen on (all interfaces by default).
+    pub listen: IpAddr,
+    pub port: u16,
+    /// Minutes a pairing code stays valid.
+    pub code_minutes: u64,
+    pub rtc: RtcOptions,
+    /// Announce over mDNS (and refuse a duplicate name on the LAN).
+    pub announce: bool,
+    /// The web UI's folder (`ui/dist`), served over HTTP on the same port
+    /// for browsers on the LAN; `None`: the port answers that there is none.
+    pub ui: Option<PathBuf>,
+}
+
+impl MasterConfig {
+    pub fn new(data: PathBuf, name: impl Into<String>) -> MasterConfig {
+        MasterConfig {
+            data,
+            name: name.into(),
+            listen: IpAddr::from([0, 0, 0, 0]),
+            port: DEFAULT_PORT,
+            code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
+            rtc: RtcOptions::default(),
+            announce: true,
+            ui: None,
+        }
+    }
+}
+
+pub(crate) struct SessionEntry {
+    pub(crate) device: String,
+    name: String,
+    tx: ChannelSender,
+}
+
+struct Shared {
+    config: MasterConfig,
+    db: LocalDb,
+    identity: Identity,
+    sessions: Mutex<HashMap<u64, SessionEntry>>,
+    next_session: AtomicU64,
+    /// Set by `shutdown`: handshakes still finishing connect nobody.
+    stopping: AtomicBool,
+}
+
+/// A running master. Dropping it does not stop it: call `shutdown`.
+pub struct Master {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    url: PairingUrl,
+    code_expires: u64,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _announcement: Option<Announcement>,
+}
+
+/// A connected slave, for status displays.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectedDevice {
+    pub device: String,
+    pub name: String,
+}
+
+impl Master {
+    /// Opens the office database, checks the name is free on the LAN,
+    /// listens, and starts serving slaves.
+    pub async fn start(config: MasterConfig) -> Result<Master> {
+        let name = config.name.trim().to_string();
+        if name.is_empty() {
+            return Err(NodeError::Config("the office name is empty".into()));
+        }
+        let store = Store::open(&config.data)?;
+        let identity = Identity::load_or_create(&config.data)?;
+        if config.announce {
+            let others = discovery::browse(NAME_CHECK).await.unwrap_or_default();
+            if let Some(other) = others.iter().find(|m| {
+                m.name.eq_ignore_ascii_case(&name) && m.fingerprint != identity.fingerprint()
+            }) {
+                return Err(NodeError::DuplicateName {
+                    name,
+                    fingerprint: other.fingerprint.clone(),
+                });
+            }
+        }
+        let bind = SocketAddr::new(config.listen, config.port);
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: bind.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let (code, code_expires) = pairing_state::renew(&store, config.code_minutes)?;
+        let url = PairingUrl {
+            host: advertised_host(addr.ip()),
+            port: addr.port(),
+            name: name.clone(),
+            fingerprint: identity.fingerprint().to_string(),
+            code: Some(code),
+        };
+        pairing_state::store_url(&store, &url)?;
+        store.set_meta("master_name", &name)?;
+        let announcement = if config.announce {
+            let ips: Vec<IpAddr> = if config.listen.is_unspecified() {
+                vec![]
+            } else {
+                vec![config.listen]
+            };
+            Some(discovery::announce(
+                &name,
+                identity.fingerprint(),
+                addr.port(),
+                &ips,
+            )?)
+        } else {
+            None
+        };
+        let db = LocalDb::new(store, "master");
+        let shared = Arc::new(Shared {
+            config: MasterConfig { name, ..config },
+            db,
+            identity,
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
+            tokio::spawn(revocation_watch(shared.clone(), stop_rx)),
+        ];
+        tracing::info!(%addr, fingerprint = %shared.identity.fingerprint(), "master listening");
+        Ok(Master {
+            shared,
+            addr,
+            url,
+            code_expires,
+            stop,
+            tasks,
+            _announcement: announcement,
+        })
+    }
+
+    /// The pairing URL with the code made at start.
+    pub fn pairing_url(&self) -> &PairingUrl {
+        &self.url
+    }
+
+    /// The address browsers open (`http://HOST:PORT/`), when this master
+    /// serves the web UI.
+    pub fn browser_url(&self) -> Option<String> {
+        self.shared
+            .config
+            .ui
+            .as_ref()
+            .map(|_| format!("http://{}/", self.url.authority()))
+    }
+
+    pub fn code_expires(&self) -> u64 {
+        self.code_expires
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        self.shared.identity.fingerprint()
+    }
+
+    pub fn db(&self) -> &LocalDb {
+        &self.shared.db
+    }
+
+    pub fn store(&self) -> &Store {
+        self.shared.db.store()
+    }
+
+    pub fn connected(&self) -> Vec<ConnectedDevice> {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|s| ConnectedDevice {
+                device: s.device.clone(),
+                name: s.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Stops listening, closes every slave's channel, and closes the store
+    /// after the writes in progress.
+    pub async fn shutdown(self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        let sessions: Vec<ChannelSender> = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s.tx)
+            .collect();
+        for tx in sessions {
+            tx.close().await;
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        self.shared.db.store().close();
+        tracing::info!("master stopped");
+    }
+}
+
+/// The host to put in the pairing URL: the listen address, or when
+/// listening everywhere, this PC's LAN address.
+fn advertised_host(ip: IpAddr) -> String {
+    if !ip.is_unspecified() {
+        return ip.to_string();
+    }
+    // The address the OS would use to reach another host (needs a default
+    // route) ...
+    let routed = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    if let Ok(a) = routed {
+        return a.ip().to_string();
+    }
+    // ... else, on a LAN with no gateway at all, the first LAN address.
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|list| {
+            list.into_iter()
+                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+                .map(|i| i.ip().to_string())
+        })
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
