@@ -49,6 +49,18 @@ pub fn outpost_bin() -> PathBuf {
     bin
 }
 
+/// Another binary of this workspace, next to `outpost` (e.g. the test
+/// crate's own `outpost-slave-writer`).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let bin = outpost_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
 /// Runs `outpost db --data DIR <args>` and returns its output.
 pub fn db(data: &Path, args: &[&str]) -> Output {
     Command::new(outpost_bin())
@@ -259,4 +271,82 @@ pub fn outpost(args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("run outpost")
+}
+
+/// A slave process (`outpost-slave-writer`) inserting Parties through the
+/// master one after another, and a thread collecting what it acknowledged.
+pub struct SlaveWriter {
+    pub child: std::process::Child,
+    pub acks: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    pub errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SlaveWriter {
+    pub fn start(dir: &std::path::Path, url: &str, prefix: &str) -> SlaveWriter {
+        let mut child = Command::new(sibling_bin("outpost-slave-writer"))
+            .arg(dir)
+            .arg(url)
+            .arg(prefix)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let acks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (a, e) = (acks.clone(), errors.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+                let Ok(line) = line else { break };
+                let parts: Vec<&str> = line.splitn(3, ' ').collect();
+                match parts.as_slice() {
+                    ["ACK", name, pn] => a.lock().unwrap().push((name.to_string(), pn.to_string())),
+                    _ => e.lock().unwrap().push(line),
+                }
+            }
+        });
+        SlaveWriter {
+            child,
+            acks,
+            errors,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.acks.lock().unwrap().len()
+    }
+
+    pub fn wait_for(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.count() < n {
+            assert!(
+                self.errors.lock().unwrap().is_empty(),
+                "{:?}",
+                self.errors.lock().unwrap()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writer stuck at {} acks",
+                self.count()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Every (name, party_name) acknowledged so far.
+    pub fn acked(&self) -> Vec<(String, String)> {
+        self.acks.lock().unwrap().clone()
+    }
+
+    /// Kills the writer (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SlaveWriter {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

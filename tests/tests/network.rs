@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use outpost_e2e::{
-    db, failed, free_port, ok_lines, ok_one, outpost, outpost_bin, remote, MasterProc,
+    db, failed, free_port, ok_lines, ok_one, outpost, outpost_bin, remote, MasterProc, SlaveWriter,
 };
 
 fn dir() -> tempfile::TempDir {
@@ -286,66 +286,6 @@ fn device_ids_are_made_once_and_kept() {
     assert_eq!(id, String::from_utf8(b.stdout).unwrap());
 }
 
-/// Starts a slave writer process and a thread collecting its acks.
-struct Writer {
-    child: std::process::Child,
-    acks: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Writer {
-    fn start(dir: &std::path::Path, url: &str, prefix: &str) -> Writer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_outpost-slave-writer"))
-            .arg(dir)
-            .arg(url)
-            .arg(prefix)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let acks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (a, e) = (acks.clone(), errors.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let parts: Vec<&str> = line.splitn(3, ' ').collect();
-                match parts.as_slice() {
-                    ["ACK", name, pn] => a.lock().unwrap().push((name.to_string(), pn.to_string())),
-                    _ => e.lock().unwrap().push(line),
-                }
-            }
-        });
-        Writer {
-            child,
-            acks,
-            errors,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.acks.lock().unwrap().len()
-    }
-
-    fn wait_for(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.count() < n {
-            assert!(
-                self.errors.lock().unwrap().is_empty(),
-                "{:?}",
-                self.errors.lock().unwrap()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "writer stuck at {} acks",
-                self.count()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 #[test]
 fn killing_the_master_while_four_slaves_write_loses_and_duplicates_nothing() {
     let m = dir();
@@ -357,16 +297,16 @@ fn killing_the_master_while_four_slaves_write_loses_and_duplicates_nothing() {
         ok_one(&remote(s.path(), &master.url, &["count", "Party"]));
     }
     let url = master.url_without_code();
-    let writers: Vec<Writer> = slave_dirs
+    let writers: Vec<SlaveWriter> = slave_dirs
         .iter()
         .enumerate()
-        .map(|(i, s)| Writer::start(s.path(), &url, &format!("w{i}")))
+        .map(|(i, s)| SlaveWriter::start(s.path(), &url, &format!("w{i}")))
         .collect();
     for w in &writers {
         w.wait_for(30);
     }
     master.kill9();
-    let at_kill: Vec<usize> = writers.iter().map(Writer::count).collect();
+    let at_kill: Vec<usize> = writers.iter().map(SlaveWriter::count).collect();
     std::thread::sleep(Duration::from_millis(500));
     let master2 = MasterProc::start(m.path(), "Depot", port, &[]);
     // Every writer carries on after the restart.

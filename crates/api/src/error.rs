@@ -55,7 +55,11 @@ pub fn from_store(e: StoreError) -> ApiError {
         StoreError::Query(_) => ApiError::new(ErrorCode::BadRequest, message)
             .with_details(json!({"reason": "bad_query"})),
         StoreError::Closed | StoreError::Busy(_) => ApiError::new(ErrorCode::Unavailable, message),
-        StoreError::CommitFailed(_) => ApiError::new(ErrorCode::Internal, message),
+        StoreError::CommitFailed(_) | StoreError::Damaged { .. } => {
+            ApiError::new(ErrorCode::Internal, message)
+        }
+        StoreError::BadBackup { .. } => ApiError::new(ErrorCode::BadRequest, message),
+        StoreError::FolderInUse { .. } => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::Migration(_)
         | StoreError::Definition { .. }
         | StoreError::Sqlite(_)

@@ -53,6 +53,8 @@ pub enum Command {
         /// (default: OUTPOST_UI, else ./ui/dist when present)
         #[arg(long, env = "OUTPOST_UI", value_name = "DIR")]
         ui: Option<PathBuf>,
+        #[command(flatten)]
+        backup: BackupFlags,
     },
     /// Run one database call and print the result as JSON
     Db {
@@ -101,12 +103,65 @@ pub enum Command {
         #[command(subcommand)]
         action: SyncAction,
     },
+    /// Take a consistent backup of the office database, checked before it is
+    /// reported done (works while the master runs and slaves write)
+    Backup {
+        #[command(flatten)]
+        data: DataArg,
+        /// The backup file to write
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Include the master's identity (identity.pem) and the head-office
+        /// file; the backup is then written owner-only. Without it, a restored
+        /// master has a new device id and every PC must pair again.
+        #[arg(long)]
+        with_identity: bool,
+    },
+    /// Restore the office database from a backup; the master must be stopped.
+    /// The replaced database is kept aside in the data folder.
+    Restore {
+        #[command(flatten)]
+        data: DataArg,
+        /// The backup file to restore
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// List the masters announced on the LAN
     Masters {
         /// Seconds to listen for announcements
         #[arg(long, default_value_t = 2)]
         wait: u64,
     },
+}
+
+/// The master's own backups.
+#[derive(Args, Debug, Clone)]
+pub struct BackupFlags {
+    /// Take backups by itself into this folder (a USB stick, a NAS mount)
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Time between two backups: minutes (60), or 30s, 15m, 2h
+    #[arg(long, value_name = "INTERVAL", default_value = "60m", value_parser = outpost_node::backups::parse_interval)]
+    pub backup_every: std::time::Duration,
+    /// How many of the newest backups to keep
+    #[arg(long, value_name = "N", default_value_t = outpost_node::BackupSchedule::DEFAULT_KEEP)]
+    pub backup_keep: usize,
+    /// For how many days to keep the day's newest backup as well
+    #[arg(long, value_name = "N", default_value_t = outpost_node::BackupSchedule::DEFAULT_DAILIES)]
+    pub backup_dailies: usize,
+}
+
+impl BackupFlags {
+    pub fn schedule(&self) -> Option<outpost_node::BackupSchedule> {
+        self.backup_dir
+            .as_ref()
+            .map(|dir| outpost_node::BackupSchedule {
+                dir: dir.clone(),
+                every: self.backup_every,
+                keep: self.backup_keep.max(1),
+                dailies: self.backup_dailies,
+            })
+    }
 }
 
 #[derive(Subcommand, Debug)]

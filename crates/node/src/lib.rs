@@ -9,13 +9,17 @@
 //!   the slave's small config (which master it paired with).
 //! - [`pairing_state`]: the master's pairing code, shared through the
 //!   database with `outpost pair`.
+//! - [`backups`]: the master's scheduled backups (interval, folder,
+//!   rotation) and their status.
 //! - [`error`]: starting errors.
 
+pub mod backups;
 pub mod error;
 pub mod master;
 pub mod pairing_state;
 pub mod slave;
 
+pub use backups::{BackupSchedule, BackupStatus};
 pub use error::{NodeError, Result};
 pub use master::{Master, MasterConfig};
 

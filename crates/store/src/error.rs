@@ -116,6 +116,29 @@ pub enum StoreError {
     #[error("the office database is closing; try again in a moment")]
     Closed,
 
+    /// The database file failed its check at open (or is not a database).
+    #[error("the office database {} is damaged ({problem}); {advice}", path.display())]
+    Damaged {
+        path: std::path::PathBuf,
+        problem: String,
+        /// What to do: names the newest good backup when one is known.
+        advice: String,
+    },
+
+    /// A file given to restore from is not a usable backup.
+    #[error("{} is not a usable Outpost backup: {problem}", path.display())]
+    BadBackup {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+
+    /// Another master (or a restore) holds the data folder.
+    #[error("a master is already running on the data folder {} ({holder}); stop it first, or use another folder", dir.display())]
+    FolderInUse {
+        dir: std::path::PathBuf,
+        holder: String,
+    },
+
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 

@@ -10,6 +10,8 @@
 //!   with its change-log (and outbox) entry in the same transaction.
 //! - [`query`]: the jIO-style text language and JSON filters, one AST, and
 //!   the compiler to parameterised SQL over the doctype's own columns.
+//! - [`backup`]: consistent backups (`VACUUM INTO`, checked), restore,
+//!   the data folder's instance lock and the log of backups.
 //! - [`devices`]: the devices a master knows (approved, revoked) and the
 //!   small settings it shares with its helper commands.
 //! - [`upstream`]: the sync worker's bookkeeping (links to remote records,
@@ -30,6 +32,7 @@
 //! TypeScript in `ui/src/lib/generated/` is made from them (a test in
 //! `outpost-app` checks it is up to date).
 
+pub mod backup;
 pub mod devices;
 pub mod doctype;
 pub mod error;

@@ -113,9 +113,11 @@ impl Store {
     /// Opens the database file at `path` with the given doctypes.
     pub fn open_with(path: &Path, wanted: Schema) -> Result<Store> {
         let mut conn = Connection::open(path)?;
-        configure(&conn)?;
+        let configured = configure(&conn);
+        crate::backup::check_at_open(path, &conn, configured)?;
         let now = now_utc();
-        let schema = migrate::migrate(&mut conn, &wanted, &now)?;
+        let schema = migrate::migrate(&mut conn, &wanted, &now)
+            .map_err(|e| crate::backup::damaged_if_corrupt(path, e))?;
         conn.execute(
             "INSERT OR IGNORE INTO _meta (key, value) VALUES ('site_id', ?)",
             [uuid::Uuid::now_v7().to_string()],

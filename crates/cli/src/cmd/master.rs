@@ -58,6 +58,16 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
                 "Browser address (any PC, tablet or phone on the LAN): {browser}"
             ));
         }
+        match &master.backup_status().schedule {
+            Some(b) => say(&format!(
+                "Backups: every {} min to {} (keeps the newest {} and one a day for {} days).",
+                b.every.as_secs().div_ceil(60),
+                b.dir.display(),
+                b.keep,
+                b.dailies
+            )),
+            None => say("Backups: none scheduled (--backup-dir DIR sets them; `outpost backup` takes one by hand)."),
+        }
         eprintln!("Ctrl-C stops the master.");
         shutdown_signal().await;
         tracing::info!("shutting down: closing slaves, finishing queued writes");

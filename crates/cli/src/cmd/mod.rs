@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod backup;
 mod db;
 mod devices;
 mod id;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             ice_server,
             upstream,
             ui,
+            backup,
         } => {
             let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
             config.listen = listen;
@@ -35,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.announce = !no_mdns;
             config.rtc.ice_servers = ice_server;
             config.ui = master::ui_folder(ui)?;
+            config.backup = backup.schedule();
             master::run(config, upstream)
         }
         Command::Db {
@@ -61,6 +64,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
         Command::Devices { data, action } => devices::run(data_dir(&data)?, action),
         Command::Sync { data, action } => sync::run(data_dir(&DataArg { data })?, action),
+        Command::Backup {
+            data,
+            to,
+            with_identity,
+        } => backup::backup(data_dir(&data)?, to, with_identity),
+        Command::Restore { data, from } => backup::restore(data_dir(&data)?, from),
         Command::Masters { wait } => masters::run(std::time::Duration::from_secs(wait)),
     }
 }

@@ -16,10 +16,12 @@ use outpost_api::LocalDb;
 use outpost_link::discovery::{self, Announcement};
 use outpost_link::pairing::{PairingUrl, DEFAULT_PORT};
 use outpost_link::{ChannelSender, Identity, RtcOptions};
+use outpost_store::backup::{BackupInfo, InstanceLock};
 use outpost_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::backups::{BackupSchedule, BackupStatus, Scheduler};
 use crate::error::{NodeError, Result};
 use crate::pairing_state;
 
@@ -46,6 +48,8 @@ pub struct MasterConfig {
     /// The web UI's folder (`ui/dist`), served over HTTP on the same port
     /// for browsers on the LAN; `None`: the port answers that there is none.
     pub ui: Option<PathBuf>,
+    /// Backups taken by the master itself; `None`: by hand only.
+    pub backup: Option<BackupSchedule>,
 }
 
 impl MasterConfig {
@@ -59,6 +63,7 @@ impl MasterConfig {
             rtc: RtcOptions::default(),
             announce: true,
             ui: None,
+            backup: None,
         }
     }
 }
@@ -88,6 +93,9 @@ pub struct Master {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _announcement: Option<Announcement>,
+    backups: Scheduler,
+    /// One master per data folder: held until the master stops.
+    _lock: InstanceLock,
 }
 
 /// A connected slave, for status displays.
@@ -105,6 +113,7 @@ impl Master {
         if name.is_empty() {
             return Err(NodeError::Config("the office name is empty".into()));
         }
+        let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
         let identity = Identity::load_or_create(&config.data)?;
         if config.announce {
@@ -161,7 +170,14 @@ impl Master {
             stopping: AtomicBool::new(false),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let (backups, backup_task) = Scheduler::start(
+            shared.config.data.clone(),
+            shared.config.name.clone(),
+            shared.config.backup.clone(),
+            stop_rx.clone(),
+        );
         let tasks = vec![
+            backup_task,
             tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
             tokio::spawn(revocation_watch(shared.clone(), stop_rx)),
         ];
@@ -174,6 +190,8 @@ impl Master {
             stop,
             tasks,
             _announcement: announcement,
+            backups,
+            _lock: lock,
         })
     }
 
@@ -225,6 +243,22 @@ impl Master {
             .collect()
     }
 
+    /// Takes a backup now: into the schedule's folder, or to `to`.
+    pub async fn backup_now(&self, to: Option<PathBuf>) -> Result<BackupInfo> {
+        Ok(self.backups.now(to).await?)
+    }
+
+    /// Changes (or stops, with `None`) the scheduled backups; a new
+    /// schedule takes its first backup at once.
+    pub fn set_backup_schedule(&self, schedule: Option<BackupSchedule>) {
+        self.backups.set(schedule);
+    }
+
+    /// The schedule, the last attempt and the last good backup.
+    pub fn backup_status(&self) -> BackupStatus {
+        self.backups.status()
+    }
+
     /// Stops listening, closes every slave's channel, and closes the store
     /// after the writes in progress.
     pub async fn shutdown(self) {
@@ -241,9 +275,10 @@ impl Master {
         for tx in sessions {
             tx.close().await;
         }
-        for t in self.tasks {
-            t.abort();
-        }
+        let tasks = self.tasks;
+        self.backups
+            .stop_after_current(|| tasks.iter().for_each(|t| t.abort()))
+            .await;
         self.shared.db.store().close();
         tracing::info!("master stopped");
     }
