@@ -51,6 +51,7 @@ pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use feed::Change;
 pub use query::{QueryError, QuerySpec, SortKey};
+pub use read::{DEFAULT_READ_DEADLINE, READERS};
 pub use record::WriteCtx;
 pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
 pub use store::{Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};

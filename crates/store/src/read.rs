@@ -1,8 +1,16 @@
-//! Reads: a pool of read-only connections, and the record, query and count
-//! reads made on them.
+//! Reads: a pool of read-only connections, each read under a deadline, and
+//! the record, query and count reads made on them.
+//!
+//! The deadline exists because a read holds whatever thread runs it: the
+//! api layer runs reads off the async runtime, at most [`READERS`] at once,
+//! and a query that would scan a large table for minutes must give its
+//! reader back, with an answer the clerk can act on
+//! ([`StoreError::TooSlow`]), rather than keep the others waiting.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde_json::{Map, Value};
@@ -14,26 +22,94 @@ use crate::record::read_record;
 use crate::store::Store;
 use crate::values::to_json;
 
+/// Reader connections kept open between reads, and how many reads the api
+/// layer runs at once (more wait their turn). Two cores serve four readers
+/// well: WAL readers never block each other, and a read often waits on the
+/// disk.
+pub const READERS: usize = 4;
+/// How long one read may run before it is stopped: far beyond any list or
+/// form the UI shows (milliseconds), short enough that a runaway query
+/// does not hold a reader for minutes.
+pub const DEFAULT_READ_DEADLINE: Duration = Duration::from_secs(10);
+/// SQLite virtual-machine steps between two looks at the clock: a look
+/// costs one clock read, a thousand steps a few microseconds of work.
+const DEADLINE_CHECK_EVERY: std::os::raw::c_int = 1000;
+
+/// The reader connections and the deadline every read runs under.
+pub(crate) struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    /// The deadline in microseconds (an atomic so it can be changed on a
+    /// running store).
+    deadline_us: AtomicU64,
+}
+
+impl Readers {
+    pub(crate) fn new() -> Readers {
+        Readers {
+            idle: Mutex::new(Vec::with_capacity(READERS)),
+            deadline_us: AtomicU64::new(DEFAULT_READ_DEADLINE.as_micros() as u64),
+        }
+    }
+}
+
 impl Store {
-    /// Runs `f` with a pooled read-only connection.
+    /// How long one read may run before it is stopped with
+    /// [`StoreError::TooSlow`].
+    pub fn read_deadline(&self) -> Duration {
+        Duration::from_micros(self.inner.readers.deadline_us.load(Ordering::Relaxed))
+    }
+
+    /// Sets how long one read may run ([`DEFAULT_READ_DEADLINE`] unless
+    /// set); reads already running keep the deadline they started with.
+    pub fn set_read_deadline(&self, deadline: Duration) {
+        let us = u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX);
+        self.inner.readers.deadline_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Runs `f` with a pooled read-only connection, stopped with
+    /// [`StoreError::TooSlow`] once it runs past the read deadline. Blocks
+    /// the calling thread for as long as the read runs: async callers run
+    /// it on a blocking thread.
     pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let readers = &self.inner.readers;
+        let conn = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
             None => open_reader(&self.inner.path)?,
         };
+        let limit = self.read_deadline();
+        let stopped = Arc::new(AtomicBool::new(false));
+        if let Some(until) = Instant::now().checked_add(limit) {
+            let stopped = stopped.clone();
+            conn.progress_handler(
+                DEADLINE_CHECK_EVERY,
+                Some(move || {
+                    let late = Instant::now() >= until;
+                    if late {
+                        stopped.store(true, Ordering::Relaxed);
+                    }
+                    late
+                }),
+            );
+        }
         let out = f(&conn);
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
-        out
+        // The connection goes back to the pool as it came: no handler.
+        conn.progress_handler(0, None::<fn() -> bool>);
+        let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < READERS {
+            idle.push(conn);
+        }
+        drop(idle);
+        match out {
+            Err(e) if stopped.load(Ordering::Relaxed) && interrupted(&e) => {
+                tracing::warn!(
+                    limit_ms = limit.as_millis() as u64,
+                    "a read ran past its deadline and was stopped"
+                );
+                Err(StoreError::TooSlow { limit })
+            }
+            other => other,
+        }
     }
 
     /// One live record with its child rows.
@@ -115,4 +191,9 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;")?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
+}
+
+/// Whether `e` is SQLite's answer to an interrupted statement.
+fn interrupted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(s) if s.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted))
 }

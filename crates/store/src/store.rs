@@ -16,7 +16,7 @@ use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
 use crate::feed::{feed_loop, read_changes, Change, Feed};
 use crate::migrate;
-use crate::read::open_reader;
+use crate::read::{open_reader, Readers};
 use crate::values::now_utc;
 use crate::write::{Write, WriteCtx};
 use crate::writer::{prune_requests, writer_loop, Job, Reply};
@@ -37,7 +37,7 @@ pub struct WriteOutcome {
 pub(crate) struct Inner {
     pub(crate) path: PathBuf,
     schema: RwLock<Arc<Schema>>,
-    pub(crate) readers: Mutex<Vec<Connection>>,
+    pub(crate) readers: Readers,
     jobs: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     feed: Arc<Feed>,
@@ -111,7 +111,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 schema: RwLock::new(schema),
-                readers: Mutex::new(Vec::new()),
+                readers: Readers::new(),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 feed,
