@@ -18,6 +18,9 @@
 //! - [`status`]: [`SyncStatus`], the sync as `outpost sync status` and the
 //!   Master screen show it, with the [`LinkState`] enum and a separate hint
 //!   in words.
+//! - [`compact`]: what is kept only for a while (old change-log rows,
+//!   tombstones the head office has, settled conflicts, request ids) and
+//!   its removal in small batches from the writer thread.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, opened
 //!   with its three parts: `read` (the reader pool and the record, query and
 //!   count reads), `writer` (the group-commit writer thread and idempotent
@@ -31,6 +34,7 @@
 //! TypeScript in `ui/src/lib/generated/` is made from them (a test in
 //! `outpost-app` checks it is up to date).
 
+pub mod compact;
 pub mod devices;
 pub mod doctype;
 pub mod error;
@@ -46,6 +50,7 @@ pub mod values;
 pub mod write;
 mod writer;
 
+pub use compact::Compacted;
 pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};

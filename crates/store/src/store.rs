@@ -12,6 +12,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::Value;
 
+use crate::compact::{self, Floor, Schedule};
 use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
 use crate::feed::{feed_loop, read_changes, Change, Feed};
@@ -19,7 +20,7 @@ use crate::migrate;
 use crate::read::{open_reader, Readers};
 use crate::values::now_utc;
 use crate::write::{Write, WriteCtx};
-use crate::writer::{prune_requests, writer_loop, Job, Reply};
+use crate::writer::{writer_loop, Job, Reply};
 
 /// File name of the office database inside the data folder.
 pub const DB_FILE: &str = "outpost.sqlite";
@@ -42,6 +43,8 @@ pub(crate) struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     feed: Arc<Feed>,
     feed_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The lowest change-log sequence a reader still needs.
+    pub(crate) changes_floor: Floor,
 }
 
 /// Handle to an open office database. Cheap to clone; all clones share the
@@ -83,7 +86,6 @@ impl Store {
             "INSERT OR IGNORE INTO _meta (key, value) VALUES ('site_id', ?)",
             [uuid::Uuid::now_v7().to_string()],
         )?;
-        prune_requests(&conn);
         let last_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) FROM _changes", [], |r| {
                 r.get(0)
@@ -92,12 +94,14 @@ impl Store {
         let schema = Arc::new(schema);
         let feed = Arc::new(Feed::new());
         let (tx, rx) = mpsc::channel::<Job>();
+        let changes_floor = compact::no_floor();
         let writer = {
             let schema = schema.clone();
             let feed = feed.clone();
+            let compaction = Schedule::new(changes_floor.clone());
             std::thread::Builder::new()
                 .name("outpost-writer".into())
-                .spawn(move || writer_loop(conn, schema, rx, feed))?
+                .spawn(move || writer_loop(conn, schema, rx, feed, compaction))?
         };
         let feed_conn = open_reader(path)?;
         let feed_thread = {
@@ -116,6 +120,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 feed,
                 feed_thread: Mutex::new(Some(feed_thread)),
+                changes_floor,
             }),
         })
     }

@@ -4,11 +4,11 @@
 
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
+use crate::compact::Schedule;
 use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
 use crate::feed::Feed;
@@ -18,11 +18,6 @@ use crate::write::{apply, Write, WriteCtx};
 
 /// Most writes one group commit takes; bounds how long a batch holds the lock.
 const MAX_BATCH: usize = 256;
-/// Stored answers to write request ids are kept this long, far beyond any
-/// slave's retry window.
-const REQUEST_MEMORY_DAYS: i64 = 7;
-/// How often a long-running writer prunes those stored answers.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub(crate) type Reply = Box<dyn FnOnce(Result<WriteOutcome>) + Send>;
 
@@ -30,16 +25,6 @@ pub(crate) struct Job {
     pub(crate) ctx: WriteCtx,
     pub(crate) write: Write,
     pub(crate) reply: Reply,
-}
-
-/// Forgets stored answers older than `REQUEST_MEMORY_DAYS`.
-pub(crate) fn prune_requests(conn: &Connection) {
-    if let Err(e) = conn.execute(
-        "DELETE FROM _requests WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-        [format!("-{REQUEST_MEMORY_DAYS} days")],
-    ) {
-        tracing::warn!(error = %e, "cannot prune old request ids");
-    }
 }
 
 /// A stored answer to an earlier request with the same (device, id). The
@@ -68,13 +53,10 @@ pub(crate) fn writer_loop(
     schema: Arc<Schema>,
     rx: Receiver<Job>,
     feed: Arc<Feed>,
+    mut compaction: Schedule,
 ) {
-    let mut pruned = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
-        if pruned.elapsed() > PRUNE_EVERY {
-            prune_requests(&conn);
-            pruned = std::time::Instant::now();
-        }
+        compaction.when_due(&conn, &schema);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
