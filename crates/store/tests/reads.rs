@@ -68,6 +68,13 @@ fn a_read_past_its_deadline_is_stopped_with_words_a_clerk_can_act_on() {
         .count("Party", &parse_text(SLOW_FILTER).unwrap())
         .unwrap_err();
     assert!(matches!(err, StoreError::TooSlow { .. }), "{err:?}");
+
+    // At the default deadline, in seconds.
+    let words = StoreError::TooSlow {
+        limit: DEFAULT_READ_DEADLINE,
+    }
+    .to_string();
+    assert!(words.contains("took longer than 10 s"), "{words}");
 }
 
 #[test]
