@@ -16,8 +16,9 @@
 //! - stored answers to write request ids (`_requests`), after
 //!   [`REQUESTS_KEEP_DAYS`].
 //!
-//! The writer thread compacts every [`COMPACT_EVERY`], one batch of each
-//! kind at a time, each batch its own short transaction, so a write never
+//! The writer thread compacts every [`COMPACT_EVERY`] (looked at when a
+//! write wakes it: a store nobody writes to does not grow), one batch of
+//! each kind at a time, each batch its own short transaction, so a write never
 //! waits behind more than one batch; a backlog (a first run on an old file)
 //! is worked off a batch per kind every [`CATCH_UP_PAUSE`]. [`Store::compact`]
 //! does it all at once, in the same batches, for a command or a test.
