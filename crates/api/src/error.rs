@@ -54,6 +54,10 @@ pub fn from_store(e: StoreError) -> ApiError {
         }
         StoreError::Query(_) => ApiError::new(ErrorCode::BadRequest, message)
             .with_details(json!({"reason": "bad_query"})),
+        // Asking again would run into the same wall: the clerk is to ask
+        // for less, so it is a bad request, with the limit in the details.
+        StoreError::TooSlow { limit } => ApiError::new(ErrorCode::BadRequest, message)
+            .with_details(json!({"reason": "too_slow", "limit_ms": limit.as_millis() as u64})),
         StoreError::Closed | StoreError::Busy(_) => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::CommitFailed(_) | StoreError::Damaged { .. } => {
             ApiError::new(ErrorCode::Internal, message)

@@ -1,14 +1,21 @@
 //! `LocalDb`: runs DB calls on the store in this process. The master gives
 //! each connected device its own handle (`for_device`), so writes are logged
 //! with the device and request ids are remembered per device.
+//!
+//! No SQLite work runs on the async runtime: the runtime's few workers also
+//! drive every slave's WebRTC peer (ICE keepalives, DTLS, the data
+//! channels), and two slow queries on them would drop every slave. Writes
+//! go to the store's writer thread; reads run on tokio's blocking threads,
+//! at most [`READERS`] at once (the others wait their turn, they are not
+//! refused), each under the store's read deadline.
 
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use outpost_store::query::{parse_json, parse_text, Expr};
-use outpost_store::{QuerySpec, SortKey, Store, StoreError, Write, WriteCtx};
+use outpost_store::{QuerySpec, SortKey, Store, StoreError, Write, WriteCtx, READERS};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, Semaphore};
 use tracing::Instrument;
 
 use crate::db::{Db, EventStream, SubscriptionFilter, Upstream};
@@ -28,6 +35,8 @@ struct Shared {
     store: Store,
     events: broadcast::Sender<Event>,
     upstream: RwLock<Option<Arc<dyn Upstream>>>,
+    /// One permit per reader: reads beyond it wait here, off any thread.
+    reads: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -60,6 +69,7 @@ impl LocalDb {
                 store,
                 events,
                 upstream: RwLock::new(None),
+                reads: Arc::new(Semaphore::new(READERS)),
             }),
             device: device.into(),
             subscription: Arc::new(RwLock::new(None)),
@@ -120,6 +130,36 @@ impl LocalDb {
         }
     }
 
+    /// Runs `f` on the store on a blocking thread, once one of the
+    /// [`READERS`] permits is free; the permit goes with the thread, so a
+    /// caller that gives up does not let more reads run than readers.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .shared
+            .reads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| from_store(StoreError::Closed))?;
+        let store = self.shared.store.clone();
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _span = span.enter();
+            f(&store)
+        });
+        match task.await {
+            Ok(r) => r.map_err(from_store),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::Internal,
+                format!("the read of the office database stopped unexpectedly: {e}"),
+            )),
+        }
+    }
+
     async fn run_op(&self, req: &Request) -> Result<Value, ApiError> {
         let store = &self.shared.store;
         match &req.op {
@@ -127,7 +167,7 @@ impl LocalDb {
                 "protocol": PROTOCOL_VERSION,
                 "server": concat!("outpost ", env!("CARGO_PKG_VERSION")),
                 "ops": OPS,
-                "site_id": store.site_id().map_err(from_store)?,
+                "site_id": self.read(|s| s.site_id()).await?,
                 "device": self.device,
             })),
             Op::Doctypes => {
@@ -142,7 +182,10 @@ impl LocalDb {
                     .collect();
                 Ok(json!(list))
             }
-            Op::Get(a) => store.get(&a.doctype, &a.name).map_err(from_store),
+            Op::Get(a) => {
+                let (doctype, name) = (a.doctype.clone(), a.name.clone());
+                self.read(move |s| s.get(&doctype, &name)).await
+            }
             Op::Insert(a) => {
                 self.write(
                     req,
@@ -224,7 +267,8 @@ impl LocalDb {
             }
             Op::Query(a) => {
                 let spec = query_spec(a)?;
-                let rows = store.query(&a.doctype, &spec).map_err(from_store)?;
+                let doctype = a.doctype.clone();
+                let rows = self.read(move |s| s.query(&doctype, &spec)).await?;
                 // Moved, not copied: a page can be large.
                 let mut out = serde_json::Map::new();
                 out.insert("rows".into(), Value::Array(rows));
@@ -232,9 +276,8 @@ impl LocalDb {
             }
             Op::Count(a) => {
                 let filter = filter_of(a)?;
-                Ok(json!(store
-                    .count(&a.doctype, &filter)
-                    .map_err(from_store)?))
+                let doctype = a.doctype.clone();
+                Ok(json!(self.read(move |s| s.count(&doctype, &filter)).await?))
             }
             Op::Subscribe(a) => {
                 if let Some(list) = &a.doctypes {
@@ -251,12 +294,11 @@ impl LocalDb {
                 *self.subscription.write().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(json!({"subscribed": false}))
             }
-            Op::SyncStatus => Ok(json!(store.sync_status().map_err(from_store)?)),
+            Op::SyncStatus => Ok(json!(self.read(|s| s.sync_status()).await?)),
             Op::SyncRecords(a) => {
                 store.schema().get(&a.doctype).map_err(from_store)?;
-                let records = store
-                    .sync_records(&a.doctype, &a.names)
-                    .map_err(from_store)?;
+                let (doctype, names) = (a.doctype.clone(), a.names.clone());
+                let records = self.read(move |s| s.sync_records(&doctype, &names)).await?;
                 Ok(json!({ "records": records }))
             }
         }

@@ -112,6 +112,11 @@ pub enum StoreError {
     #[error("the office database could not save this change: {0}")]
     CommitFailed(String),
 
+    /// A read ran longer than the store's read deadline and was stopped,
+    /// so that it gives its reader back to the others.
+    #[error("the query took longer than {} and was stopped; narrow the filter (a shorter date range, a field that is indexed) or ask for fewer rows, and try again", seconds(.limit))]
+    TooSlow { limit: std::time::Duration },
+
     /// The store is shutting down and takes no more writes.
     #[error("the office database is closing; try again in a moment")]
     Closed,
@@ -159,6 +164,15 @@ impl StoreError {
             problem,
             message: message.into(),
         }
+    }
+}
+
+/// A deadline as a clerk reads it: "10 s", "1.5 s", "250 ms".
+fn seconds(d: &std::time::Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", (d.as_millis() as f64 / 100.0).round() / 10.0)
     }
 }
 

@@ -20,9 +20,13 @@
 //! - [`status`]: [`SyncStatus`], the sync as `outpost sync status` and the
 //!   Master screen show it, with the [`LinkState`] enum and a separate hint
 //!   in words.
-//! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
-//!   pool, a group-commit writer thread, idempotent request ids, and the
-//!   change feed.
+//! - [`compact`]: what is kept only for a while (old change-log rows,
+//!   tombstones the head office has, settled conflicts, request ids) and
+//!   its removal in small batches from the writer thread.
+//! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, opened
+//!   with its three parts: `read` (the reader pool and the record, query and
+//!   count reads), `writer` (the group-commit writer thread and idempotent
+//!   request ids) and `feed` (the change feed tailing the change log).
 //!
 //! The store knows nothing of the network, async runtimes or UI: writers
 //! get a callback when their write is durable, listeners get committed
@@ -33,25 +37,32 @@
 //! `outpost-app` checks it is up to date).
 
 pub mod backup;
+pub mod compact;
 pub mod devices;
 pub mod doctype;
 pub mod error;
+mod feed;
 pub mod migrate;
 pub mod query;
+mod read;
 pub mod record;
 pub mod status;
 pub mod store;
 pub mod upstream;
 pub mod values;
 pub mod write;
+mod writer;
 
+pub use compact::Compacted;
 pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
+pub use feed::Change;
 pub use query::{QueryError, QuerySpec, SortKey};
+pub use read::{DEFAULT_READ_DEADLINE, READERS};
 pub use record::WriteCtx;
 pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
-pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
+pub use store::{Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
     ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,
     PulledPage, PulledRecord, SyncCounts, Synced,

@@ -52,6 +52,60 @@ CREATE TABLE IF NOT EXISTS _sync_bytes (
     day TEXT PRIMARY KEY, sent INTEGER NOT NULL, received INTEGER NOT NULL);
 ";
 
+/// A change to the store's own tables made after they were first shipped,
+/// applied once to each database file.
+struct SystemStep {
+    what: &'static str,
+    apply: fn(&Transaction, &Schema) -> Result<()>,
+}
+
+/// The steps, in order; how many a file has had is its `user_version`. A
+/// new step goes at the end, never in between.
+const SYSTEM_STEPS: &[SystemStep] = &[SystemStep {
+    what: "indexes for compaction",
+    apply: compaction_indexes,
+}];
+
+/// Applies the steps this file has not had, in the migration's transaction.
+fn apply_system_steps(tx: &Transaction, stored: &Schema) -> Result<()> {
+    let done: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (n, step) in SYSTEM_STEPS.iter().enumerate().skip(done.max(0) as usize) {
+        (step.apply)(tx, stored)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", n + 1))?;
+        tracing::info!(step = n + 1, what = step.what, "office database upgraded");
+    }
+    Ok(())
+}
+
+/// What compaction looks rows up by ([`crate::compact`]): stamps of the
+/// change log, request ids and settled conflicts, the outbox by record, and
+/// each doctype's tombstones by age. Doctypes made later get theirs in
+/// `create_doctype`.
+fn compaction_indexes(tx: &Transaction, stored: &Schema) -> Result<()> {
+    tx.execute_batch(
+        "CREATE INDEX IF NOT EXISTS _changes_at ON _changes(at);
+         CREATE INDEX IF NOT EXISTS _requests_at ON _requests(at);
+         CREATE INDEX IF NOT EXISTS _outbox_record ON _outbox(doctype, name);
+         CREATE INDEX IF NOT EXISTS _sync_conflicts_settled ON _sync_conflicts(resolved_at)
+           WHERE state != 'open';",
+    )?;
+    for dt in stored.doctypes.values().filter(|d| !d.child) {
+        tombstone_index(tx, dt)?;
+    }
+    Ok(())
+}
+
+/// A doctype's tombstones by age: small (deleted records only), and what
+/// compaction reads first.
+fn tombstone_index(tx: &Transaction, dt: &Doctype) -> Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS \"tomb {}\" ON {} (modified) WHERE deleted = 1;",
+        dt.name,
+        dt.table_name()
+    ))?;
+    Ok(())
+}
+
 pub fn create_system_tables(conn: &Connection) -> Result<()> {
     conn.execute_batch(SYSTEM_TABLES)?;
     // Columns added since a table was first made.
@@ -88,6 +142,7 @@ pub fn migrate(conn: &mut Connection, wanted: &Schema, now: &str) -> Result<Sche
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     create_system_tables(&tx)?;
     let stored = stored_schema(&tx)?;
+    apply_system_steps(&tx, &stored)?;
     let mut result = stored.clone();
     for dt in wanted.doctypes.values() {
         match stored.doctypes.get(&dt.name) {
@@ -154,6 +209,7 @@ fn create_doctype(tx: &Transaction, dt: &Doctype) -> Result<()> {
             dt.name,
             dt.table_name()
         ))?;
+        tombstone_index(tx, dt)?;
     }
     for f in &dt.fields {
         create_indexes(tx, dt, f)?;

@@ -18,6 +18,12 @@ pub fn now_utc() -> String {
     format_datetime(OffsetDateTime::now_utc())
 }
 
+/// The moment `days` days ago, in the form of [`now_utc`] (so it compares
+/// with stored stamps as text).
+pub fn utc_days_ago(days: i64) -> String {
+    format_datetime(OffsetDateTime::now_utc() - time::Duration::days(days))
+}
+
 fn format_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     let fmt =

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
 
+use outpost_store::Store;
+
 use super::{SessionEntry, Shared};
 use crate::pairing_state::{self, CodeCheck, MAX_WRONG_CODES};
 
@@ -124,25 +126,19 @@ async fn handshake(
             None
         }
         Ok((channel, hello)) => {
-            let store = shared.db.store();
-            if by_code.load(Ordering::SeqCst) {
-                // Paired with the code, and DTLS proved it holds the key.
-                if let Err(e) = store.approve_device(&hello.device, &hello.name) {
-                    tracing::error!(error = %e, "cannot record the new device");
-                    channel.tx.close().await;
-                    return None;
-                }
+            let by_code = by_code.load(Ordering::SeqCst);
+            let (device, name) = (hello.device.clone(), hello.name.clone());
+            let admitted = on_store(shared, move |store| {
+                record_arrival(store, by_code, &device, &name)
+            })
+            .await
+            .unwrap_or(false);
+            if !admitted {
+                channel.tx.close().await;
+                return None;
+            }
+            if by_code {
                 tracing::info!(device = %hello.device, name = %hello.name, %peer, "new device paired");
-            } else {
-                // Admitted as approved: it may have been revoked while the
-                // channel came up; a revocation is never undone here.
-                let still = store.device(&hello.device).ok().flatten();
-                if !still.is_some_and(|d| d.is_approved()) {
-                    tracing::info!(device = %hello.device, "revoked during the handshake");
-                    channel.tx.close().await;
-                    return None;
-                }
-                let _ = store.touch_device(&hello.device);
             }
             Some((channel, hello))
         }
@@ -151,6 +147,39 @@ async fn handshake(
             None
         }
     }
+}
+
+/// Notes an admitted device in the database once its channel is up;
+/// whether it may stay. Paired with the code (and DTLS proved it holds the
+/// key): it is approved. Admitted as approved: it may have been revoked
+/// while the channel came up, and a revocation is never undone here.
+fn record_arrival(store: &Store, by_code: bool, device: &str, name: &str) -> bool {
+    if by_code {
+        if let Err(e) = store.approve_device(device, name) {
+            tracing::error!(error = %e, "cannot record the new device");
+            return false;
+        }
+        return true;
+    }
+    let still = store.device(device).ok().flatten();
+    if !still.is_some_and(|d| d.is_approved()) {
+        tracing::info!(%device, "revoked during the handshake");
+        return false;
+    }
+    let _ = store.touch_device(device);
+    true
+}
+
+/// Runs `f` on the store on a blocking thread: each store call here reads
+/// SQLite, or writes and waits for the disk, and this runtime's workers
+/// also drive every slave's peer (ICE keepalives, DTLS, data channels).
+/// `None` if the blocking thread failed.
+async fn on_store<T: Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Option<T> {
+    let store = shared.db.store().clone();
+    tokio::task::spawn_blocking(move || f(&store)).await.ok()
 }
 
 /// Decides whether a slave may connect: approved devices may; revoked ones
@@ -300,7 +329,8 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
-    let _ = shared.db.store().touch_device(&hello.device);
+    let device = hello.device.clone();
+    on_store(&shared, move |store| store.touch_device(&device)).await;
     tracing::info!("slave disconnected");
 }
 
@@ -334,7 +364,7 @@ pub(super) async fn revocation_watch(shared: Arc<Shared>, mut stop: watch::Recei
         if open.is_empty() {
             continue;
         }
-        let Ok(devices) = shared.db.store().devices() else {
+        let Some(Ok(devices)) = on_store(&shared, |store| store.devices()).await else {
             continue;
         };
         for (id, device) in open {

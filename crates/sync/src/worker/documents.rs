@@ -313,9 +313,7 @@ impl Worker {
                     }
                     Err(e) if e.class == ErrorClass::Rejected => {
                         tracing::warn!(doctype, remote_id = %chunk[0].1, error = %e, "the head office refused its workflow; parked");
-                        self.store
-                            .outbox_park(&chunk[0].2, &e.message)
-                            .map_err(store_err)?;
+                        self.park(chunk[0].2.clone(), e.message.clone()).await?;
                         refused.insert(chunk[0].3.clone());
                     }
                     Err(e) => return Err(e),

@@ -55,6 +55,45 @@ fn store_err(e: StoreError) -> SyncError {
     SyncError::new(ErrorClass::Retryable, format!("the office database: {e}"))
 }
 
+impl Worker {
+    /// Runs `f` on the store on a blocking thread. For the store calls
+    /// that write (each waits for the disk: `synchronous=FULL`) or read
+    /// more than a record: the worker shares the runtime with every
+    /// slave's peer, whose keepalives must not wait on SQLite. (The keyed
+    /// lookups of one record, microseconds each, stay where they are.)
+    async fn on_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, SyncError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| {
+                SyncError::new(
+                    ErrorClass::Retryable,
+                    format!("the office database call stopped: {e}"),
+                )
+            })?
+            .map_err(store_err)
+    }
+
+    /// Sets worker settings (link state, last success ...), off the
+    /// runtime; a failure is logged, not fatal: the next cycle sets them
+    /// again.
+    async fn set_state(&self, pairs: Vec<(&'static str, String)>) {
+        let r = self
+            .on_store(move |s| {
+                let pairs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                s.set_sync_state(&pairs)
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "cannot record the sync state");
+        }
+    }
+}
+
 /// Asks the worker syncing `store`'s data folder (in this process or
 /// another) for a cycle; returns the request's token.
 pub fn request_now(store: &Store) -> Result<String, SyncError> {

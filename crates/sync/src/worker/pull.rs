@@ -17,7 +17,10 @@ impl Worker {
     pub(super) async fn pull(&mut self, doctype: &str) -> Result<(), SyncError> {
         let batch = self.config.batch_size;
         let started = time::OffsetDateTime::now_utc();
-        let stored = self.store.sync_cursor(doctype).map_err(store_err)?;
+        let stored = {
+            let doctype = doctype.to_string();
+            self.on_store(move |s| s.sync_cursor(&doctype)).await?
+        };
         let rewound_key = format!("rewound:{doctype}");
         let mut rewound = false;
         let mut cur = match &stored {
@@ -29,10 +32,10 @@ impl Worker {
                 // `overlap_seconds` after the cursor last moved.
                 let rfc = &time::format_description::well_known::Rfc3339;
                 let moved = time::OffsetDateTime::parse(moved_at, rfc).ok();
+                let key = rewound_key.clone();
                 let reread = self
-                    .store
-                    .sync_state(&rewound_key)
-                    .map_err(store_err)?
+                    .on_store(move |s| s.sync_state(&key))
+                    .await?
                     .and_then(|t| time::OffsetDateTime::parse(&t, rfc).ok());
                 let settled = match (moved, reread) {
                     (Some(m), Some(r)) => r >= m + Duration::from_secs(self.config.overlap_seconds),
@@ -75,9 +78,8 @@ impl Worker {
             let at = started
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-            self.store
-                .set_sync_state(&[(&rewound_key, &at)])
-                .map_err(store_err)?;
+            self.on_store(move |s| s.set_sync_state(&[(&rewound_key, &at)]))
+                .await?;
         }
         Ok(())
     }

@@ -138,10 +138,10 @@ impl Worker {
         for doctype in self.order.clone() {
             let one = std::slice::from_ref(&doctype);
             for _ in 0..MAX_ROUNDS {
+                let (wanted, size) = (one.to_vec(), self.config.batch_size);
                 let entries = self
-                    .store
-                    .outbox_batch(one, self.config.batch_size)
-                    .map_err(store_err)?;
+                    .on_store(move |s| s.outbox_batch(&wanted, size))
+                    .await?;
                 if entries.is_empty() {
                     break;
                 }
@@ -150,10 +150,10 @@ impl Worker {
                 self.push_doctype(&doctype, groups).await?;
                 // A round that settled nothing (all entries wait on a
                 // conflict, or on what they link to) must not spin.
+                let (wanted, size) = (one.to_vec(), self.config.batch_size);
                 let after = self
-                    .store
-                    .outbox_batch(one, self.config.batch_size)
-                    .map_err(store_err)?;
+                    .on_store(move |s| s.outbox_batch(&wanted, size))
+                    .await?;
                 if after.iter().map(|e| e.seq).collect::<Vec<_>>() == before {
                     break;
                 }
@@ -180,9 +180,7 @@ impl Worker {
                     }
                     Outgoing::Park(message) => {
                         tracing::warn!(doctype, name = %g.name, "{message}");
-                        self.store
-                            .outbox_park(&g.seqs, &message)
-                            .map_err(store_err)?;
+                        self.park(g.seqs.clone(), message).await?;
                         continue;
                     }
                 }
@@ -230,7 +228,7 @@ impl Worker {
                     .filter(|r| r.values.get(&key_field).and_then(Value::as_str) == Some(&g.key))
                     .collect();
                 if hits.len() > 1 {
-                    self.park_ambiguous(doctype, &g, hits.len())?;
+                    self.park_ambiguous(doctype, &g, hits.len()).await?;
                     continue;
                 }
                 let Some(r) = hits.first().copied() else {
@@ -310,7 +308,7 @@ impl Worker {
         for d in done.iter_mut().filter(|d| refused.contains(&d.name)) {
             d.upto = 0; // linked, but its entries stay parked
         }
-        self.store.sync_done(&done).map_err(store_err)?;
+        self.on_store(move |s| s.sync_done(&done)).await?;
         let sending: Vec<i64> = creates
             .iter()
             .chain(writes.iter().map(|p| &p.group))
@@ -319,9 +317,8 @@ impl Worker {
         if sending.is_empty() {
             return Ok(());
         }
-        self.store
-            .outbox_mark_sending(&sending)
-            .map_err(store_err)?;
+        self.on_store(move |s| s.outbox_mark_sending(&sending))
+            .await?;
         self.pause("before_send").await;
         let mut settled: Vec<(Group, String)> = Vec::new();
         self.create_split(doctype, creates, &mut settled).await?;
@@ -372,7 +369,7 @@ impl Worker {
             })
             .collect();
         tracing::info!(doctype, records = done.len(), "pushed");
-        self.store.sync_done(&done).map_err(store_err)
+        self.on_store(move |s| s.sync_done(&done)).await
     }
 
     async fn read_one(
@@ -412,7 +409,7 @@ impl Worker {
     /// Parks a record whose key names several head-office records: which
     /// one it is must be settled by a person (linking it to the first could
     /// overwrite someone else's record).
-    fn park_ambiguous(&self, doctype: &str, g: &Group, n: usize) -> Result<(), SyncError> {
+    async fn park_ambiguous(&self, doctype: &str, g: &Group, n: usize) -> Result<(), SyncError> {
         let (map, _) = self.parts(doctype)?;
         let message = format!(
             "the head office has {n} {} records whose {} is {:?}; make it unique there or here",
@@ -421,7 +418,12 @@ impl Worker {
             g.key
         );
         tracing::warn!(doctype, name = %g.name, "{message}");
-        self.store.outbox_park(&g.seqs, &message).map_err(store_err)
+        self.park(g.seqs.clone(), message).await
+    }
+
+    /// Parks outbox entries the head office refused, with its words.
+    pub(super) async fn park(&self, seqs: Vec<i64>, message: String) -> Result<(), SyncError> {
+        self.on_store(move |s| s.outbox_park(&seqs, &message)).await
     }
 
     /// Creates in batches; a refused batch is split until the refused
@@ -451,7 +453,7 @@ impl Worker {
                         .lookup(doctype, std::slice::from_ref(&g.key))
                         .await?;
                     if found.len() > 1 {
-                        self.park_ambiguous(doctype, &g, found.len())?;
+                        self.park_ambiguous(doctype, &g, found.len()).await?;
                     } else if let Some(r) = found.first() {
                         // Made at the head office too: a create/create
                         // conflict, settled by the doctype's policy.
@@ -459,9 +461,7 @@ impl Worker {
                         self.apply(doctype, vec![pulled], None).await?;
                     } else {
                         tracing::warn!(doctype, name = %g.name, error = %e, "refused upstream; parked");
-                        self.store
-                            .outbox_park(&g.seqs, &e.message)
-                            .map_err(store_err)?;
+                        self.park(g.seqs.clone(), e.message.clone()).await?;
                     }
                 }
                 Err(e) => return Err(e),
@@ -547,9 +547,7 @@ impl Worker {
                     };
                     if err.class == ErrorClass::Rejected && !removed {
                         tracing::warn!(doctype, name = %p.group.name, error = %err, "refused upstream; parked");
-                        self.store
-                            .outbox_park(&p.group.seqs, &err.message)
-                            .map_err(store_err)?;
+                        self.park(p.group.seqs.clone(), err.message.clone()).await?;
                         continue;
                     }
                     match self.judge(doctype, &p, now.as_ref())? {

@@ -5,7 +5,10 @@ use super::*;
 
 impl Worker {
     pub(super) async fn reconcile(&mut self, doctype: &str) -> Result<(), SyncError> {
-        let linked = self.store.sync_remote_ids(doctype).map_err(store_err)?;
+        let linked = {
+            let doctype = doctype.to_string();
+            self.on_store(move |s| s.sync_remote_ids(&doctype)).await?
+        };
         if linked.is_empty() {
             return Ok(());
         }

@@ -28,11 +28,11 @@ impl Worker {
         tracing::info!(kind = ?self.config.kind, url = %self.config.url, "upstream sync started");
         loop {
             let started = outpost_store::values::now_utc();
-            let _ = self.store.set_sync_state(&[("last_attempt", &started)]);
+            self.set_state(vec![("last_attempt", started)]).await;
             // Every request made before this cycle began is served by it.
             let serving = self
-                .store
-                .sync_state("now_requested")
+                .on_store(|s| s.sync_state("now_requested"))
+                .await
                 .ok()
                 .flatten()
                 .unwrap_or_default();
@@ -41,18 +41,19 @@ impl Worker {
                 r = self.cycle() => r,
                 _ = stop.changed() => break,
             };
-            self.count_traffic();
+            self.count_traffic().await;
             let wait = match result {
                 Ok(()) => {
                     failures = 0;
                     let done = outpost_store::values::now_utc();
-                    let _ = self.store.set_sync_state(&[
-                        ("link", LinkState::Up.word()),
-                        ("last_success", &done),
-                        ("last_error", ""),
-                        ("next_attempt", ""),
-                        ("served", &serving),
-                    ]);
+                    self.set_state(vec![
+                        ("link", LinkState::Up.word().into()),
+                        ("last_success", done),
+                        ("last_error", String::new()),
+                        ("next_attempt", String::new()),
+                        ("served", serving.clone()),
+                    ])
+                    .await;
                     Duration::from_secs(self.config.interval_seconds.max(1))
                 }
                 Err(e) => {
@@ -70,12 +71,13 @@ impl Worker {
                     let next = next
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
-                    let _ = self.store.set_sync_state(&[
-                        ("link", state.word()),
-                        ("last_error", &e.message),
-                        ("next_attempt", &next),
-                        ("served", &serving),
-                    ]);
+                    self.set_state(vec![
+                        ("link", state.word().into()),
+                        ("last_error", e.message.clone()),
+                        ("next_attempt", next),
+                        ("served", serving.clone()),
+                    ])
+                    .await;
                     wait
                 }
             };
@@ -91,30 +93,33 @@ impl Worker {
                     }
                     _ = asked.notified() => break,
                     _ = tokio::time::sleep(NOW_POLL) => {
-                        let asked = self.store.sync_state("now_requested").ok().flatten().unwrap_or_default();
+                        let asked = self.on_store(|s| s.sync_state("now_requested")).await.ok().flatten().unwrap_or_default();
                         if asked != last_now {
                             break;
                         }
                     }
                     _ = stop.changed() => {
-                        let _ = self.store.set_sync_state(&[("link", LinkState::Stopped.word())]);
+                        self.set_state(vec![("link", LinkState::Stopped.word().into())]).await;
                         tracing::info!("upstream sync stopped");
                         return;
                     }
                 }
             }
         }
-        let _ = self
-            .store
-            .set_sync_state(&[("link", LinkState::Stopped.word())]);
+        self.set_state(vec![("link", LinkState::Stopped.word().into())])
+            .await;
         tracing::info!("upstream sync stopped");
     }
 
-    pub(super) fn count_traffic(&mut self) {
+    pub(super) async fn count_traffic(&mut self) {
         let t = self.connector.traffic();
         let sent = t.sent.saturating_sub(self.traffic.sent);
         let received = t.received.saturating_sub(self.traffic.received);
-        if self.store.sync_add_bytes(sent, received).is_ok() {
+        if self
+            .on_store(move |s| s.sync_add_bytes(sent, received))
+            .await
+            .is_ok()
+        {
             self.traffic = t;
         }
     }
@@ -131,11 +136,11 @@ impl Worker {
 
     pub(super) async fn cycle(&mut self) -> Result<(), SyncError> {
         let push = self.push().await;
-        self.count_traffic();
+        self.count_traffic().await;
         push?;
         for doctype in self.order.clone() {
             self.pull(&doctype).await?;
-            self.count_traffic();
+            self.count_traffic().await;
         }
         let due = Duration::from_secs(self.config.reconcile_minutes * 60);
         if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {

@@ -1,0 +1,197 @@
+//! Master mode: turning it on and off, pairing codes, the device list.
+
+use super::*;
+
+impl App {
+    /// "This PC is the master": opens (or creates) the office database,
+    /// starts the signaling socket and the mDNS announcement. A slave
+    /// pairing this PC had is forgotten: a PC is one or the other.
+    pub async fn master_enable(&self, name: &str, port: Option<u16>) -> Result<Status, AppError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AppError::BadInput(
+                "give the office a name, e.g. \"Kashgar depot\"; slaves find the master by it"
+                    .into(),
+            ));
+        }
+        let _switching = self.inner.switching.lock().await;
+        let port = port.or(self.settings().port);
+        // What runs now, if this PC is already the master.
+        let running = match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => Some((
+                master.pairing_url().name.clone(),
+                master.local_addr().port(),
+            )),
+            _ => None,
+        };
+        if let Some((running_name, running_port)) = &running {
+            if running_name == name && port.is_none_or(|p| p == *running_port) {
+                return Ok(self.status().await);
+            }
+        }
+        self.swap(Mode::None).await.stop().await;
+        let next = self.start_master(name, port).await;
+        if let Mode::MasterFailed(message) = next {
+            // A renamed (or moved) master that cannot start goes back to
+            // what it was; a new one stays off: nothing was started.
+            if let Some((old_name, _)) = running {
+                let back = self.start_master(&old_name, self.settings().port).await;
+                if matches!(back, Mode::Master { .. }) {
+                    self.swap(back).await;
+                }
+            }
+            self.publish_status().await;
+            return Err(ApiError::new(ErrorCode::Unavailable, message).into());
+        }
+        self.swap(next).await;
+        slave::forget(&self.inner.data)?;
+        self.save_settings(|s| {
+            s.role = Role::Master;
+            s.office_name = Some(name.to_string());
+            if port.is_some() {
+                s.port = port;
+            }
+        })?;
+        tracing::info!(office = %name, "master mode on");
+        self.publish_status().await;
+        Ok(self.status().await)
+    }
+
+    /// Turns master mode off: stops the socket and closes the database
+    /// (which stays on disk). With slaves connected, only when `force`.
+    pub async fn master_disable(&self, force: bool) -> Result<Status, AppError> {
+        let _switching = self.inner.switching.lock().await;
+        if let Mode::Master { master, .. } = &*self.inner.mode.lock().await {
+            let count = master.connected().len();
+            if count > 0 && !force {
+                return Err(AppError::DevicesConnected { count });
+            }
+        }
+        self.swap(Mode::None).await.stop().await;
+        self.save_settings(|s| s.role = Role::None)?;
+        tracing::info!("master mode off");
+        self.publish_status().await;
+        Ok(self.status().await)
+    }
+
+    async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
+        let mut config = MasterConfig::new(self.inner.data.clone(), name);
+        config.port = port
+            .or(self.inner.options.default_port)
+            .unwrap_or(DEFAULT_PORT);
+        config.announce = self.inner.options.announce;
+        config.ui = self.inner.options.web_ui.clone();
+        match Master::start(config).await {
+            Ok(master) => {
+                let db: Arc<dyn Db> = Arc::new(master.db().for_device(MASTER_DEVICE));
+                let tasks = vec![
+                    tokio::spawn(forward_changes(db.clone(), self.inner.events.clone())),
+                    tokio::spawn(watch_master(Arc::downgrade(&self.inner))),
+                ];
+                let (sync, sync_error) = match start_sync(&master, self.settings().upstream) {
+                    Ok(s) => (s, None),
+                    Err(e) => (None, Some(e)),
+                };
+                Mode::Master {
+                    master: Box::new(master),
+                    db,
+                    tasks,
+                    sync,
+                    sync_error,
+                }
+            }
+            Err(e) => {
+                tracing::warn!("master mode could not start: {e}");
+                Mode::MasterFailed(e.to_string())
+            }
+        }
+    }
+
+    async fn with_master<T>(
+        &self,
+        f: impl FnOnce(&Master) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => f(master),
+            _ => Err(AppError::NotMaster),
+        }
+    }
+
+    /// The pairing URL with the current code, and its QR code.
+    pub async fn pairing_info(&self) -> Result<Pairing, AppError> {
+        self.with_master(|master| {
+            let store = master.store();
+            let (code, expires) = pairing_state::current(store)?.unwrap_or_default();
+            pairing(master, code, expires)
+        })
+        .await
+    }
+
+    /// A new pairing code; the old one stops working.
+    pub async fn pairing_renew(&self) -> Result<Pairing, AppError> {
+        self.with_master(|master| {
+            let minutes = pairing_state::DEFAULT_CODE_MINUTES;
+            let (code, expires) = pairing_state::renew(master.store(), minutes)?;
+            tracing::info!("new pairing code made from the window");
+            pairing(master, code, expires)
+        })
+        .await
+    }
+
+    /// Every device that ever paired, connected ones first.
+    pub async fn devices(&self) -> Result<Vec<DeviceView>, AppError> {
+        self.with_master(|master| {
+            let connected: Vec<String> = master.connected().into_iter().map(|d| d.device).collect();
+            let mut list: Vec<DeviceView> = master
+                .store()
+                .devices()?
+                .into_iter()
+                .map(|d| {
+                    let connected = connected.contains(&d.fingerprint);
+                    DeviceView::new(d, connected)
+                })
+                .collect();
+            list.sort_by(|a, b| {
+                b.connected
+                    .cmp(&a.connected)
+                    .then_with(|| b.last_seen.cmp(&a.last_seen))
+            });
+            Ok(list)
+        })
+        .await
+    }
+
+    /// Revokes a device: its channel closes within the master's poll and it
+    /// cannot come back, not even with the code it paired with (the current
+    /// code is retired; "New code" makes another).
+    pub async fn device_revoke(&self, fingerprint: &str) -> Result<DeviceView, AppError> {
+        let device = self
+            .with_master(|master| Ok(pairing_state::revoke(master.store(), fingerprint)?))
+            .await?;
+        tracing::info!(device = %device.fingerprint, "device revoked from the window");
+        Ok(DeviceView::new(device, false))
+    }
+}
+
+fn pairing(master: &Master, code: String, expires: u64) -> Result<Pairing, AppError> {
+    let mut url = master.pairing_url().clone();
+    url.code = (!code.is_empty()).then(|| code.clone());
+    let text = url.to_string();
+    Ok(Pairing {
+        qr_svg: qr::svg(&text)?,
+        url: text,
+        code: display_code(&code),
+        expires,
+        minutes_left: pairing_state::minutes_left(expires),
+        browser_url: master.browser_url(),
+    })
+}
+
+/// Publishes the master's status when its connected devices change.
+async fn watch_master(weak: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(STATUS_POLL).await;
+        let Some(inner) = weak.upgrade() else { return };
+        App { inner }.publish_status().await;
+    }
+}

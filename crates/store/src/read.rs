@@ -1,0 +1,199 @@
+//! Reads: a pool of read-only connections, each read under a deadline, and
+//! the record, query and count reads made on them.
+//!
+//! The deadline exists because a read holds whatever thread runs it: the
+//! api layer runs reads off the async runtime, at most [`READERS`] at once,
+//! and a query that would scan a large table for minutes must give its
+//! reader back, with an answer the clerk can act on
+//! ([`StoreError::TooSlow`]), rather than keep the others waiting.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params_from_iter, Connection, OpenFlags};
+use serde_json::{Map, Value};
+
+use crate::error::{Result, StoreError};
+use crate::query::compile::{compile_filter_in, compile_in};
+use crate::query::{Expr, QuerySpec};
+use crate::record::read_record;
+use crate::store::Store;
+use crate::values::to_json;
+
+/// Reader connections kept open between reads, and how many reads the api
+/// layer runs at once (more wait their turn). Two cores serve four readers
+/// well: WAL readers never block each other, and a read often waits on the
+/// disk.
+pub const READERS: usize = 4;
+/// How long one read may run before it is stopped: far beyond any list or
+/// form the UI shows (milliseconds), short enough that a runaway query
+/// does not hold a reader for minutes.
+pub const DEFAULT_READ_DEADLINE: Duration = Duration::from_secs(10);
+/// SQLite virtual-machine steps between two looks at the clock: a look
+/// costs one clock read, a thousand steps a few microseconds of work.
+const DEADLINE_CHECK_EVERY: std::os::raw::c_int = 1000;
+
+/// The reader connections and the deadline every read runs under.
+pub(crate) struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    /// The deadline in microseconds (an atomic so it can be changed on a
+    /// running store).
+    deadline_us: AtomicU64,
+}
+
+impl Readers {
+    pub(crate) fn new() -> Readers {
+        Readers {
+            idle: Mutex::new(Vec::with_capacity(READERS)),
+            deadline_us: AtomicU64::new(DEFAULT_READ_DEADLINE.as_micros() as u64),
+        }
+    }
+}
+
+impl Store {
+    /// How long one read may run before it is stopped with
+    /// [`StoreError::TooSlow`].
+    pub fn read_deadline(&self) -> Duration {
+        Duration::from_micros(self.inner.readers.deadline_us.load(Ordering::Relaxed))
+    }
+
+    /// Sets how long one read may run ([`DEFAULT_READ_DEADLINE`] unless
+    /// set); reads already running keep the deadline they started with.
+    pub fn set_read_deadline(&self, deadline: Duration) {
+        let us = u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX);
+        self.inner.readers.deadline_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Runs `f` with a pooled read-only connection, stopped with
+    /// [`StoreError::TooSlow`] once it runs past the read deadline. Blocks
+    /// the calling thread for as long as the read runs: async callers run
+    /// it on a blocking thread.
+    pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let readers = &self.inner.readers;
+        let conn = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_reader(&self.inner.path)?,
+        };
+        let limit = self.read_deadline();
+        let stopped = Arc::new(AtomicBool::new(false));
+        if let Some(until) = Instant::now().checked_add(limit) {
+            let stopped = stopped.clone();
+            conn.progress_handler(
+                DEADLINE_CHECK_EVERY,
+                Some(move || {
+                    let late = Instant::now() >= until;
+                    if late {
+                        stopped.store(true, Ordering::Relaxed);
+                    }
+                    late
+                }),
+            );
+        }
+        let out = f(&conn);
+        // The connection goes back to the pool as it came: no handler.
+        conn.progress_handler(0, None::<fn() -> bool>);
+        let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < READERS {
+            idle.push(conn);
+        }
+        drop(idle);
+        match out {
+            Err(e) if stopped.load(Ordering::Relaxed) && interrupted(&e) => {
+                tracing::warn!(
+                    limit_ms = limit.as_millis() as u64,
+                    "a read ran past its deadline and was stopped"
+                );
+                Err(StoreError::TooSlow { limit })
+            }
+            other => other,
+        }
+    }
+
+    /// One live record with its child rows.
+    pub fn get(&self, doctype: &str, name: &str) -> Result<Value> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        // One read transaction: the record and its child rows from the
+        // same commit.
+        self.with_reader(
+            |c| match read_record(&*c.unchecked_transaction()?, &schema, dt, name)? {
+                Some((v, false)) => Ok(v),
+                Some((_, true)) => Err(StoreError::Deleted {
+                    doctype: doctype.to_string(),
+                    name: name.to_string(),
+                }),
+                None => Err(StoreError::NotFound {
+                    doctype: doctype.to_string(),
+                    name: name.to_string(),
+                }),
+            },
+        )
+    }
+
+    /// Rows of a query, each a JSON object of the selected columns.
+    pub fn query(&self, doctype: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&compiled.sql)?;
+            let mut rows = stmt.query(params_from_iter(compiled.params.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut m = Map::with_capacity(compiled.columns.len());
+                for (i, col) in compiled.columns.iter().enumerate() {
+                    m.insert(col.key.clone(), to_json(col.ty, row.get_ref(i)?));
+                }
+                out.push(Value::Object(m));
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many live records match `filter`.
+    pub fn count(&self, doctype: &str, filter: &Expr) -> Result<u64> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        let (cond, params) = compile_filter_in(dt, &schema.parents_of(dt), filter)?;
+        let sql = format!("SELECT count(*) FROM {} WHERE {cond}", dt.table_name());
+        self.with_reader(|c| {
+            let n: i64 = c
+                .prepare_cached(&sql)?
+                .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    /// The SQLite query plan for a query (for tests and diagnostics).
+    pub fn explain(&self, doctype: &str, spec: &QuerySpec) -> Result<Vec<String>> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
+        self.with_reader(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", compiled.sql))?;
+            let rows = stmt.query_map(params_from_iter(compiled.params.iter()), |r| {
+                r.get::<_, String>(3)
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;")?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// Whether `e` is SQLite's answer to an interrupted statement.
+fn interrupted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(s) if s.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted))
+}
