@@ -274,14 +274,13 @@ pub fn check(file: &Path) -> Result<Option<Manifest>> {
     if site.is_none() {
         return Err(bad("it is not an Outpost office database".into()));
     }
-    let manifest: Option<Vec<u8>> = match conn.query_row(
-        &format!("SELECT content FROM {FILES_TABLE} WHERE name = 'manifest.json'"),
-        [],
-        |r| r.get(0),
-    ) {
-        Ok(b) => Some(b),
-        Err(_) => None,
-    };
+    let manifest: Option<Vec<u8>> = conn
+        .query_row(
+            &format!("SELECT content FROM {FILES_TABLE} WHERE name = 'manifest.json'"),
+            [],
+            |r| r.get(0),
+        )
+        .ok();
     Ok(manifest.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 

@@ -211,7 +211,10 @@ impl App {
 
 /// Starts the sync worker for `master` with the upstream file at `path`
 /// (nothing without one); the error in words when it cannot start.
-fn start_sync(master: &Master, path: Option<String>) -> Result<Option<Arc<Sync>>, String> {
+pub(super) fn start_sync(
+    master: &Master,
+    path: Option<String>,
+) -> Result<Option<Arc<Sync>>, String> {
     let Some(path) = path else {
         return Ok(None);
     };
@@ -224,7 +227,7 @@ fn start_sync(master: &Master, path: Option<String>) -> Result<Option<Arc<Sync>>
     Ok(Some(sync))
 }
 
-async fn stop_sync(master: &Master, sync: Option<Arc<Sync>>) {
+pub(super) async fn stop_sync(master: &Master, sync: Option<Arc<Sync>>) {
     master.db().set_upstream(None);
     if let Some(s) = sync.and_then(Arc::into_inner) {
         s.stop().await;

@@ -74,7 +74,7 @@ impl App {
         Ok(self.status().await)
     }
 
-    async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
+    pub(super) async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
         let mut config = MasterConfig::new(self.inner.data.clone(), name);
         config.port = port
             .or(self.inner.options.default_port)
@@ -107,7 +107,7 @@ impl App {
         }
     }
 
-    async fn with_master<T>(
+    pub(super) async fn with_master<T>(
         &self,
         f: impl FnOnce(&Master) -> Result<T, AppError>,
     ) -> Result<T, AppError> {

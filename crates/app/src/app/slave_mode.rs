@@ -96,7 +96,11 @@ impl App {
         Ok(self.status().await)
     }
 
-    fn start_slave(&self, target: Target, code: Option<String>) -> Result<Mode, AppError> {
+    pub(super) fn start_slave(
+        &self,
+        target: Target,
+        code: Option<String>,
+    ) -> Result<Mode, AppError> {
         let config = SlaveConfig {
             data: self.inner.data.clone(),
             target,
