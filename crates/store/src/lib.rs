@@ -19,8 +19,8 @@
 //!   Master screen show it, with the [`LinkState`] enum and a separate hint
 //!   in words.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
-//!   pool, a group-commit writer thread, idempotent request ids, and the
-//!   change feed.
+//!   pool, a group-commit writer thread (`writer`), idempotent request ids,
+//!   and the change feed (`feed`).
 //!
 //! The store knows nothing of the network, async runtimes or UI: writers
 //! get a callback when their write is durable, listeners get committed
@@ -33,6 +33,7 @@
 pub mod devices;
 pub mod doctype;
 pub mod error;
+mod feed;
 pub mod migrate;
 pub mod query;
 pub mod record;
@@ -41,14 +42,16 @@ pub mod store;
 pub mod upstream;
 pub mod values;
 pub mod write;
+mod writer;
 
 pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
+pub use feed::Change;
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use record::WriteCtx;
 pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
-pub use store::{Change, Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
+pub use store::{Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{
     ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,
     PulledPage, PulledRecord, SyncCounts, Synced,

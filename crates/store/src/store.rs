@@ -1,50 +1,32 @@
 //! The `Store`: one SQLite file in WAL mode, a pool of reader connections,
-//! one writer thread that commits concurrent writes together (group commit),
-//! and a change feed that tails the change log.
+//! one writer thread that commits concurrent writes together (group commit,
+//! in [`crate::writer`]), and a change feed that tails the change log (in
+//! [`crate::feed`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde_json::{Map, Value};
 
 use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
+use crate::feed::{feed_loop, read_changes, Change, Feed};
 use crate::migrate;
 use crate::query::compile::{compile_filter_in, compile_in};
 use crate::query::{Expr, QuerySpec};
 use crate::record::read_record;
 use crate::values::{now_utc, to_json};
-use crate::write::{apply, Write, WriteCtx};
+use crate::write::{Write, WriteCtx};
+use crate::writer::{prune_requests, writer_loop, Job, Reply};
 
 /// File name of the office database inside the data folder.
 pub const DB_FILE: &str = "outpost.sqlite";
 /// Folder (inside the data folder) read for site doctype definitions.
 pub const DOCTYPES_DIR: &str = "doctypes";
-/// Most writes one group commit takes; bounds how long a batch holds the lock.
-const MAX_BATCH: usize = 256;
-/// How often the change feed looks for commits made by other processes.
-const FOREIGN_POLL: Duration = Duration::from_millis(200);
-/// Stored answers to write request ids are kept this long, far beyond any
-/// slave's retry window.
-const REQUEST_MEMORY_DAYS: i64 = 7;
-/// How often a long-running writer prunes those stored answers.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// One committed change, as the change log holds it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Change {
-    pub seq: i64,
-    pub doctype: String,
-    pub name: String,
-    pub rev: i64,
-    /// `insert`, `update` or `delete`.
-    pub op: String,
-    pub device: String,
-}
 
 /// What a write returns: the stored result, and whether it was answered from
 /// the record of an earlier request with the same id.
@@ -52,15 +34,6 @@ pub struct Change {
 pub struct WriteOutcome {
     pub value: Value,
     pub replayed: bool,
-}
-
-type Reply = Box<dyn FnOnce(Result<WriteOutcome>) + Send>;
-type Listener = Box<dyn Fn(&[Change]) + Send + Sync>;
-
-struct Job {
-    ctx: WriteCtx,
-    write: Write,
-    reply: Reply,
 }
 
 struct Inner {
@@ -71,14 +44,6 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     feed: Arc<Feed>,
     feed_thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// Shared state of the change feed: listeners, the last sequence delivered,
-/// and a wake-up the writer rings after each commit.
-struct Feed {
-    listeners: Mutex<Vec<Listener>>,
-    wake: Mutex<(bool, bool)>, // (poked, stopping)
-    cv: Condvar,
 }
 
 /// Handle to an open office database. Cheap to clone; all clones share the
@@ -127,11 +92,7 @@ impl Store {
             })?;
 
         let schema = Arc::new(schema);
-        let feed = Arc::new(Feed {
-            listeners: Mutex::new(Vec::new()),
-            wake: Mutex::new((false, false)),
-            cv: Condvar::new(),
-        });
+        let feed = Arc::new(Feed::new());
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = {
             let schema = schema.clone();
@@ -299,12 +260,7 @@ impl Store {
     /// Calls `f` with every batch of committed changes, from this process or
     /// any other writing the same file, in commit order.
     pub fn on_change(&self, f: impl Fn(&[Change]) + Send + Sync + 'static) {
-        self.inner
-            .feed
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(f));
+        self.inner.feed.listen(Box::new(f));
     }
 
     /// Changes after `seq` (oldest first), at most `limit`.
@@ -348,11 +304,7 @@ impl Inner {
         if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        {
-            let mut w = self.feed.wake.lock().unwrap_or_else(|e| e.into_inner());
-            w.1 = true;
-            self.feed.cv.notify_all();
-        }
+        self.feed.stop();
         if let Some(h) = self
             .feed_thread
             .lock()
@@ -379,237 +331,4 @@ fn open_reader(path: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;")?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
-}
-
-fn read_changes(c: &Connection, seq: i64, limit: u32) -> Result<Vec<Change>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT seq, doctype, name, rev, op, device FROM _changes WHERE seq > ? ORDER BY seq LIMIT ?",
-    )?;
-    let rows = stmt.query_map(params![seq, limit], |r| {
-        Ok(Change {
-            seq: r.get(0)?,
-            doctype: r.get(1)?,
-            name: r.get(2)?,
-            rev: r.get(3)?,
-            op: r.get(4)?,
-            device: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Forgets stored answers older than `REQUEST_MEMORY_DAYS`.
-fn prune_requests(conn: &Connection) {
-    if let Err(e) = conn.execute(
-        "DELETE FROM _requests WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-        [format!("-{REQUEST_MEMORY_DAYS} days")],
-    ) {
-        tracing::warn!(error = %e, "cannot prune old request ids");
-    }
-}
-
-/// A stored answer to an earlier request with the same (device, id). The
-/// request itself must be the same too (`call` is the op and a digest of
-/// its arguments): an id reused for another write is refused, never
-/// answered with the other write's result.
-fn replay(conn: &Connection, ctx: &WriteCtx, call: &str) -> Result<Option<Value>> {
-    let Some(id) = &ctx.request_id else {
-        return Ok(None);
-    };
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT op, response FROM _requests WHERE device = ? AND req_id = ?")?
-        .query_row(params![ctx.device, id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((stored, _)) if stored != call => Err(StoreError::RequestIdReused(id.clone())),
-        Some((_, response)) => Ok(Some(serde_json::from_str(&response).unwrap_or(Value::Null))),
-    }
-}
-
-/// The group-commit loop: take every job waiting, apply each inside its own
-/// savepoint of one transaction, commit once (one fsync), then answer all.
-fn writer_loop(mut conn: Connection, schema: Arc<Schema>, rx: Receiver<Job>, feed: Arc<Feed>) {
-    let mut pruned = std::time::Instant::now();
-    while let Ok(first) = rx.recv() {
-        if pruned.elapsed() > PRUNE_EVERY {
-            prune_requests(&conn);
-            pruned = std::time::Instant::now();
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let now = now_utc();
-        let results = commit_batch(&mut conn, &schema, &batch, &now);
-        let wrote = results.iter().any(|r| matches!(r, Ok(o) if !o.replayed));
-        for (job, result) in batch.into_iter().zip(results) {
-            (job.reply)(result);
-        }
-        if wrote {
-            let mut w = feed.wake.lock().unwrap_or_else(|e| e.into_inner());
-            w.0 = true;
-            feed.cv.notify_all();
-        }
-    }
-    tracing::debug!("writer stopped");
-}
-
-fn commit_batch(
-    conn: &mut Connection,
-    schema: &Schema,
-    batch: &[Job],
-    now: &str,
-) -> Vec<Result<WriteOutcome>> {
-    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let msg = e.to_string();
-            return batch
-                .iter()
-                .map(|_| Err(StoreError::Busy(msg.clone())))
-                .collect();
-        }
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let _span = tracing::debug_span!(
-            "write",
-            device = %job.ctx.device,
-            req = job.ctx.request_id.as_deref().unwrap_or("-"),
-            op = job.write.op_name(),
-            doctype = job.write.doctype()
-        )
-        .entered();
-        let r = run_job(&mut tx, schema, job, now);
-        if let Err(e) = &r {
-            tracing::debug!(error = %e, "write refused");
-            // Some errors (disk full, I/O) make SQLite roll back the whole
-            // transaction by itself. Nothing of this batch is stored then,
-            // and going on would run the rest outside any transaction: fail
-            // them all, as retryable.
-            if tx.is_autocommit() {
-                let msg = e.to_string();
-                tracing::error!(error = %msg, "the batch's transaction was rolled back");
-                return batch
-                    .iter()
-                    .map(|_| Err(StoreError::Busy(format!("nothing was saved: {msg}"))))
-                    .collect();
-            }
-        }
-        results.push(r);
-    }
-    if let Err(e) = tx.commit() {
-        tracing::error!(error = %e, "commit failed; the batch is not stored");
-        let msg = e.to_string();
-        return batch
-            .iter()
-            .map(|_| Err(StoreError::CommitFailed(msg.clone())))
-            .collect();
-    }
-    results
-}
-
-/// One job inside the batch's transaction, in its own savepoint so that a
-/// refused write leaves the others of the batch untouched.
-fn run_job(
-    tx: &mut rusqlite::Transaction<'_>,
-    schema: &Schema,
-    job: &Job,
-    now: &str,
-) -> Result<WriteOutcome> {
-    let op = job.write.call_digest();
-    let op = op.as_str();
-    if let Some(v) = replay(tx, &job.ctx, op)? {
-        return Ok(WriteOutcome {
-            value: v,
-            replayed: true,
-        });
-    }
-    let sp = tx.savepoint()?;
-    match apply(&sp, schema, &job.ctx, now, &job.write) {
-        Ok(v) => {
-            if let Some(id) = &job.ctx.request_id {
-                sp.prepare_cached(
-                    "INSERT INTO _requests (device, req_id, op, response, at) VALUES (?, ?, ?, ?, ?)",
-                )?
-                .execute(params![job.ctx.device, id, op, v.to_string(), now])?;
-            }
-            sp.commit()?;
-            Ok(WriteOutcome {
-                value: v,
-                replayed: false,
-            })
-        }
-        Err(e) => {
-            drop(sp); // rolls back to the savepoint
-            Err(e)
-        }
-    }
-}
-
-/// Tails the change log: woken by the writer after each commit, and every
-/// `FOREIGN_POLL` to pick up commits made by other processes.
-fn feed_loop(conn: Connection, feed: Arc<Feed>, mut last: i64) {
-    loop {
-        {
-            let mut w = feed.wake.lock().unwrap_or_else(|e| e.into_inner());
-            if !w.0 && !w.1 {
-                w = feed
-                    .cv
-                    .wait_timeout(w, FOREIGN_POLL)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            if w.1 {
-                // Deliver what is committed before stopping.
-                drop(w);
-                deliver(&conn, &feed, &mut last);
-                return;
-            }
-            w.0 = false;
-        }
-        deliver(&conn, &feed, &mut last);
-    }
-}
-
-fn deliver(conn: &Connection, feed: &Feed, last: &mut i64) {
-    if feed
-        .listeners
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_empty()
-    {
-        // Nobody listens: skip ahead so a later listener starts from now.
-        if let Ok(seq) = conn.query_row("SELECT coalesce(max(seq), 0) FROM _changes", [], |r| {
-            r.get(0)
-        }) {
-            *last = seq;
-        }
-        return;
-    }
-    loop {
-        let batch = match read_changes(conn, *last, 1000) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the change log");
-                return;
-            }
-        };
-        let Some(end) = batch.last().map(|c| c.seq) else {
-            return;
-        };
-        *last = end;
-        for l in feed
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            l(&batch);
-        }
-    }
 }
