@@ -56,6 +56,11 @@ pub fn from_store(e: StoreError) -> ApiError {
             .with_details(json!({"reason": "bad_query"})),
         StoreError::Closed | StoreError::Busy(_) => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::CommitFailed(_) => ApiError::new(ErrorCode::Internal, message),
+        // The standby's own calls; a slave never sees them, but a standby
+        // that does is told to try again once it is copied afresh.
+        StoreError::SnapshotNeeded { .. }
+        | StoreError::ReplicaGap { .. }
+        | StoreError::ReplicaDiverged { .. } => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::Migration(_)
         | StoreError::Definition { .. }
         | StoreError::Sqlite(_)

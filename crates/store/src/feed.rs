@@ -10,7 +10,7 @@ use rusqlite::{params, Connection};
 use crate::error::Result;
 
 /// How often the change feed looks for commits made by other processes.
-const FOREIGN_POLL: Duration = Duration::from_millis(200);
+pub(crate) const FOREIGN_POLL: Duration = Duration::from_millis(200);
 
 /// One committed change, as the change log holds it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

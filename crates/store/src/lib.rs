@@ -18,6 +18,9 @@
 //! - [`status`]: [`SyncStatus`], the sync as `outpost sync status` and the
 //!   Master screen show it, with the [`LinkState`] enum and a separate hint
 //!   in words.
+//! - [`repl`]: replication to a standby master: snapshots, each write
+//!   group's changeset from SQLite's session extension, numbered, and the
+//!   standby's [`Replica`] that applies them in order.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, a reader
 //!   pool, a group-commit writer thread (`writer`), idempotent request ids,
 //!   and the change feed (`feed`).
@@ -37,6 +40,7 @@ mod feed;
 pub mod migrate;
 pub mod query;
 pub mod record;
+pub mod repl;
 pub mod status;
 pub mod store;
 pub mod upstream;
@@ -50,6 +54,7 @@ pub use error::{FieldProblem, Result, StoreError};
 pub use feed::Change;
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use record::WriteCtx;
+pub use repl::{Changeset, ReplEvent, Replica, SnapshotInfo};
 pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
 pub use store::{Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{

@@ -19,9 +19,11 @@ use crate::migrate;
 use crate::query::compile::{compile_filter_in, compile_in};
 use crate::query::{Expr, QuerySpec};
 use crate::record::read_record;
+use crate::repl::capture::{Capture, OpenMark};
+use crate::repl::ReplLog;
 use crate::values::{now_utc, to_json};
 use crate::write::{Write, WriteCtx};
-use crate::writer::{prune_requests, writer_loop, Job, Reply};
+use crate::writer::{writer_loop, Job, Reply};
 
 /// File name of the office database inside the data folder.
 pub const DB_FILE: &str = "outpost.sqlite";
@@ -44,6 +46,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     feed: Arc<Feed>,
     feed_thread: Mutex<Option<JoinHandle<()>>>,
+    repl: Arc<ReplLog>,
 }
 
 /// Handle to an open office database. Cheap to clone; all clones share the
@@ -77,15 +80,25 @@ impl Store {
 
     /// Opens the database file at `path` with the given doctypes.
     pub fn open_with(path: &Path, wanted: Schema) -> Result<Store> {
+        Store::open_with_capture(path, wanted, true)
+    }
+
+    /// [`Store::open_with`], choosing whether each write group's changeset
+    /// is recorded for a standby ([`crate::repl`]). Without capture every
+    /// write group still raises `repl_seq`, so a standby can only follow
+    /// by snapshots; it is for measuring what capture costs.
+    pub fn open_with_capture(path: &Path, wanted: Schema, capture: bool) -> Result<Store> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
+        let mark = OpenMark::take(&conn)?;
         let now = now_utc();
         let schema = migrate::migrate(&mut conn, &wanted, &now)?;
         conn.execute(
             "INSERT OR IGNORE INTO _meta (key, value) VALUES ('site_id', ?)",
             [uuid::Uuid::now_v7().to_string()],
         )?;
-        prune_requests(&conn);
+        let capture = Capture::start(&conn, mark, capture)?;
+        let repl = capture.log();
         let last_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) FROM _changes", [], |r| {
                 r.get(0)
@@ -99,7 +112,7 @@ impl Store {
             let feed = feed.clone();
             std::thread::Builder::new()
                 .name("outpost-writer".into())
-                .spawn(move || writer_loop(conn, schema, rx, feed))?
+                .spawn(move || writer_loop(conn, schema, rx, feed, capture))?
         };
         let feed_conn = open_reader(path)?;
         let feed_thread = {
@@ -118,6 +131,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 feed,
                 feed_thread: Mutex::new(Some(feed_thread)),
+                repl,
             }),
         })
     }
@@ -227,7 +241,11 @@ impl Store {
     /// Queues a write; `reply` runs on the writer thread once the write's
     /// transaction is durable (or failed). Never blocks on the disk.
     pub fn submit(&self, ctx: WriteCtx, write: Write, reply: Reply) {
-        let job = Job { ctx, write, reply };
+        self.send(Job::Write { ctx, write, reply });
+    }
+
+    /// Hands a job to the writer thread (or fails it if the store closed).
+    pub(crate) fn send(&self, job: Job) {
         let sender = self
             .inner
             .jobs
@@ -237,11 +255,16 @@ impl Store {
         match sender {
             Some(tx) => {
                 if let Err(mpsc::SendError(job)) = tx.send(job) {
-                    (job.reply)(Err(StoreError::Closed));
+                    job.fail(StoreError::Closed);
                 }
             }
-            None => (job.reply)(Err(StoreError::Closed)),
+            None => job.fail(StoreError::Closed),
         }
+    }
+
+    /// The replication log the writer fills ([`crate::repl`]).
+    pub(crate) fn repl_log(&self) -> &ReplLog {
+        &self.inner.repl
     }
 
     /// Applies a write and waits until it is durable.
