@@ -1,7 +1,7 @@
 //! The `Store`: one SQLite file in WAL mode, a pool of reader connections,
 //! one writer thread that commits concurrent writes together (group commit,
-//! in [`crate::writer`]), and a change feed that tails the change log (in
-//! [`crate::feed`]).
+//! in `writer.rs`), and a change feed that tails the change log (in
+//! `feed.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};

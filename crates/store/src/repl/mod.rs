@@ -2,9 +2,9 @@
 //! how to make, not a row-copier of our own.
 //!
 //! - The first copy is a snapshot: `VACUUM INTO` a file, consistent with
-//!   the numbered change it ends at ([`Store::snapshot_to`], [`snapshot`]).
+//!   the numbered change it ends at ([`crate::Store::snapshot_to`], [`snapshot`]).
 //! - After it, each committed write group is a changeset from SQLite's
-//!   session extension, numbered by `repl_seq` in `_meta` ([`capture`]):
+//!   session extension, numbered by `repl_seq` in `_meta` (`capture.rs`):
 //!   the writer thread records every table in the same transaction as the
 //!   write, raises `repl_seq` in it (so the changeset carries its own
 //!   number), and after the commit is durable puts `(seq, bytes)` into an
@@ -24,7 +24,7 @@
 //! - commits by other processes on the same file (`outpost` admin
 //!   commands, a `sqlite3` shell): the writer sees `PRAGMA data_version`
 //!   move without having committed, raises `repl_seq` past them, counts a
-//!   resync ([`Store::repl_resyncs`]) and tells listeners
+//!   resync ([`crate::Store::repl_resyncs`]) and tells listeners
 //!   ([`ReplEvent::Resync`]).
 //!
 //! The session extension records only tables with a PRIMARY KEY, and only
@@ -35,7 +35,7 @@
 //! AUTOINCREMENT counters) is SQLite's own and not recorded; the standby's
 //! follows from the rows it receives.
 
-pub mod capture;
+pub(crate) mod capture;
 pub mod log;
 pub mod replica;
 pub mod snapshot;
@@ -70,7 +70,7 @@ pub struct Changeset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplEvent {
     /// Changeset `seq` is in the log; pull it with
-    /// [`Store::changesets_after`].
+    /// [`crate::Store::changesets_after`].
     Committed { seq: u64 },
     /// The file changed in a way no changeset carries (another process
     /// wrote it): every standby needs a snapshot taken at `seq` or later.

@@ -378,6 +378,39 @@ fn reopening_keeps_the_number_but_a_schema_change_at_open_asks_for_a_snapshot() 
     ));
 }
 
+#[test]
+fn the_number_is_the_store_s_own_and_bookkeeping_from_inside_a_write_is_refused_not_hung() {
+    let (_dir, store) = open();
+    party(&store, "A", "A");
+    let seq = store.repl_seq();
+    assert!(matches!(
+        store.set_meta("repl_seq", "1"),
+        Err(StoreError::BadRequest(_))
+    ));
+    assert_eq!(store.meta("repl_seq").unwrap(), Some(seq.to_string()));
+    // A write's answer runs on the writer thread: a bookkeeping write from
+    // there would wait for itself forever.
+    let (tx, rx) = mpsc::channel();
+    let inner = store.clone();
+    store.submit(
+        ctx("t"),
+        ins("Party", json!({"party_name": "B", "code": "B"})),
+        Box::new(move |r| {
+            assert!(r.is_ok());
+            let _ = tx.send(inner.set_meta("office_name", "x"));
+        }),
+    );
+    let nested = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        matches!(nested, Err(StoreError::BadRequest(_))),
+        "{nested:?}"
+    );
+    assert_eq!(store.meta("office_name").unwrap(), None);
+    // From any other thread it goes through the writer like any write.
+    store.set_meta("office_name", "y").unwrap();
+    assert_eq!(store.repl_seq(), seq + 2);
+}
+
 /// What capture costs: the same concurrent group-commit workload with
 /// capture on and off, in one run. Prints the ratio; asserts nothing on
 /// time. `cargo test -p outpost-store --release --test replica --
