@@ -32,8 +32,16 @@
 //! doctype tables `name TEXT PRIMARY KEY NOT NULL`, the system tables in
 //! [`crate::migrate`]); [`tables_without_primary_key`] lists any that do
 //! not, and the open logs them as an error. `sqlite_sequence` (the
-//! AUTOINCREMENT counters) is SQLite's own and not recorded; the standby's
-//! follows from the rows it receives.
+//! AUTOINCREMENT counters of `_changes`, `_outbox`, `_sync_conflicts`) is
+//! SQLite's own and not recorded; the standby's follows from the rows it
+//! receives. One case leaves it behind: a row inserted and deleted in the
+//! same write group (an outbox entry made and done within one group commit)
+//! never reaches the standby, so a promoted standby may hand out that
+//! number again; nothing refers to a deleted outbox entry's number.
+//!
+//! What is not here: sending (the node carries snapshots in chunks and
+//! changesets over the standby's data channel), synchronous mode, and the
+//! promotion epoch (DESIGN 6b).
 
 pub(crate) mod capture;
 pub mod log;

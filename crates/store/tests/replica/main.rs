@@ -27,7 +27,19 @@ fn a_standby_made_from_a_snapshot_mid_stream_ends_equal_to_the_primary_in_every_
     let copy = dir.path().join("standby.sqlite");
     let snap = store.snapshot_to(&copy).unwrap();
     assert_eq!(snap.seq, store.repl_seq());
-    assert!(snap.bytes > 0);
+    assert_eq!(snap.bytes, std::fs::metadata(&copy).unwrap().len());
+    // Nothing of the copy's making is left beside it, and a second copy
+    // to the same place is refused rather than overwriting it.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(matches!(
+        store.snapshot_to(&copy),
+        Err(StoreError::BadRequest(_))
+    ));
     // Writes go on while the standby starts from the copy.
     afternoon(&store, &parties, &products);
     let mut replica = Replica::open(&copy).unwrap();
