@@ -64,6 +64,11 @@ pub fn from_store(e: StoreError) -> ApiError {
         }
         StoreError::BadBackup { .. } => ApiError::new(ErrorCode::BadRequest, message),
         StoreError::FolderInUse { .. } => ApiError::new(ErrorCode::Unavailable, message),
+        // The standby's own calls; a slave never sees them, but a standby
+        // that does is told to try again once it is copied afresh.
+        StoreError::SnapshotNeeded { .. }
+        | StoreError::ReplicaGap { .. }
+        | StoreError::ReplicaDiverged { .. } => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::Migration(_)
         | StoreError::Definition { .. }
         | StoreError::Sqlite(_)

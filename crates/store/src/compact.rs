@@ -18,8 +18,8 @@
 //!
 //! The writer thread compacts every [`COMPACT_EVERY`] (looked at when a
 //! write wakes it: a store nobody writes to does not grow), one batch of
-//! each kind at a time, each batch its own short transaction, so a write never
-//! waits behind more than one batch; a backlog (a first run on an old file)
+//! each kind at a time, inside a write group's transaction (so the standby
+//! forgets the same rows), so a write never waits behind more than a round; a backlog (a first run on an old file)
 //! is worked off a batch per kind every [`CATCH_UP_PAUSE`]. [`Store::compact`]
 //! does it all at once, in the same batches, for a command or a test.
 
@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection};
 
 use crate::doctype::{Doctype, Schema};
 use crate::error::Result;
@@ -111,20 +111,18 @@ impl Store {
     /// Compacts now, to the end, in the writer's batches (each its own
     /// short transaction, so writes go on meanwhile).
     pub fn compact(&self) -> Result<Compacted> {
-        let schema = self.schema();
         let floor = self.inner.changes_floor.load(Ordering::Relaxed);
-        self.with_admin(|c| {
-            let mut all = Compacted::default();
-            loop {
-                let (done, more) = round(c, &schema, floor)?;
-                all.add(done);
-                if !more {
-                    break;
-                }
+        let mut all = Compacted::default();
+        loop {
+            let schema = self.schema();
+            let (done, more) = self.with_admin(move |c| round(c, &schema, floor))?;
+            all.add(done);
+            if !more {
+                break;
             }
-            tracing::info!(?all, "office database compacted");
-            Ok(all)
-        })
+        }
+        tracing::info!(?all, "office database compacted");
+        Ok(all)
     }
 }
 
@@ -186,15 +184,25 @@ fn round(conn: &Connection, schema: &Schema, floor: i64) -> Result<(Compacted, b
     Ok((done, more))
 }
 
-/// Runs `f` in its own immediate transaction.
-fn in_batch(conn: &Connection, f: impl FnOnce(&Transaction) -> Result<u64>) -> Result<u64> {
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let n = f(&tx)?;
-    tx.commit()?;
-    Ok(n)
+/// Runs `f` in a savepoint of the writer's group transaction (so the batch
+/// is recorded for the standby with the group), undone alone if it fails.
+fn in_batch(conn: &Connection, f: impl FnOnce(&Connection) -> Result<u64>) -> Result<u64> {
+    conn.execute_batch("SAVEPOINT compact")?;
+    match f(conn) {
+        Ok(n) => {
+            conn.execute_batch("RELEASE compact")?;
+            Ok(n)
+        }
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO compact; RELEASE compact");
+            }
+            Err(e)
+        }
+    }
 }
 
-fn requests(tx: &Transaction) -> Result<u64> {
+fn requests(tx: &Connection) -> Result<u64> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM _requests WHERE (device, req_id) IN
@@ -203,7 +211,7 @@ fn requests(tx: &Transaction) -> Result<u64> {
         .execute(params![utc_days_ago(REQUESTS_KEEP_DAYS), BATCH])? as u64)
 }
 
-fn changes(tx: &Transaction, floor: i64) -> Result<u64> {
+fn changes(tx: &Connection, floor: i64) -> Result<u64> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM _changes WHERE seq IN
@@ -214,7 +222,7 @@ fn changes(tx: &Transaction, floor: i64) -> Result<u64> {
         .execute(params![utc_days_ago(CHANGES_KEEP_DAYS), floor, BATCH])? as u64)
 }
 
-fn conflicts(tx: &Transaction) -> Result<u64> {
+fn conflicts(tx: &Connection) -> Result<u64> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM _sync_conflicts WHERE id IN
@@ -225,7 +233,7 @@ fn conflicts(tx: &Transaction) -> Result<u64> {
 
 /// Old tombstones of `dt` whose delete the head office has, with their
 /// child rows.
-fn tombstones(tx: &Transaction, schema: &Schema, dt: &Doctype) -> Result<u64> {
+fn tombstones(tx: &Connection, schema: &Schema, dt: &Doctype) -> Result<u64> {
     let names: Vec<String> = tx
         .prepare_cached(&format!(
             "SELECT name FROM {} t WHERE deleted = 1 AND modified < ?1

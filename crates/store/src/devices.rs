@@ -6,7 +6,7 @@
 //! Also the small key/value settings (`_meta`) the master shares with its
 //! helper commands (pairing code, listening address).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::error::{Result, StoreError};
@@ -46,15 +46,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
 const COLS: &str = "fingerprint, name, first_seen, last_seen, state, changed";
 
 impl Store {
-    /// Runs `f` on the connection used for small bookkeeping writes
-    /// (devices, settings), outside the group-commit writer.
-    pub(crate) fn with_admin<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = Connection::open(self.path())?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA synchronous = FULL;")?;
-        f(&conn)
-    }
-
     pub fn device(&self, fingerprint: &str) -> Result<Option<Device>> {
         self.with_reader(|c| {
             Ok(c.prepare_cached(&format!(
@@ -80,13 +71,14 @@ impl Store {
     /// a revocation).
     pub fn approve_device(&self, fingerprint: &str, name: &str) -> Result<Device> {
         let now = now_utc();
-        self.with_admin(|c| {
+        let (fp, name) = (fingerprint.to_string(), name.to_string());
+        self.with_admin(move |c| {
             c.execute(
                 "INSERT INTO _devices (fingerprint, name, first_seen, last_seen, state, changed)
                  VALUES (?1, ?2, ?3, ?3, 'approved', ?3)
                  ON CONFLICT(fingerprint) DO UPDATE SET name = ?2, last_seen = ?3,
                    state = 'approved', changed = ?3",
-                params![fingerprint, name, now],
+                params![fp, name, now],
             )?;
             Ok(())
         })?;
@@ -97,7 +89,8 @@ impl Store {
     /// Notes that an approved device is connected now.
     pub fn touch_device(&self, fingerprint: &str) -> Result<()> {
         let now = now_utc();
-        self.with_admin(|c| {
+        let fingerprint = fingerprint.to_string();
+        self.with_admin(move |c| {
             c.execute(
                 "UPDATE _devices SET last_seen = ? WHERE fingerprint = ?",
                 params![now, fingerprint],
@@ -136,10 +129,11 @@ impl Store {
             }
         };
         let now = now_utc();
-        self.with_admin(|c| {
+        let fingerprint = device.fingerprint.clone();
+        self.with_admin(move |c| {
             c.execute(
                 "UPDATE _devices SET state = 'revoked', changed = ? WHERE fingerprint = ?",
-                params![now, device.fingerprint],
+                params![now, fingerprint],
             )?;
             Ok(())
         })?;
@@ -157,8 +151,16 @@ impl Store {
         })
     }
 
+    /// Sets a setting. `repl_seq` is the store's own (each write group
+    /// raises it, see [`crate::repl`]) and is refused.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with_admin(|c| {
+        if key == crate::repl::REPL_SEQ_KEY {
+            return Err(StoreError::BadRequest(format!(
+                "{key} is kept by the office database itself and cannot be set"
+            )));
+        }
+        let (key, value) = (key.to_string(), value.to_string());
+        self.with_admin(move |c| {
             c.execute(
                 "INSERT INTO _meta (key, value) VALUES (?, ?)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -144,6 +144,25 @@ pub enum StoreError {
         holder: String,
     },
 
+    /// The master no longer holds the changesets a standby asked for (they
+    /// fell out of its in-memory log, the master restarted after a schema
+    /// change, or another process wrote the file): the standby must start
+    /// again from a snapshot.
+    #[error("the master no longer holds the changes after number {after} (it can send those after {floor}); the standby needs a fresh copy of the office database")]
+    SnapshotNeeded { after: u64, floor: u64 },
+
+    /// A standby was sent a changeset whose number does not follow its own:
+    /// changes were missed (or sent twice). Nothing was applied.
+    #[error("the standby's copy is at change {have} and was sent change {got}; it needs the changes in order, or a fresh copy of the office database")]
+    ReplicaGap { have: u64, got: u64 },
+
+    /// A changeset did not apply cleanly on the standby: its copy differs
+    /// from the master's (or the changeset is damaged). Nothing of it was
+    /// applied; the standby takes no more changesets until it is made
+    /// again from a snapshot.
+    #[error("the standby's copy of the office database no longer matches the master's (change {seq}: {reason}); make the standby again from a fresh copy")]
+    ReplicaDiverged { seq: u64, reason: String },
+
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 

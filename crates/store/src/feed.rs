@@ -1,6 +1,6 @@
-//! The change feed: a thread that tails the change log and hands each batch
-//! of committed changes to the listeners, woken by the writer after each
-//! commit and polling for commits made by other processes.
+//! The change feed: tails the change log and hands each batch of committed
+//! changes to the listeners, in commit order. The writer rings it after each
+//! commit; it also polls, to pick up commits made by other processes.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use rusqlite::{params, Connection};
 use crate::error::Result;
 
 /// How often the change feed looks for commits made by other processes.
-const FOREIGN_POLL: Duration = Duration::from_millis(200);
+pub(crate) const FOREIGN_POLL: Duration = Duration::from_millis(200);
 
 /// One committed change, as the change log holds it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -43,7 +43,14 @@ impl Feed {
         }
     }
 
-    /// Rings the feed after a commit of this process.
+    pub(crate) fn listen(&self, f: Listener) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    /// Wakes the feed thread: something was committed.
     pub(crate) fn poke(&self) {
         let mut w = self.wake.lock().unwrap_or_else(|e| e.into_inner());
         w.0 = true;

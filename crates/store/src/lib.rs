@@ -23,6 +23,9 @@
 //! - [`compact`]: what is kept only for a while (old change-log rows,
 //!   tombstones the head office has, settled conflicts, request ids) and
 //!   its removal in small batches from the writer thread.
+//! - [`repl`]: replication to a standby master: snapshots, each write
+//!   group's changeset from SQLite's session extension, numbered, and the
+//!   standby's [`Replica`] that applies them in order.
 //! - [`store`]: the [`Store`] handle: WAL with `synchronous=FULL`, opened
 //!   with its three parts: `read` (the reader pool and the record, query and
 //!   count reads), `writer` (the group-commit writer thread and idempotent
@@ -46,6 +49,7 @@ pub mod migrate;
 pub mod query;
 mod read;
 pub mod record;
+pub mod repl;
 pub mod status;
 pub mod store;
 pub mod upstream;
@@ -61,6 +65,7 @@ pub use feed::Change;
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use read::{DEFAULT_READ_DEADLINE, READERS};
 pub use record::WriteCtx;
+pub use repl::{Changeset, ReplEvent, Replica, SnapshotInfo};
 pub use status::{DoctypeSync, LinkState, RecordSync, RecordSyncState, SyncBytes, SyncStatus};
 pub use store::{Store, WriteOutcome, DB_FILE, DOCTYPES_DIR};
 pub use upstream::{

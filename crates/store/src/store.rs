@@ -18,6 +18,8 @@ use crate::error::{Result, StoreError};
 use crate::feed::{feed_loop, read_changes, Change, Feed};
 use crate::migrate;
 use crate::read::{open_reader, Readers};
+use crate::repl::capture::{Capture, OpenMark};
+use crate::repl::ReplLog;
 use crate::values::now_utc;
 use crate::write::{Write, WriteCtx};
 use crate::writer::{writer_loop, Job, Reply};
@@ -45,6 +47,8 @@ pub(crate) struct Inner {
     feed_thread: Mutex<Option<JoinHandle<()>>>,
     /// The lowest change-log sequence a reader still needs.
     pub(crate) changes_floor: Floor,
+    /// The changesets kept for a standby ([`crate::repl`]).
+    pub(crate) repl: Arc<ReplLog>,
 }
 
 /// Handle to an open office database. Cheap to clone; all clones share the
@@ -78,9 +82,18 @@ impl Store {
 
     /// Opens the database file at `path` with the given doctypes.
     pub fn open_with(path: &Path, wanted: Schema) -> Result<Store> {
+        Store::open_with_capture(path, wanted, true)
+    }
+
+    /// [`Store::open_with`], choosing whether each write group's changeset
+    /// is recorded for a standby ([`crate::repl`]). Without capture every
+    /// write group still raises `repl_seq`, so a standby can only follow
+    /// by snapshots; it is for measuring what capture costs.
+    pub fn open_with_capture(path: &Path, wanted: Schema, capture: bool) -> Result<Store> {
         let mut conn = Connection::open(path)?;
         let configured = configure(&conn);
         crate::backup::check_at_open(path, &conn, configured)?;
+        let mark = OpenMark::take(&conn)?;
         let now = now_utc();
         let schema = migrate::migrate(&mut conn, &wanted, &now)
             .map_err(|e| crate::backup::damaged_if_corrupt(path, e))?;
@@ -88,6 +101,8 @@ impl Store {
             "INSERT OR IGNORE INTO _meta (key, value) VALUES ('site_id', ?)",
             [uuid::Uuid::now_v7().to_string()],
         )?;
+        let capture = Capture::start(&conn, mark, capture)?;
+        let repl = capture.log();
         let last_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) FROM _changes", [], |r| {
                 r.get(0)
@@ -103,7 +118,7 @@ impl Store {
             let compaction = Schedule::new(changes_floor.clone());
             std::thread::Builder::new()
                 .name("outpost-writer".into())
-                .spawn(move || writer_loop(conn, schema, rx, feed, compaction))?
+                .spawn(move || writer_loop(conn, schema, rx, feed, capture, compaction))?
         };
         let feed_conn = open_reader(path)?;
         let feed_thread = {
@@ -123,6 +138,7 @@ impl Store {
                 feed,
                 feed_thread: Mutex::new(Some(feed_thread)),
                 changes_floor,
+                repl,
             }),
         })
     }
@@ -142,7 +158,11 @@ impl Store {
     /// Queues a write; `reply` runs on the writer thread once the write's
     /// transaction is durable (or failed). Never blocks on the disk.
     pub fn submit(&self, ctx: WriteCtx, write: Write, reply: Reply) {
-        let job = Job { ctx, write, reply };
+        self.send(Job::Write { ctx, write, reply });
+    }
+
+    /// Hands a job to the writer thread (or fails it if the store closed).
+    pub(crate) fn send(&self, job: Job) {
         let sender = self
             .inner
             .jobs
@@ -152,11 +172,16 @@ impl Store {
         match sender {
             Some(tx) => {
                 if let Err(mpsc::SendError(job)) = tx.send(job) {
-                    (job.reply)(Err(StoreError::Closed));
+                    job.fail(StoreError::Closed);
                 }
             }
-            None => (job.reply)(Err(StoreError::Closed)),
+            None => job.fail(StoreError::Closed),
         }
+    }
+
+    /// The replication log the writer fills ([`crate::repl`]).
+    pub(crate) fn repl_log(&self) -> &ReplLog {
+        &self.inner.repl
     }
 
     /// Applies a write and waits until it is durable.
@@ -175,12 +200,7 @@ impl Store {
     /// Calls `f` with every batch of committed changes, from this process or
     /// any other writing the same file, in commit order.
     pub fn on_change(&self, f: impl Fn(&[Change]) + Send + Sync + 'static) {
-        self.inner
-            .feed
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(f));
+        self.inner.feed.listen(Box::new(f));
     }
 
     /// Changes after `seq` (oldest first), at most `limit`.

@@ -51,13 +51,12 @@ impl Store {
     /// the process dies before the answer is stored, the next run knows to
     /// look the records up instead of creating them again.
     pub fn outbox_mark_sending(&self, seqs: &[i64]) -> Result<()> {
-        self.with_admin(|c| {
-            let tx = c.unchecked_transaction()?;
-            for s in seqs {
-                tx.prepare_cached("UPDATE _outbox SET state = 'sending' WHERE seq = ?")?
+        let seqs = seqs.to_vec();
+        self.with_admin(move |c| {
+            for s in &seqs {
+                c.prepare_cached("UPDATE _outbox SET state = 'sending' WHERE seq = ?")?
                     .execute([s])?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
@@ -68,17 +67,16 @@ impl Store {
         if done.is_empty() {
             return Ok(());
         }
-        self.with_admin(|c| {
-            let tx = c.unchecked_transaction()?;
-            for d in done {
-                set_link(&tx, &d.doctype, &d.name, d.link.as_ref())?;
-                tx.prepare_cached(
+        let done = done.to_vec();
+        self.with_admin(move |c| {
+            for d in &done {
+                set_link(c, &d.doctype, &d.name, d.link.as_ref())?;
+                c.prepare_cached(
                     "DELETE FROM _outbox WHERE doctype = ? AND name = ? AND seq <= ?
                        AND state IN ('pending', 'sending', 'parked')",
                 )?
                 .execute(params![d.doctype, d.name, d.upto])?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
@@ -86,15 +84,12 @@ impl Store {
     /// Parks entries the remote refused, with its message; they no longer
     /// block the others, and a later change of the record is tried afresh.
     pub fn outbox_park(&self, seqs: &[i64], message: &str) -> Result<()> {
-        self.with_admin(|c| {
-            let tx = c.unchecked_transaction()?;
-            for s in seqs {
-                tx.prepare_cached(
-                    "UPDATE _outbox SET state = 'parked', message = ? WHERE seq = ?",
-                )?
-                .execute(params![message, s])?;
+        let (seqs, message) = (seqs.to_vec(), message.to_string());
+        self.with_admin(move |c| {
+            for s in &seqs {
+                c.prepare_cached("UPDATE _outbox SET state = 'parked', message = ? WHERE seq = ?")?
+                    .execute(params![message, s])?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
@@ -328,16 +323,18 @@ impl Store {
     }
 
     pub fn set_sync_state(&self, pairs: &[(&str, &str)]) -> Result<()> {
-        self.with_admin(|c| {
-            let tx = c.unchecked_transaction()?;
-            for (k, v) in pairs {
-                tx.prepare_cached(
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.with_admin(move |c| {
+            for (k, v) in &pairs {
+                c.prepare_cached(
                     "INSERT INTO _sync_state (key, value) VALUES (?, ?)
                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![k, v])?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
@@ -347,7 +344,7 @@ impl Store {
         if sent == 0 && received == 0 {
             return Ok(());
         }
-        self.with_admin(|c| {
+        self.with_admin(move |c| {
             c.execute(
                 "INSERT INTO _sync_bytes (day, sent, received) VALUES (?, ?, ?)
                  ON CONFLICT(day) DO UPDATE SET sent = sent + excluded.sent,

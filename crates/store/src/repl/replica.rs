@@ -1,0 +1,234 @@
+//! The standby's copy: a file made from a snapshot, kept up to date by
+//! applying the master's changesets in order, one transaction each.
+//!
+//! A standby never diverges: a changeset out of order is refused
+//! ([`StoreError::ReplicaGap`]); one that does not apply cleanly (any
+//! conflict: a row missing, different, or already there) is rolled back
+//! whole and the replica takes no more ([`StoreError::ReplicaDiverged`])
+//! until it is made again from a snapshot. Its number is `_meta.repl_seq`,
+//! which each changeset itself raises, so the number and the rows it
+//! stands for are committed together, with `synchronous=FULL`.
+//!
+//! The file is an ordinary office database: promoting the standby is
+//! closing the [`Replica`] and opening the file with
+//! [`crate::Store::open`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
+use rusqlite::session::{ChangesetIter, ConflictAction, ConflictType};
+use rusqlite::Connection;
+
+use super::read_seq;
+use crate::error::{Result, StoreError};
+
+/// A standby's copy of the office database.
+pub struct Replica {
+    conn: Connection,
+    path: PathBuf,
+    seq: u64,
+    /// Why it takes no more changesets, once one failed to apply.
+    diverged: Option<String>,
+    /// Column count and primary-key columns of each table checked so far.
+    shapes: HashMap<String, (i32, Vec<u8>)>,
+}
+
+impl Replica {
+    /// Opens a copy made by [`crate::Store::snapshot_to`] (or a standby's
+    /// file from an earlier run) to apply changesets to.
+    pub fn open(path: &Path) -> Result<Replica> {
+        if !path.is_file() {
+            return Err(StoreError::BadRequest(format!(
+                "{} does not exist; copy a snapshot of the master there first",
+                path.display()
+            )));
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = OFF;",
+        )?;
+        let is_office: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_meta'")?
+            .exists([])?;
+        if !is_office {
+            return Err(StoreError::BadRequest(format!(
+                "{} is not an office database; copy a snapshot of the master there",
+                path.display()
+            )));
+        }
+        let seq = read_seq(&conn)?;
+        tracing::info!(path = %path.display(), seq, "standby copy open");
+        Ok(Replica {
+            conn,
+            path: path.to_path_buf(),
+            seq,
+            diverged: None,
+            shapes: HashMap::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of the last changeset applied (or the snapshot's).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether a changeset failed to apply: the copy must be made again
+    /// from a snapshot before it takes more.
+    pub fn needs_snapshot(&self) -> bool {
+        self.diverged.is_some()
+    }
+
+    /// Applies changeset `seq` in one transaction, durably; `seq` must be
+    /// [`Replica::seq`] + 1.
+    pub fn apply(&mut self, seq: u64, changeset: &[u8]) -> Result<()> {
+        let _span = tracing::debug_span!("replica apply", seq, bytes = changeset.len()).entered();
+        if let Some(reason) = &self.diverged {
+            return Err(StoreError::ReplicaDiverged {
+                seq,
+                reason: format!("an earlier change failed: {reason}"),
+            });
+        }
+        if seq != self.seq + 1 {
+            return Err(StoreError::ReplicaGap {
+                have: self.seq,
+                got: seq,
+            });
+        }
+        match self.apply_in_transaction(seq, changeset) {
+            Ok(()) => {
+                self.seq = seq;
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::warn!(seq, %reason, "changeset refused: the standby needs a snapshot");
+                self.diverged = Some(reason.clone());
+                Err(StoreError::ReplicaDiverged { seq, reason })
+            }
+        }
+    }
+
+    /// The transaction of one changeset; the reason in words when it is
+    /// refused (everything rolled back).
+    fn apply_in_transaction(&mut self, seq: u64, changeset: &[u8]) -> Result<(), String> {
+        self.check_tables(changeset)?;
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| format!("cannot start a transaction: {e}"))?;
+        let first_conflict: Arc<Mutex<Option<String>>> = Arc::default();
+        let seen = first_conflict.clone();
+        let mut input: &[u8] = changeset;
+        let applied = conn.apply_strm(&mut input, None::<fn(&str) -> bool>, move |kind, item| {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.is_none() {
+                let table = item
+                    .op()
+                    .map(|op| op.table_name().to_string())
+                    .unwrap_or_default();
+                *seen = Some(format!("{} in table {table}", conflict_words(&kind)));
+            }
+            ConflictAction::SQLITE_CHANGESET_ABORT
+        });
+        let result = match applied {
+            Err(e) => Err(first_conflict
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| format!("the change could not be read: {e}"))),
+            Ok(()) => match read_seq(conn) {
+                Ok(s) if s == seq => Ok(()),
+                Ok(s) => Err(format!("the change set the number to {s}, not {seq}")),
+                Err(e) => Err(format!("cannot read the number back: {e}")),
+            },
+        };
+        match result {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("cannot commit: {e}")
+            }),
+            Err(reason) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    /// SQLite skips, with a log line only, the changes to a table that is
+    /// missing or shaped differently: here that is a refusal, since the
+    /// copy would silently miss them.
+    fn check_tables(&mut self, changeset: &[u8]) -> Result<(), String> {
+        let mut input: &[u8] = changeset;
+        let reader: &mut dyn std::io::Read = &mut input;
+        let mut iter = ChangesetIter::start_strm(&reader)
+            .map_err(|e| format!("the change could not be read: {e}"))?;
+        while let Some(item) = iter
+            .next()
+            .map_err(|e| format!("the change could not be read: {e}"))?
+        {
+            let op = item
+                .op()
+                .map_err(|e| format!("the change could not be read: {e}"))?;
+            let table = op.table_name().to_string();
+            let ncols = op.number_of_columns();
+            let pk = item
+                .pk()
+                .map_err(|e| format!("the change could not be read: {e}"))?
+                .to_vec();
+            if let Some((n, p)) = self.shapes.get(&table) {
+                if *n == ncols && *p == pk {
+                    continue;
+                }
+                return Err(format!("table {table} is shaped differently here"));
+            }
+            let here = table_shape(&self.conn, &table)
+                .map_err(|e| format!("cannot read table {table}: {e}"))?;
+            match here {
+                Some((n, p)) if n == ncols && p == pk => {
+                    self.shapes.insert(table, (n, p));
+                }
+                Some(_) => return Err(format!("table {table} is shaped differently here")),
+                None => return Err(format!("table {table} does not exist here")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Column count and primary-key positions (as a changeset gives them: 0
+/// for a column outside the key, else its place in the key) of `table`, or
+/// None when it is missing.
+fn table_shape(conn: &Connection, table: &str) -> rusqlite::Result<Option<(i32, Vec<u8>)>> {
+    let mut stmt = conn.prepare("SELECT pk FROM pragma_table_info(?) ORDER BY cid")?;
+    let pks: Vec<i64> = stmt
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if pks.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((
+        pks.len() as i32,
+        pks.iter().map(|&p| p.clamp(0, 255) as u8).collect(),
+    )))
+}
+
+fn conflict_words(kind: &ConflictType) -> &'static str {
+    match kind {
+        ConflictType::SQLITE_CHANGESET_DATA => "a row differs from the master's old values",
+        ConflictType::SQLITE_CHANGESET_NOTFOUND => "a row the master changed is missing",
+        ConflictType::SQLITE_CHANGESET_CONFLICT => "a row the master inserted is already there",
+        ConflictType::SQLITE_CHANGESET_CONSTRAINT => "a constraint refused a row",
+        ConflictType::SQLITE_CHANGESET_FOREIGN_KEY => "a foreign key refused a row",
+        _ => "an unknown conflict",
+    }
+}
