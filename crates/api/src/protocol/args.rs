@@ -1,0 +1,137 @@
+//! The typed arguments of each op, as they travel in a request's `args`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `get`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    pub doctype: String,
+    pub name: String,
+}
+
+/// `insert`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct InsertArgs {
+    pub doctype: String,
+    pub record: Map<String, Value>,
+}
+
+/// `update`: the revision edited goes in `rev` or inside `record`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    pub doctype: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
+    pub record: Map<String, Value>,
+}
+
+/// `delete`: `rev`, when given, must be current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    pub doctype: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<i64>,
+}
+
+/// Sort keys: `"modified:desc,party_name"` or `["modified:desc", "party_name"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(untagged)]
+pub enum SortArg {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// `query` and `count`: a text query, JSON filters, or both (ANDed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    pub doctype: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<SortArg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<String>,
+    /// With `group_by`: numeric fields to sum per group (`sum_<field>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<Vec<String>>,
+    /// Run on the head-office ERP instead of the office database (a master
+    /// with an upstream; `unavailable` when the uplink is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<bool>,
+}
+
+/// `insert_many`: all records in one transaction, all or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct InsertManyArgs {
+    pub doctype: String,
+    pub records: Vec<Map<String, Value>>,
+}
+
+/// `subscribe`: change events for these doctypes (all when absent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctypes: Option<Vec<String>>,
+}
+
+/// `hello`: who calls, and which protocol version it speaks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HelloArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// One doctype as the `doctypes` op gives it: its definition and the
+/// fields a list shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DoctypeView {
+    #[serde(flatten)]
+    pub doctype: outpost_store::Doctype,
+    pub list_fields: Vec<String>,
+}
+
+/// `sync.records`: where these records of `doctype` stand with the head
+/// office (waiting, sent, parked with the reason, conflict); at most 1,000.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct SyncRecordsArgs {
+    pub doctype: String,
+    pub names: Vec<String>,
+}
