@@ -301,6 +301,13 @@ impl LocalDb {
                 let records = self.read(move |s| s.sync_records(&doctype, &names)).await?;
                 Ok(json!({ "records": records }))
             }
+            Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "'{}' is a standby's call to the master over the LAN; it is not served here",
+                    req.op.name()
+                ),
+            )),
         }
     }
 }

@@ -103,6 +103,22 @@ pub enum Command {
         #[command(subcommand)]
         action: SyncAction,
     },
+    /// Keep a live copy of the office database as its standby master: a
+    /// snapshot first, then every change in commit order (make this PC the
+    /// standby on the master first: `outpost devices standby ID`)
+    Standby {
+        #[command(flatten)]
+        data: DataArg,
+        /// The master: its pairing URL or its name on the LAN
+        #[arg(long, value_name = "URL_OR_NAME")]
+        connect: String,
+        /// Pairing code shown on the master (first connection only, when not in the URL)
+        #[arg(long)]
+        code: Option<String>,
+        /// STUN/TURN servers when this PC and the master sit on different subnets (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        ice_server: Vec<String>,
+    },
     /// Take a consistent backup of the office database, checked before it is
     /// reported done (works while the master runs and slaves write)
     Backup {
@@ -170,6 +186,16 @@ pub enum DevicesAction {
     Revoke {
         /// Device id, or its first 8+ characters
         id: String,
+    },
+    /// Make a paired device the office's standby (it keeps a live copy when
+    /// it runs `outpost standby`), or --clear to have none
+    Standby {
+        /// Device id, or its first 8+ characters
+        #[arg(required_unless_present = "clear")]
+        id: Option<String>,
+        /// The office has no standby any more
+        #[arg(long, conflicts_with = "id")]
+        clear: bool,
     },
 }
 

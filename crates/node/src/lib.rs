@@ -7,6 +7,8 @@
 //! - [`slave`]: [`RemoteDb`], the slave's `Db` over a data channel, with
 //!   reconnection, request retries under the same id, and change events;
 //!   the slave's small config (which master it paired with).
+//! - [`standby`]: the standby master: the master's side (its calls and
+//!   lag) and `outpost standby`'s (a snapshot, then the changesets).
 //! - [`pairing_state`]: the master's pairing code, shared through the
 //!   database with `outpost pair`.
 //! - [`backups`]: the master's scheduled backups (interval, folder,
@@ -18,6 +20,7 @@ pub mod error;
 pub mod master;
 pub mod pairing_state;
 pub mod slave;
+pub mod standby;
 
 pub use backups::{BackupSchedule, BackupStatus};
 pub use error::{NodeError, Result};

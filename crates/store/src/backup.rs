@@ -234,6 +234,14 @@ fn live_records(conn: &Connection) -> Result<u64> {
     Ok(n)
 }
 
+/// Opens a database file read-only (to check it).
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)
+}
+
 /// Runs `PRAGMA integrity_check` or `quick_check`; `Err` holds the first
 /// problems it names.
 pub fn integrity_check(conn: &Connection, pragma: &str) -> std::result::Result<(), String> {

@@ -101,7 +101,9 @@ impl Store {
 
     /// Revokes the device whose fingerprint is `id` or starts with it (at
     /// least 8 hex digits, and only one device may match).
-    pub fn revoke_device(&self, id: &str) -> Result<Device> {
+    /// The device whose id is `id` or starts with it (at least 8
+    /// characters; `:` separators and case ignored).
+    pub fn find_device(&self, id: &str) -> Result<Device> {
         let id = id.trim().to_ascii_lowercase().replace(':', "");
         if id.len() < 8 {
             return Err(StoreError::BadRequest(
@@ -113,21 +115,21 @@ impl Store {
             .into_iter()
             .filter(|d| d.fingerprint.starts_with(&id))
             .collect();
-        let device = match matches.as_slice() {
-            [one] => one.clone(),
-            [] => {
-                return Err(StoreError::NotFound {
-                    doctype: "device".into(),
-                    name: id,
-                })
-            }
-            _ => {
-                return Err(StoreError::BadRequest(format!(
-                    "{} devices start with {id}; give more of the id",
-                    matches.len()
-                )))
-            }
-        };
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(StoreError::NotFound {
+                doctype: "device".into(),
+                name: id,
+            }),
+            _ => Err(StoreError::BadRequest(format!(
+                "{} devices start with {id}; give more of the id",
+                matches.len()
+            ))),
+        }
+    }
+
+    pub fn revoke_device(&self, id: &str) -> Result<Device> {
+        let device = self.find_device(id)?;
         let now = now_utc();
         let fingerprint = device.fingerprint.clone();
         self.with_admin(move |c| {

@@ -135,3 +135,28 @@ pub struct SyncRecordsArgs {
     pub doctype: String,
     pub names: Vec<String>,
 }
+
+/// `standby.chunk`: a piece of the snapshot `standby.begin` made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct StandbyChunkArgs {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub offset: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub len: u64,
+}
+
+/// `standby.changes`: the changesets after `after` (which also says the
+/// standby holds everything up to `after` on disk), waiting up to
+/// `wait_ms` for one when there is none yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct StandbyChangesArgs {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub after: u64,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub wait_ms: u64,
+}

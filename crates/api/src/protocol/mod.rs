@@ -32,6 +32,9 @@ pub const OPS: &[&str] = &[
     "unsubscribe",
     "sync.status",
     "sync.records",
+    "standby.begin",
+    "standby.chunk",
+    "standby.changes",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -150,6 +153,13 @@ pub enum Op {
     SyncStatus,
     #[cfg_attr(feature = "ts", ts(rename = "sync.records"))]
     SyncRecords(SyncRecordsArgs),
+    /// The standby's copy: a snapshot of the office database to fetch.
+    #[cfg_attr(feature = "ts", ts(rename = "standby.begin"))]
+    StandbyBegin,
+    #[cfg_attr(feature = "ts", ts(rename = "standby.chunk"))]
+    StandbyChunk(StandbyChunkArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "standby.changes"))]
+    StandbyChanges(StandbyChangesArgs),
 }
 
 impl Op {
@@ -168,7 +178,18 @@ impl Op {
             Op::Unsubscribe => "unsubscribe",
             Op::SyncStatus => "sync.status",
             Op::SyncRecords(_) => "sync.records",
+            Op::StandbyBegin => "standby.begin",
+            Op::StandbyChunk(_) => "standby.chunk",
+            Op::StandbyChanges(_) => "standby.changes",
         }
+    }
+
+    /// The standby's calls, answered by the master's session, not the store.
+    pub fn is_standby(&self) -> bool {
+        matches!(
+            self,
+            Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_)
+        )
     }
 
     /// Writes are the calls whose request id is remembered.
@@ -190,7 +211,11 @@ impl Op {
             Op::InsertMany(a) => serde_json::to_value(a),
             Op::Subscribe(a) => serde_json::to_value(a),
             Op::SyncRecords(a) => serde_json::to_value(a),
-            Op::Doctypes | Op::Unsubscribe | Op::SyncStatus => Ok(Value::Object(Map::new())),
+            Op::StandbyChunk(a) => serde_json::to_value(a),
+            Op::StandbyChanges(a) => serde_json::to_value(a),
+            Op::Doctypes | Op::Unsubscribe | Op::SyncStatus | Op::StandbyBegin => {
+                Ok(Value::Object(Map::new()))
+            }
         };
         v.unwrap_or(Value::Null)
     }
@@ -222,6 +247,9 @@ impl Op {
             "unsubscribe" => typed::<NoArgs>(name, args).map(|_| Op::Unsubscribe)?,
             "sync.status" => typed::<NoArgs>(name, args).map(|_| Op::SyncStatus)?,
             "sync.records" => Op::SyncRecords(typed(name, args)?),
+            "standby.begin" => typed::<NoArgs>(name, args).map(|_| Op::StandbyBegin)?,
+            "standby.chunk" => Op::StandbyChunk(typed(name, args)?),
+            "standby.changes" => Op::StandbyChanges(typed(name, args)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",

@@ -129,7 +129,7 @@ fn say(line: &str) {
 }
 
 /// Ctrl-C, or SIGTERM (what `systemctl stop` and `kill` send).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -7,6 +7,7 @@ mod id;
 mod master;
 mod masters;
 mod pair;
+mod standby;
 mod sync;
 
 use std::path::PathBuf;
@@ -64,6 +65,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
         Command::Devices { data, action } => devices::run(data_dir(&data)?, action),
         Command::Sync { data, action } => sync::run(data_dir(&DataArg { data })?, action),
+        Command::Standby {
+            data,
+            connect,
+            code,
+            ice_server,
+        } => standby::run(data_dir(&data)?, connect, code, ice_server),
         Command::Backup {
             data,
             to,

@@ -76,6 +76,7 @@ pub(crate) struct SessionEntry {
 
 struct Shared {
     config: MasterConfig,
+    standby: crate::standby::hub::Hub,
     db: LocalDb,
     identity: Identity,
     sessions: Mutex<HashMap<u64, SessionEntry>>,
@@ -162,6 +163,7 @@ impl Master {
         };
         let db = LocalDb::new(store, "master");
         let shared = Arc::new(Shared {
+            standby: crate::standby::hub::Hub::new(db.store().clone(), config.data.clone()),
             config: MasterConfig { name, ..config },
             db,
             identity,
@@ -257,6 +259,11 @@ impl Master {
     /// The schedule, the last attempt and the last good backup.
     pub fn backup_status(&self) -> BackupStatus {
         self.backups.status()
+    }
+
+    /// The standby's lag, when the office has one.
+    pub fn standby_status(&self) -> Option<crate::standby::StandbyStatus> {
+        self.shared.standby.status()
     }
 
     /// Stops listening, closes every slave's channel, and closes the store

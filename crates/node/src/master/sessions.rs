@@ -316,8 +316,17 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         };
         let db = db.clone();
         let tx = tx.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let resp = db.call(req).await;
+            let resp = if req.op.is_standby() {
+                let result = shared.standby.call(db.device(), &req.op).await;
+                outpost_api::Response {
+                    id: Some(req.id.clone()),
+                    result,
+                }
+            } else {
+                db.call(req).await
+            };
             let _ = tx.send(resp.encode().as_bytes()).await;
             drop(permit);
         });

@@ -1,0 +1,268 @@
+//! The standby's side (`outpost standby`): connects to the master as a
+//! paired slave, fetches a snapshot of the office database in chunks into
+//! its data folder, then asks for the changesets after the last one it
+//! holds (which also tells the master how far it is) and applies each in
+//! its own transaction. A gap, a changeset that does not apply, or a master
+//! that no longer holds the changes asked for: a fresh snapshot.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use outpost_api::protocol::{StandbyChangesArgs, StandbyChunkArgs};
+use outpost_api::{ApiError, Db, ErrorCode, Op};
+use outpost_link::RtcOptions;
+use outpost_store::backup::{integrity_check, InstanceLock};
+use outpost_store::{Replica, StoreError, DB_FILE};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::hub::MAX_CHUNK;
+use crate::error::{NodeError, Result};
+use crate::slave::{RemoteDb, SlaveConfig, Target};
+
+/// How long one `standby.changes` call waits at the master for a change.
+const WAIT: Duration = Duration::from_secs(2);
+/// Pause after a failed call before the next.
+const RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct StandbyConfig {
+    /// The standby's data folder: its own identity, its pairing, and the
+    /// copy (`outpost.sqlite`, an office database a master can open).
+    pub data: PathBuf,
+    pub target: Target,
+    pub code: Option<String>,
+    pub device_name: String,
+    pub rtc: RtcOptions,
+}
+
+/// Where the standby stands, for its screen and its terminal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StandbyState {
+    Connecting,
+    /// Fetching a snapshot: bytes so far of the total.
+    Copying {
+        done: u64,
+        total: u64,
+    },
+    /// Applying the master's changes; `seq` is the last one on disk.
+    Following {
+        seq: u64,
+        master_seq: u64,
+    },
+    /// The master refuses (this PC is not its standby): said in words,
+    /// asked again every few seconds.
+    Refused {
+        message: String,
+    },
+}
+
+/// Follows the master until `stop` turns true.
+pub async fn follow(
+    config: StandbyConfig,
+    state: watch::Sender<StandbyState>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    std::fs::create_dir_all(&config.data)?;
+    let _lock = InstanceLock::acquire(&config.data)?;
+    let db = RemoteDb::start(SlaveConfig {
+        data: config.data.clone(),
+        target: config.target.clone(),
+        code: config.code.clone(),
+        device_name: config.device_name.clone(),
+        call_timeout: Duration::from_secs(60),
+        rtc: config.rtc.clone(),
+    })?;
+    let path = config.data.join(DB_FILE);
+    let mut replica = if path.exists() {
+        match Replica::open(&path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "the copy here cannot be followed; fetching a fresh one");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let result = loop {
+        if *stop.borrow() {
+            break Ok(());
+        }
+        let step = async {
+            if replica.is_none() {
+                replica = Some(copy(&db, &config.data, &state).await?);
+            }
+            let r = replica.as_mut().expect("a copy");
+            let answer = db
+                .run(Op::StandbyChanges(StandbyChangesArgs {
+                    after: r.seq(),
+                    wait_ms: WAIT.as_millis() as u64,
+                }))
+                .await?;
+            apply_all(r, &answer).map_err(Step::Replica)?;
+            let master_seq = answer["master_seq"].as_u64().unwrap_or(0);
+            let next = StandbyState::Following {
+                seq: r.seq(),
+                master_seq,
+            };
+            state.send_if_modified(|s| {
+                if *s == next {
+                    false
+                } else {
+                    *s = next;
+                    true
+                }
+            });
+            Ok::<(), Step>(())
+        };
+        let outcome = tokio::select! {
+            o = step => o,
+            _ = stop.changed() => continue,
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(Step::Replica(e)) => {
+                tracing::warn!(error = %e, "the copy needs a fresh snapshot");
+                replica = None;
+            }
+            Err(Step::Api(e)) if is_snapshot_needed(&e) => {
+                tracing::info!(reason = %e.message, "the master asks for a fresh snapshot");
+                replica = None;
+            }
+            Err(Step::Api(e)) if e.code == ErrorCode::Forbidden => {
+                state.send_replace(StandbyState::Refused {
+                    message: e.message.clone(),
+                });
+                pause(&mut stop, RETRY * 5).await;
+            }
+            Err(Step::Api(e)) => {
+                tracing::debug!(error = %e, "standby call failed; trying again");
+                if !matches!(*state.borrow(), StandbyState::Copying { .. }) {
+                    state.send_replace(StandbyState::Connecting);
+                }
+                pause(&mut stop, RETRY).await;
+            }
+            Err(Step::Local(e)) => break Err(e),
+        }
+    };
+    db.close().await;
+    result
+}
+
+enum Step {
+    Api(ApiError),
+    Replica(StoreError),
+    Local(NodeError),
+}
+
+impl From<ApiError> for Step {
+    fn from(e: ApiError) -> Step {
+        Step::Api(e)
+    }
+}
+
+fn is_snapshot_needed(e: &ApiError) -> bool {
+    e.details
+        .as_ref()
+        .and_then(|d| d.get("reason"))
+        .and_then(Value::as_str)
+        == Some("snapshot_needed")
+}
+
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Applies every changeset of a `standby.changes` answer, in order.
+fn apply_all(r: &mut Replica, answer: &Value) -> std::result::Result<(), StoreError> {
+    let list = answer["changes"].as_array().cloned().unwrap_or_default();
+    for c in list {
+        let seq = c["seq"].as_u64().unwrap_or(0);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(c["data"].as_str().unwrap_or_default())
+            .map_err(|e| StoreError::ReplicaDiverged {
+                seq,
+                reason: format!("the changeset is not base64: {e}"),
+            })?;
+        r.apply(seq, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Fetches a fresh snapshot into `data/outpost.sqlite` and opens it.
+async fn copy(
+    db: &RemoteDb,
+    data: &Path,
+    state: &watch::Sender<StandbyState>,
+) -> std::result::Result<Replica, Step> {
+    let begin = db.run(Op::StandbyBegin).await?;
+    let total = begin["bytes"].as_u64().unwrap_or(0);
+    let seq = begin["seq"].as_u64().unwrap_or(0);
+    state.send_replace(StandbyState::Copying { done: 0, total });
+    let incoming = data.join(format!("{DB_FILE}.incoming"));
+    let mut file = std::fs::File::create(&incoming).map_err(local)?;
+    let mut done = 0u64;
+    while done < total {
+        let piece = db
+            .run(Op::StandbyChunk(StandbyChunkArgs {
+                offset: done,
+                len: MAX_CHUNK,
+            }))
+            .await?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(piece["data"].as_str().unwrap_or_default())
+            .map_err(|e| {
+                Step::Api(ApiError::bad_request(format!(
+                    "a piece of the copy is damaged: {e}"
+                )))
+            })?;
+        if bytes.is_empty() {
+            return Err(Step::Api(ApiError::new(
+                ErrorCode::Unavailable,
+                "the master sent an empty piece of the copy",
+            )));
+        }
+        std::io::Write::write_all(&mut file, &bytes).map_err(local)?;
+        done += bytes.len() as u64;
+        state.send_replace(StandbyState::Copying { done, total });
+    }
+    file.sync_all().map_err(local)?;
+    drop(file);
+    let checked = rusqlite_check(&incoming);
+    if let Err(problem) = checked {
+        return Err(Step::Api(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the copy fetched from the master failed its check: {problem}"),
+        )));
+    }
+    let path = data.join(DB_FILE);
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("{DB_FILE}{ext}")));
+    }
+    std::fs::rename(&incoming, &path).map_err(local)?;
+    let replica = Replica::open(&path).map_err(Step::Replica)?;
+    if replica.seq() != seq {
+        return Err(Step::Replica(StoreError::ReplicaGap {
+            have: replica.seq(),
+            got: seq,
+        }));
+    }
+    tracing::info!(seq, bytes = total, "copy of the office database fetched");
+    Ok(replica)
+}
+
+fn rusqlite_check(path: &Path) -> std::result::Result<(), String> {
+    let conn = outpost_store::backup::open_read_only(path).map_err(|e| e.to_string())?;
+    integrity_check(&conn, "quick_check")
+}
+
+fn local(e: std::io::Error) -> Step {
+    Step::Local(NodeError::Io(e))
+}

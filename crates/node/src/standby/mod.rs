@@ -1,0 +1,88 @@
+//! The standby master (issue 13, DESIGN 6b): a paired PC the office made
+//! its standby keeps a full copy of the office database: a snapshot fetched
+//! in chunks over its data channel first, then every committed write group
+//! as a numbered changeset, applied in order, one transaction each.
+//!
+//! - [`hub`]: the master's side: answers the standby's calls and keeps its
+//!   lag (`standby.json`).
+//! - [`follow`]: the standby's side: `outpost standby`.
+//!
+//! Which device is the standby is a setting in the office database
+//! (`_meta.standby`), set with [`make_standby`].
+
+pub mod follow;
+pub(crate) mod hub;
+
+use std::path::Path;
+
+use outpost_store::devices::Device;
+use outpost_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+pub use follow::{follow, StandbyConfig, StandbyState};
+
+/// `_meta` key naming the standby device.
+pub const STANDBY_KEY: &str = "standby";
+/// The master's record of its standby's lag, in its data folder.
+pub const STATUS_FILE: &str = "standby.json";
+
+/// Makes the approved device `id` (its id or its first 8+ characters) the
+/// office's standby, in place of any other.
+pub fn make_standby(store: &Store, id: &str) -> outpost_store::Result<Device> {
+    let device = store.find_device(id)?;
+    if !device.is_approved() {
+        return Err(StoreError::BadRequest(format!(
+            "{} ({}) is revoked; pair it again before making it the standby",
+            device.name, device.fingerprint
+        )));
+    }
+    store.set_meta(STANDBY_KEY, &device.fingerprint)?;
+    Ok(device)
+}
+
+/// The office has no standby any more.
+pub fn clear_standby(store: &Store) -> outpost_store::Result<()> {
+    store.set_meta(STANDBY_KEY, "")
+}
+
+/// The standby device's fingerprint, if there is one.
+pub fn standby_device(store: &Store) -> outpost_store::Result<Option<String>> {
+    Ok(store.meta(STANDBY_KEY)?.filter(|d| !d.is_empty()))
+}
+
+/// Where the standby stands, as the master sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandbyStatus {
+    pub device: String,
+    /// It called within the last few seconds.
+    pub connected: bool,
+    /// Everything up to this change is on its disk.
+    pub acked_seq: u64,
+    /// The master's last change.
+    pub master_seq: u64,
+    /// Changes it does not hold yet.
+    pub lag_changes: u64,
+    /// Age of the oldest change it does not hold yet.
+    pub lag_seconds: f64,
+    /// When this was written (Unix seconds).
+    pub at: u64,
+}
+
+impl StandbyStatus {
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// The last status the master wrote in `data` (for `outpost devices`,
+    /// run beside it).
+    pub fn load(data: &Path) -> Option<StandbyStatus> {
+        std::fs::read(data.join(STATUS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+}

@@ -1,0 +1,239 @@
+//! The standby master as the office runs it: a paired PC made the standby
+//! with `outpost devices standby ID` runs `outpost standby`, fetches a
+//! snapshot, then follows every change while four slaves write; at the end
+//! its copy equals the master's database table by table, and opens as an
+//! office database. Real processes, real WebRTC, real files.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use outpost_e2e::{db, ok_lines, ok_one, outpost, outpost_bin, remote, MasterProc, SlaveWriter};
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `outpost standby` running, with its printed lines.
+struct Standby {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Standby {
+    fn start(data: &Path, target: &str) -> Standby {
+        let mut child = Command::new(outpost_bin())
+            .args(["standby", "--data", s(data), "--connect", target])
+            .env_remove("OUTPOST_DATA")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Standby {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a printed line containing `text`.
+    fn wait_line(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("the standby never said \"{text}\"; it said {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_only(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
+fn repl_seq(path: &Path) -> u64 {
+    read_only(path)
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM _meta WHERE key = 'repl_seq'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0) as u64
+}
+
+/// Every table's rows, sorted, as text: two databases with equal dumps
+/// hold the same data.
+fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let c = read_only(path);
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let vals: Vec<rusqlite::types::Value> =
+                    (0..n).map(|i| r.get(i)).collect::<Result<_, _>>()?;
+                Ok(format!("{vals:?}"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        out.insert(t, rows);
+    }
+    out
+}
+
+#[test]
+fn a_standby_copies_then_follows_four_writing_slaves_to_an_equal_database() {
+    let m = dir();
+    let mut master = MasterProc::start(m.path(), "Depot", outpost_e2e::free_port(), &[]);
+    ok_one(&db(
+        m.path(),
+        &["insert", "Party", r#"{"party_name":"Before the standby"}"#],
+    ));
+    let url = master.url_without_code();
+
+    // A paired PC that is not the standby is refused, in words.
+    let sb = dir();
+    ok_one(&remote(sb.path(), &master.url, &["count", "Party"]));
+    let mut standby = Standby::start(sb.path(), &url);
+    standby.wait_line("is not the office's standby");
+    drop(standby);
+
+    // Made the standby on the master, it copies and follows.
+    let id = String::from_utf8(outpost(&["id", "--data", s(sb.path())]).stdout).unwrap();
+    let made = outpost(&["devices", "--data", s(m.path()), "standby", id.trim()]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let slave_dirs: Vec<_> = (0..4).map(|_| dir()).collect();
+    for d in &slave_dirs {
+        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
+    }
+    let mut writers: Vec<SlaveWriter> = slave_dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
+        .collect();
+    for w in &writers {
+        w.wait_for(10);
+    }
+    let mut standby = Standby::start(sb.path(), &url);
+    standby.wait_line("Copying the office database");
+    standby.wait_line("Following");
+    let counts: Vec<usize> = writers.iter().map(SlaveWriter::count).collect();
+    for (w, n) in writers.iter().zip(&counts) {
+        w.wait_for(n + 30);
+    }
+    // The master shows the standby with its lag.
+    let listed = String::from_utf8(outpost(&["devices", "--data", s(m.path())]).stdout).unwrap();
+    let me = listed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|d| d["fingerprint"] == id.trim())
+        .unwrap();
+    assert_eq!(me["standby"], true, "{me}");
+    assert!(me["standby_lag"]["changes"].is_u64(), "{me}");
+    assert!(me["standby_lag"]["seconds"].is_number(), "{me}");
+
+    let mut acked = Vec::new();
+    for w in &mut writers {
+        w.kill();
+        assert!(
+            w.errors.lock().unwrap().is_empty(),
+            "{:?}",
+            w.errors.lock().unwrap()
+        );
+        acked.extend(w.acked());
+    }
+    // The standby reaches the master's last change, and the master stays
+    // there (no write in flight) before it is stopped.
+    let master_db = m.path().join("outpost.sqlite");
+    let copy = sb.path().join("outpost.sqlite");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let target = repl_seq(&master_db);
+        if repl_seq(&copy) == target {
+            std::thread::sleep(Duration::from_millis(700));
+            if repl_seq(&master_db) == target && repl_seq(&copy) == target {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby is at {} of {}",
+            repl_seq(&copy),
+            repl_seq(&master_db)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    master.kill9();
+    drop(standby);
+    assert_eq!(repl_seq(&copy), repl_seq(&master_db));
+    let (a, b) = (dump(&master_db), dump(&copy));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (table, rows) in &a {
+        assert_eq!(rows, &b[table], "table {table} differs");
+    }
+
+    // The copy is an office database: every acknowledged write is there once.
+    let names: Vec<String> = ok_lines(&db(
+        sb.path(),
+        &[
+            "query",
+            "Party",
+            "--fields",
+            "party_name",
+            "--limit",
+            "10000",
+        ],
+    ))
+    .iter()
+    .map(|r| r["party_name"].as_str().unwrap().to_string())
+    .collect();
+    for (_, pn) in &acked {
+        assert_eq!(names.iter().filter(|n| *n == pn).count(), 1, "{pn}");
+    }
+    assert!(names.iter().any(|n| n == "Before the standby"));
+}
