@@ -55,6 +55,14 @@ pub enum Command {
         ui: Option<PathBuf>,
         #[command(flatten)]
         backup: BackupFlags,
+        /// When a slave's write is answered: at this master's commit (async),
+        /// or once the office's standby holds it too (sync)
+        #[arg(long, value_parser = ["async", "sync"], default_value = "async")]
+        durability: String,
+        /// With --durability sync, while the standby is away: go on at the
+        /// master's commit (go-async), or refuse writes (refuse)
+        #[arg(long, value_parser = ["go-async", "refuse"], default_value = "go-async")]
+        standby_away: String,
     },
     /// Run one database call and print the result as JSON
     Db {

@@ -30,6 +30,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             upstream,
             ui,
             backup,
+            durability,
+            standby_away,
         } => {
             let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
             config.listen = listen;
@@ -39,6 +41,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.rtc.ice_servers = ice_server;
             config.ui = master::ui_folder(ui)?;
             config.backup = backup.schedule();
+            if durability == "sync" {
+                config.durability = outpost_node::standby::Durability::Sync;
+            }
+            if standby_away == "refuse" {
+                config.when_away = outpost_node::standby::WhenAway::Refuse;
+            }
             master::run(config, upstream)
         }
         Command::Db {

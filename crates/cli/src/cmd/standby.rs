@@ -17,8 +17,10 @@ pub fn run(
 ) -> Result<(), CliError> {
     super::init_tracing("outpost=info,outpost_node=info,outpost_store=warn,warn");
     let target = Target::parse(&connect).map_err(anyhow::Error::from)?;
-    let mut rtc = outpost_link::RtcOptions::default();
-    rtc.ice_servers = ice_servers;
+    let rtc = outpost_link::RtcOptions {
+        ice_servers,
+        ..Default::default()
+    };
     let config = StandbyConfig {
         data: data.clone(),
         target,

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::backups::{BackupSchedule, BackupStatus, Scheduler};
 use crate::error::{NodeError, Result};
 use crate::pairing_state;
+use crate::standby::{Durability, WhenAway};
 
 mod sessions;
 
@@ -50,6 +51,11 @@ pub struct MasterConfig {
     pub ui: Option<PathBuf>,
     /// Backups taken by the master itself; `None`: by hand only.
     pub backup: Option<BackupSchedule>,
+    /// When a write is answered: at the master's commit, or once the
+    /// standby holds it too.
+    pub durability: Durability,
+    /// What a synchronous master does while its standby is away.
+    pub when_away: WhenAway,
 }
 
 impl MasterConfig {
@@ -64,6 +70,8 @@ impl MasterConfig {
             announce: true,
             ui: None,
             backup: None,
+            durability: Durability::Async,
+            when_away: WhenAway::GoAsync,
         }
     }
 }

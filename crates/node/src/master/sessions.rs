@@ -19,6 +19,7 @@ use outpost_store::Store;
 
 use super::{SessionEntry, Shared};
 use crate::pairing_state::{self, CodeCheck, MAX_WRONG_CODES};
+use crate::standby::{Durability, WhenAway};
 
 /// Handshakes in progress at once; more connections are dropped at once, so
 /// a flood of half-open connections cannot exhaust the master.
@@ -324,6 +325,8 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                     id: Some(req.id.clone()),
                     result,
                 }
+            } else if req.op.is_write() {
+                write_call(&shared, &db, req).await
             } else {
                 db.call(req).await
             };
@@ -341,6 +344,46 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
     let device = hello.device.clone();
     on_store(&shared, move |store| store.touch_device(&device)).await;
     tracing::info!("slave disconnected");
+}
+
+/// A write, answered as the office's durability says: at the master's
+/// commit, or once the standby holds it too.
+async fn write_call(
+    shared: &Shared,
+    db: &LocalDb,
+    req: outpost_api::Request,
+) -> outpost_api::Response {
+    let sync = shared.config.durability == Durability::Sync;
+    let following = if sync {
+        shared.standby.following()
+    } else {
+        None
+    };
+    if following == Some(false) && shared.config.when_away == WhenAway::Refuse {
+        return outpost_api::Response {
+            id: Some(req.id.clone()),
+            result: Err(outpost_api::ApiError::new(
+                outpost_api::ErrorCode::Unavailable,
+                "the standby is away, and this office keeps every change on two PCs: nothing was saved; start the standby again (or set the master to go on without it)",
+            )
+            .with_details(serde_json::json!({"reason": "standby_away"}))),
+        };
+    }
+    let resp = db.call(req).await;
+    if following == Some(true) && resp.result.is_ok() {
+        let seq = shared.db.store().repl_seq();
+        if !shared
+            .standby
+            .wait_acked(seq, crate::standby::hub::AWAY_AFTER)
+            .await
+        {
+            tracing::warn!(
+                seq,
+                "the standby did not confirm a write in time; answered at the master's commit"
+            );
+        }
+    }
+    resp
 }
 
 async fn forward_events(db: LocalDb, tx: ChannelSender) {

@@ -28,8 +28,9 @@ const MAX_CHANGES: usize = 512;
 const MAX_WAIT: Duration = Duration::from_secs(5);
 /// Commit times kept to tell the lag in seconds.
 const COMMIT_TIMES: usize = 100_000;
-/// The standby counts as away when it has not called for this long.
-pub const AWAY_AFTER: Duration = Duration::from_secs(10);
+/// The standby counts as away when it has not called for this long (it
+/// calls at least every `follow::WAIT`).
+pub const AWAY_AFTER: Duration = Duration::from_secs(5);
 /// How often `standby.json` is written at most.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// The snapshot file a standby fetches, in the master's data folder.
@@ -52,6 +53,8 @@ pub(crate) struct Hub {
     store: Store,
     data: PathBuf,
     state: Arc<Mutex<State>>,
+    /// The standby's acknowledged change, for writes waiting on it.
+    acked: tokio::sync::watch::Sender<u64>,
 }
 
 impl Hub {
@@ -73,7 +76,33 @@ impl Hub {
                 }
             }
         });
-        Hub { store, data, state }
+        let (acked, _) = tokio::sync::watch::channel(0);
+        Hub {
+            store,
+            data,
+            state,
+            acked,
+        }
+    }
+
+    /// Whether the office's standby is following now (it called within
+    /// [`AWAY_AFTER`]); `None` when the office has no standby.
+    pub fn following(&self) -> Option<bool> {
+        self.standby_device()?;
+        Some(
+            self.lock()
+                .last_call
+                .is_some_and(|t| t.elapsed() <= AWAY_AFTER),
+        )
+    }
+
+    /// Waits until the standby holds change `seq` on disk, at most
+    /// `timeout`; whether it does.
+    pub async fn wait_acked(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.acked.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|a| *a >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -202,6 +231,11 @@ impl Hub {
         let write = {
             let mut s = self.lock();
             s.acked = s.acked.max(seq);
+            self.acked.send_if_modified(|a| {
+                let moved = *a < s.acked;
+                *a = (*a).max(s.acked);
+                moved
+            });
             while s.commits.front().is_some_and(|(q, _)| *q <= s.acked) {
                 s.commits.pop_front();
             }

@@ -21,6 +21,30 @@ use serde::{Deserialize, Serialize};
 
 pub use follow::{follow, StandbyConfig, StandbyState};
 
+/// When a write is answered to its slave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// At the master's own commit; the standby follows a little behind
+    /// (its lag is shown).
+    #[default]
+    Async,
+    /// Only once the standby holds the write on disk too (as PostgreSQL's
+    /// `synchronous_commit = remote_write`).
+    Sync,
+}
+
+/// What a synchronous master does while its standby is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenAway {
+    /// Goes on answering at its own commit, and says so.
+    #[default]
+    GoAsync,
+    /// Refuses writes until the standby is back.
+    Refuse,
+}
+
 /// `_meta` key naming the standby device.
 pub const STANDBY_KEY: &str = "standby";
 /// The master's record of its standby's lag, in its data folder.
