@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{
-    App, AppError, AppEvent, AppOptions, Conflict, Keep, Parked, Probe, UpstreamForm,
-    UpstreamFormView,
+    App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, Keep, Parked, Probe,
+    UpstreamForm, UpstreamFormView,
 };
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -105,6 +105,29 @@ async fn sync_resolve(app: State<'_, App>, id: i64, keep: Keep) -> Result<Confli
 #[tauri::command]
 async fn sync_parked(app: State<'_, App>) -> Result<Vec<Parked>, AppError> {
     app.sync_parked().await
+}
+
+#[tauri::command]
+fn backup_form(app: State<'_, App>) -> BackupSettings {
+    app.backup_form()
+}
+
+#[tauri::command]
+async fn backup_settings_save(
+    app: State<'_, App>,
+    form: BackupSettings,
+) -> Result<BackupSettings, AppError> {
+    app.backup_settings_save(&form).await
+}
+
+#[tauri::command]
+async fn backup_view(app: State<'_, App>) -> Result<BackupView, AppError> {
+    app.backup_view().await
+}
+
+#[tauri::command]
+async fn backup_now(app: State<'_, App>) -> Result<BackupView, AppError> {
+    app.backup_now().await
 }
 
 #[tauri::command]
@@ -269,6 +292,10 @@ fn main() {
             sync_conflicts,
             sync_resolve,
             sync_parked,
+            backup_form,
+            backup_settings_save,
+            backup_view,
+            backup_now,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
 import { trytond } from './trytond.mjs';
@@ -472,4 +472,56 @@ test('the master window syncs with the head office: the head office form in Sett
   await s.waitText(sel('sync-link'), (t) => /up/i.test(t));
   await s.execute('document.querySelector("[data-testid=sync-panel]").scrollIntoView({block: "end", behavior: "instant"})');
   await shot(s, '18-sync-settled');
+}));
+
+test('the master window backs up on a schedule: a folder set in Settings, the last backup on the Master screen, red when one fails', withShots(async () => {
+  const port = await freePort();
+  const { s, data } = await openWindow('backups', { OUTPOST_PORT: String(port) });
+  await s.click(sel('nav-settings'));
+  await s.click(sel('master-toggle'));
+  await s.fill(sel('office-name'), 'Backup Depot');
+  await s.click(sel('office-name-ok'));
+  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+
+  // A folder that is not a full path is refused under its field.
+  await s.fill(sel('backup-folder'), 'backups');
+  await s.click(sel('backup-save'));
+  await s.waitText('[data-error-for="folder"]', (t) => /full path/.test(t));
+
+  // A folder that does not exist yet (a new stick): made, and the first
+  // backup is taken at once.
+  const folder = join(tempDir('usb'), 'outpost-backups');
+  await s.fill(sel('backup-folder'), folder);
+  await s.fill(sel('backup-every'), '30');
+  await s.fill(sel('backup-keep'), '5');
+  await s.click(sel('backup-save'));
+  await s.waitText(sel('backup-message'), (t) => /Saved/.test(t));
+  const file = await waitFor('a backup file in the folder', async () =>
+    readdirSync(folder).find((n) => /^backup-depot-\d{8}-\d{6}\.sqlite$/.test(n)),
+  );
+  const saved = JSON.parse(readFileSync(join(data, 'settings.json'), 'utf8')).backup;
+  assert.deepEqual(saved, { folder, every_minutes: 30, keep: 5, dailies: 7 });
+
+  // The Master screen shows it: when, how big, where.
+  await s.click(sel('nav-master'));
+  const where = await s.waitText(sel('backup-path'), file);
+  assert.equal(where.trim(), join(folder, file));
+  assert.match(await s.text(sel('backup-size')), /^\d+(\.\d)? (B|KB|MB) · \d+ records?$/);
+  assert.match(await s.text(sel('backup-when')), /^just now \(\d{4}-\d\d-\d\d \d\d:\d\d\)$/);
+  assert.match(await s.text(sel('backup-health')), /Backed up/);
+  assert.match(await s.text(sel('backup-schedule')), /Every 30 minutes, keeping the newest 5/);
+  await s.execute('document.querySelector("[data-testid=backup-panel]").scrollIntoView({block: "start", behavior: "instant"})');
+  await new Promise((r) => setTimeout(r, 300));
+  await shot(s, 'desktop-backups');
+
+  // The stick is swapped for something that is not a folder: "Back up now"
+  // fails, and the panel turns red with the reason.
+  rmSync(folder, { recursive: true });
+  writeFileSync(folder, 'not a folder');
+  await s.click(sel('backup-now'));
+  await s.waitText(sel('backup-health'), (t) => /The last backup failed/.test(t));
+  assert.equal(await s.execute('return document.querySelector("[data-testid=backup-panel]").dataset.health'), 'failed');
+  await s.execute('document.querySelector("[data-testid=backup-panel]").scrollIntoView({block: "start", behavior: "instant"})');
+  await new Promise((r) => setTimeout(r, 300));
+  await shot(s, 'desktop-backups-failed');
 }));

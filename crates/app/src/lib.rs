@@ -4,7 +4,8 @@
 //! contract in `docs/desktop-api.md`.
 //!
 //! - [`settings`]: what the app remembers between runs (`settings.json` in
-//!   the data folder): whether this PC is the master, and the office name.
+//!   the data folder): whether this PC is the master, the office name, the
+//!   head office and the backup schedule.
 //! - [`app`]: [`App`], the running app: it starts and stops the master at
 //!   runtime, connects to and forgets a master as a slave, routes DB calls
 //!   to the right `Db` (the master's `LocalDb` or a slave's `RemoteDb`), and
@@ -14,6 +15,9 @@
 //! - [`head_office`]: Settings → Head office as a form, checked field by
 //!   field and written as the upstream file (owner-only) the sync starts
 //!   from.
+//! - [`backups`]: Settings → Backups as a form (a folder, every N minutes,
+//!   keep K, dailies D), checked before the master's schedule changes, and
+//!   the Master screen's view of the last backup and whether it is healthy.
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - `typescript` (tests only): the UI's TypeScript types in
@@ -22,6 +26,7 @@
 //!   (`{code, message, details}`) so the UI handles one kind of error.
 
 pub mod app;
+pub mod backups;
 pub mod error;
 pub mod head_office;
 pub mod qr;
@@ -31,6 +36,7 @@ pub mod status;
 mod typescript;
 
 pub use app::{App, AppEvent, AppOptions};
+pub use backups::{BackupSettings, BackupView};
 pub use error::AppError;
 pub use head_office::{DoctypeChoice, UpstreamForm, UpstreamFormView};
 pub use outpost_store::{Conflict, Keep, Parked};

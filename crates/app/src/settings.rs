@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backups::BackupSettings;
+
 pub const SETTINGS_FILE: &str = "settings.json";
 
 /// What this PC is in the office.
@@ -33,6 +35,9 @@ pub struct Settings {
     /// master syncs with: the one Settings' form writes in the data folder
     /// (`head-office.toml`), or one given by path.
     pub upstream: Option<String>,
+    /// Scheduled backups of the master (Settings → Backups); `None`: off.
+    /// Settings written before backups existed read as `None`.
+    pub backup: Option<BackupSettings>,
 }
 
 impl Settings {
@@ -86,9 +91,28 @@ mod tests {
             office_name: Some("Kashgar depot".into()),
             port: Some(7400),
             upstream: Some("/etc/outpost/hq.toml".into()),
+            backup: Some(BackupSettings {
+                folder: "/media/usb/outpost".into(),
+                every_minutes: 30,
+                keep: 12,
+                dailies: 7,
+            }),
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), s);
+    }
+
+    #[test]
+    fn settings_from_before_backups_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            Settings::path(dir.path()),
+            br#"{"role":"master","office_name":"Kashgar depot","port":null,"upstream":null}"#,
+        )
+        .unwrap();
+        let s = Settings::load(dir.path()).unwrap();
+        assert_eq!(s.role, Role::Master);
+        assert_eq!(s.backup, None);
     }
 
     #[test]

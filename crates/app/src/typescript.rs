@@ -84,6 +84,14 @@ fn export(dir: &Path) {
         outpost_sync::ModelProbe,
         outpost_sync::Kind,
     );
+    // Settings → Backups and the Master screen's backups.
+    export!(
+        crate::backups::BackupSettings,
+        crate::backups::BackupView,
+        s::backup::BackupHealth,
+        s::backup::Attempt,
+        s::backup::BackupInfo,
+    );
 }
 
 /// The `.ts` files under `dir`, by path relative to it (`/`-separated:

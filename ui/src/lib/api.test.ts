@@ -255,6 +255,22 @@ describe('app commands', () => {
     ]);
   });
 
+  it('send the backup commands with their contract arguments', async () => {
+    const t = new FakeTransport(() => null);
+    const api = new Api(t);
+    const form = { folder: '/media/usb/outpost', every_minutes: 60, keep: 24, dailies: 7 };
+    await api.backupForm();
+    await api.backupSettingsSave(form);
+    await api.backupView();
+    await api.backupNow();
+    expect(t.calls).toEqual([
+      { cmd: 'backup_form', args: undefined },
+      { cmd: 'backup_settings_save', args: { form } },
+      { cmd: 'backup_view', args: undefined },
+      { cmd: 'backup_now', args: undefined },
+    ]);
+  });
+
   it('an upstream file the shell refuses rejects with its problem', async () => {
     const t = new FakeTransport(() => {
       throw { code: 'bad_request', message: 'upstream file line 3: unknown key `usr`' };

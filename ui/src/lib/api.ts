@@ -16,6 +16,8 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 // Made from the Rust types (crates/app/src/typescript.rs); regenerate with
 // `OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript`.
 import type {
+  BackupSettings,
+  BackupView,
   Conflict,
   DecodedQr,
   DeleteArgs,
@@ -41,6 +43,11 @@ import type {
 
 export type {
   ApiError as ApiErrorBody,
+  Attempt,
+  BackupHealth,
+  BackupInfo,
+  BackupSettings,
+  BackupView,
   DecodedQr,
   DeviceView,
   DoctypeChoice,
@@ -462,6 +469,26 @@ export class Api {
 
   syncParked(): Promise<Parked[]> {
     return this.cmd('sync_parked');
+  }
+
+  /** Settings → Backups: the saved schedule, or the defaults with a blank folder. */
+  backupForm(): Promise<BackupSettings> {
+    return this.cmd('backup_form');
+  }
+
+  /** Saves the backup schedule (a blank folder turns it off); the master backs up at once. */
+  backupSettingsSave(form: BackupSettings): Promise<BackupSettings> {
+    return this.cmd('backup_settings_save', { form });
+  }
+
+  /** The master's backups: schedule, health, last attempt, last good backup. */
+  backupView(): Promise<BackupView> {
+    return this.cmd('backup_view');
+  }
+
+  /** Backs up now into the schedule's folder and waits for it (master only). */
+  backupNow(): Promise<BackupView> {
+    return this.cmd('backup_now');
   }
 
   // ---- events -------------------------------------------------------------

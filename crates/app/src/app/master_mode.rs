@@ -81,6 +81,7 @@ impl App {
             .unwrap_or(DEFAULT_PORT);
         config.announce = self.inner.options.announce;
         config.ui = self.inner.options.web_ui.clone();
+        config.backup = self.settings().backup.map(|b| b.to_schedule());
         match Master::start(config).await {
             Ok(master) => {
                 let db: Arc<dyn Db> = Arc::new(master.db().for_device(MASTER_DEVICE));
@@ -93,7 +94,7 @@ impl App {
                     Err(e) => (None, Some(e)),
                 };
                 Mode::Master {
-                    master: Box::new(master),
+                    master: Arc::new(master),
                     db,
                     tasks,
                     sync,

@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::head_office::{self, UpstreamForm, UpstreamFormView};
 use crate::qr;
 use crate::settings::{Role, Settings};
+mod backups;
 mod master_mode;
 mod slave_mode;
 mod upstream;
@@ -43,6 +44,8 @@ const STATUS_POLL: Duration = Duration::from_millis(500);
 const DISCOVER: Duration = Duration::from_secs(2);
 /// How long "Sync now" waits for the cycle.
 const SYNC_NOW_WAIT: Duration = Duration::from_secs(300);
+/// How often stopping the master looks whether a backup still holds it.
+const SOLE_POLL: Duration = Duration::from_millis(20);
 /// The device name the master's own window writes as (`modified_by`).
 const MASTER_DEVICE: &str = "master";
 
@@ -59,7 +62,9 @@ pub enum AppEvent {
 enum Mode {
     None,
     Master {
-        master: Box<Master>,
+        /// Shared only while a backup taken from the window runs (it must
+        /// not hold the mode's lock for seconds); `stop` waits for it.
+        master: Arc<Master>,
         db: Arc<dyn Db>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
         /// The sync worker, when an upstream file is set and it started.
@@ -98,7 +103,7 @@ impl Mode {
                     t.abort();
                 }
                 stop_sync(&master, sync).await;
-                (*master).shutdown().await;
+                sole(master).await.shutdown().await;
             }
             Mode::Slave { db, tasks } => {
                 for t in tasks {
@@ -107,6 +112,19 @@ impl Mode {
                 db.close().await;
             }
             Mode::None | Mode::MasterFailed(_) => {}
+        }
+    }
+}
+
+/// The master once no backup taken from the window holds it any more.
+async fn sole(mut master: Arc<Master>) -> Master {
+    loop {
+        match Arc::try_unwrap(master) {
+            Ok(m) => return m,
+            Err(shared) => {
+                master = shared;
+                tokio::time::sleep(SOLE_POLL).await;
+            }
         }
     }
 }

@@ -1,6 +1,11 @@
 // Made by crates/app/src/typescript.rs from the Rust types; do not edit.
 // Regenerate: OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript
 export type { ApiError } from './ApiError';
+export type { Attempt } from './Attempt';
+export type { BackupHealth } from './BackupHealth';
+export type { BackupInfo } from './BackupInfo';
+export type { BackupSettings } from './BackupSettings';
+export type { BackupView } from './BackupView';
 export type { ChangeOp } from './ChangeOp';
 export type { Conflict } from './Conflict';
 export type { ConflictState } from './ConflictState';
