@@ -144,6 +144,15 @@ impl MasterProc {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> MasterProc {
+        let mut args: Vec<String> = ["master", "--name", name].map(String::from).to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        MasterProc::spawn(data, port, &args, env)
+    }
+
+    /// Starts `outpost ARGS --listen 127.0.0.1 --no-mdns --port PORT --data
+    /// DATA` (`master ...`, or `promote`) and waits until it prints its
+    /// pairing URL.
+    pub fn spawn(data: &Path, port: u16, args: &[String], env: &[(&str, &str)]) -> MasterProc {
         use std::io::BufRead;
         std::fs::create_dir_all(data).expect("data folder");
         let log = std::fs::OpenOptions::new()
@@ -152,19 +161,12 @@ impl MasterProc {
             .open(data.join("master.log"))
             .expect("master.log");
         let mut child = Command::new(outpost_bin())
-            .args([
-                "master",
-                "--listen",
-                "127.0.0.1",
-                "--no-mdns",
-                "--name",
-                name,
-            ])
+            .args(args)
+            .args(["--listen", "127.0.0.1", "--no-mdns"])
             .arg("--port")
             .arg(port.to_string())
             .arg("--data")
             .arg(data)
-            .args(extra)
             .env_remove("OUTPOST_DATA")
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())

@@ -333,3 +333,100 @@ fn a_synchronous_master_set_to_refuse_refuses_writes_while_its_standby_is_away()
     ));
     assert_eq!(n, 0, "{n}");
 }
+
+/// Pull the plug on a synchronous master while four slaves write, promote
+/// the standby: the slaves carry on by themselves (they learned the office's
+/// roster), and every acknowledged write is there exactly once.
+#[test]
+fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost() {
+    let (m, sb) = (dir(), dir());
+    let mut master = master_with_standby(m.path(), sb.path(), &["--durability", "sync"]);
+    let port = master.port;
+    let url = master.url_without_code();
+    let mut standby = Standby::start(sb.path(), &url);
+    standby.wait_line("Following");
+    let slave_dirs: Vec<_> = (0..4).map(|_| dir()).collect();
+    for d in &slave_dirs {
+        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
+    }
+    let mut writers: Vec<SlaveWriter> = slave_dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
+        .collect();
+    for w in &writers {
+        w.wait_for(30);
+    }
+    // Each slave learned the roster (master and standby) from the master.
+    let sb_id = String::from_utf8(outpost(&["id", "--data", s(sb.path())]).stdout).unwrap();
+    for d in &slave_dirs {
+        let paired: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join("slave.json")).unwrap())
+                .unwrap();
+        let roster: Vec<&str> = paired["roster"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(roster.contains(&sb_id.trim()), "{paired}");
+    }
+
+    master.kill9();
+    let at_kill: Vec<usize> = writers.iter().map(SlaveWriter::count).collect();
+    // The person promotes the standby: it stops following, raises the
+    // epoch and serves on the same address (here, loopback and the port).
+    let promoted = MasterProc::spawn(sb.path(), port, &["promote".to_string()], &[]);
+    // `promote` stopped the standby process before it took the folder.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while standby.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the standby still runs beside the promoted master"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every writer carries on, by itself, without pairing again.
+    for (w, n) in writers.iter().zip(&at_kill) {
+        w.wait_for(n + 30);
+    }
+    let mut acked = Vec::new();
+    for w in &mut writers {
+        w.kill();
+        assert!(
+            w.errors.lock().unwrap().is_empty(),
+            "{:?}",
+            w.errors.lock().unwrap()
+        );
+        acked.extend(w.acked());
+    }
+    drop(promoted);
+    let names: Vec<String> = ok_lines(&db(
+        sb.path(),
+        &[
+            "query",
+            "Party",
+            "--fields",
+            "party_name",
+            "--limit",
+            "10000",
+        ],
+    ))
+    .iter()
+    .map(|r| r["party_name"].as_str().unwrap().to_string())
+    .collect();
+    for (name, pn) in &acked {
+        assert_eq!(
+            names.iter().filter(|n| *n == pn).count(),
+            1,
+            "{pn} ({name}) acknowledged, stored {} times on the promoted master",
+            names.iter().filter(|n| *n == pn).count()
+        );
+    }
+    let epoch = read_only(&sb.path().join("outpost.sqlite"))
+        .query_row("SELECT value FROM _meta WHERE key = 'epoch'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
+    assert_eq!(epoch, "1");
+}

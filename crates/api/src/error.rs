@@ -63,7 +63,9 @@ pub fn from_store(e: StoreError) -> ApiError {
             ApiError::new(ErrorCode::Internal, message)
         }
         StoreError::BadBackup { .. } => ApiError::new(ErrorCode::BadRequest, message),
-        StoreError::FolderInUse { .. } => ApiError::new(ErrorCode::Unavailable, message),
+        StoreError::FolderInUse { .. } | StoreError::BackupTarget { .. } => {
+            ApiError::new(ErrorCode::Unavailable, message)
+        }
         // The standby's own calls; a slave never sees them, but a standby
         // that does is told to try again once it is copied afresh.
         StoreError::SnapshotNeeded { .. }

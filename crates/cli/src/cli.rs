@@ -127,6 +127,31 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         ice_server: Vec<String>,
     },
+    /// Make this standby the office's master: stops `outpost standby` on the
+    /// folder, raises the office's epoch, and runs the master on the copy
+    /// (the office's slaves accept it without pairing again)
+    Promote {
+        #[command(flatten)]
+        data: DataArg,
+        /// The office's name (default: the name the old master had)
+        #[arg(long)]
+        name: Option<String>,
+        /// Address to listen on (default: all interfaces)
+        #[arg(long, default_value = "0.0.0.0")]
+        listen: std::net::IpAddr,
+        /// TCP port of the signaling socket
+        #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
+        port: u16,
+        /// Do not announce on the LAN over mDNS
+        #[arg(long)]
+        no_mdns: bool,
+        /// Sync with the head-office ERP described in this TOML file (see docs/sync.md)
+        #[arg(long, value_name = "FILE")]
+        upstream: Option<PathBuf>,
+        /// Folder of the built web UI to serve to browsers on the LAN
+        #[arg(long, env = "OUTPOST_UI", value_name = "DIR")]
+        ui: Option<PathBuf>,
+    },
     /// Take a consistent backup of the office database, checked before it is
     /// reported done (works while the master runs and slaves write)
     Backup {

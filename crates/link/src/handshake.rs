@@ -15,7 +15,9 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
 
 use crate::error::{LinkError, Result};
-use crate::identity::{check_sdp_fingerprint, normalize_fingerprint, Identity};
+use crate::identity::{
+    check_sdp_fingerprint, check_sdp_fingerprint_in, normalize_fingerprint, Identity,
+};
 use crate::peer::{nudge, remote_max_frame, Channel, PcEvent, Peer, RtcOptions, DB_CHANNEL};
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
@@ -315,6 +317,22 @@ pub async fn connect_master(
     connect_master_as(addr, identity, &claimed, opts, expected_master, name, code).await
 }
 
+/// Like [`connect_master`], accepting any master of `roster` (the office's
+/// master and its standby, learned over an authenticated channel before):
+/// after a failover the standby answers at the office's name. A pairing
+/// code is proved against the first.
+pub async fn connect_master_in(
+    addr: &str,
+    identity: &Identity,
+    opts: &RtcOptions,
+    roster: &[String],
+    name: &str,
+    code: Option<&str>,
+) -> Result<(Channel, MasterInfo)> {
+    let claimed = identity.fingerprint().to_string();
+    connect(addr, identity, &claimed, opts, roster, name, code).await
+}
+
 /// Like [`connect_master`], but says hello as `claimed_device`, which an
 /// honest slave never does: this is how the tests play an impostor that
 /// knows an approved device's id but not its private key.
@@ -327,18 +345,32 @@ pub async fn connect_master_as(
     name: &str,
     code: Option<&str>,
 ) -> Result<(Channel, MasterInfo)> {
+    let roster = [expected_master.to_string()];
+    connect(addr, identity, claimed_device, opts, &roster, name, code).await
+}
+
+async fn connect(
+    addr: &str,
+    identity: &Identity,
+    claimed_device: &str,
+    opts: &RtcOptions,
+    roster: &[String],
+    name: &str,
+    code: Option<&str>,
+) -> Result<(Channel, MasterInfo)> {
+    let first = roster.first().map(String::as_str).unwrap_or_default();
     let mut ws = SignalSocket::connect(addr, Duration::from_secs(5)).await?;
     ws.send(&Signal::Hello {
         v: SIGNAL_VERSION,
         device: claimed_device.to_string(),
         name: name.to_string(),
-        proof: code.map(|c| crate::pairing::code_proof(c, claimed_device, expected_master)),
+        proof: code.map(|c| crate::pairing::code_proof(c, claimed_device, first)),
     })
     .await?;
     let local_ip = ws.local_addr().ip();
     let result = tokio::time::timeout(
         HANDSHAKE_DEADLINE,
-        answer_channel(&mut ws, identity, opts, expected_master, local_ip),
+        answer_channel(&mut ws, identity, opts, roster, local_ip),
     )
     .await
     .unwrap_or_else(|_| {
@@ -354,7 +386,7 @@ async fn answer_channel(
     ws: &mut SignalSocket,
     identity: &Identity,
     opts: &RtcOptions,
-    expected_master: &str,
+    roster: &[String],
     local_ip: std::net::IpAddr,
 ) -> Result<(Channel, MasterInfo)> {
     // Wait for the offer (or a refusal) before making a peer connection.
@@ -375,11 +407,8 @@ async fn answer_channel(
             ))
         }
     };
-    check_sdp_fingerprint(
-        &format!("the master \"{master_name}\""),
-        &offer_sdp,
-        expected_master,
-    )?;
+    let fingerprint =
+        check_sdp_fingerprint_in(&format!("the master \"{master_name}\""), &offer_sdp, roster)?;
     let max_frame = remote_max_frame(&offer_sdp);
     let Peer { pc, mut events } = Peer::new(identity, opts, local_ip).await?;
     let guard = CloseOnDrop(Some(pc.clone()));
@@ -434,7 +463,7 @@ async fn answer_channel(
         Channel::start(pc, dc, events, max_frame),
         MasterInfo {
             name: master_name,
-            fingerprint: expected_master.to_string(),
+            fingerprint,
         },
     ))
 }

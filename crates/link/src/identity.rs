@@ -146,6 +146,26 @@ pub fn check_sdp_fingerprint(who: &str, sdp: &str, expected: &str) -> Result<()>
     })
 }
 
+/// Like [`check_sdp_fingerprint`], for a peer that may be any of
+/// `expected` (the office's roster: its master and its standby); returns
+/// the one it is.
+pub fn check_sdp_fingerprint_in(who: &str, sdp: &str, expected: &[String]) -> Result<String> {
+    let mut last = None;
+    for e in expected {
+        match check_sdp_fingerprint(who, sdp, e) {
+            Ok(()) => {
+                return Ok(normalize_fingerprint(e).unwrap_or_else(|| e.to_string()));
+            }
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| LinkError::FingerprintMismatch {
+        who: who.to_string(),
+        got: sdp_fingerprints(sdp).join(", "),
+        expected: "a known master".into(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,8 +86,12 @@ pub fn backup(data: &Path, to: &Path, with_secrets: bool) -> Result<BackupInfo> 
             data.display()
         )));
     }
+    let target = |e: &dyn std::fmt::Display| StoreError::BackupTarget {
+        path: to.to_path_buf(),
+        problem: e.to_string(),
+    };
     if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(|e| target(&e))?;
     }
     let to = &std::path::absolute(to)?;
     let partial = partial_path(to);
@@ -97,10 +101,25 @@ pub fn backup(data: &Path, to: &Path, with_secrets: bool) -> Result<BackupInfo> 
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
-            return Err(e);
+            // The source opened; a failure to write the copy is the target's.
+            return Err(match e {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, m))
+                    if matches!(
+                        f.code,
+                        rusqlite::ErrorCode::CannotOpen
+                            | rusqlite::ErrorCode::ReadOnly
+                            | rusqlite::ErrorCode::DiskFull
+                            | rusqlite::ErrorCode::SystemIoFailure
+                    ) =>
+                {
+                    target(&m.unwrap_or_else(|| f.to_string()))
+                }
+                StoreError::Io(io) => target(&io),
+                other => other,
+            });
         }
     };
-    std::fs::rename(&partial, to)?;
+    std::fs::rename(&partial, to).map_err(|e| target(&e))?;
     sync_dir(to);
     let bytes = std::fs::metadata(to)?.len();
     Ok(BackupInfo {

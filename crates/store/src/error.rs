@@ -137,6 +137,13 @@ pub enum StoreError {
         problem: String,
     },
 
+    /// A backup could not be written where it was to go.
+    #[error("cannot write the backup to {}: {problem}; plug in the drive, or choose another folder", path.display())]
+    BackupTarget {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+
     /// Another master (or a restore) holds the data folder.
     #[error("a master is already running on the data folder {} ({holder}); stop it first, or use another folder", dir.display())]
     FolderInUse {

@@ -199,7 +199,12 @@ async fn write_run(durability: Durability, seconds: u64) -> WriteRun {
     // the standby said it held it.
     let last = master.store().repl_seq();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while following.seen.lock().unwrap().last().is_none_or(|(s, _)| *s < last)
+    while following
+        .seen
+        .lock()
+        .unwrap()
+        .last()
+        .is_none_or(|(s, _)| *s < last)
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -291,7 +296,9 @@ async fn main() {
     let m = tempfile::tempdir().unwrap();
     let t = Instant::now();
     fill(m.path(), records);
-    let size = std::fs::metadata(m.path().join("outpost.sqlite")).unwrap().len();
+    let size = std::fs::metadata(m.path().join("outpost.sqlite"))
+        .unwrap()
+        .len();
     println!(
         "filled {records} Parties in {:.1} s ({:.1} MB file)",
         t.elapsed().as_secs_f64(),
@@ -300,7 +307,9 @@ async fn main() {
     let master = start_master(m.path(), Durability::Async).await;
     let sb = tempfile::tempdir().unwrap();
     let (following, copied) = standby_of(&master, sb.path()).await;
-    let copy = std::fs::metadata(sb.path().join("outpost.sqlite")).unwrap().len();
+    let copy = std::fs::metadata(sb.path().join("outpost.sqlite"))
+        .unwrap()
+        .len();
     println!(
         "new standby: {:.1} MB copied in {:.2} s ({:.1} MB/s, snapshot and chunks over the data channel included)",
         copy as f64 / 1e6,
@@ -325,7 +334,10 @@ async fn main() {
             while !stop.load(Ordering::Relaxed) {
                 s.run(Op::Insert(InsertArgs {
                     doctype: "Party".into(),
-                    record: json!({"party_name": format!("b{i}-{n}")}).as_object().cloned().unwrap(),
+                    record: json!({"party_name": format!("b{i}-{n}")})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
                 }))
                 .await
                 .expect("insert");
@@ -337,10 +349,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = tempfile::tempdir().unwrap();
     let (data, to) = (m.path().to_path_buf(), out.path().join("backup.sqlite"));
-    let info = tokio::task::spawn_blocking(move || outpost_store::backup::backup(&data, &to, false))
-        .await
-        .unwrap()
-        .expect("backup");
+    let info =
+        tokio::task::spawn_blocking(move || outpost_store::backup::backup(&data, &to, false))
+            .await
+            .unwrap()
+            .expect("backup");
     stop.store(true, Ordering::Relaxed);
     let mut during = 0;
     for t in tasks {

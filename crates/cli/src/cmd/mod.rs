@@ -79,6 +79,30 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             code,
             ice_server,
         } => standby::run(data_dir(&data)?, connect, code, ice_server),
+        Command::Promote {
+            data,
+            name,
+            listen,
+            port,
+            no_mdns,
+            upstream,
+            ui,
+        } => {
+            let dir = data_dir(&data)?;
+            let promoted = outpost_node::standby::promote(&dir).map_err(|e| {
+                anyhow::anyhow!("cannot promote the standby in {}: {e}", dir.display())
+            })?;
+            println!(
+                "Promoted: this PC is now the master of \"{}\" (epoch {}, at change {}).",
+                promoted.office, promoted.epoch, promoted.seq
+            );
+            let mut config = outpost_node::MasterConfig::new(dir, name.unwrap_or(promoted.office));
+            config.listen = listen;
+            config.port = port;
+            config.announce = !no_mdns;
+            config.ui = master::ui_folder(ui)?;
+            master::run(config, upstream)
+        }
         Command::Backup {
             data,
             to,

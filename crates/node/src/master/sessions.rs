@@ -327,6 +327,14 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 }
             } else if req.op.is_write() {
                 write_call(&shared, &db, req).await
+            } else if matches!(req.op, outpost_api::Op::Hello(_)) {
+                let mut resp = db.call(req).await;
+                if let Ok(v) = &mut resp.result {
+                    let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
+                    v["roster"] = serde_json::json!(roster);
+                    v["epoch"] = serde_json::json!(epoch);
+                }
+                resp
             } else {
                 db.call(req).await
             };
@@ -355,7 +363,7 @@ async fn write_call(
 ) -> outpost_api::Response {
     let sync = shared.config.durability == Durability::Sync;
     let following = if sync {
-        shared.standby.following()
+        shared.standby.following().await
     } else {
         None
     };

@@ -33,6 +33,8 @@ const COMMIT_TIMES: usize = 100_000;
 pub const AWAY_AFTER: Duration = Duration::from_secs(5);
 /// How often `standby.json` is written at most.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long the standby device read from the database is trusted.
+const DEVICE_FRESH: Duration = Duration::from_secs(1);
 /// The snapshot file a standby fetches, in the master's data folder.
 const SNAPSHOT_FILE: &str = "standby-snapshot.sqlite";
 
@@ -46,6 +48,8 @@ struct State {
     /// When each recent changeset was committed.
     commits: VecDeque<(u64, Instant)>,
     status_written: Option<Instant>,
+    /// The standby device as last read from the database, and when.
+    device: Option<(Instant, Option<String>)>,
 }
 
 /// The master's standby service (one per master).
@@ -65,6 +69,7 @@ impl Hub {
             last_call: None,
             commits: VecDeque::new(),
             status_written: None,
+            device: None,
         }));
         let times = state.clone();
         store.on_changeset(move |ev| {
@@ -86,14 +91,20 @@ impl Hub {
     }
 
     /// Whether the office's standby is following now (it called within
-    /// [`AWAY_AFTER`]); `None` when the office has no standby.
-    pub fn following(&self) -> Option<bool> {
-        self.standby_device()?;
-        Some(
-            self.lock()
-                .last_call
-                .is_some_and(|t| t.elapsed() <= AWAY_AFTER),
-        )
+    /// [`AWAY_AFTER`]); `None` when the office has no standby. Reads the
+    /// setting afresh (off the async runtime): a standby made a moment ago
+    /// with `outpost devices standby` counts at once.
+    pub async fn following(&self) -> Option<bool> {
+        let store = self.store.clone();
+        let device = tokio::task::spawn_blocking(move || super::standby_device(&store))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten();
+        let mut s = self.lock();
+        s.device = Some((Instant::now(), device.clone()));
+        device?;
+        Some(s.last_call.is_some_and(|t| t.elapsed() <= AWAY_AFTER))
     }
 
     /// Waits until the standby holds change `seq` on disk, at most
@@ -109,13 +120,34 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The device the office made its standby, if any.
+    /// The device the office made its standby, if any (read from the
+    /// database at most once a second: writes in synchronous mode ask).
     pub fn standby_device(&self) -> Option<String> {
-        self.store
+        if let Some((at, device)) = &self.lock().device {
+            if at.elapsed() < DEVICE_FRESH {
+                return device.clone();
+            }
+        }
+        let device = self
+            .store
             .meta(STANDBY_KEY)
             .ok()
             .flatten()
-            .filter(|d| !d.is_empty())
+            .filter(|d| !d.is_empty());
+        self.lock().device = Some((Instant::now(), device.clone()));
+        device
+    }
+
+    /// The office's roster (this master, then its standby) and epoch, as
+    /// the `hello` answer tells every slave.
+    pub fn roster(&self, master: &str) -> (Vec<String>, u64) {
+        let mut roster = vec![master.to_string()];
+        if let Some(d) = self.standby_device() {
+            if d != master {
+                roster.push(d);
+            }
+        }
+        (roster, super::promote::epoch(&self.store))
     }
 
     /// Answers one of the standby's calls from `device`.

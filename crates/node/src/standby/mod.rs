@@ -6,12 +6,15 @@
 //! - [`hub`]: the master's side: answers the standby's calls and keeps its
 //!   lag (`standby.json`).
 //! - [`follow`]: the standby's side: `outpost standby`.
+//! - [`promote`]: the standby's copy becomes the master's database, with
+//!   a higher epoch.
 //!
 //! Which device is the standby is a setting in the office database
 //! (`_meta.standby`), set with [`make_standby`].
 
 pub mod follow;
 pub(crate) mod hub;
+pub mod promote;
 
 use std::path::Path;
 
@@ -20,6 +23,7 @@ use outpost_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use follow::{follow, StandbyConfig, StandbyState};
+pub use promote::{promote, Promoted};
 
 /// When a write is answered to its slave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

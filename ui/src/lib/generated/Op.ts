@@ -5,6 +5,8 @@ import type { HelloArgs } from "./HelloArgs";
 import type { InsertArgs } from "./InsertArgs";
 import type { InsertManyArgs } from "./InsertManyArgs";
 import type { QueryArgs } from "./QueryArgs";
+import type { StandbyChangesArgs } from "./StandbyChangesArgs";
+import type { StandbyChunkArgs } from "./StandbyChunkArgs";
 import type { SubscribeArgs } from "./SubscribeArgs";
 import type { SyncRecordsArgs } from "./SyncRecordsArgs";
 import type { UpdateArgs } from "./UpdateArgs";
@@ -14,4 +16,4 @@ import type { UpdateArgs } from "./UpdateArgs";
  * (its [`name`](Op::name)) and `args`; the TypeScript type says the same
  * (an op without arguments may leave `args` out).
  */
-export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs };
+export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs } | { "op": "standby.begin" } | { "op": "standby.chunk", "args": StandbyChunkArgs } | { "op": "standby.changes", "args": StandbyChangesArgs };

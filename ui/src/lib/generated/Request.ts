@@ -6,6 +6,8 @@ import type { InsertArgs } from "./InsertArgs";
 import type { InsertManyArgs } from "./InsertManyArgs";
 import type { QueryArgs } from "./QueryArgs";
 import type { RequestId } from "./RequestId";
+import type { StandbyChangesArgs } from "./StandbyChangesArgs";
+import type { StandbyChunkArgs } from "./StandbyChunkArgs";
 import type { SubscribeArgs } from "./SubscribeArgs";
 import type { SyncRecordsArgs } from "./SyncRecordsArgs";
 import type { UpdateArgs } from "./UpdateArgs";
@@ -13,4 +15,4 @@ import type { UpdateArgs } from "./UpdateArgs";
 /**
  * A request: protocol version, id, op.
  */
-export type Request = { v: number, id: RequestId, } & ({ "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs });
+export type Request = { v: number, id: RequestId, } & ({ "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs } | { "op": "standby.begin" } | { "op": "standby.chunk", "args": StandbyChunkArgs } | { "op": "standby.changes", "args": StandbyChangesArgs });

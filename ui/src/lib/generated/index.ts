@@ -42,6 +42,8 @@ export type { RequestId } from './RequestId';
 export type { Response } from './Response';
 export type { Role } from './Role';
 export type { SortArg } from './SortArg';
+export type { StandbyChangesArgs } from './StandbyChangesArgs';
+export type { StandbyChunkArgs } from './StandbyChunkArgs';
 export type { Status } from './Status';
 export type { SubscribeArgs } from './SubscribeArgs';
 export type { SyncBytes } from './SyncBytes';

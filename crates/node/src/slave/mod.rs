@@ -8,7 +8,7 @@
 //! repeated write from its record, so a retry never applies twice).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -16,13 +16,17 @@ use async_trait::async_trait;
 use outpost_api::db::SubscriptionFilter;
 use outpost_api::protocol::decode_incoming;
 use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Incoming, Op, Request, Response};
-use outpost_link::discovery;
 use outpost_link::pairing::PairingUrl;
-use outpost_link::{connect_master, ChannelSender, Identity, LinkError, RtcOptions};
-use serde::{Deserialize, Serialize};
+use outpost_link::{connect_master_in, ChannelSender, Identity, LinkError, RtcOptions};
+use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::{NodeError, Result};
+
+mod resolve;
+
+pub use resolve::{forget, load_paired, PairedMaster};
+use resolve::{resolve, save_paired};
 
 /// File in the slave's data folder naming the master it paired with.
 pub const SLAVE_FILE: &str = "slave.json";
@@ -35,34 +39,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long to look for a master by name on the LAN.
 const BROWSE: Duration = Duration::from_secs(2);
-
-/// What a slave remembers about its master.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairedMaster {
-    pub name: String,
-    pub fingerprint: String,
-    /// `host:port` it was last reached at.
-    pub addr: String,
-}
-
-pub fn load_paired(dir: &Path) -> Option<PairedMaster> {
-    let text = std::fs::read_to_string(dir.join(SLAVE_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn save_paired(dir: &Path, m: &PairedMaster) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{SLAVE_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(m).unwrap_or_default())?;
-    std::fs::rename(tmp, dir.join(SLAVE_FILE))
-}
-
-/// Forgets the paired master (the desktop's "forget").
-pub fn forget(dir: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(dir.join(SLAVE_FILE)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
 
 /// Where to find the master.
 #[derive(Debug, Clone)]
@@ -402,80 +378,36 @@ impl Db for RemoteDb {
     }
 }
 
+/// Asks the master (over the encrypted channel) for the office's roster and
+/// epoch, and remembers them in `slave.json`, so that the standby is
+/// accepted as the master after a failover.
+async fn ask_roster(inner: &Arc<Inner>, tx: &ChannelSender) {
+    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs::default()));
+    let text = hello.encode();
+    let (reply, answer) = oneshot::channel();
+    inner
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id_key(&hello.id),
+            Pending {
+                text: text.clone(),
+                reply,
+            },
+        );
+    let _ = tx.send(text.as_bytes()).await;
+    let data = inner.config.data.clone();
+    tokio::spawn(async move {
+        if let Ok(Response { result: Ok(v), .. }) = answer.await {
+            resolve::learn_roster(&data, &v);
+        }
+    });
+}
+
 /// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.
 fn id_key(id: &outpost_api::RequestId) -> String {
     serde_json::to_string(id).unwrap_or_default()
-}
-
-/// The first announced address of `found` that accepts a connection (a PC
-/// may announce several: LAN, VPN, container bridges).
-async fn reachable(found: &discovery::FoundMaster) -> std::result::Result<String, LinkError> {
-    let mut addrs: Vec<std::net::SocketAddr> = found
-        .addrs
-        .iter()
-        .map(|ip| std::net::SocketAddr::new(*ip, found.port))
-        .collect();
-    addrs.sort_by_key(|a| !a.is_ipv4());
-    for a in &addrs {
-        let probe = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(a));
-        if matches!(probe.await, Ok(Ok(_))) {
-            return Ok(a.to_string());
-        }
-    }
-    Err(LinkError::Unreachable {
-        addr: addrs
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        message: format!(
-            "the master \"{}\" is announced but does not answer",
-            found.name
-        ),
-    })
-}
-
-/// Where to dial, and which fingerprint to pin. `skip_cached`: the last
-/// address answered with a refusal (perhaps another office's master now
-/// sits there), so look the name up on the LAN instead.
-async fn resolve(
-    inner: &Inner,
-    skip_cached: bool,
-) -> std::result::Result<(String, String, Option<String>), LinkError> {
-    let paired = load_paired(&inner.config.data);
-    match &inner.config.target {
-        Target::Url(u) => {
-            // A URL names its master's fingerprint; a paired master with
-            // another fingerprint is another office.
-            let code = u.code.clone().or_else(|| inner.config.code.clone());
-            Ok((u.authority(), u.fingerprint.clone(), code))
-        }
-        Target::Name(name) => {
-            if let Some(p) = paired.filter(|p| p.name.eq_ignore_ascii_case(name)) {
-                // Known master: try its last address first, then look it up.
-                let probe = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    tokio::net::TcpStream::connect(&p.addr),
-                );
-                if !skip_cached && matches!(probe.await, Ok(Ok(_))) {
-                    return Ok((p.addr, p.fingerprint, inner.config.code.clone()));
-                }
-                let found = discovery::find_by_name(name, BROWSE).await?;
-                if found.fingerprint != p.fingerprint {
-                    return Err(LinkError::FingerprintMismatch {
-                        who: format!("the master called \"{name}\" on the LAN"),
-                        got: found.fingerprint,
-                        expected: p.fingerprint,
-                    });
-                }
-                let addr = reachable(&found).await?;
-                return Ok((addr, p.fingerprint, inner.config.code.clone()));
-            }
-            let found = discovery::find_by_name(name, BROWSE).await?;
-            let addr = reachable(&found).await?;
-            Ok((addr, found.fingerprint, inner.config.code.clone()))
-        }
-    }
 }
 
 /// Keeps the channel up for as long as the `RemoteDb` lives.
@@ -490,7 +422,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
         let attempt = async {
             let (addr, fp, code) = resolve(&inner, refused_before).await?;
             let code = if connected_once { None } else { code };
-            let (channel, info) = connect_master(
+            let (channel, info) = connect_master_in(
                 &addr,
                 &inner.identity,
                 &inner.config.rtc,
@@ -546,12 +478,18 @@ async fn run(weak: std::sync::Weak<Inner>) {
         let reconnect = connected_once;
         connected_once = true;
         refused_before = false;
+        // The roster and epoch learned before stay: they are replaced only
+        // by what a master says over the channel (`learn_roster`).
+        let known =
+            load_paired(&inner.config.data).filter(|p| p.accepted().contains(&info.fingerprint));
         let _ = save_paired(
             &inner.config.data,
             &PairedMaster {
                 name: info.name.clone(),
                 fingerprint: info.fingerprint.clone(),
                 addr,
+                roster: known.as_ref().map(|p| p.roster.clone()).unwrap_or_default(),
+                epoch: known.as_ref().map(|p| p.epoch).unwrap_or_default(),
             },
         );
         tracing::info!(master = %info.name, "connected to the master");
@@ -579,6 +517,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
         for text in waiting {
             let _ = tx.send(text.as_bytes()).await;
         }
+        ask_roster(&inner, &tx).await;
         inner.state.send_replace(LinkState::Connected {
             master: info.name.clone(),
         });
