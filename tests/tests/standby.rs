@@ -400,7 +400,6 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
         );
         acked.extend(w.acked());
     }
-    drop(promoted);
     let names: Vec<String> = ok_lines(&db(
         sb.path(),
         &[
@@ -429,4 +428,122 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
         })
         .unwrap();
     assert_eq!(epoch, "1");
+
+    // The old master comes back, holding a write the standby never got.
+    ok_one(&db(
+        m.path(),
+        &[
+            "insert",
+            "Party",
+            r#"{"party_name":"Stray at the old master"}"#,
+        ],
+    ));
+    let old = MasterProc::start(m.path(), "Depot", outpost_e2e::free_port(), &[]);
+    // A slave that knows of the promotion reaches it: the slave does not
+    // use it (out of date), and it stops taking writes.
+    let out = Command::new(outpost_bin())
+        .args([
+            "db",
+            "--data",
+            s(slave_dirs[0].path()),
+            "--connect",
+            &old.url_without_code(),
+        ])
+        .args([
+            "--timeout",
+            "4",
+            "insert",
+            "Party",
+            r#"{"party_name":"Split brain"}"#,
+        ])
+        .env_remove("OUTPOST_DATA")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !old
+        .log()
+        .contains("a standby was promoted in this master's place")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the old master was not fenced: {}",
+            old.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Even a PC that pairs with it now cannot write there.
+    let newcomer = dir();
+    let out = remote(
+        newcomer.path(),
+        &old.url,
+        &["insert", "Party", r#"{"party_name":"Split brain"}"#],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no longer the office's master"), "{err}");
+    drop(old);
+
+    // It rejoins as the new master's standby: its stray write is listed and
+    // its database kept aside, not merged; the office never sees it.
+    ok_one(&remote(m.path(), &promoted.url, &["count", "Party"]));
+    let old_id = String::from_utf8(outpost(&["id", "--data", s(m.path())]).stdout).unwrap();
+    let made = outpost(&["devices", "--data", s(sb.path()), "standby", old_id.trim()]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut rejoined = Standby::start(m.path(), &promoted.url_without_code());
+    rejoined.wait_line("Following");
+    let files: Vec<String> = std::fs::read_dir(m.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    let list = files
+        .iter()
+        .find(|f| f.starts_with("stray-writes-"))
+        .unwrap_or_else(|| panic!("no list of stray writes in {files:?}"));
+    assert!(
+        files.iter().any(|f| f.starts_with("outpost.sqlite.stray-")),
+        "{files:?}"
+    );
+    let strays = std::fs::read_to_string(m.path().join(list)).unwrap();
+    assert!(strays.contains("\"doctype\":\"Party\""), "{strays}");
+    drop(rejoined);
+    let on_new: Vec<String> = ok_lines(&db(
+        sb.path(),
+        &[
+            "query",
+            "Party",
+            "--fields",
+            "party_name",
+            "--limit",
+            "10000",
+        ],
+    ))
+    .iter()
+    .map(|r| r["party_name"].as_str().unwrap().to_string())
+    .collect();
+    assert!(!on_new
+        .iter()
+        .any(|n| n == "Stray at the old master" || n == "Split brain"));
+    // The rejoined standby's copy is the office's: the stray is not in it.
+    let copy: Vec<String> = ok_lines(&db(
+        m.path(),
+        &[
+            "query",
+            "Party",
+            "--fields",
+            "party_name",
+            "--limit",
+            "10000",
+        ],
+    ))
+    .iter()
+    .map(|r| r["party_name"].as_str().unwrap().to_string())
+    .collect();
+    assert!(!copy.iter().any(|n| n == "Stray at the old master"));
+    drop(promoted);
 }

@@ -302,7 +302,9 @@ async fn slaves_records_reach_tryton_and_head_office_changes_reach_slaves_live_o
         assert!(text.contains(want), "{want}: {text}");
     }
 
-    // A second worker on the same data folder is refused.
+    // A second master (and its worker) on the same data folder is refused:
+    // the folder's instance lock is met first (the sync lock still guards
+    // `outpost sync now` and the like).
     let other = outpost(&[
         "master",
         "--data",
@@ -318,7 +320,10 @@ async fn slaves_records_reach_tryton_and_head_office_changes_reach_slaves_live_o
         &up,
     ]);
     let (_, err) = failed(&other);
-    assert!(err.contains("already syncing"), "{err}");
+    assert!(
+        err.contains("a master is already running on the data folder"),
+        "{err}"
+    );
 
     // `upstream: true` asks the head office; when the uplink is down it
     // says so.

@@ -261,6 +261,11 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     )?)
 }
 
+/// Opens a database file to read and write (to fold its WAL in).
+pub fn open_read_write(path: &Path) -> Result<Connection> {
+    Ok(Connection::open(path)?)
+}
+
 /// Runs `PRAGMA integrity_check` or `quick_check`; `Err` holds the first
 /// problems it names.
 pub fn integrity_check(conn: &Connection, pragma: &str) -> std::result::Result<(), String> {

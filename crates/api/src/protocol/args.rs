@@ -109,6 +109,12 @@ pub struct HelloArgs {
     pub client: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The office's epoch as the caller knows it: a master that meets a
+    /// higher one than its own was replaced by a promoted standby, and
+    /// stops taking writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

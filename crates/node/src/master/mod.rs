@@ -82,15 +82,18 @@ pub(crate) struct SessionEntry {
     tx: ChannelSender,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     config: MasterConfig,
     standby: crate::standby::hub::Hub,
-    db: LocalDb,
+    pub(crate) db: LocalDb,
     identity: Identity,
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_session: AtomicU64,
     /// Set by `shutdown`: handshakes still finishing connect nobody.
     stopping: AtomicBool,
+    /// The higher epoch this master met (0: none): a standby was promoted
+    /// in its place, and it takes no more writes.
+    pub(crate) fenced: AtomicU64,
 }
 
 /// A running master. Dropping it does not stop it: call `shutdown`.
@@ -169,6 +172,13 @@ impl Master {
         } else {
             None
         };
+        let fenced_at_start = crate::standby::fence::fenced_by(&store);
+        if fenced_at_start > 0 {
+            tracing::error!(
+                epoch = fenced_at_start,
+                "this PC was replaced as the office's master: it takes no writes"
+            );
+        }
         let db = LocalDb::new(store, "master");
         let shared = Arc::new(Shared {
             standby: crate::standby::hub::Hub::new(db.store().clone(), config.data.clone()),
@@ -178,6 +188,7 @@ impl Master {
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
+            fenced: AtomicU64::new(fenced_at_start),
         });
         let (stop, stop_rx) = watch::channel(false);
         let (backups, backup_task) = Scheduler::start(
@@ -267,6 +278,12 @@ impl Master {
     /// The schedule, the last attempt and the last good backup.
     pub fn backup_status(&self) -> BackupStatus {
         self.backups.status()
+    }
+
+    /// The higher epoch this master met, when a standby was promoted in
+    /// its place (it then refuses every write).
+    pub fn fenced(&self) -> Option<u64> {
+        Some(self.shared.fenced.load(Ordering::SeqCst)).filter(|e| *e > 0)
     }
 
     /// The standby's lag, when the office has one.

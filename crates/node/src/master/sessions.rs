@@ -327,12 +327,20 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 }
             } else if req.op.is_write() {
                 write_call(&shared, &db, req).await
-            } else if matches!(req.op, outpost_api::Op::Hello(_)) {
+            } else if let outpost_api::Op::Hello(args) = &req.op {
+                let theirs = args.epoch.unwrap_or(0);
                 let mut resp = db.call(req).await;
                 if let Ok(v) = &mut resp.result {
                     let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
+                    if theirs > epoch {
+                        crate::standby::fence::fence(&shared, theirs).await;
+                    }
                     v["roster"] = serde_json::json!(roster);
                     v["epoch"] = serde_json::json!(epoch);
+                    let fenced = shared.fenced.load(Ordering::SeqCst);
+                    if fenced > 0 {
+                        v["fenced_by"] = serde_json::json!(fenced);
+                    }
                 }
                 resp
             } else {
@@ -361,6 +369,13 @@ async fn write_call(
     db: &LocalDb,
     req: outpost_api::Request,
 ) -> outpost_api::Response {
+    let fenced = shared.fenced.load(Ordering::SeqCst);
+    if fenced > 0 {
+        return outpost_api::Response {
+            id: Some(req.id.clone()),
+            result: Err(crate::standby::fence::refusal(fenced)),
+        };
+    }
     let sync = shared.config.durability == Durability::Sync;
     let following = if sync {
         shared.standby.following().await

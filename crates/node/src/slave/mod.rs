@@ -39,6 +39,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long to look for a master by name on the LAN.
 const BROWSE: Duration = Duration::from_secs(2);
+/// How long the first `hello` after connecting may take.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
 
 /// Where to find the master.
 #[derive(Debug, Clone)]
@@ -378,31 +380,53 @@ impl Db for RemoteDb {
     }
 }
 
-/// Asks the master (over the encrypted channel) for the office's roster and
-/// epoch, and remembers them in `slave.json`, so that the standby is
-/// accepted as the master after a failover.
-async fn ask_roster(inner: &Arc<Inner>, tx: &ChannelSender) {
-    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs::default()));
-    let text = hello.encode();
-    let (reply, answer) = oneshot::channel();
-    inner
-        .pending
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            id_key(&hello.id),
-            Pending {
-                text: text.clone(),
-                reply,
-            },
-        );
-    let _ = tx.send(text.as_bytes()).await;
-    let data = inner.config.data.clone();
-    tokio::spawn(async move {
-        if let Ok(Response { result: Ok(v), .. }) = answer.await {
-            resolve::learn_roster(&data, &v);
+/// Says `hello` with the epoch this slave knows, before any other call,
+/// and waits for the answer: it carries the office's roster and epoch
+/// (remembered in `slave.json`, so that a promoted standby is accepted). A
+/// master with an older epoch than this slave knows was replaced: `Err`,
+/// and no call is sent to it (its `hello` told it so: it stops taking
+/// writes).
+async fn hello_first(
+    inner: &Arc<Inner>,
+    tx: &ChannelSender,
+    rx: &mut outpost_link::ChannelReceiver,
+) -> std::result::Result<(), String> {
+    let known = load_paired(&inner.config.data)
+        .map(|p| p.epoch)
+        .unwrap_or(0);
+    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs {
+        epoch: Some(known),
+        ..Default::default()
+    }));
+    tx.send(hello.encode().as_bytes())
+        .await
+        .map_err(|e| format!("the master did not take the hello: {e}"))?;
+    let answer = tokio::time::timeout(HELLO_WAIT, async {
+        while let Some(msg) = rx.recv().await {
+            let Ok(bytes) = msg else { continue };
+            if let Ok(Incoming::Response(resp)) = decode_incoming(&bytes) {
+                if resp.id.as_ref() == Some(&hello.id) {
+                    return Some(resp);
+                }
+            }
         }
-    });
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| "the master did not answer the hello".to_string())?;
+    let v = answer
+        .result
+        .map_err(|e| format!("the master refused the hello: {e}"))?;
+    let epoch = v["epoch"].as_u64().unwrap_or(0);
+    if epoch < known {
+        return Err(format!(
+            "this master is out of date: the office's epoch is {known} and it is at {epoch} (a standby was promoted in its place); looking for the current master"
+        ));
+    }
+    resolve::learn_roster(&inner.config.data, &v);
+    Ok(())
 }
 
 /// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.
@@ -480,8 +504,13 @@ async fn run(weak: std::sync::Weak<Inner>) {
         refused_before = false;
         // The roster and epoch learned before stay: they are replaced only
         // by what a master says over the channel (`learn_roster`).
-        let known =
-            load_paired(&inner.config.data).filter(|p| p.accepted().contains(&info.fingerprint));
+        // The epoch is the office's: never forgotten, whichever master
+        // answered (a stale one is caught by `hello_first` below).
+        let before = load_paired(&inner.config.data);
+        let epoch = before.as_ref().map(|p| p.epoch).unwrap_or_default();
+        let known = before
+            .clone()
+            .filter(|p| p.accepted().contains(&info.fingerprint));
         let _ = save_paired(
             &inner.config.data,
             &PairedMaster {
@@ -489,11 +518,28 @@ async fn run(weak: std::sync::Weak<Inner>) {
                 fingerprint: info.fingerprint.clone(),
                 addr,
                 roster: known.as_ref().map(|p| p.roster.clone()).unwrap_or_default(),
-                epoch: known.as_ref().map(|p| p.epoch).unwrap_or_default(),
+                epoch,
             },
         );
         tracing::info!(master = %info.name, "connected to the master");
         let outpost_link::Channel { tx, mut rx } = channel;
+        // Before any call goes out: is this still the office's master?
+        if let Err(why) = hello_first(&inner, &tx, &mut rx).await {
+            tracing::warn!("{why}");
+            // Not this master: keep remembering the one before.
+            if let Some(b) = &before {
+                let _ = save_paired(&inner.config.data, b);
+            }
+            inner.state.send_replace(LinkState::Reconnecting {
+                reason: why.clone(),
+            });
+            tx.close().await;
+            refused_before = true;
+            drop(inner);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
         *inner.tx.write().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
         // Restore the subscription, then re-send whatever still waits.
         let sub = inner
@@ -517,7 +563,6 @@ async fn run(weak: std::sync::Weak<Inner>) {
         for text in waiting {
             let _ = tx.send(text.as_bytes()).await;
         }
-        ask_roster(&inner, &tx).await;
         inner.state.send_replace(LinkState::Connected {
             master: info.name.clone(),
         });

@@ -88,9 +88,30 @@ pub async fn follow(
     } else {
         None
     };
+    // A copy here must be of this office and of its current history (the
+    // same epoch): a former master rejoining as the standby, whose file
+    // has writes nobody else has, starts from a fresh copy (its strays are
+    // listed and kept aside), never by applying changes on top.
+    let mut checked = replica.is_none();
     let result = loop {
         if *stop.borrow() {
             break Ok(());
+        }
+        if !checked {
+            let history = replica.as_ref().map(history_of);
+            match same_history(&db, history).await {
+                Ok(true) => checked = true,
+                Ok(false) => {
+                    tracing::info!("the copy here is not of the master's current history; fetching a fresh one");
+                    replica = None;
+                    checked = true;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot ask the master yet");
+                    pause(&mut stop, RETRY).await;
+                    continue;
+                }
+            }
         }
         let step = async {
             if replica.is_none() {
@@ -151,6 +172,41 @@ pub async fn follow(
     };
     db.close().await;
     result
+}
+
+/// What a copy says of its office: (site_id, epoch, fenced).
+fn history_of(r: &Replica) -> (String, u64, bool) {
+    let epoch = r
+        .meta(super::promote::EPOCH_KEY)
+        .ok()
+        .flatten()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let site = r.meta("site_id").ok().flatten().unwrap_or_default();
+    let fenced = r
+        .meta(super::fence::FENCED_KEY)
+        .ok()
+        .flatten()
+        .is_some_and(|e| !e.is_empty());
+    (site, epoch, fenced)
+}
+
+/// Whether a copy with `history` (see [`history_of`]) copies the master
+/// `db` reaches: the same office (`site_id`) at the same epoch, and never
+/// fenced (a former master's file).
+async fn same_history(
+    db: &RemoteDb,
+    history: Option<(String, u64, bool)>,
+) -> std::result::Result<bool, ApiError> {
+    let Some((site, epoch, fenced)) = history else {
+        return Ok(true);
+    };
+    let hello = db
+        .run(Op::Hello(outpost_api::protocol::HelloArgs::default()))
+        .await?;
+    Ok(!fenced
+        && hello["epoch"].as_u64().unwrap_or(0) == epoch
+        && hello["site_id"].as_str() == Some(site.as_str()))
 }
 
 enum Step {
@@ -243,6 +299,9 @@ async fn copy(
         )));
     }
     let path = data.join(DB_FILE);
+    if path.exists() {
+        keep_strays(data, &path, &incoming).map_err(Step::Replica)?;
+    }
     for ext in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(data.join(format!("{DB_FILE}{ext}")));
     }
@@ -256,6 +315,38 @@ async fn copy(
     }
     tracing::info!(seq, bytes = total, "copy of the office database fetched");
     Ok(replica)
+}
+
+/// Before a fresh copy replaces the database here: the changes only this
+/// one holds (a former master's writes that never reached the standby that
+/// was promoted) are listed in `stray-writes-STAMP.jsonl`, and the whole
+/// database is kept aside as `outpost.sqlite.stray-STAMP`.
+fn keep_strays(data: &Path, old: &Path, new: &Path) -> std::result::Result<(), StoreError> {
+    // Fold the old file's WAL in first: it is read, then kept as one file.
+    if let Ok(c) = outpost_store::backup::open_read_write(old) {
+        let _ = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    let strays = outpost_store::repl::stray_changes(old, new)?;
+    if strays.is_empty() {
+        return Ok(());
+    }
+    let stamp = outpost_store::values::now_utc().replace([':', '-', '.'], "");
+    let aside = data.join(format!("{DB_FILE}.stray-{stamp}"));
+    std::fs::copy(old, &aside)?;
+    let list = data.join(format!("stray-writes-{stamp}.jsonl"));
+    let mut text = String::new();
+    for c in &strays {
+        text.push_str(&serde_json::to_string(c).unwrap_or_default());
+        text.push('\n');
+    }
+    std::fs::write(&list, text)?;
+    tracing::warn!(
+        count = strays.len(),
+        list = %list.display(),
+        kept = %aside.display(),
+        "this database held writes the office's master does not have: listed and kept aside, not merged"
+    );
+    Ok(())
 }
 
 fn rusqlite_check(path: &Path) -> std::result::Result<(), String> {

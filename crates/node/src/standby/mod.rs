@@ -6,12 +6,14 @@
 //! - [`hub`]: the master's side: answers the standby's calls and keeps its
 //!   lag (`standby.json`).
 //! - [`follow`]: the standby's side: `outpost standby`.
+//! - [`fence`]: a master that meets a higher epoch takes no more writes.
 //! - [`promote`]: the standby's copy becomes the master's database, with
 //!   a higher epoch.
 //!
 //! Which device is the standby is a setting in the office database
 //! (`_meta.standby`), set with [`make_standby`].
 
+pub mod fence;
 pub mod follow;
 pub(crate) mod hub;
 pub mod promote;

@@ -47,6 +47,7 @@ pub(crate) mod capture;
 pub mod log;
 pub mod replica;
 pub mod snapshot;
+pub mod stray;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ use crate::error::Result;
 pub use log::ReplLog;
 pub use replica::Replica;
 pub use snapshot::SnapshotInfo;
+pub use stray::stray_changes;
 
 /// `_meta` key of the replication number: the number of the last
 /// committed write group, raised by one in each write group's own

@@ -21,6 +21,7 @@ use std::time::Duration;
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::session::{ChangesetIter, ConflictAction, ConflictType};
 use rusqlite::Connection;
+use rusqlite::OptionalExtension;
 
 use super::read_seq;
 use crate::error::{Result, StoreError};
@@ -80,6 +81,15 @@ impl Replica {
     /// The number of the last changeset applied (or the snapshot's).
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// A setting of the copy (`_meta`), e.g. the office's `site_id` and
+    /// `epoch`, to check it copies the master it follows.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM _meta WHERE key = ?", [key], |r| r.get(0))
+            .optional()?)
     }
 
     /// Whether a changeset failed to apply: the copy must be made again

@@ -3,4 +3,10 @@
 /**
  * `hello`: who calls, and which protocol version it speaks.
  */
-export type HelloArgs = { client?: string | null, device?: string | null, };
+export type HelloArgs = { client?: string | null, device?: string | null, 
+/**
+ * The office's epoch as the caller knows it: a master that meets a
+ * higher one than its own was replaced by a promoted standby, and
+ * stops taking writes.
+ */
+epoch?: number | null, };
