@@ -236,9 +236,11 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
     }
 }
 
-/// Applies every changeset of a `standby.changes` answer, in order.
+/// Applies every changeset of a `standby.changes` answer, in order, in
+/// one transaction.
 fn apply_all(r: &mut Replica, answer: &Value) -> std::result::Result<(), StoreError> {
     let list = answer["changes"].as_array().cloned().unwrap_or_default();
+    let mut batch = Vec::with_capacity(list.len());
     for c in list {
         let seq = c["seq"].as_u64().unwrap_or(0);
         let bytes = base64::engine::general_purpose::STANDARD
@@ -247,9 +249,10 @@ fn apply_all(r: &mut Replica, answer: &Value) -> std::result::Result<(), StoreEr
                 seq,
                 reason: format!("the changeset is not base64: {e}"),
             })?;
-        r.apply(seq, &bytes)?;
+        batch.push((seq, bytes));
     }
-    Ok(())
+    let refs: Vec<(u64, &[u8])> = batch.iter().map(|(s, b)| (*s, b.as_slice())).collect();
+    r.apply_batch(&refs)
 }
 
 /// Fetches a fresh snapshot into `data/outpost.sqlite` and opens it.

@@ -101,25 +101,39 @@ impl Replica {
     /// Applies changeset `seq` in one transaction, durably; `seq` must be
     /// [`Replica::seq`] + 1.
     pub fn apply(&mut self, seq: u64, changeset: &[u8]) -> Result<()> {
-        let _span = tracing::debug_span!("replica apply", seq, bytes = changeset.len()).entered();
+        self.apply_batch(&[(seq, changeset)])
+    }
+
+    /// Applies changesets numbered in order from [`Replica::seq`] + 1, all
+    /// in one transaction (one sync to disk for the batch): all or none.
+    pub fn apply_batch(&mut self, batch: &[(u64, &[u8])]) -> Result<()> {
+        let Some((first, _)) = batch.first() else {
+            return Ok(());
+        };
+        let last = batch.last().map(|(s, _)| *s).unwrap_or(*first);
+        let _span = tracing::debug_span!("replica apply", first, last).entered();
         if let Some(reason) = &self.diverged {
             return Err(StoreError::ReplicaDiverged {
-                seq,
+                seq: *first,
                 reason: format!("an earlier change failed: {reason}"),
             });
         }
-        if seq != self.seq + 1 {
-            return Err(StoreError::ReplicaGap {
-                have: self.seq,
-                got: seq,
-            });
+        let mut expect = self.seq + 1;
+        for (seq, _) in batch {
+            if *seq != expect {
+                return Err(StoreError::ReplicaGap {
+                    have: expect - 1,
+                    got: *seq,
+                });
+            }
+            expect += 1;
         }
-        match self.apply_in_transaction(seq, changeset) {
+        match self.apply_in_transaction(batch) {
             Ok(()) => {
-                self.seq = seq;
+                self.seq = last;
                 Ok(())
             }
-            Err(reason) => {
+            Err((seq, reason)) => {
                 tracing::warn!(seq, %reason, "changeset refused: the standby needs a snapshot");
                 self.diverged = Some(reason.clone());
                 Err(StoreError::ReplicaDiverged { seq, reason })
@@ -127,49 +141,32 @@ impl Replica {
         }
     }
 
-    /// The transaction of one changeset; the reason in words when it is
-    /// refused (everything rolled back).
-    fn apply_in_transaction(&mut self, seq: u64, changeset: &[u8]) -> Result<(), String> {
-        self.check_tables(changeset)?;
+    /// The transaction of a batch; the failing changeset's number and the
+    /// reason in words when it is refused (everything rolled back).
+    fn apply_in_transaction(&mut self, batch: &[(u64, &[u8])]) -> Result<(), (u64, String)> {
+        for (seq, changeset) in batch {
+            self.check_tables(changeset).map_err(|r| (*seq, r))?;
+        }
         let conn = &self.conn;
         conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| format!("cannot start a transaction: {e}"))?;
-        let first_conflict: Arc<Mutex<Option<String>>> = Arc::default();
-        let seen = first_conflict.clone();
-        let mut input: &[u8] = changeset;
-        let applied = conn.apply_strm(&mut input, None::<fn(&str) -> bool>, move |kind, item| {
-            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.is_none() {
-                let table = item
-                    .op()
-                    .map(|op| op.table_name().to_string())
-                    .unwrap_or_default();
-                *seen = Some(format!("{} in table {table}", conflict_words(&kind)));
+            .map_err(|e| (batch[0].0, format!("cannot start a transaction: {e}")))?;
+        let mut result = Ok(());
+        for (seq, changeset) in batch {
+            if let Err(reason) = apply_one(conn, *seq, changeset) {
+                result = Err((*seq, reason));
+                break;
             }
-            ConflictAction::SQLITE_CHANGESET_ABORT
-        });
-        let result = match applied {
-            Err(e) => Err(first_conflict
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .unwrap_or_else(|| format!("the change could not be read: {e}"))),
-            Ok(()) => match read_seq(conn) {
-                Ok(s) if s == seq => Ok(()),
-                Ok(s) => Err(format!("the change set the number to {s}, not {seq}")),
-                Err(e) => Err(format!("cannot read the number back: {e}")),
-            },
-        };
+        }
         match result {
             Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
-                format!("cannot commit: {e}")
+                (batch[0].0, format!("cannot commit: {e}"))
             }),
-            Err(reason) => {
+            Err(e) => {
                 if !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
-                Err(reason)
+                Err(e)
             }
         }
     }
@@ -240,5 +237,36 @@ fn conflict_words(kind: &ConflictType) -> &'static str {
         ConflictType::SQLITE_CHANGESET_CONSTRAINT => "a constraint refused a row",
         ConflictType::SQLITE_CHANGESET_FOREIGN_KEY => "a foreign key refused a row",
         _ => "an unknown conflict",
+    }
+}
+
+/// One changeset inside the batch's transaction, with a conflict handler
+/// that aborts; checks the number it wrote.
+fn apply_one(conn: &Connection, seq: u64, changeset: &[u8]) -> Result<(), String> {
+    let first_conflict: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = first_conflict.clone();
+    let mut input: &[u8] = changeset;
+    let applied = conn.apply_strm(&mut input, None::<fn(&str) -> bool>, move |kind, item| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_none() {
+            let table = item
+                .op()
+                .map(|op| op.table_name().to_string())
+                .unwrap_or_default();
+            *seen = Some(format!("{} in table {table}", conflict_words(&kind)));
+        }
+        ConflictAction::SQLITE_CHANGESET_ABORT
+    });
+    match applied {
+        Err(e) => Err(first_conflict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| format!("the change could not be read: {e}"))),
+        Ok(()) => match read_seq(conn) {
+            Ok(s) if s == seq => Ok(()),
+            Ok(s) => Err(format!("the change set the number to {s}, not {seq}")),
+            Err(e) => Err(format!("cannot read the number back: {e}")),
+        },
     }
 }
