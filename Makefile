@@ -18,6 +18,7 @@ bench:
 	$(TARGET)/release/outpost-bench-link
 	$(TARGET)/release/outpost-bench-sync
 	$(TARGET)/release/outpost-bench-sales
+	$(TARGET)/release/outpost-bench-standby
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 

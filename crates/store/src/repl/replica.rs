@@ -118,15 +118,13 @@ impl Replica {
                 reason: format!("an earlier change failed: {reason}"),
             });
         }
-        let mut expect = self.seq + 1;
-        for (seq, _) in batch {
+        for (expect, (seq, _)) in (self.seq + 1..).zip(batch.iter()) {
             if *seq != expect {
                 return Err(StoreError::ReplicaGap {
                     have: expect - 1,
                     got: *seq,
                 });
             }
-            expect += 1;
         }
         match self.apply_in_transaction(batch) {
             Ok(()) => {
