@@ -249,6 +249,25 @@ impl Drop for MasterProc {
     }
 }
 
+/// The `party_name` of every live Party in the database of `data` (read
+/// with the CLI), in no particular order.
+pub fn party_names(data: &Path) -> Vec<String> {
+    ok_lines(&db(
+        data,
+        &[
+            "query",
+            "Party",
+            "--fields",
+            "party_name",
+            "--limit",
+            "10000",
+        ],
+    ))
+    .iter()
+    .map(|r| r["party_name"].as_str().unwrap_or_default().to_string())
+    .collect()
+}
+
 /// Runs `outpost db --data DIR --connect TARGET <args>` (a slave call).
 pub fn remote(slave_dir: &Path, target: &str, args: &[&str]) -> Output {
     Command::new(outpost_bin())

@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use outpost_e2e::{
-    db, failed, free_port, ok_lines, ok_one, outpost, remote, MasterProc, SlaveWriter,
-};
+use outpost_e2e::{db, failed, free_port, ok_one, outpost, remote, MasterProc, SlaveWriter};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -21,20 +19,7 @@ fn s(p: &Path) -> &str {
 
 /// Party names stored in the database of `data` (read with the CLI).
 fn party_names(data: &Path) -> HashSet<String> {
-    ok_lines(&db(
-        data,
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect()
+    outpost_e2e::party_names(data).into_iter().collect()
 }
 
 /// `PRAGMA integrity_check` of a file, with the sqlite3 library.

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use outpost_e2e::{db, ok_lines, ok_one, outpost, outpost_bin, remote, MasterProc, SlaveWriter};
+use outpost_e2e::{db, ok_one, outpost, outpost_bin, party_names, remote, MasterProc, SlaveWriter};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -147,15 +147,7 @@ fn a_standby_copies_then_follows_four_writing_slaves_to_an_equal_database() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let slave_dirs: Vec<_> = (0..4).map(|_| dir()).collect();
-    for d in &slave_dirs {
-        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
-    }
-    let mut writers: Vec<SlaveWriter> = slave_dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
-        .collect();
+    let (_slave_dirs, mut writers) = four_writers(&master);
     for w in &writers {
         w.wait_for(10);
     }
@@ -218,24 +210,27 @@ fn a_standby_copies_then_follows_four_writing_slaves_to_an_equal_database() {
     }
 
     // The copy is an office database: every acknowledged write is there once.
-    let names: Vec<String> = ok_lines(&db(
-        sb.path(),
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect();
+    let names: Vec<String> = party_names(sb.path());
     for (_, pn) in &acked {
         assert_eq!(names.iter().filter(|n| *n == pn).count(), 1, "{pn}");
     }
     assert!(names.iter().any(|n| n == "Before the standby"));
+}
+
+/// Four slaves paired with `master` (with its code), then writing through
+/// it by its URL without the code.
+fn four_writers(master: &MasterProc) -> (Vec<tempfile::TempDir>, Vec<SlaveWriter>) {
+    let dirs: Vec<_> = (0..4).map(|_| dir()).collect();
+    for d in &dirs {
+        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
+    }
+    let url = master.url_without_code();
+    let writers = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
+        .collect();
+    (dirs, writers)
 }
 
 /// A master on `m` with `extra` flags, and a paired PC on `sb` made its
@@ -262,15 +257,7 @@ fn in_synchronous_mode_every_acknowledged_write_is_on_the_standby_when_the_maste
     let url = master.url_without_code();
     let mut standby = Standby::start(sb.path(), &url);
     standby.wait_line("Following");
-    let slave_dirs: Vec<_> = (0..4).map(|_| dir()).collect();
-    for d in &slave_dirs {
-        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
-    }
-    let mut writers: Vec<SlaveWriter> = slave_dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
-        .collect();
+    let (_slave_dirs, mut writers) = four_writers(&master);
     for w in &writers {
         w.wait_for(40);
     }
@@ -285,20 +272,7 @@ fn in_synchronous_mode_every_acknowledged_write_is_on_the_standby_when_the_maste
     }
     drop(standby);
     assert!(acked.len() >= 160);
-    let names: Vec<String> = ok_lines(&db(
-        sb.path(),
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect();
+    let names: Vec<String> = party_names(sb.path());
     for (name, pn) in &acked {
         assert_eq!(
             names.iter().filter(|n| *n == pn).count(),
@@ -345,15 +319,7 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
     let url = master.url_without_code();
     let mut standby = Standby::start(sb.path(), &url);
     standby.wait_line("Following");
-    let slave_dirs: Vec<_> = (0..4).map(|_| dir()).collect();
-    for d in &slave_dirs {
-        ok_one(&remote(d.path(), &master.url, &["count", "Party"]));
-    }
-    let mut writers: Vec<SlaveWriter> = slave_dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| SlaveWriter::start(d.path(), &url, &format!("w{i}")))
-        .collect();
+    let (slave_dirs, mut writers) = four_writers(&master);
     for w in &writers {
         w.wait_for(30);
     }
@@ -400,20 +366,7 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
         );
         acked.extend(w.acked());
     }
-    let names: Vec<String> = ok_lines(&db(
-        sb.path(),
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect();
+    let names: Vec<String> = party_names(sb.path());
     for (name, pn) in &acked {
         assert_eq!(
             names.iter().filter(|n| *n == pn).count(),
@@ -512,38 +465,12 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
     let strays = std::fs::read_to_string(m.path().join(list)).unwrap();
     assert!(strays.contains("\"doctype\":\"Party\""), "{strays}");
     drop(rejoined);
-    let on_new: Vec<String> = ok_lines(&db(
-        sb.path(),
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect();
+    let on_new: Vec<String> = party_names(sb.path());
     assert!(!on_new
         .iter()
         .any(|n| n == "Stray at the old master" || n == "Split brain"));
     // The rejoined standby's copy is the office's: the stray is not in it.
-    let copy: Vec<String> = ok_lines(&db(
-        m.path(),
-        &[
-            "query",
-            "Party",
-            "--fields",
-            "party_name",
-            "--limit",
-            "10000",
-        ],
-    ))
-    .iter()
-    .map(|r| r["party_name"].as_str().unwrap().to_string())
-    .collect();
+    let copy: Vec<String> = party_names(m.path());
     assert!(!copy.iter().any(|n| n == "Stray at the old master"));
     drop(promoted);
 }
