@@ -26,7 +26,7 @@ use crate::error::{NodeError, Result};
 mod resolve;
 
 pub use resolve::{forget, load_paired, PairedMaster};
-use resolve::{resolve, save_paired};
+use resolve::{hello_first, resolve, save_paired};
 
 /// File in the slave's data folder naming the master it paired with.
 pub const SLAVE_FILE: &str = "slave.json";
@@ -39,8 +39,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long to look for a master by name on the LAN.
 const BROWSE: Duration = Duration::from_secs(2);
-/// How long the first `hello` after connecting may take.
-const HELLO_WAIT: Duration = Duration::from_secs(10);
 
 /// Where to find the master.
 #[derive(Debug, Clone)]
@@ -378,55 +376,6 @@ impl Db for RemoteDb {
             self.inner.subscription.clone(),
         )
     }
-}
-
-/// Says `hello` with the epoch this slave knows, before any other call,
-/// and waits for the answer: it carries the office's roster and epoch
-/// (remembered in `slave.json`, so that a promoted standby is accepted). A
-/// master with an older epoch than this slave knows was replaced: `Err`,
-/// and no call is sent to it (its `hello` told it so: it stops taking
-/// writes).
-async fn hello_first(
-    inner: &Arc<Inner>,
-    tx: &ChannelSender,
-    rx: &mut outpost_link::ChannelReceiver,
-) -> std::result::Result<(), String> {
-    let known = load_paired(&inner.config.data)
-        .map(|p| p.epoch)
-        .unwrap_or(0);
-    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs {
-        epoch: Some(known),
-        ..Default::default()
-    }));
-    tx.send(hello.encode().as_bytes())
-        .await
-        .map_err(|e| format!("the master did not take the hello: {e}"))?;
-    let answer = tokio::time::timeout(HELLO_WAIT, async {
-        while let Some(msg) = rx.recv().await {
-            let Ok(bytes) = msg else { continue };
-            if let Ok(Incoming::Response(resp)) = decode_incoming(&bytes) {
-                if resp.id.as_ref() == Some(&hello.id) {
-                    return Some(resp);
-                }
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .ok_or_else(|| "the master did not answer the hello".to_string())?;
-    let v = answer
-        .result
-        .map_err(|e| format!("the master refused the hello: {e}"))?;
-    let epoch = v["epoch"].as_u64().unwrap_or(0);
-    if epoch < known {
-        return Err(format!(
-            "this master is out of date: the office's epoch is {known} and it is at {epoch} (a standby was promoted in its place); looking for the current master"
-        ));
-    }
-    resolve::learn_roster(&inner.config.data, &v);
-    Ok(())
 }
 
 /// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.

@@ -1,6 +1,7 @@
 //! Where a slave finds its master and which fingerprints it pins: the
 //! paired master it remembers (`slave.json`: name, fingerprint, last
-//! address, and the office's roster), a pairing URL, or a name on the LAN.
+//! address, and the office's roster), a pairing URL, or a name on the LAN;
+//! and, once connected, whether it is still the office's master (its epoch).
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,7 +9,16 @@ use std::time::Duration;
 use outpost_link::{discovery, LinkError};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use outpost_api::protocol::decode_incoming;
+use outpost_api::{Incoming, Op, Request};
+use outpost_link::ChannelSender;
+
 use super::{Inner, Target, BROWSE, SLAVE_FILE};
+
+/// How long the first `hello` after connecting may take.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
 
 /// What a slave remembers about its master.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,4 +178,53 @@ pub(super) fn learn_roster(dir: &Path, hello: &serde_json::Value) {
         paired.epoch = epoch;
         let _ = save_paired(dir, &paired);
     }
+}
+
+/// Says `hello` with the epoch this slave knows, before any other call,
+/// and waits for the answer: it carries the office's roster and epoch
+/// (remembered in `slave.json`, so that a promoted standby is accepted). A
+/// master with an older epoch than this slave knows was replaced: `Err`,
+/// and no call is sent to it (its `hello` told it so: it stops taking
+/// writes).
+pub(super) async fn hello_first(
+    inner: &Arc<Inner>,
+    tx: &ChannelSender,
+    rx: &mut outpost_link::ChannelReceiver,
+) -> std::result::Result<(), String> {
+    let known = load_paired(&inner.config.data)
+        .map(|p| p.epoch)
+        .unwrap_or(0);
+    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs {
+        epoch: Some(known),
+        ..Default::default()
+    }));
+    tx.send(hello.encode().as_bytes())
+        .await
+        .map_err(|e| format!("the master did not take the hello: {e}"))?;
+    let answer = tokio::time::timeout(HELLO_WAIT, async {
+        while let Some(msg) = rx.recv().await {
+            let Ok(bytes) = msg else { continue };
+            if let Ok(Incoming::Response(resp)) = decode_incoming(&bytes) {
+                if resp.id.as_ref() == Some(&hello.id) {
+                    return Some(resp);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| "the master did not answer the hello".to_string())?;
+    let v = answer
+        .result
+        .map_err(|e| format!("the master refused the hello: {e}"))?;
+    let epoch = v["epoch"].as_u64().unwrap_or(0);
+    if epoch < known {
+        return Err(format!(
+            "this master is out of date: the office's epoch is {known} and it is at {epoch} (a standby was promoted in its place); looking for the current master"
+        ));
+    }
+    learn_roster(&inner.config.data, &v);
+    Ok(())
 }
