@@ -95,16 +95,25 @@ impl Hub {
     /// setting afresh (off the async runtime): a standby made a moment ago
     /// with `outpost devices standby` counts at once.
     pub async fn following(&self) -> Option<bool> {
+        self.standby_device_now().await?;
+        Some(
+            self.lock()
+                .last_call
+                .is_some_and(|t| t.elapsed() <= AWAY_AFTER),
+        )
+    }
+
+    /// The standby device, read afresh from the database (off the async
+    /// runtime): a standby made a moment ago counts at once.
+    async fn standby_device_now(&self) -> Option<String> {
         let store = self.store.clone();
         let device = tokio::task::spawn_blocking(move || super::standby_device(&store))
             .await
             .ok()
             .and_then(|r| r.ok())
             .flatten();
-        let mut s = self.lock();
-        s.device = Some((Instant::now(), device.clone()));
-        device?;
-        Some(s.last_call.is_some_and(|t| t.elapsed() <= AWAY_AFTER))
+        self.lock().device = Some((Instant::now(), device.clone()));
+        device
     }
 
     /// Waits until the standby holds change `seq` on disk, at most
@@ -152,7 +161,7 @@ impl Hub {
 
     /// Answers one of the standby's calls from `device`.
     pub async fn call(&self, device: &str, op: &Op) -> Result<Value, ApiError> {
-        if self.standby_device().as_deref() != Some(device) {
+        if self.standby_device_now().await.as_deref() != Some(device) {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this PC is not the office's standby: make it one on the master (`outpost devices standby ID`, or the Master screen's device list)",
