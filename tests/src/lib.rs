@@ -371,3 +371,66 @@ impl Drop for SlaveWriter {
         self.kill();
     }
 }
+
+/// `outpost standby` running, with its printed lines.
+pub struct StandbyProc {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl StandbyProc {
+    pub fn start(data: &Path, target: &str) -> StandbyProc {
+        let mut child = std::process::Command::new(outpost_bin())
+            .args([
+                "standby",
+                "--data",
+                data.to_str().unwrap(),
+                "--connect",
+                target,
+            ])
+            .env_remove("OUTPOST_DATA")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StandbyProc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a printed line containing `text`.
+    pub fn wait_line(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("the standby never said \"{text}\"; it said {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for StandbyProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,13 +5,13 @@
 //! office database. Real processes, real WebRTC, real files.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use outpost_e2e::{db, ok_one, outpost, outpost_bin, party_names, remote, MasterProc, SlaveWriter};
+use outpost_e2e::{
+    db, ok_one, outpost, outpost_bin, party_names, remote, MasterProc, SlaveWriter, StandbyProc,
+};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -19,63 +19,6 @@ fn dir() -> tempfile::TempDir {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// `outpost standby` running, with its printed lines.
-struct Standby {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Standby {
-    fn start(data: &Path, target: &str) -> Standby {
-        let mut child = Command::new(outpost_bin())
-            .args(["standby", "--data", s(data), "--connect", target])
-            .env_remove("OUTPOST_DATA")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Standby {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a printed line containing `text`.
-    fn wait_line(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => panic!("the standby never said \"{text}\"; it said {:?}", self.seen),
-            }
-        }
-    }
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn read_only(path: &Path) -> rusqlite::Connection {
@@ -135,7 +78,7 @@ fn a_standby_copies_then_follows_four_writing_slaves_to_an_equal_database() {
     // A paired PC that is not the standby is refused, in words.
     let sb = dir();
     ok_one(&remote(sb.path(), &master.url, &["count", "Party"]));
-    let mut standby = Standby::start(sb.path(), &url);
+    let mut standby = StandbyProc::start(sb.path(), &url);
     standby.wait_line("is not the office's standby");
     drop(standby);
 
@@ -151,7 +94,7 @@ fn a_standby_copies_then_follows_four_writing_slaves_to_an_equal_database() {
     for w in &writers {
         w.wait_for(10);
     }
-    let mut standby = Standby::start(sb.path(), &url);
+    let mut standby = StandbyProc::start(sb.path(), &url);
     standby.wait_line("Copying the office database");
     standby.wait_line("Following");
     let counts: Vec<usize> = writers.iter().map(SlaveWriter::count).collect();
@@ -255,7 +198,7 @@ fn in_synchronous_mode_every_acknowledged_write_is_on_the_standby_when_the_maste
     let (m, sb) = (dir(), dir());
     let mut master = master_with_standby(m.path(), sb.path(), &["--durability", "sync"]);
     let url = master.url_without_code();
-    let mut standby = Standby::start(sb.path(), &url);
+    let mut standby = StandbyProc::start(sb.path(), &url);
     standby.wait_line("Following");
     let (_slave_dirs, mut writers) = four_writers(&master);
     for w in &writers {
@@ -317,7 +260,7 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
     let mut master = master_with_standby(m.path(), sb.path(), &["--durability", "sync"]);
     let port = master.port;
     let url = master.url_without_code();
-    let mut standby = Standby::start(sb.path(), &url);
+    let mut standby = StandbyProc::start(sb.path(), &url);
     standby.wait_line("Following");
     let (slave_dirs, mut writers) = four_writers(&master);
     for w in &writers {
@@ -447,7 +390,7 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let mut rejoined = Standby::start(m.path(), &promoted.url_without_code());
+    let mut rejoined = StandbyProc::start(m.path(), &promoted.url_without_code());
     rejoined.wait_line("Following");
     let files: Vec<String> = std::fs::read_dir(m.path())
         .unwrap()

@@ -33,4 +33,4 @@ pub use connector::{
     Connector, Cursor, ErrorClass, Page, RemoteRecord, RemoteWrite, SyncError, Traffic,
 };
 pub use probe::{probe, ModelProbe, Probe};
-pub use worker::{request_now, request_served, Sync, UPSTREAM_DEVICE};
+pub use worker::{request_now, request_served, Barrier, Sync, UPSTREAM_DEVICE};

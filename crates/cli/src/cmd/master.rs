@@ -37,6 +37,7 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
                         .map_err(|e| anyhow::anyhow!("cannot start the upstream sync: {e}"))?,
                 );
                 master.db().set_upstream(Some(sync.clone()));
+                sync.set_barrier(Some(master.standby_barrier()));
                 println!("Syncing with the head office at {url} (`outpost sync status` tells how it goes).");
                 Some(sync)
             }

@@ -280,6 +280,35 @@ impl Master {
         self.backups.status()
     }
 
+    /// A wait for the standby to hold change `seq`, for the upstream sync
+    /// worker (`outpost_sync::Sync::set_barrier`): in synchronous mode with
+    /// the standby following, at most until it counts as away; otherwise
+    /// at once.
+    #[allow(clippy::type_complexity)]
+    pub fn standby_barrier(
+        &self,
+    ) -> std::sync::Arc<
+        dyn Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+            + Send
+            + Sync,
+    > {
+        let shared = self.shared.clone();
+        std::sync::Arc::new(move |seq| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                if shared.config.durability != Durability::Sync
+                    || shared.standby.following().await != Some(true)
+                {
+                    return true;
+                }
+                shared
+                    .standby
+                    .wait_acked(seq, crate::standby::hub::AWAY_AFTER)
+                    .await
+            })
+        })
+    }
+
     /// The higher epoch this master met, when a standby was promoted in
     /// its place (it then refuses every write).
     pub fn fenced(&self) -> Option<u64> {

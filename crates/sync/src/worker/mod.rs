@@ -115,8 +115,20 @@ pub fn request_served(store: &Store, token: &str) -> bool {
 }
 
 /// The running worker. Dropping it does not stop it: call [`Sync::stop`].
+/// Waits until the office's standby holds the change numbered `seq`
+/// (synchronous mode); set by the master with [`Sync::set_barrier`]. The
+/// worker calls it after marking entries `sending` and before sending
+/// them, so a promoted standby knows they may have reached head office and
+/// looks them up instead of creating them twice.
+pub type Barrier = Arc<
+    dyn Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + std::marker::Sync,
+>;
+
 pub struct Sync {
     store: Store,
+    barrier: Arc<std::sync::RwLock<Option<Barrier>>>,
     asked: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -186,7 +198,9 @@ impl Sync {
         }
         let asked = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
+        let barrier: Arc<std::sync::RwLock<Option<Barrier>>> = Arc::default();
         let worker = Worker {
+            barrier: barrier.clone(),
             store: store.clone(),
             connector: connector.clone(),
             config: config.clone(),
@@ -199,6 +213,7 @@ impl Sync {
         let task = tokio::spawn(worker.run(now.clone(), asked.clone(), stop_rx, lock));
         Ok(Sync {
             store,
+            barrier,
             asked,
             stop,
             task,
@@ -206,6 +221,12 @@ impl Sync {
             config,
             schema,
         })
+    }
+
+    /// Sets (or removes) the wait for the standby before each push (see
+    /// [`Barrier`]).
+    pub fn set_barrier(&self, barrier: Option<Barrier>) {
+        *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier;
     }
 
     /// Starts a cycle now (or right after the one running); returns the
@@ -258,6 +279,9 @@ fn parts<'a>(
 }
 
 struct Worker {
+    /// The standby's acknowledgement to wait for before sending (see
+    /// [`Barrier`]).
+    barrier: Arc<std::sync::RwLock<Option<Barrier>>>,
     store: Store,
     connector: Arc<dyn Connector>,
     config: Arc<UpstreamConfig>,

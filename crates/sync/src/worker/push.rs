@@ -319,6 +319,7 @@ impl Worker {
         }
         self.on_store(move |s| s.outbox_mark_sending(&sending))
             .await?;
+        self.standby_barrier().await;
         self.pause("before_send").await;
         let mut settled: Vec<(Group, String)> = Vec::new();
         self.create_split(doctype, creates, &mut settled).await?;

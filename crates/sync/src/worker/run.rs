@@ -124,6 +124,25 @@ impl Worker {
         }
     }
 
+    /// Waits for the standby to hold everything written so far (when the
+    /// master set a [`super::Barrier`]).
+    pub(super) async fn standby_barrier(&self) {
+        let barrier = self
+            .barrier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(b) = barrier {
+            let seq = self.store.repl_seq();
+            if !b(seq).await {
+                tracing::warn!(
+                    seq,
+                    "the standby did not confirm the outbox marks in time; pushing anyway"
+                );
+            }
+        }
+    }
+
     /// A test hook: `OUTPOST_SYNC_PAUSE=before_send|after_answer` stops the
     /// worker there for good, so a test can kill the process at that point.
     pub(super) async fn pause(&self, point: &str) {
