@@ -48,9 +48,10 @@ function cli(args, { netns } = {}) {
 }
 
 /** An `outpost master` serving the web UI; resolves with its addresses. */
-async function startMaster(name, { data = tempDir('master'), port, listen = '127.0.0.1', netns, extra = [] } = {}) {
+async function startMaster(name, { data = tempDir('master'), port, listen = '127.0.0.1', netns, extra = [], command } = {}) {
   port ??= await freePort();
-  const args = ['master', '--data', data, '--name', name, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI, ...extra];
+  const head = command ?? ['master', '--name', name];
+  const args = [...head, '--data', data, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI, ...extra];
   const proc = netns ? spawn('ip', ['netns', 'exec', netns, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -498,4 +499,53 @@ test('a Sale made in a browser reaches the head office (Tryton); its number and 
   await page.locator(`${tid('row')} td[data-sync="sent"]`).first().waitFor();
   await shot(page, 'b11-browser-sales-list-head-office');
   assert.deepEqual(errors, []);
+}));
+
+test('a paired browser follows a failover: the standby promoted at the same address is accepted without pairing again', withShots(async () => {
+  const m = await startMaster('Failover depot', { extra: ['--durability', 'sync'] });
+  // Another PC is made the office's standby and follows the master.
+  const sbData = tempDir('standby');
+  assert.equal(cli(['db', '--data', sbData, '--connect', m.url, 'count', 'Party']).code, 0);
+  const sbId = cli(['id', '--data', sbData]).out.trim();
+  const made = cli(['devices', '--data', m.data, 'standby', sbId]);
+  assert.equal(made.code, 0, made.err);
+  const plain = m.url.replace(/&code=[^&]*/, '');
+  const standby = spawn(CLI, ['standby', '--data', sbData, '--connect', plain], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let sbOut = '';
+  standby.stdout.on('data', (d) => (sbOut += d));
+  cleanups.push(async () => {
+    if (standby.exitCode === null && standby.signalCode === null) standby.kill('SIGKILL');
+  });
+  await waitFor('the standby to follow', async () => sbOut.includes('Following'));
+
+  // A browser pairs (and learns the office's roster from the master).
+  const b = await openBrowser('failover');
+  await b.page.goto(m.browser);
+  await pair(b.page, m.code, 'Counter tablet');
+  await waitFor('the browser to connect', async () => (await linkState(b.page)) === 'connected');
+  const cliDir = tempDir('cli-failover');
+  const before = cli(['db', '--data', cliDir, '--connect', m.url, 'insert', 'Party', JSON.stringify({ party_name: 'Before the failover' })]);
+  assert.equal(before.code, 0, before.err);
+  await openDoctype(b.page, 'Party');
+  await row(b.page, 'Before the failover').waitFor({ timeout: 15000 });
+  await waitFor('the browser to know the roster', async () =>
+    (await b.page.evaluate(() => JSON.parse(localStorage.getItem('outpost.pairing') ?? '{}').roster ?? [])).includes(sbId),
+  );
+
+  // The master dies; the standby is promoted and serves the same address.
+  m.proc.kill('SIGKILL');
+  await waitFor('the browser to notice', async () => ['reconnecting', 'connecting'].includes(await linkState(b.page)));
+  const p = await startMaster('Failover depot', { data: sbData, port: m.port, command: ['promote'] });
+  assert.notEqual(p.fingerprint, m.fingerprint, 'another PC answers now');
+  await waitFor('the browser to reconnect to the promoted standby', async () => (await linkState(b.page)) === 'connected', 45000);
+  // It works on the same records, and sees new ones.
+  const after = cli(['db', '--data', tempDir('cli-after'), '--connect', p.url, 'insert', 'Party', JSON.stringify({ party_name: 'After the failover' })]);
+  assert.equal(after.code, 0, after.err);
+  await openDoctype(b.page, 'Party');
+  await row(b.page, 'After the failover').waitFor({ timeout: 15000 });
+  await row(b.page, 'Before the failover').waitFor();
+  const kept = await b.page.evaluate(() => JSON.parse(localStorage.getItem('outpost.pairing')));
+  assert.equal(kept.fingerprint, p.fingerprint, 'the pairing now pins the promoted standby');
+  await shot(b.page, 'b12-browser-after-failover');
+  assert.deepEqual(b.errors, []);
 }));

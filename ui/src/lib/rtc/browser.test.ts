@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api';
-import { BrowserSession, backoff, defaultDeviceName, offerMaxFrame } from './browser';
+import { BrowserSession, accepted, backoff, defaultDeviceName, offerMaxFrame } from './browser';
 
 describe('browser transport helpers', () => {
   it('reads the master’s frame limit from its offer, capped at what it accepts', () => {
@@ -52,5 +52,16 @@ describe('BrowserSession without a usable page', () => {
     expect(await s.invoke('take_open_url')).toBeNull();
     const pair = await s.invoke('slave_connect', { code: 'ABCD-2345' }).catch((e) => e);
     expect(pair.code).toBe('unavailable');
+  });
+});
+
+describe('a kept pairing', () => {
+  it('accepts its master and, once learned, the office roster, each once', () => {
+    const a = 'aa'.repeat(32);
+    const b = 'bb'.repeat(32);
+    const kept = { fingerprint: a, office: 'Depot', device_name: 'tablet', paired_at: '' };
+    expect(accepted(kept)).toEqual([a]);
+    expect(accepted({ ...kept, roster: [a, b] })).toEqual([a, b]);
+    expect(accepted({ ...kept, fingerprint: b, roster: [a, b] })).toEqual([b, a]);
   });
 });

@@ -1,0 +1,200 @@
+// One WebRTC connection from this page to the master: the signaling
+// socket, hello (with a code proof on first contact), the master's offer
+// pinned to the expected fingerprint, the answer from this browser's kept
+// certificate, trickled candidates, and the `db` channel the master opens.
+
+import { shortFingerprint } from '../pairing';
+import type { BrowserIdentity } from './identity';
+import { codeProof, sdpFingerprintMismatch } from './pairing';
+
+/** The code of a refusal by this page: another master than the pinned one answered. */
+export const MASTER_CHANGED = 'master_changed';
+/** Frames the master accepts at most (its SCTP max message size). */
+const MASTER_MAX_FRAME = 262_144;
+const HANDSHAKE_MS = 15_000;
+const SOCKET_OPEN_MS = 5_000;
+/** Reconnect backoff: first wait, cap. */
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+
+/** A refusal or failure while connecting, with the master's code. */
+export class LinkFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LinkFailure';
+  }
+}
+
+export interface Open {
+  pc: RTCPeerConnection;
+  dc: RTCDataChannel;
+  maxFrame: number;
+}
+
+/** The largest frame the offer's side accepts (`a=max-message-size`). */
+export function offerMaxFrame(sdp: string): number {
+  const m = /^a=max-message-size:(\d+)/m.exec(sdp);
+  const n = m ? Number(m[1]) : 65_536;
+  return Math.min(n === 0 ? MASTER_MAX_FRAME : n, MASTER_MAX_FRAME);
+}
+
+/** Wait before reconnect attempt `n` (0-based): doubling, capped, with jitter. */
+export function backoff(n: number, random: () => number = Math.random): number {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(n, 10));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+/** Words for a connection attempt that failed without the master saying why. */
+function unreachable(host: string, why: string): LinkFailure {
+  return new LinkFailure('unavailable', `cannot reach the master at ${host}: ${why}`);
+}
+
+/**
+ * Brings up the `db` channel: one attempt, hello to open channel. Rejects
+ * with a LinkFailure carrying the master's refusal when there is one.
+ */
+export async function openChannel(opts: {
+  signalUrl: string;
+  host: string;
+  identity: BrowserIdentity;
+  master: string;
+  deviceName: string;
+  code?: string;
+}): Promise<Open> {
+  const { identity, master } = opts;
+  const proof = opts.code ? await codeProof(opts.code, identity.fingerprint, master) : undefined;
+  const ws = new WebSocket(opts.signalUrl);
+  let pc: RTCPeerConnection | null = null;
+  const inbox: any[] = [];
+  let wake: (() => void) | null = null;
+  let ended: LinkFailure | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  ws.onmessage = (e) => {
+    if (typeof e.data !== 'string') return;
+    try {
+      inbox.push(JSON.parse(e.data));
+    } catch {
+      ended = new LinkFailure('bad_request', 'the master sent a signaling message that is not JSON');
+    }
+    poke();
+  };
+  ws.onclose = () => {
+    ended ??= new LinkFailure('closed', 'the master closed the signaling socket');
+    poke();
+  };
+  let dc: RTCDataChannel | null = null;
+  let dcOpen = false;
+  let failed: string | null = null;
+  const deadline = Date.now() + HANDSHAKE_MS;
+
+  // Waits for the open channel, a message, a failure, or the deadline.
+  const until = async (what: string) => {
+    while (true) {
+      if (failed) throw unreachable(opts.host, failed);
+      if (dcOpen || inbox.length > 0) return;
+      if (ended && ended.code !== 'closed') throw ended;
+      if (ended && !pc) throw unreachable(opts.host, `the signaling socket closed while ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw unreachable(opts.host, `no answer within ${HANDSHAKE_MS / 1000} s while ${what}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, Math.min(left, 250));
+      });
+    }
+  };
+
+  try {
+    // Open the socket.
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(unreachable(opts.host, 'the signaling socket did not open')), SOCKET_OPEN_MS);
+      ws.onopen = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      ws.onerror = () => {
+        clearTimeout(t);
+        reject(unreachable(opts.host, 'the signaling socket could not be opened (is the master running?)'));
+      };
+    });
+    ws.onerror = () => poke();
+    const hello: Record<string, unknown> = { t: 'hello', v: 1, device: identity.fingerprint, name: opts.deviceName };
+    if (proof) hello.proof = proof;
+    ws.send(JSON.stringify(hello));
+
+    // The offer, or a refusal.
+    await until('waiting for the master’s offer');
+    const first = inbox.shift();
+    if (first?.t === 'refused') throw new LinkFailure(String(first.code), String(first.message));
+    if (first?.t !== 'offer' || typeof first.sdp !== 'string') {
+      throw new LinkFailure('bad_request', `expected an offer from the master, got ${first?.t ?? 'nothing'}`);
+    }
+    const wrong = sdpFingerprintMismatch(first.sdp, master);
+    if (wrong) {
+      throw new LinkFailure(
+        MASTER_CHANGED,
+        `the master answering at ${opts.host} is not the one this page was served by: its certificate is ${shortFingerprint(wrong)}, expected ${shortFingerprint(master)}`,
+      );
+    }
+    const maxFrame = offerMaxFrame(first.sdp);
+    pc = new RTCPeerConnection({ certificates: [identity.certificate], iceServers: [] });
+    const conn = pc;
+    conn.onicecandidate = (e) => {
+      const c = e.candidate;
+      if (c && c.candidate && ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({ t: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? '0' }));
+      }
+    };
+    conn.onconnectionstatechange = () => {
+      if (conn.connectionState === 'failed') failed = 'no network path to the master (the WebRTC connection failed)';
+      poke();
+    };
+    conn.ondatachannel = (e) => {
+      if (e.channel.label !== 'db') return;
+      dc = e.channel;
+      dc.binaryType = 'arraybuffer';
+      if (dc.readyState === 'open') dcOpen = true;
+      dc.onopen = () => {
+        dcOpen = true;
+        poke();
+      };
+      poke();
+    };
+    await conn.setRemoteDescription({ type: 'offer', sdp: first.sdp });
+    const answer = await conn.createAnswer();
+    await conn.setLocalDescription(answer);
+    ws.send(JSON.stringify({ t: 'answer', sdp: conn.localDescription?.sdp ?? answer.sdp }));
+
+    // Candidates until the channel opens.
+    while (!dcOpen) {
+      await until('connecting');
+      while (inbox.length > 0) {
+        const m = inbox.shift();
+        if (m?.t === 'candidate' && typeof m.candidate === 'string') {
+          await conn
+            .addIceCandidate({ candidate: m.candidate, sdpMid: m.mid ?? '0', sdpMLineIndex: 0 })
+            .catch(() => undefined);
+        } else if (m?.t === 'refused') {
+          throw new LinkFailure(String(m.code), String(m.message));
+        } else {
+          throw new LinkFailure('bad_request', `unexpected ${m?.t ?? 'message'} from the master`);
+        }
+      }
+    }
+    ws.onclose = null;
+    ws.close();
+    const sendLimit = conn.sctp?.maxMessageSize || 65_536;
+    return { pc: conn, dc: dc!, maxFrame: Math.min(maxFrame, sendLimit) };
+  } catch (e) {
+    ws.onclose = null;
+    ws.close();
+    pc?.close();
+    throw e;
+  }
+}
