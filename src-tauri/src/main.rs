@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{
     App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, Keep, Parked, Probe,
-    UpstreamForm, UpstreamFormView,
+    StandbyView, UpstreamForm, UpstreamFormView,
 };
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -128,6 +128,24 @@ async fn backup_view(app: State<'_, App>) -> Result<BackupView, AppError> {
 #[tauri::command]
 async fn backup_now(app: State<'_, App>) -> Result<BackupView, AppError> {
     app.backup_now().await
+}
+
+#[tauri::command]
+async fn standby_view(app: State<'_, App>) -> Result<StandbyView, AppError> {
+    app.standby_view().await
+}
+
+#[tauri::command]
+async fn device_make_standby(
+    app: State<'_, App>,
+    fingerprint: String,
+) -> Result<StandbyView, AppError> {
+    app.device_make_standby(&fingerprint).await
+}
+
+#[tauri::command]
+async fn device_clear_standby(app: State<'_, App>) -> Result<StandbyView, AppError> {
+    app.device_clear_standby().await
 }
 
 #[tauri::command]
@@ -296,6 +314,9 @@ fn main() {
             backup_settings_save,
             backup_view,
             backup_now,
+            standby_view,
+            device_make_standby,
+            device_clear_standby,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

@@ -280,8 +280,22 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   await s.waitText(sel('list-total'), '2');
   await shot(s, '09-master-list-live');
 
-  // Revoke the CLI slave from the window: it is refused from then on.
+  // The CLI slave made the office's standby: marked in the list, and the
+  // standby line says it is away (no standby process runs); then none.
   await s.click(sel('nav-master'));
+  await s.waitText(sel('standby-line'), (t) => /^No standby/.test(t));
+  await (await waitFor('the make standby button', () => s.find(`${sel('device-row')} ${sel('make-standby')}`))).click();
+  await s.click(sel('confirm-ok'));
+  await s.$(`${sel('device-row')} ${sel('standby-mark')}`);
+  const line = await s.waitText(sel('standby-line'), (t) => /away/.test(t));
+  assert.match(line, /^Standby: .+ — away/);
+  assert.equal(await s.execute('return document.querySelector("[data-testid=standby-line]").dataset.tone'), 'away');
+  await shot(s, 'desktop-standby');
+  await (await waitFor('the no standby button', () => s.find(`${sel('device-row')} ${sel('clear-standby')}`))).click();
+  await s.waitText(sel('standby-line'), (t) => /^No standby/.test(t));
+  await s.$(`${sel('device-row')} ${sel('make-standby')}`);
+
+  // Revoke the CLI slave from the window: it is refused from then on.
   await s.$(sel('device-row'));
   await (await waitFor('the revoke button', () => s.find(`${sel('device-row')} ${sel('revoke')}`))).click();
   await s.click(sel('confirm-ok'));

@@ -31,6 +31,7 @@ pub mod error;
 pub mod head_office;
 pub mod qr;
 pub mod settings;
+pub mod standby;
 pub mod status;
 #[cfg(test)]
 mod typescript;
@@ -42,4 +43,5 @@ pub use head_office::{DoctypeChoice, UpstreamForm, UpstreamFormView};
 pub use outpost_store::{Conflict, Keep, Parked};
 pub use outpost_sync::{Kind, ModelProbe, Probe};
 pub use settings::{Role, Settings};
+pub use standby::{StandbyDeviceView, StandbyView};
 pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};

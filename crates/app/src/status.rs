@@ -80,11 +80,15 @@ pub struct DeviceView {
     pub last_seen: String,
     pub state: String,
     pub connected: bool,
+    /// It is the office's standby master (it keeps a full copy).
+    pub standby: bool,
 }
 
 impl DeviceView {
-    pub fn new(d: outpost_store::Device, connected: bool) -> DeviceView {
+    /// `standby`: the office's standby device, if it has one.
+    pub fn new(d: outpost_store::Device, connected: bool, standby: Option<&str>) -> DeviceView {
         DeviceView {
+            standby: standby == Some(d.fingerprint.as_str()),
             short: short_fingerprint(&d.fingerprint),
             fingerprint: d.fingerprint,
             name: d.name,

@@ -92,6 +92,11 @@ fn export(dir: &Path) {
         s::backup::Attempt,
         s::backup::BackupInfo,
     );
+    // The Master screen's standby.
+    export!(
+        crate::standby::StandbyView,
+        crate::standby::StandbyDeviceView
+    );
 }
 
 /// The `.ts` files under `dir`, by path relative to it (`/`-separated:

@@ -36,11 +36,16 @@ import type {
   Response,
   Probe,
   Status as StatusView,
+  StandbyView,
   SyncView,
   UpstreamForm,
   UpstreamFormView,
 } from './generated';
 
+export type {
+  StandbyDeviceView,
+  StandbyView,
+} from './generated';
 export type {
   ApiError as ApiErrorBody,
   Attempt,
@@ -489,6 +494,21 @@ export class Api {
   /** Backs up now into the schedule's folder and waits for it (master only). */
   backupNow(): Promise<BackupView> {
     return this.cmd('backup_now');
+  }
+
+  /** The office's standby and its lag, and whether this master was fenced (master only). */
+  standbyView(): Promise<StandbyView> {
+    return this.cmd('standby_view');
+  }
+
+  /** "Make standby": this approved device becomes the office's standby, in place of any other. */
+  deviceMakeStandby(fingerprint: string): Promise<StandbyView> {
+    return this.cmd('device_make_standby', { fingerprint });
+  }
+
+  /** "No standby": the office has none any more. */
+  deviceClearStandby(): Promise<StandbyView> {
+    return this.cmd('device_clear_standby');
   }
 
   // ---- events -------------------------------------------------------------

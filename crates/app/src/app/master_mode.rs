@@ -1,6 +1,7 @@
 //! Master mode: turning it on and off, pairing codes, the device list.
 
 use super::*;
+use outpost_node::standby;
 
 impl App {
     /// "This PC is the master": opens (or creates) the office database,
@@ -143,13 +144,14 @@ impl App {
     pub async fn devices(&self) -> Result<Vec<DeviceView>, AppError> {
         self.with_master(|master| {
             let connected: Vec<String> = master.connected().into_iter().map(|d| d.device).collect();
+            let standby = standby::standby_device(master.store())?;
             let mut list: Vec<DeviceView> = master
                 .store()
                 .devices()?
                 .into_iter()
                 .map(|d| {
                     let connected = connected.contains(&d.fingerprint);
-                    DeviceView::new(d, connected)
+                    DeviceView::new(d, connected, standby.as_deref())
                 })
                 .collect();
             list.sort_by(|a, b| {
@@ -166,11 +168,14 @@ impl App {
     /// cannot come back, not even with the code it paired with (the current
     /// code is retired; "New code" makes another).
     pub async fn device_revoke(&self, fingerprint: &str) -> Result<DeviceView, AppError> {
-        let device = self
-            .with_master(|master| Ok(pairing_state::revoke(master.store(), fingerprint)?))
+        let (device, standby) = self
+            .with_master(|master| {
+                let device = pairing_state::revoke(master.store(), fingerprint)?;
+                Ok((device, standby::standby_device(master.store())?))
+            })
             .await?;
         tracing::info!(device = %device.fingerprint, "device revoked from the window");
-        Ok(DeviceView::new(device, false))
+        Ok(DeviceView::new(device, false, standby.as_deref()))
     }
 }
 

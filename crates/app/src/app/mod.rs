@@ -30,6 +30,7 @@ use crate::settings::{Role, Settings};
 mod backups;
 mod master_mode;
 mod slave_mode;
+mod standby;
 mod upstream;
 
 use upstream::{start_sync, stop_sync};

@@ -44,6 +44,8 @@ export type { Role } from './Role';
 export type { SortArg } from './SortArg';
 export type { StandbyChangesArgs } from './StandbyChangesArgs';
 export type { StandbyChunkArgs } from './StandbyChunkArgs';
+export type { StandbyDeviceView } from './StandbyDeviceView';
+export type { StandbyView } from './StandbyView';
 export type { Status } from './Status';
 export type { SubscribeArgs } from './SubscribeArgs';
 export type { SyncBytes } from './SyncBytes';
