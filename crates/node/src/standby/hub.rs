@@ -15,7 +15,7 @@ use outpost_api::{ApiError, ErrorCode, Op};
 use outpost_store::{ReplEvent, Store, StoreError};
 use serde_json::{json, Value};
 
-use super::{StandbyStatus, STANDBY_KEY, STATUS_FILE};
+use super::{StandbyStatus, STATUS_FILE};
 
 /// Largest snapshot piece one `standby.chunk` answers.
 pub const MAX_CHUNK: u64 = 512 * 1024;
@@ -33,8 +33,6 @@ const COMMIT_TIMES: usize = 100_000;
 pub const AWAY_AFTER: Duration = Duration::from_secs(5);
 /// How often `standby.json` is written at most.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// How long the standby device read from the database is trusted.
-const DEVICE_FRESH: Duration = Duration::from_secs(1);
 /// The snapshot file a standby fetches, in the master's data folder.
 const SNAPSHOT_FILE: &str = "standby-snapshot.sqlite";
 
@@ -48,8 +46,6 @@ struct State {
     /// When each recent changeset was committed.
     commits: VecDeque<(u64, Instant)>,
     status_written: Option<Instant>,
-    /// The standby device as last read from the database, and when.
-    device: Option<(Instant, Option<String>)>,
 }
 
 /// The master's standby service (one per master).
@@ -69,7 +65,6 @@ impl Hub {
             last_call: None,
             commits: VecDeque::new(),
             status_written: None,
-            device: None,
         }));
         let times = state.clone();
         store.on_changeset(move |ev| {
@@ -107,13 +102,11 @@ impl Hub {
     /// runtime): a standby made a moment ago counts at once.
     async fn standby_device_now(&self) -> Option<String> {
         let store = self.store.clone();
-        let device = tokio::task::spawn_blocking(move || super::standby_device(&store))
+        tokio::task::spawn_blocking(move || super::standby_device(&store))
             .await
             .ok()
             .and_then(|r| r.ok())
-            .flatten();
-        self.lock().device = Some((Instant::now(), device.clone()));
-        device
+            .flatten()
     }
 
     /// Waits until the standby holds change `seq` on disk, at most
@@ -129,22 +122,10 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The device the office made its standby, if any (read from the
-    /// database at most once a second: writes in synchronous mode ask).
+    /// The device the office made its standby, if any (for the rare
+    /// callers on the runtime: a `hello`, a status display).
     pub fn standby_device(&self) -> Option<String> {
-        if let Some((at, device)) = &self.lock().device {
-            if at.elapsed() < DEVICE_FRESH {
-                return device.clone();
-            }
-        }
-        let device = self
-            .store
-            .meta(STANDBY_KEY)
-            .ok()
-            .flatten()
-            .filter(|d| !d.is_empty());
-        self.lock().device = Some((Instant::now(), device.clone()));
-        device
+        super::standby_device(&self.store).ok().flatten()
     }
 
     /// The office's roster (this master, then its standby) and epoch, as
