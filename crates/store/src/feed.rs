@@ -69,17 +69,20 @@ pub(crate) fn read_changes(c: &Connection, seq: i64, limit: u32) -> Result<Vec<C
     let mut stmt = c.prepare_cached(
         "SELECT seq, doctype, name, rev, op, device FROM _changes WHERE seq > ? ORDER BY seq LIMIT ?",
     )?;
-    let rows = stmt.query_map(params![seq, limit], |r| {
-        Ok(Change {
-            seq: r.get(0)?,
-            doctype: r.get(1)?,
-            name: r.get(2)?,
-            rev: r.get(3)?,
-            op: r.get(4)?,
-            device: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![seq, limit], change_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A change-log row selected as `seq, doctype, name, rev, op, device`.
+pub(crate) fn change_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    Ok(Change {
+        seq: r.get(0)?,
+        doctype: r.get(1)?,
+        name: r.get(2)?,
+        rev: r.get(3)?,
+        op: r.get(4)?,
+        device: r.get(5)?,
+    })
 }
 
 /// Tails the change log: woken by the writer after each commit, and every

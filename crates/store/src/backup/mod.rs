@@ -294,8 +294,7 @@ pub fn check(file: &Path) -> Result<Option<Manifest>> {
     if !file.is_file() {
         return Err(bad("there is no such file".into()));
     }
-    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| bad(e.to_string()))?;
+    let conn = open_read_only(file).map_err(|e| bad(e.to_string()))?;
     integrity_check(&conn, "integrity_check").map_err(bad)?;
     let site: Option<String> = conn
         .query_row("SELECT value FROM _meta WHERE key = 'site_id'", [], |r| {

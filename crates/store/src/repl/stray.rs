@@ -6,39 +6,25 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::params;
 
+use crate::backup::open_read_only;
 use crate::error::Result;
-use crate::feed::Change;
+use crate::feed::{change_row, Change};
 
 /// The change-log entries of `old` that `new` does not hold (same doctype,
 /// record, revision and op), oldest first. Entries older than the oldest
 /// `new` still keeps (compacted away there) are not compared.
 pub fn stray_changes(old: &Path, new: &Path) -> Result<Vec<Change>> {
-    let open = |p: &Path| {
-        Connection::open_with_flags(
-            p,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-    };
-    let old = open(old)?;
-    let new = open(new)?;
+    let old = open_read_only(old)?;
+    let new = open_read_only(new)?;
     let floor: i64 = new.query_row("SELECT coalesce(min(seq), 0) FROM _changes", [], |r| {
         r.get(0)
     })?;
     let mut stmt = old.prepare(
         "SELECT seq, doctype, name, rev, op, device FROM _changes WHERE seq >= ? ORDER BY seq",
     )?;
-    let rows = stmt.query_map([floor], |r| {
-        Ok(Change {
-            seq: r.get(0)?,
-            doctype: r.get(1)?,
-            name: r.get(2)?,
-            rev: r.get(3)?,
-            op: r.get(4)?,
-            device: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([floor], change_row)?;
     let mut has = new.prepare(
         "SELECT 1 FROM _changes WHERE doctype = ? AND name = ? AND rev = ? AND op = ? LIMIT 1",
     )?;
