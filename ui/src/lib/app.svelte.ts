@@ -235,6 +235,20 @@ class AppState {
 export const app = new AppState();
 
 /** Counts an in-page dialog as open while it is mounted (use in an $effect). */
+/**
+ * Runs `load` now, every `everyMs`, and on each status event; returns the
+ * cleanup, for a panel's `$effect` (`$effect(() => keepFresh(load, 5000))`).
+ */
+export function keepFresh(load: () => void, everyMs: number): () => void {
+  load();
+  const timer = setInterval(load, everyMs);
+  const off = subscription(app.api.onStatus(() => load()));
+  return () => {
+    clearInterval(timer);
+    off();
+  };
+}
+
 export function holdModal(): () => void {
   untrack(() => app.modals++);
   return () => {

@@ -15,12 +15,7 @@ pub const FENCED_KEY: &str = "fenced_by_epoch";
 
 /// The higher epoch this database's master met (0: none).
 pub fn fenced_by(store: &Store) -> u64 {
-    let fenced: u64 = store
-        .meta(FENCED_KEY)
-        .ok()
-        .flatten()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
+    let fenced = super::promote::parse_epoch(store.meta(FENCED_KEY).ok().flatten());
     if fenced > super::promote::epoch(store) {
         fenced
     } else {

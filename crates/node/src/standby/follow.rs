@@ -176,12 +176,7 @@ pub async fn follow(
 
 /// What a copy says of its office: (site_id, epoch, fenced).
 fn history_of(r: &Replica) -> (String, u64, bool) {
-    let epoch = r
-        .meta(super::promote::EPOCH_KEY)
-        .ok()
-        .flatten()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
+    let epoch = super::promote::parse_epoch(r.meta(super::promote::EPOCH_KEY).ok().flatten());
     let site = r.meta("site_id").ok().flatten().unwrap_or_default();
     let fenced = r
         .meta(super::fence::FENCED_KEY)

@@ -29,12 +29,12 @@ pub struct Promoted {
 
 /// The office's epoch in `store`.
 pub fn epoch(store: &Store) -> u64 {
-    store
-        .meta(EPOCH_KEY)
-        .ok()
-        .flatten()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0)
+    parse_epoch(store.meta(EPOCH_KEY).ok().flatten())
+}
+
+/// An epoch as a `_meta` value holds it (none, or not a number: 0).
+pub(crate) fn parse_epoch(value: Option<String>) -> u64 {
+    value.and_then(|e| e.parse().ok()).unwrap_or(0)
 }
 
 /// Makes the standby's copy in `data` the office's master database: stops
