@@ -16,6 +16,7 @@
 //! - `tests/`: the tests themselves (`cli.rs`, `kill.rs`, `network.rs`,
 //!   `lan.rs`); `tests/desktop/` drives the desktop window (JavaScript).
 
+pub mod lan;
 pub mod proxy;
 pub mod tls;
 pub mod trytond;
@@ -381,20 +382,24 @@ pub struct StandbyProc {
 
 impl StandbyProc {
     pub fn start(data: &Path, target: &str) -> StandbyProc {
-        let mut child = std::process::Command::new(outpost_bin())
-            .args([
-                "standby",
-                "--data",
-                data.to_str().unwrap(),
-                "--connect",
-                target,
-            ])
-            .env_remove("OUTPOST_DATA")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut cmd = std::process::Command::new(outpost_bin());
+        cmd.args([
+            "standby",
+            "--data",
+            data.to_str().unwrap(),
+            "--connect",
+            target,
+        ])
+        .env_remove("OUTPOST_DATA")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::null());
+        StandbyProc::spawn(cmd)
+    }
+
+    /// Any long-running `outpost` command whose printed lines are read the
+    /// same way (its stderr as `cmd` sets it).
+    pub fn spawn(mut cmd: std::process::Command) -> StandbyProc {
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
         let out = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

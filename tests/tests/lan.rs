@@ -1,152 +1,12 @@
-//! Finding the master by name on a LAN: two network namespaces joined by a
-//! veth pair (mDNS does not run on loopback), a master announcing in one,
+//! Finding the master by name on a LAN: network namespaces joined by a
+//! bridge (mDNS does not run on loopback, see `outpost_e2e::lan`), a master announcing in one,
 //! slaves looking in the other. Needs root (`ip netns`); where namespaces
 //! cannot be made the test says so and skips.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use outpost_e2e::outpost_bin;
-
-struct Lan {
-    a: String,
-    b: String,
-}
-
-impl Lan {
-    /// Two namespaces, `a` at 10.77.x.1 and `b` at 10.77.x.2.
-    fn make() -> Result<Lan, String> {
-        let id = std::process::id() % 10_000;
-        let lan = Lan {
-            a: format!("opa{id}"),
-            b: format!("opb{id}"),
-        };
-        let (va, vb) = (format!("va{id}"), format!("vb{id}"));
-        let net = format!("10.77.{}", id % 250);
-        let steps: Vec<Vec<String>> = vec![
-            vec!["netns".into(), "add".into(), lan.a.clone()],
-            vec!["netns".into(), "add".into(), lan.b.clone()],
-            vec![
-                "link".into(),
-                "add".into(),
-                va.clone(),
-                "type".into(),
-                "veth".into(),
-                "peer".into(),
-                "name".into(),
-                vb.clone(),
-            ],
-            vec![
-                "link".into(),
-                "set".into(),
-                va.clone(),
-                "netns".into(),
-                lan.a.clone(),
-            ],
-            vec![
-                "link".into(),
-                "set".into(),
-                vb.clone(),
-                "netns".into(),
-                lan.b.clone(),
-            ],
-            vec![
-                "-n".into(),
-                lan.a.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("{net}.1/24"),
-                "dev".into(),
-                va.clone(),
-            ],
-            vec![
-                "-n".into(),
-                lan.b.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("{net}.2/24"),
-                "dev".into(),
-                vb.clone(),
-            ],
-            vec![
-                "-n".into(),
-                lan.a.clone(),
-                "link".into(),
-                "set".into(),
-                va.clone(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                lan.b.clone(),
-                "link".into(),
-                "set".into(),
-                vb.clone(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                lan.a.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                lan.b.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-        ];
-        for step in steps {
-            let out = Command::new("ip")
-                .args(&step)
-                .output()
-                .map_err(|e| format!("cannot run ip: {e}"))?;
-            if !out.status.success() {
-                lan.cleanup();
-                return Err(format!(
-                    "`ip {}` failed: {}",
-                    step.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-        }
-        Ok(lan)
-    }
-
-    fn ip_a(&self) -> String {
-        let id = std::process::id() % 10_000;
-        format!("10.77.{}.1", id % 250)
-    }
-
-    fn ip_b(&self) -> String {
-        let id = std::process::id() % 10_000;
-        format!("10.77.{}.2", id % 250)
-    }
-
-    fn cmd(&self, ns: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns]).arg(outpost_bin());
-        c.env_remove("OUTPOST_DATA").env_remove("RUST_LOG");
-        c
-    }
-
-    fn cleanup(&self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
+use outpost_e2e::lan::Lan;
 
 struct Killed(Child);
 
@@ -166,7 +26,7 @@ fn text(o: &Output) -> (String, String) {
 
 #[test]
 fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_name_is_refused() {
-    let lan = match Lan::make() {
+    let lan = match Lan::make(0, 2) {
         Ok(l) => l,
         Err(why) => {
             eprintln!("SKIPPED: network namespaces cannot be made here ({why}); mDNS discovery is not tested");
@@ -178,7 +38,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    let mut master = lan.cmd(&lan.a);
+    let mut master = lan.cmd(0);
     // Listening on all interfaces, in a namespace with no default route
     // (a LAN without a gateway): the URL must still name the LAN address.
     master
@@ -201,7 +61,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
     // Keep reading what the master prints (QR code ...), as a terminal would.
     std::thread::spawn(move || lines.for_each(drop));
     assert!(
-        url.contains(&lan.ip_a()),
+        url.contains(&lan.ip(0)),
         "the URL names the LAN address: {url}"
     );
     let code = url.split("code=").nth(1).unwrap().to_string();
@@ -210,13 +70,13 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let o = lan
-            .cmd(&lan.b)
+            .cmd(1)
             .args(["masters", "--wait", "2"])
             .output()
             .unwrap();
         let (out, _) = text(&o);
         if out.contains("LAN depot") {
-            assert!(out.contains(&lan.ip_a()), "{out}");
+            assert!(out.contains(&lan.ip(0)), "{out}");
             break;
         }
         assert!(
@@ -227,7 +87,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
 
     // A slave connects by name with the typed code, then by name alone.
     let o = lan
-        .cmd(&lan.b)
+        .cmd(1)
         .args(["db", "--connect", "LAN depot", "--code", &code, "--data"])
         .arg(s.path())
         .args(["insert", "Party", r#"{"party_name":"Across the LAN"}"#])
@@ -237,7 +97,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
     assert!(o.status.success(), "{err}");
     assert!(out.contains("Across the LAN"));
     let o = lan
-        .cmd(&lan.b)
+        .cmd(1)
         .args(["db", "--connect", "LAN depot", "--data"])
         .arg(s.path())
         .args(["count", "Party"])
@@ -248,7 +108,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
 
     // A name nobody announces is a clear error.
     let o = lan
-        .cmd(&lan.b)
+        .cmd(1)
         .args([
             "db",
             "--connect",
@@ -267,13 +127,13 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
 
     // A second master with the same name on the same LAN is refused.
     let o = lan
-        .cmd(&lan.b)
+        .cmd(1)
         .args([
             "master",
             "--name",
             "LAN depot",
             "--listen",
-            &lan.ip_b(),
+            &lan.ip(1),
             "--data",
         ])
         .arg(m2.path())

@@ -2,7 +2,10 @@
 //! `_outpost._tcp.local.` over mDNS with its office name and fingerprint in
 //! the TXT record; slaves browse for it. The fingerprint found this way is
 //! only a hint for first contact: pairing still needs the code, and a paired
-//! slave pins the fingerprint it paired with.
+//! slave pins the fingerprint it paired with. The TXT record also carries
+//! the office's epoch (raised by each promotion of a standby), so that a
+//! paired slave looking for its office by name picks the current master
+//! when a replaced one still announces itself.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -22,6 +25,8 @@ pub struct FoundMaster {
     pub fingerprint: String,
     pub addrs: Vec<IpAddr>,
     pub port: u16,
+    /// The office's epoch it announces (0: none, or an older master).
+    pub epoch: u64,
 }
 
 impl FoundMaster {
@@ -49,13 +54,25 @@ pub struct Announcement {
     fullname: String,
 }
 
-/// Announces the master `name` with fingerprint `fp` on `port`, on `ips`
-/// (all interfaces when empty).
-pub fn announce(name: &str, fp: &str, port: u16, ips: &[IpAddr]) -> Result<Announcement> {
+/// Announces the master `name` with fingerprint `fp` at `epoch` on `port`,
+/// on `ips` (all interfaces when empty).
+pub fn announce(
+    name: &str,
+    fp: &str,
+    epoch: u64,
+    port: u16,
+    ips: &[IpAddr],
+) -> Result<Announcement> {
     let daemon = daemon()?;
     let instance = format!("outpost-{}", &fp[..16.min(fp.len())]);
     let host = format!("{instance}.local.");
-    let props = [("name", name), ("fp", fp), ("v", "1")];
+    let epoch = epoch.to_string();
+    let props = [
+        ("name", name),
+        ("fp", fp),
+        ("v", "1"),
+        ("epoch", epoch.as_str()),
+    ];
     let info = if ips.is_empty() {
         ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", port, &props[..])
             .map(|i| i.enable_addr_auto())
@@ -67,7 +84,7 @@ pub fn announce(name: &str, fp: &str, port: u16, ips: &[IpAddr]) -> Result<Annou
     daemon
         .register(info)
         .map_err(|e| LinkError::Discovery(e.to_string()))?;
-    tracing::info!(%name, %port, "announced on the LAN over mDNS");
+    tracing::info!(%name, %port, %epoch, "announced on the LAN over mDNS");
     Ok(Announcement { daemon, fullname })
 }
 
@@ -93,59 +110,106 @@ impl Drop for Browsing {
 
 /// Every master that answers within `wait`, by fingerprint.
 pub async fn browse(wait: Duration) -> Result<Vec<FoundMaster>> {
-    let daemon = Browsing(daemon()?);
-    let rx = daemon
-        .0
-        .browse(SERVICE_TYPE)
-        .map_err(|e| LinkError::Discovery(e.to_string()))?;
+    let mut watch = Watch::start()?;
     let mut found: BTreeMap<String, FoundMaster> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv_async()).await {
-            Err(_) | Ok(Err(_)) => break,
-            Ok(Ok(ServiceEvent::ServiceResolved(info))) => {
-                let Some(fp) = info
-                    .get_property_val_str("fp")
-                    .and_then(normalize_fingerprint)
-                else {
-                    continue;
-                };
-                let name = info
-                    .get_property_val_str("name")
-                    .unwrap_or_default()
-                    .to_string();
-                let entry = found.entry(fp.clone()).or_insert_with(|| FoundMaster {
-                    name,
-                    fingerprint: fp,
-                    addrs: vec![],
-                    port: info.get_port(),
-                });
-                for a in info.get_addresses() {
-                    if !entry.addrs.contains(a) {
-                        entry.addrs.push(*a);
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, watch.next()).await {
+        let entry = found
+            .entry(m.fingerprint.clone())
+            .or_insert_with(|| m.clone());
+        for a in m.addrs {
+            if !entry.addrs.contains(&a) {
+                entry.addrs.push(a);
+            }
+        }
+        entry.addrs.sort();
+        entry.epoch = entry.epoch.max(m.epoch);
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Masters as they announce themselves on the LAN, for as long as it is
+/// kept (a master that starts later is seen when it announces itself).
+pub struct Watch {
+    daemon: Browsing,
+    rx: mdns_sd::Receiver<ServiceEvent>,
+}
+
+impl Watch {
+    pub fn start() -> Result<Watch> {
+        let daemon = Browsing(daemon()?);
+        let rx = daemon
+            .0
+            .browse(SERVICE_TYPE)
+            .map_err(|e| LinkError::Discovery(e.to_string()))?;
+        Ok(Watch { daemon, rx })
+    }
+
+    /// The next master resolved (again, when it announces itself again);
+    /// `None` once the daemon has stopped.
+    pub async fn next(&mut self) -> Option<FoundMaster> {
+        let _ = &self.daemon;
+        loop {
+            match self.rx.recv_async().await {
+                Err(_) => return None,
+                Ok(ServiceEvent::ServiceResolved(info)) => {
+                    if let Some(m) = found_master(&info) {
+                        return Some(m);
                     }
                 }
-                entry.addrs.sort();
+                Ok(_) => {}
             }
-            Ok(Ok(_)) => {}
         }
     }
-    drop(daemon);
-    Ok(found.into_values().collect())
+}
+
+/// What an announcement says, when it is an Outpost master's.
+fn found_master(info: &ServiceInfo) -> Option<FoundMaster> {
+    let fingerprint = info
+        .get_property_val_str("fp")
+        .and_then(normalize_fingerprint)?;
+    let mut addrs: Vec<IpAddr> = info.get_addresses().iter().copied().collect();
+    addrs.sort();
+    Some(FoundMaster {
+        name: info
+            .get_property_val_str("name")
+            .unwrap_or_default()
+            .to_string(),
+        fingerprint,
+        addrs,
+        port: info.get_port(),
+        epoch: info
+            .get_property_val_str("epoch")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0),
+    })
 }
 
 /// The master called `name` (case-insensitive). Several masters with that
 /// name is an error: the user must pick by URL.
 pub async fn find_by_name(name: &str, wait: Duration) -> Result<FoundMaster> {
-    let all = browse(wait).await?;
-    let matching: Vec<FoundMaster> = all
+    pick(browse(wait).await?, name, &[])
+}
+
+/// The office called `name`, for a slave that pins `accepted` (its master
+/// and the office's standby): of the masters announced under that name
+/// with one of those fingerprints, the one at the highest epoch (a
+/// promoted standby, while the master it replaced may still announce
+/// itself).
+pub async fn find_office(name: &str, accepted: &[String], wait: Duration) -> Result<FoundMaster> {
+    pick(browse(wait).await?, name, accepted)
+}
+
+/// [`find_office`]'s choice among `all` (`accepted` empty: any one master
+/// of that name, and only one).
+fn pick(all: Vec<FoundMaster>, name: &str, accepted: &[String]) -> Result<FoundMaster> {
+    let named: Vec<FoundMaster> = all
         .iter()
         .filter(|m| m.name.eq_ignore_ascii_case(name.trim()))
         .cloned()
         .collect();
-    match matching.len() {
-        1 => Ok(matching.into_iter().next().expect("one")),
-        0 => Err(LinkError::Discovery(if all.is_empty() {
+    if named.is_empty() {
+        return Err(LinkError::Discovery(if all.is_empty() {
             format!("no master found on the LAN (looking for \"{name}\"); check that the master PC is on and on this network, or use its pairing URL")
         } else {
             format!(
@@ -155,9 +219,67 @@ pub async fn find_by_name(name: &str, wait: Duration) -> Result<FoundMaster> {
                     .collect::<Vec<_>>()
                     .join(", ")
             )
-        })),
-        n => Err(LinkError::Discovery(format!(
-            "{n} masters are called \"{name}\"; use the pairing URL of the one you want"
-        ))),
+        }));
+    }
+    if accepted.is_empty() {
+        return match named.len() {
+            1 => Ok(named.into_iter().next().expect("one")),
+            n => Err(LinkError::Discovery(format!(
+                "{n} masters are called \"{name}\"; use the pairing URL of the one you want"
+            ))),
+        };
+    }
+    let first = named[0].fingerprint.clone();
+    named
+        .into_iter()
+        .filter(|m| accepted.contains(&m.fingerprint))
+        .max_by_key(|m| m.epoch)
+        .ok_or_else(|| LinkError::FingerprintMismatch {
+            who: format!("the master called \"{name}\" on the LAN"),
+            got: first,
+            expected: accepted.join(" or "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, fp: &str, epoch: u64) -> FoundMaster {
+        FoundMaster {
+            name: name.into(),
+            fingerprint: fp.into(),
+            addrs: vec![IpAddr::from([10, 0, 0, 1])],
+            port: 7000,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn a_paired_slave_picks_its_office_at_the_highest_epoch() {
+        let all = vec![
+            m("Depot", "AA", 0),
+            m("Depot", "BB", 1),
+            m("Depot", "CC", 7),
+            m("Camp", "DD", 9),
+        ];
+        let accepted = vec!["AA".to_string(), "BB".to_string()];
+        assert_eq!(
+            pick(all.clone(), "depot", &accepted).unwrap().fingerprint,
+            "BB"
+        );
+        // A stranger's announcement of the name is never chosen.
+        let only = vec!["AA".to_string()];
+        assert_eq!(pick(all.clone(), "Depot", &only).unwrap().fingerprint, "AA");
+        let e = pick(all.clone(), "Camp", &accepted).unwrap_err();
+        assert!(matches!(e, LinkError::FingerprintMismatch { .. }), "{e}");
+        // Unpaired: a name announced twice is the user's choice to make.
+        let e = pick(all.clone(), "Depot", &[]).unwrap_err();
+        assert!(e.to_string().contains("3 masters are called"), "{e}");
+        assert_eq!(pick(all.clone(), "Camp", &[]).unwrap().fingerprint, "DD");
+        let e = pick(all, "Nowhere", &[]).unwrap_err();
+        assert!(e.to_string().contains("found: \"Depot\""), "{e}");
+        let e = pick(vec![], "Nowhere", &[]).unwrap_err();
+        assert!(e.to_string().contains("no master found on the LAN"), "{e}");
     }
 }

@@ -26,6 +26,7 @@ use crate::error::{NodeError, Result};
 use crate::pairing_state;
 use crate::standby::{Durability, WhenAway};
 
+mod lan;
 mod sessions;
 
 use sessions::{accept_loop, revocation_watch};
@@ -94,6 +95,11 @@ pub(crate) struct Shared {
     /// The higher epoch this master met (0: none): a standby was promoted
     /// in its place, and it takes no more writes.
     pub(crate) fenced: AtomicU64,
+    /// The office's epoch this master serves (a promotion raises it; a
+    /// running master never changes it).
+    epoch: u64,
+    /// This master on the LAN (mDNS), until it is replaced or stops.
+    announcement: Mutex<Option<Announcement>>,
 }
 
 /// A running master. Dropping it does not stop it: call `shutdown`.
@@ -104,7 +110,6 @@ pub struct Master {
     code_expires: u64,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _announcement: Option<Announcement>,
     backups: Scheduler,
     /// One master per data folder: held until the master stops.
     _lock: InstanceLock,
@@ -128,16 +133,16 @@ impl Master {
         let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
         let identity = Identity::load_or_create(&config.data)?;
-        if config.announce {
+        let epoch = crate::standby::promote::epoch(&store);
+        let fenced_at_start = crate::standby::fence::fenced_by(&store);
+        if config.announce && fenced_at_start == 0 {
             let others = discovery::browse(NAME_CHECK).await.unwrap_or_default();
-            if let Some(other) = others.iter().find(|m| {
-                m.name.eq_ignore_ascii_case(&name) && m.fingerprint != identity.fingerprint()
-            }) {
-                return Err(NodeError::DuplicateName {
-                    name,
-                    fingerprint: other.fingerprint.clone(),
-                });
-            }
+            let office = lan::office_fingerprints(
+                &config.data,
+                crate::standby::standby_device(&store)?,
+                identity.fingerprint(),
+            );
+            lan::name_check(&others, &name, identity.fingerprint(), epoch, &office)?;
         }
         let bind = SocketAddr::new(config.listen, config.port);
         let listener = TcpListener::bind(bind)
@@ -157,7 +162,9 @@ impl Master {
         };
         pairing_state::store_url(&store, &url)?;
         store.set_meta("master_name", &name)?;
-        let announcement = if config.announce {
+        // A replaced master is not announced: the office's name is its
+        // promoted standby's now.
+        let announcement = if config.announce && fenced_at_start == 0 {
             let ips: Vec<IpAddr> = if config.listen.is_unspecified() {
                 vec![]
             } else {
@@ -166,13 +173,13 @@ impl Master {
             Some(discovery::announce(
                 &name,
                 identity.fingerprint(),
+                epoch,
                 addr.port(),
                 &ips,
             )?)
         } else {
             None
         };
-        let fenced_at_start = crate::standby::fence::fenced_by(&store);
         if fenced_at_start > 0 {
             tracing::error!(
                 epoch = fenced_at_start,
@@ -189,6 +196,8 @@ impl Master {
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             fenced: AtomicU64::new(fenced_at_start),
+            epoch,
+            announcement: Mutex::new(announcement),
         });
         let (stop, stop_rx) = watch::channel(false);
         let (backups, backup_task) = Scheduler::start(
@@ -197,11 +206,14 @@ impl Master {
             shared.config.backup.clone(),
             stop_rx.clone(),
         );
-        let tasks = vec![
+        let mut tasks = vec![
             backup_task,
             tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
-            tokio::spawn(revocation_watch(shared.clone(), stop_rx)),
+            tokio::spawn(revocation_watch(shared.clone(), stop_rx.clone())),
         ];
+        if shared.config.announce {
+            tasks.push(tokio::spawn(lan::watch(shared.clone(), stop_rx)));
+        }
         tracing::info!(%addr, fingerprint = %shared.identity.fingerprint(), "master listening");
         Ok(Master {
             shared,
@@ -210,7 +222,6 @@ impl Master {
             code_expires,
             stop,
             tasks,
-            _announcement: announcement,
             backups,
             _lock: lock,
         })
@@ -325,6 +336,9 @@ impl Master {
     pub async fn shutdown(self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
+        if let Some(a) = self.shared.take_announcement() {
+            let _ = tokio::task::spawn_blocking(move || drop(a)).await;
+        }
         let sessions: Vec<ChannelSender> = self
             .shared
             .sessions

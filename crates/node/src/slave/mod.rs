@@ -25,6 +25,7 @@ use crate::error::{NodeError, Result};
 
 mod resolve;
 
+pub(crate) use resolve::say_hello;
 pub use resolve::{forget, load_paired, PairedMaster};
 use resolve::{hello_first, resolve, save_paired};
 

@@ -132,14 +132,9 @@ pub(super) async fn resolve(
                 if !skip_cached && matches!(probe.await, Ok(Ok(_))) {
                     return Ok((p.addr, accepted, inner.config.code.clone()));
                 }
-                let found = discovery::find_by_name(name, BROWSE).await?;
-                if !accepted.contains(&found.fingerprint) {
-                    return Err(LinkError::FingerprintMismatch {
-                        who: format!("the master called \"{name}\" on the LAN"),
-                        got: found.fingerprint,
-                        expected: accepted.join(" or "),
-                    });
-                }
+                // The office's current master: a promoted standby announces
+                // a higher epoch than the master it replaced.
+                let found = discovery::find_office(name, &accepted, BROWSE).await?;
                 let addr = reachable(&found).await?;
                 return Ok((addr, accepted, inner.config.code.clone()));
             }
@@ -180,22 +175,16 @@ pub(super) fn learn_roster(dir: &Path, hello: &serde_json::Value) {
     }
 }
 
-/// Says `hello` with the epoch this slave knows, before any other call,
-/// and waits for the answer: it carries the office's roster and epoch
-/// (remembered in `slave.json`, so that a promoted standby is accepted). A
-/// master with an older epoch than this slave knows was replaced: `Err`,
-/// and no call is sent to it (its `hello` told it so: it stops taking
-/// writes).
-pub(super) async fn hello_first(
-    inner: &Arc<Inner>,
+/// Says `hello` on a fresh channel with the office's epoch as `epoch`
+/// knows it, and waits for the master's answer (nothing else is sent
+/// before it).
+pub(crate) async fn say_hello(
     tx: &ChannelSender,
     rx: &mut outpost_link::ChannelReceiver,
-) -> std::result::Result<(), String> {
-    let known = load_paired(&inner.config.data)
-        .map(|p| p.epoch)
-        .unwrap_or(0);
+    epoch: u64,
+) -> std::result::Result<serde_json::Value, String> {
     let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs {
-        epoch: Some(known),
+        epoch: Some(epoch),
         ..Default::default()
     }));
     tx.send(hello.encode().as_bytes())
@@ -216,9 +205,26 @@ pub(super) async fn hello_first(
     .ok()
     .flatten()
     .ok_or_else(|| "the master did not answer the hello".to_string())?;
-    let v = answer
+    answer
         .result
-        .map_err(|e| format!("the master refused the hello: {e}"))?;
+        .map_err(|e| format!("the master refused the hello: {e}"))
+}
+
+/// Says `hello` with the epoch this slave knows, before any other call,
+/// and waits for the answer: it carries the office's roster and epoch
+/// (remembered in `slave.json`, so that a promoted standby is accepted). A
+/// master with an older epoch than this slave knows was replaced: `Err`,
+/// and no call is sent to it (its `hello` told it so: it stops taking
+/// writes).
+pub(super) async fn hello_first(
+    inner: &Arc<Inner>,
+    tx: &ChannelSender,
+    rx: &mut outpost_link::ChannelReceiver,
+) -> std::result::Result<(), String> {
+    let known = load_paired(&inner.config.data)
+        .map(|p| p.epoch)
+        .unwrap_or(0);
+    let v = say_hello(tx, rx, known).await?;
     let epoch = v["epoch"].as_u64().unwrap_or(0);
     if epoch < known {
         return Err(format!(

@@ -33,6 +33,7 @@ pub(crate) async fn fence(shared: &Shared, epoch: u64) {
         epoch,
         "a standby was promoted in this master's place (a slave knows epoch {epoch}): this PC takes no more writes; run it as the new master's standby (outpost standby --connect NAME)"
     );
+    shared.withdraw_announcement();
     let store = shared.db.store().clone();
     let _ =
         tokio::task::spawn_blocking(move || store.set_meta(FENCED_KEY, &epoch.to_string())).await;
