@@ -8,6 +8,7 @@
 //!   master (`LocalDb`) and a slave (`RemoteDb`, node layer) both expose.
 //! - [`local`]: [`LocalDb`], which runs calls on the store in this process.
 //! - [`error`]: store errors mapped to protocol error codes.
+//! - [`roles`]: what a signed-in person may do, checked per op.
 //!
 //! This crate knows nothing of how bytes travel.
 //!
@@ -19,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod local;
 pub mod protocol;
+pub mod roles;
 
 pub use db::{Db, EventStream, Upstream};
 pub use local::LocalDb;

@@ -43,6 +43,8 @@ struct Shared {
 pub struct LocalDb {
     shared: Arc<Shared>,
     device: String,
+    /// The signed-in user this handle acts for (`None`: nobody).
+    user: Option<String>,
     subscription: SubscriptionFilter,
 }
 
@@ -72,6 +74,7 @@ impl LocalDb {
                 reads: Arc::new(Semaphore::new(READERS)),
             }),
             device: device.into(),
+            user: None,
             subscription: Arc::new(RwLock::new(None)),
         }
     }
@@ -82,8 +85,23 @@ impl LocalDb {
         LocalDb {
             shared: self.shared.clone(),
             device: device.into(),
+            user: None,
             subscription: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// This handle (its device and subscription) acting for `user`: its
+    /// writes are in each record's history under that name.
+    pub fn as_user(&self, user: Option<String>) -> LocalDb {
+        LocalDb {
+            user,
+            ..self.clone()
+        }
+    }
+
+    /// The signed-in user this handle acts for.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     pub fn store(&self) -> &Store {
@@ -107,6 +125,7 @@ impl LocalDb {
     async fn write(&self, id: &Request, write: Write) -> Result<Value, ApiError> {
         let ctx = WriteCtx {
             device: self.device.clone(),
+            user: self.user.clone(),
             request_id: Some(id.id.to_string()),
             from_upstream: false,
         };
@@ -301,6 +320,10 @@ impl LocalDb {
                 let records = self.read(move |s| s.sync_records(&doctype, &names)).await?;
                 Ok(json!({ "records": records }))
             }
+            Op::History(a) => {
+                let (doctype, name) = (a.doctype.clone(), a.name.clone());
+                Ok(json!(self.read(move |s| s.history(&doctype, &name)).await?))
+            }
             Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(
@@ -308,6 +331,19 @@ impl LocalDb {
                     req.op.name()
                 ),
             )),
+            Op::SignIn(_)
+            | Op::Resume(_)
+            | Op::SignOut
+            | Op::UsersList
+            | Op::UsersAdd(_)
+            | Op::UsersPasswd(_)
+            | Op::UsersDisable(_)
+            | Op::UsersEnable(_)
+            | Op::UsersRole(_)
+            | Op::RolesList => Err(ApiError::bad_request(format!(
+                "'{}' is answered by the master's sign-in service, not by the office database itself",
+                req.op.name()
+            ))),
         }
     }
 }
@@ -361,6 +397,7 @@ impl Db for LocalDb {
         let span = tracing::info_span!(
             "db",
             device = %self.device,
+            user = self.user.as_deref().unwrap_or("-"),
             req = %req.id,
             op = req.op.name()
         );

@@ -13,8 +13,11 @@
 //!   database with `outpost pair`.
 //! - [`backups`]: the master's scheduled backups (interval, folder,
 //!   rotation) and their status.
+//! - [`auth`]: people signing in, their sign-ins and roles, checked on
+//!   every call when the office has users.
 //! - [`error`]: starting errors.
 
+pub mod auth;
 pub mod backups;
 pub mod error;
 pub mod master;

@@ -45,6 +45,7 @@ pub mod devices;
 pub mod doctype;
 pub mod error;
 mod feed;
+pub mod history;
 pub mod migrate;
 pub mod query;
 mod read;
@@ -53,6 +54,7 @@ pub mod repl;
 pub mod status;
 pub mod store;
 pub mod upstream;
+pub mod users;
 pub mod values;
 pub mod write;
 mod writer;
@@ -62,6 +64,7 @@ pub use devices::Device;
 pub use doctype::{Doctype, Field, FieldType, Schema};
 pub use error::{FieldProblem, Result, StoreError};
 pub use feed::Change;
+pub use history::{FieldChange, HistoryEntry};
 pub use query::{QueryError, QuerySpec, SortKey};
 pub use read::{DEFAULT_READ_DEADLINE, READERS};
 pub use record::WriteCtx;
@@ -72,4 +75,5 @@ pub use upstream::{
     ChangeOp, Conflict, ConflictState, Keep, Link, OutboxEntry, OutboxState, Parked, Policy,
     PulledPage, PulledRecord, SyncCounts, Synced,
 };
+pub use users::{PasswordHash, SignIn, User};
 pub use write::Write;

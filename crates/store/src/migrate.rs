@@ -61,10 +61,16 @@ struct SystemStep {
 
 /// The steps, in order; how many a file has had is its `user_version`. A
 /// new step goes at the end, never in between.
-const SYSTEM_STEPS: &[SystemStep] = &[SystemStep {
-    what: "indexes for compaction",
-    apply: compaction_indexes,
-}];
+const SYSTEM_STEPS: &[SystemStep] = &[
+    SystemStep {
+        what: "indexes for compaction",
+        apply: compaction_indexes,
+    },
+    SystemStep {
+        what: "people, their sign-ins, and each record's history",
+        apply: people_and_history,
+    },
+];
 
 /// Applies the steps this file has not had, in the migration's transaction.
 fn apply_system_steps(tx: &Transaction, stored: &Schema) -> Result<()> {
@@ -92,6 +98,27 @@ fn compaction_indexes(tx: &Transaction, stored: &Schema) -> Result<()> {
     for dt in stored.doctypes.values().filter(|d| !d.child) {
         tombstone_index(tx, dt)?;
     }
+    Ok(())
+}
+
+/// Users (`crate::users`), their open sign-ins (token hashes), and each
+/// record's history (`crate::history`), kept apart from the change log
+/// that compaction trims.
+fn people_and_history(tx: &Transaction, _: &Schema) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _users (
+             name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL, hash TEXT NOT NULL,
+             disabled INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, changed TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS _signins (
+             token TEXT PRIMARY KEY, user TEXT NOT NULL COLLATE NOCASE, device TEXT NOT NULL,
+             expires INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS _signins_user ON _signins(user);
+         CREATE TABLE IF NOT EXISTS _history (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             doctype TEXT NOT NULL, name TEXT NOT NULL, rev INTEGER NOT NULL, op TEXT NOT NULL,
+             user TEXT, device TEXT NOT NULL, at TEXT NOT NULL, fields TEXT NOT NULL);
+         CREATE INDEX IF NOT EXISTS _history_record ON _history(doctype, name, seq);",
+    )?;
     Ok(())
 }
 

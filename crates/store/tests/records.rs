@@ -825,6 +825,7 @@ fn read_only_fields_are_set_by_the_upstream_sync_only() {
     let upstream = WriteCtx {
         device: "upstream".into(),
         request_id: None,
+        user: None,
         from_upstream: true,
     };
     let out = store

@@ -18,6 +18,7 @@ fn upstream() -> WriteCtx {
     WriteCtx {
         device: "upstream".into(),
         request_id: None,
+        user: None,
         from_upstream: true,
     }
 }

@@ -166,3 +166,82 @@ pub struct StandbyChangesArgs {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub wait_ms: u64,
 }
+
+/// A password as it travels in a request: never shown by `Debug` (nor so
+/// in any log of a request).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `auth.sign_in`: a person signs in on this channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct SignInArgs {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// `auth.resume`: the sign-in a token stands for, on a new channel of the
+/// same device (a reconnect).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ResumeArgs {
+    pub token: Secret,
+}
+
+/// `history`: a record's changes, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryArgs {
+    pub doctype: String,
+    pub name: String,
+}
+
+/// `users.add`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UserAddArgs {
+    pub name: String,
+    pub role: String,
+    pub password: Secret,
+}
+
+/// `users.passwd`: a manager sets anyone's password; anyone may set their
+/// own, giving the current one in `current`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UserPasswdArgs {
+    pub name: String,
+    pub password: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Secret>,
+}
+
+/// `users.disable`, `users.enable`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UserNameArgs {
+    pub name: String,
+}
+
+/// `users.role`: gives a user another role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct UserRoleArgs {
+    pub name: String,
+    pub role: String,
+}

@@ -35,6 +35,17 @@ pub const OPS: &[&str] = &[
     "standby.begin",
     "standby.chunk",
     "standby.changes",
+    "auth.sign_in",
+    "auth.resume",
+    "auth.sign_out",
+    "history",
+    "users.list",
+    "users.add",
+    "users.passwd",
+    "users.disable",
+    "users.enable",
+    "users.role",
+    "roles.list",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -160,6 +171,28 @@ pub enum Op {
     StandbyChunk(StandbyChunkArgs),
     #[cfg_attr(feature = "ts", ts(rename = "standby.changes"))]
     StandbyChanges(StandbyChangesArgs),
+    /// A person signs in on this channel (issue 14).
+    #[cfg_attr(feature = "ts", ts(rename = "auth.sign_in"))]
+    SignIn(SignInArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "auth.resume"))]
+    Resume(ResumeArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "auth.sign_out"))]
+    SignOut,
+    History(HistoryArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "users.list"))]
+    UsersList,
+    #[cfg_attr(feature = "ts", ts(rename = "users.add"))]
+    UsersAdd(UserAddArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "users.passwd"))]
+    UsersPasswd(UserPasswdArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "users.disable"))]
+    UsersDisable(UserNameArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "users.enable"))]
+    UsersEnable(UserNameArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "users.role"))]
+    UsersRole(UserRoleArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "roles.list"))]
+    RolesList,
 }
 
 impl Op {
@@ -181,6 +214,17 @@ impl Op {
             Op::StandbyBegin => "standby.begin",
             Op::StandbyChunk(_) => "standby.chunk",
             Op::StandbyChanges(_) => "standby.changes",
+            Op::SignIn(_) => "auth.sign_in",
+            Op::Resume(_) => "auth.resume",
+            Op::SignOut => "auth.sign_out",
+            Op::History(_) => "history",
+            Op::UsersList => "users.list",
+            Op::UsersAdd(_) => "users.add",
+            Op::UsersPasswd(_) => "users.passwd",
+            Op::UsersDisable(_) => "users.disable",
+            Op::UsersEnable(_) => "users.enable",
+            Op::UsersRole(_) => "users.role",
+            Op::RolesList => "roles.list",
         }
     }
 
@@ -189,6 +233,24 @@ impl Op {
         matches!(
             self,
             Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_)
+        )
+    }
+
+    /// Sign-in and the people's administration: answered by the master
+    /// (its sign-in service), not the store.
+    pub fn is_people(&self) -> bool {
+        matches!(
+            self,
+            Op::SignIn(_)
+                | Op::Resume(_)
+                | Op::SignOut
+                | Op::UsersList
+                | Op::UsersAdd(_)
+                | Op::UsersPasswd(_)
+                | Op::UsersDisable(_)
+                | Op::UsersEnable(_)
+                | Op::UsersRole(_)
+                | Op::RolesList
         )
     }
 
@@ -213,9 +275,20 @@ impl Op {
             Op::SyncRecords(a) => serde_json::to_value(a),
             Op::StandbyChunk(a) => serde_json::to_value(a),
             Op::StandbyChanges(a) => serde_json::to_value(a),
-            Op::Doctypes | Op::Unsubscribe | Op::SyncStatus | Op::StandbyBegin => {
-                Ok(Value::Object(Map::new()))
-            }
+            Op::SignIn(a) => serde_json::to_value(a),
+            Op::Resume(a) => serde_json::to_value(a),
+            Op::History(a) => serde_json::to_value(a),
+            Op::UsersAdd(a) => serde_json::to_value(a),
+            Op::UsersPasswd(a) => serde_json::to_value(a),
+            Op::UsersDisable(a) | Op::UsersEnable(a) => serde_json::to_value(a),
+            Op::UsersRole(a) => serde_json::to_value(a),
+            Op::Doctypes
+            | Op::Unsubscribe
+            | Op::SyncStatus
+            | Op::StandbyBegin
+            | Op::SignOut
+            | Op::UsersList
+            | Op::RolesList => Ok(Value::Object(Map::new())),
         };
         v.unwrap_or(Value::Null)
     }
@@ -250,6 +323,17 @@ impl Op {
             "standby.begin" => typed::<NoArgs>(name, args).map(|_| Op::StandbyBegin)?,
             "standby.chunk" => Op::StandbyChunk(typed(name, args)?),
             "standby.changes" => Op::StandbyChanges(typed(name, args)?),
+            "auth.sign_in" => Op::SignIn(typed(name, args)?),
+            "auth.resume" => Op::Resume(typed(name, args)?),
+            "auth.sign_out" => typed::<NoArgs>(name, args).map(|_| Op::SignOut)?,
+            "history" => Op::History(typed(name, args)?),
+            "users.list" => typed::<NoArgs>(name, args).map(|_| Op::UsersList)?,
+            "users.add" => Op::UsersAdd(typed(name, args)?),
+            "users.passwd" => Op::UsersPasswd(typed(name, args)?),
+            "users.disable" => Op::UsersDisable(typed(name, args)?),
+            "users.enable" => Op::UsersEnable(typed(name, args)?),
+            "users.role" => Op::UsersRole(typed(name, args)?),
+            "roles.list" => typed::<NoArgs>(name, args).map(|_| Op::RolesList)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",

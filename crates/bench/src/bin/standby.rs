@@ -267,6 +267,7 @@ fn fill(dir: &Path, n: u64) {
                 WriteCtx {
                     device: "bench".into(),
                     request_id: None,
+                    user: None,
                     from_upstream: false,
                 },
                 Write::InsertMany {

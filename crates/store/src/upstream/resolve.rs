@@ -20,6 +20,7 @@ impl Store {
             WriteCtx {
                 device: "sync".into(),
                 request_id: None,
+                user: None,
                 from_upstream: true,
             },
             crate::Write::Resolve { conflict: id, keep },

@@ -22,6 +22,7 @@ pub fn ctx(device: &str) -> WriteCtx {
     WriteCtx {
         device: device.to_string(),
         request_id: None,
+        user: None,
         from_upstream: false,
     }
 }
@@ -30,6 +31,7 @@ pub fn ctx_id(device: &str, id: &str) -> WriteCtx {
     WriteCtx {
         device: device.to_string(),
         request_id: Some(id.to_string()),
+        user: None,
         from_upstream: false,
     }
 }

@@ -15,6 +15,7 @@ fn upstream_ctx() -> WriteCtx {
     WriteCtx {
         device: "upstream".into(),
         request_id: None,
+        user: None,
         from_upstream: true,
     }
 }

@@ -482,6 +482,7 @@ impl Worker {
             WriteCtx {
                 device: UPSTREAM_DEVICE.into(),
                 request_id: None,
+                user: None,
                 from_upstream: true,
             },
             Write::Pull(Box::new(page)),

@@ -8,6 +8,7 @@ pub fn ctx() -> WriteCtx {
     WriteCtx {
         device: "front-desk".into(),
         request_id: None,
+        user: None,
         from_upstream: false,
     }
 }

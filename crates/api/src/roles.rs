@@ -1,0 +1,335 @@
+//! Roles (issue 14): what a signed-in person may do. A role gives rights
+//! per doctype (read, create, write, delete, and "own records only") and
+//! administration rights apart (devices, master settings, upstream, users,
+//! backups). Three are built in (Manager, Clerk, Viewer); a site adds its
+//! own in `roles.json` in the data folder. The master checks every op
+//! against the caller's role ([`Role::check`]); the UI only hides what a
+//! role cannot do.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ApiError, ErrorCode, Op};
+
+/// The key of a role's rights for every doctype it does not name.
+pub const ANY_DOCTYPE: &str = "*";
+
+/// What a role may do with one doctype's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(default, deny_unknown_fields)]
+pub struct Rights {
+    pub read: bool,
+    pub create: bool,
+    pub write: bool,
+    pub delete: bool,
+    /// Write and delete only records this user created.
+    pub own_only: bool,
+}
+
+impl Rights {
+    const ALL: Rights = Rights {
+        read: true,
+        create: true,
+        write: true,
+        delete: true,
+        own_only: false,
+    };
+    const READ: Rights = Rights {
+        read: true,
+        create: false,
+        write: false,
+        delete: false,
+        own_only: false,
+    };
+    const EDIT: Rights = Rights {
+        read: true,
+        create: true,
+        write: true,
+        delete: false,
+        own_only: false,
+    };
+}
+
+/// Administration, apart from records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRight {
+    /// Pair, revoke, and choose the standby.
+    Devices,
+    /// The master's settings (name, port, durability).
+    Master,
+    /// The head-office link: its settings, conflicts, parked entries.
+    Upstream,
+    /// People: add, disable, passwords, roles.
+    Users,
+    /// Take, schedule and restore backups.
+    Backups,
+}
+
+impl AdminRight {
+    pub const ALL: [AdminRight; 5] = [
+        AdminRight::Devices,
+        AdminRight::Master,
+        AdminRight::Upstream,
+        AdminRight::Users,
+        AdminRight::Backups,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRight::Devices => "devices",
+            AdminRight::Master => "master",
+            AdminRight::Upstream => "upstream",
+            AdminRight::Users => "users",
+            AdminRight::Backups => "backups",
+        }
+    }
+}
+
+/// A role: rights per doctype ([`ANY_DOCTYPE`] for the rest),
+/// administration rights, and how many queries a day it may send to head
+/// office over the uplink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub doctypes: BTreeMap<String, Rights>,
+    #[serde(default)]
+    pub admin: BTreeSet<AdminRight>,
+    /// `upstream: true` queries a day per user (0: none).
+    #[serde(default)]
+    pub upstream_queries_per_day: u32,
+}
+
+/// What an op needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone signed in.
+    SignedIn,
+    Read(String),
+    Create(String),
+    Write(String),
+    Delete(String),
+    /// A query sent on to head office.
+    Upstream(String),
+    Admin(AdminRight),
+}
+
+impl Need {
+    /// What `op` needs; `None`: nothing (it is answered before sign-in, or
+    /// it is a device's call such as the standby's).
+    pub fn of(op: &Op) -> Option<Need> {
+        Some(match op {
+            Op::Hello(_) | Op::SignIn(_) | Op::Resume(_) | Op::SignOut => return None,
+            Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_) => return None,
+            Op::Doctypes
+            | Op::Subscribe(_)
+            | Op::Unsubscribe
+            | Op::SyncStatus
+            | Op::RolesList
+            | Op::UsersPasswd(_) => Need::SignedIn,
+            Op::Get(a) => Need::Read(a.doctype.clone()),
+            Op::Query(a) | Op::Count(a) if a.upstream == Some(true) => {
+                Need::Upstream(a.doctype.clone())
+            }
+            Op::Query(a) | Op::Count(a) => Need::Read(a.doctype.clone()),
+            Op::SyncRecords(a) => Need::Read(a.doctype.clone()),
+            Op::History(a) => Need::Read(a.doctype.clone()),
+            Op::Insert(a) => Need::Create(a.doctype.clone()),
+            Op::InsertMany(a) => Need::Create(a.doctype.clone()),
+            Op::Update(a) => Need::Write(a.doctype.clone()),
+            Op::Delete(a) => Need::Delete(a.doctype.clone()),
+            Op::UsersList
+            | Op::UsersAdd(_)
+            | Op::UsersDisable(_)
+            | Op::UsersEnable(_)
+            | Op::UsersRole(_) => Need::Admin(AdminRight::Users),
+        })
+    }
+}
+
+impl Role {
+    /// The rights on `doctype`.
+    pub fn rights(&self, doctype: &str) -> Rights {
+        self.doctypes
+            .get(doctype)
+            .or_else(|| self.doctypes.get(ANY_DOCTYPE))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn can_read(&self, doctype: &str) -> bool {
+        self.rights(doctype).read
+    }
+
+    /// Whether `need` is met; if not, a `forbidden` error naming the right
+    /// that is missing. (`own_only` is the caller's to check, on the
+    /// record.)
+    pub fn check(&self, role_name: &str, need: &Need) -> Result<(), ApiError> {
+        let (ok, missing) = match need {
+            Need::SignedIn => (true, String::new()),
+            Need::Read(d) => (self.rights(d).read, format!("read {d}")),
+            Need::Create(d) => (self.rights(d).create, format!("create {d}")),
+            Need::Write(d) => (self.rights(d).write, format!("write {d}")),
+            Need::Delete(d) => (self.rights(d).delete, format!("delete {d}")),
+            Need::Upstream(d) => (
+                self.rights(d).read && self.upstream_queries_per_day > 0,
+                format!("query head office for {d}"),
+            ),
+            Need::Admin(a) => (self.admin.contains(a), format!("administer {}", a.as_str())),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("the role {role_name} may not {missing}; ask a manager"),
+        )
+        .with_details(
+            serde_json::json!({"reason": "forbidden", "missing": missing, "role": role_name}),
+        ))
+    }
+}
+
+/// The built-in roles: Manager (everything), Clerk (reads everything,
+/// creates and edits Parties, Products and Sales, deletes nothing,
+/// administers nothing), Viewer (reads only).
+pub fn built_in() -> BTreeMap<String, Role> {
+    let mut all = BTreeMap::new();
+    all.insert(
+        "Manager".to_string(),
+        Role {
+            description: "Everything, administration included".into(),
+            doctypes: [(ANY_DOCTYPE.to_string(), Rights::ALL)].into(),
+            admin: AdminRight::ALL.into_iter().collect(),
+            upstream_queries_per_day: 1000,
+        },
+    );
+    all.insert(
+        "Clerk".to_string(),
+        Role {
+            description: "Reads everything; creates and edits Parties, Products and Sales; deletes nothing; no administration".into(),
+            doctypes: [
+                (ANY_DOCTYPE.to_string(), Rights::READ),
+                ("Party".to_string(), Rights::EDIT),
+                ("Product".to_string(), Rights::EDIT),
+                ("Sale".to_string(), Rights::EDIT),
+            ]
+            .into(),
+            admin: BTreeSet::new(),
+            upstream_queries_per_day: 50,
+        },
+    );
+    all.insert(
+        "Viewer".to_string(),
+        Role {
+            description: "Reads only".into(),
+            doctypes: [(ANY_DOCTYPE.to_string(), Rights::READ)].into(),
+            admin: BTreeSet::new(),
+            upstream_queries_per_day: 0,
+        },
+    );
+    all
+}
+
+/// The site's roles file (`roles.json`): `{"roles": {"Name": {...}}}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesFile {
+    #[serde(default)]
+    roles: BTreeMap<String, Role>,
+}
+
+/// The built-in roles with the site's from `text` (a `roles.json`); a site
+/// role may not take a built-in's name.
+pub fn with_site_roles(text: &str) -> Result<BTreeMap<String, Role>, String> {
+    let file: RolesFile = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "roles.json is not valid: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let mut all = built_in();
+    for (name, role) in file.roles {
+        if name.trim().is_empty() {
+            return Err("roles.json: a role has an empty name".into());
+        }
+        if all.contains_key(&name) {
+            return Err(format!(
+                "roles.json: \"{name}\" is a built-in role; give the site's role another name"
+            ));
+        }
+        all.insert(name, role);
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{DeleteArgs, InsertArgs, QueryArgs};
+
+    fn insert(d: &str) -> Op {
+        Op::Insert(InsertArgs {
+            doctype: d.into(),
+            record: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_clerk_creates_a_sale_but_deletes_no_party_and_administers_nothing() {
+        let roles = built_in();
+        let clerk = &roles["Clerk"];
+        let need = |op: &Op| Need::of(op).unwrap();
+        assert!(clerk.check("Clerk", &need(&insert("Sale"))).is_ok());
+        let del = Op::Delete(DeleteArgs {
+            doctype: "Party".into(),
+            name: "p".into(),
+            rev: None,
+        });
+        let e = clerk.check("Clerk", &need(&del)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden);
+        assert!(e.message.contains("may not delete Party"), "{e}");
+        let e = clerk.check("Clerk", &need(&Op::UsersList)).unwrap_err();
+        assert!(e.message.contains("administer users"), "{e}");
+        assert!(clerk.check("Clerk", &need(&insert("Warehouse"))).is_err());
+        let viewer = &roles["Viewer"];
+        assert!(viewer.check("Viewer", &need(&insert("Sale"))).is_err());
+        let up = Op::Query(QueryArgs {
+            doctype: "Party".into(),
+            upstream: Some(true),
+            ..Default::default()
+        });
+        assert!(viewer.check("Viewer", &need(&up)).is_err());
+        assert!(clerk.check("Clerk", &need(&up)).is_ok());
+        assert!(roles["Manager"]
+            .check("Manager", &need(&Op::UsersList))
+            .is_ok());
+        assert_eq!(Need::of(&Op::SignOut), None);
+    }
+
+    #[test]
+    fn site_roles_join_the_built_ins_and_bad_files_say_where() {
+        let all = with_site_roles(
+            r#"{"roles": {"Storekeeper": {"doctypes": {"*": {"read": true}, "Product": {"read": true, "write": true}}, "admin": ["backups"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(all.len(), 4);
+        let sk = &all["Storekeeper"];
+        assert!(sk.rights("Product").write && !sk.rights("Party").write);
+        assert!(sk.admin.contains(&AdminRight::Backups));
+        let e = with_site_roles(r#"{"roles": {"Manager": {}}}"#).unwrap_err();
+        assert!(e.contains("built-in"), "{e}");
+        let e =
+            with_site_roles("{\n \"roles\": {\"X\": {\"doctypes\": {\"*\": {\"reed\": true}}}}}")
+                .unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
+}

@@ -1,0 +1,401 @@
+//! Signing in (issue 14): people, their passwords (argon2id, hashed behind
+//! a small semaphore so a flood of sign-ins cannot take every core), their
+//! sign-ins (a token bound to the device, kept hashed, that resumes the
+//! sign-in on a reconnect until it expires), and their roles (built-in and
+//! the site's `roles.json`).
+//!
+//! An office without users yet works as before: every paired device may do
+//! everything, and the master says how to add the first manager. Once it
+//! has users, every call but `hello` and the sign-in itself needs a
+//! signed-in person whose role allows it ([`Auth::check`]).
+
+mod people;
+mod throttle;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use outpost_api::protocol::Secret;
+use outpost_api::roles::{self, Need, Role};
+use outpost_api::{ApiError, ErrorCode};
+use outpost_store::{PasswordHash, SignIn, Store};
+use serde::Serialize;
+use sha2::Digest;
+use tokio::sync::Semaphore;
+
+use throttle::Throttle;
+
+/// The site's roles, in the data folder.
+pub const ROLES_FILE: &str = "roles.json";
+/// How long a sign-in lasts before its person signs in again.
+pub const SIGN_IN_FOR: Duration = Duration::from_secs(12 * 3600);
+/// The shortest password taken.
+pub const MIN_PASSWORD: usize = 8;
+/// Password hashes computed at once at most.
+const HASHING: usize = 2;
+/// How often the roles file is looked at for changes.
+const ROLES_CHECK: Duration = Duration::from_secs(1);
+
+/// A person signed in on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedIn {
+    pub user: String,
+    pub role: String,
+    /// The hash of the sign-in's token (its key in the office database).
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+/// What a sign-in answers: who, the role's rights (for the UI to hide what
+/// it cannot do), and the token that resumes it on a reconnect.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignInAnswer {
+    pub user: String,
+    pub role: String,
+    pub rights: Role,
+    /// Resumes the sign-in from this device (`auth.resume`) until `expires`.
+    pub token: String,
+    /// Unix seconds.
+    pub expires: u64,
+}
+
+struct RolesCache {
+    roles: BTreeMap<String, Role>,
+    /// What is wrong with `roles.json` (its roles are then left out).
+    problem: Option<String>,
+    modified: Option<SystemTime>,
+    checked: Option<Instant>,
+}
+
+/// The master's sign-in service.
+pub struct Auth {
+    store: Store,
+    data: PathBuf,
+    roles: RwLock<RolesCache>,
+    hashing: Semaphore,
+    throttle: Throttle,
+    /// Whether the office has users (then everyone signs in).
+    required: AtomicBool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn token_hash(token: &str) -> String {
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorCode::Internal,
+        format!("the sign-in service failed: {e}"),
+    )
+}
+
+fn unauthorized(message: impl Into<String>, reason: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, message)
+        .with_details(serde_json::json!({ "reason": reason }))
+}
+
+/// Hashes a password with argon2id and a fresh salt (slow on purpose).
+pub fn hash_password(password: &str) -> Result<PasswordHash, String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(format!("a password has at least {MIN_PASSWORD} characters"));
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the OS random source works");
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| PasswordHash(h.to_string()))
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` is the one `hash` was made from.
+fn verify(password: &str, hash: &PasswordHash) -> bool {
+    argon2::PasswordHash::new(&hash.0)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash nobody's password matches, checked for unknown users so that a
+/// wrong name takes as long as a wrong password.
+fn decoy() -> &'static PasswordHash {
+    static DECOY: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never anyone's").expect("hashes"))
+}
+
+impl Auth {
+    pub fn new(store: Store, data: &Path) -> Arc<Auth> {
+        let auth = Auth {
+            store,
+            data: data.to_path_buf(),
+            roles: RwLock::new(RolesCache {
+                roles: roles::built_in(),
+                problem: None,
+                modified: None,
+                checked: None,
+            }),
+            hashing: Semaphore::new(HASHING),
+            throttle: Throttle::default(),
+            required: AtomicBool::new(false),
+        };
+        auth.refresh();
+        Arc::new(auth)
+    }
+
+    /// Whether everyone must sign in (the office has users).
+    pub fn required(&self) -> bool {
+        self.required.load(Ordering::Relaxed)
+    }
+
+    /// Looks again whether the office has users (another process may have
+    /// added the first).
+    pub fn refresh(&self) {
+        if let Ok(has) = self.store.has_users() {
+            self.required.store(has, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `f` on the current roles (reading `roles.json` again when it
+    /// changed).
+    pub fn with_roles<T>(&self, f: impl FnOnce(&BTreeMap<String, Role>, Option<&str>) -> T) -> T {
+        let stale = self
+            .roles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .checked
+            .is_none_or(|c| c.elapsed() >= ROLES_CHECK);
+        if stale {
+            self.reload_roles();
+        }
+        let cache = self.roles.read().unwrap_or_else(|e| e.into_inner());
+        f(&cache.roles, cache.problem.as_deref())
+    }
+
+    fn reload_roles(&self) {
+        let path = self.data.join(ROLES_FILE);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut cache = self.roles.write().unwrap_or_else(|e| e.into_inner());
+        cache.checked = Some(Instant::now());
+        if modified == cache.modified {
+            return;
+        }
+        cache.modified = modified;
+        let (roles, problem) = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (roles::built_in(), None),
+            Err(e) => (
+                roles::built_in(),
+                Some(format!("cannot read {}: {e}", path.display())),
+            ),
+            Ok(text) => match roles::with_site_roles(&text) {
+                Ok(r) => (r, None),
+                Err(e) => (roles::built_in(), Some(e)),
+            },
+        };
+        if let Some(p) = &problem {
+            tracing::warn!("{p}; only the built-in roles apply");
+        }
+        cache.roles = roles;
+        cache.problem = problem;
+    }
+
+    /// Whether `signed` (or nobody) may do what `need` says.
+    pub fn check(&self, signed: Option<&SignedIn>, need: &Need) -> Result<(), ApiError> {
+        if !self.required() {
+            return Ok(());
+        }
+        let Some(s) = signed else {
+            return Err(unauthorized(
+                "sign in first: this office's master asks who is working",
+                "sign_in_needed",
+            ));
+        };
+        self.with_roles(|roles, _| match roles.get(&s.role) {
+            Some(role) => role.check(&s.role, need),
+            None => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "the role {} of {} is not defined (any more); ask a manager",
+                    s.role, s.user
+                ),
+            )),
+        })
+    }
+
+    /// Whether `signed` may read `doctype` (for change events).
+    pub fn can_read(&self, signed: Option<&SignedIn>, doctype: &str) -> bool {
+        self.check(signed, &Need::Read(doctype.to_string())).is_ok()
+    }
+
+    /// Checks `user`'s `password` from `device` and opens a sign-in.
+    pub async fn sign_in(
+        &self,
+        device: &str,
+        user: &str,
+        password: &Secret,
+    ) -> Result<(SignedIn, SignInAnswer), ApiError> {
+        if let Some(wait) = self.throttle.wait(user, device) {
+            return Err(unauthorized(
+                format!(
+                    "too many wrong passwords from this device: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                "slowed",
+            ));
+        }
+        let name = user.to_string();
+        let found = self.on_store(move |s| s.user_secret(&name)).await?;
+        let permit = self.hashing.acquire().await.map_err(internal)?;
+        let password_text = password.0.clone();
+        let hash = found
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| decoy().clone());
+        let right = tokio::task::spawn_blocking(move || verify(&password_text, &hash))
+            .await
+            .map_err(internal)?;
+        drop(permit);
+        let Some((found, _)) = found.filter(|_| right) else {
+            self.throttle.failed(user, device);
+            tracing::info!(device, "a sign-in with a wrong user name or password");
+            return Err(unauthorized(
+                "wrong user name or password",
+                "wrong_password",
+            ));
+        };
+        self.throttle.succeeded(user, device);
+        if found.disabled {
+            return Err(unauthorized(
+                format!("{} is disabled on this master; ask a manager", found.name),
+                "disabled",
+            ));
+        }
+        let token = new_token();
+        let signed = SignedIn {
+            user: found.name.clone(),
+            role: found.role.clone(),
+            token_hash: token_hash(&token),
+        };
+        let expires = unix_now() + SIGN_IN_FOR.as_secs();
+        let (key, kept) = (
+            signed.token_hash.clone(),
+            SignIn {
+                user: found.name.clone(),
+                device: device.to_string(),
+                expires,
+            },
+        );
+        self.on_store(move |s| s.add_signin(&key, &kept)).await?;
+        tracing::info!(user = %found.name, role = %found.role, device, "signed in");
+        let rights = self.rights_of(&found.role)?;
+        Ok((
+            signed,
+            SignInAnswer {
+                user: found.name,
+                role: found.role,
+                rights,
+                token,
+                expires,
+            },
+        ))
+    }
+
+    fn rights_of(&self, role: &str) -> Result<Role, ApiError> {
+        self.with_roles(|roles, _| roles.get(role).cloned())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("the role {role} is not defined (any more); ask a manager"),
+                )
+            })
+    }
+
+    /// The sign-in `token` stands for, from the device it was made on.
+    pub async fn resume(
+        &self,
+        device: &str,
+        token: &Secret,
+    ) -> Result<(SignedIn, SignInAnswer), ApiError> {
+        let hash = token_hash(&token.0);
+        let expired = || {
+            unauthorized(
+                "this sign-in has ended (it expired, or the password or the user changed); sign in again",
+                "sign_in_ended",
+            )
+        };
+        let key = hash.clone();
+        let s = self
+            .on_store(move |s| s.signin(&key))
+            .await?
+            .ok_or_else(expired)?;
+        if s.device != device || s.expires < unix_now() {
+            return Err(expired());
+        }
+        let name = s.user.clone();
+        let user = self
+            .on_store(move |s| s.user(&name))
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(expired)?;
+        let rights = self.rights_of(&user.role)?;
+        Ok((
+            SignedIn {
+                user: user.name.clone(),
+                role: user.role.clone(),
+                token_hash: hash,
+            },
+            SignInAnswer {
+                user: user.name,
+                role: user.role,
+                rights,
+                token: token.0.clone(),
+                expires: s.expires,
+            },
+        ))
+    }
+
+    /// Ends a sign-in.
+    pub async fn sign_out(&self, signed: &SignedIn) {
+        let key = signed.token_hash.clone();
+        if let Err(e) = self.on_store(move |s| s.end_signin(&key)).await {
+            tracing::warn!(error = %e, "cannot end the sign-in");
+        }
+        tracing::info!(user = %signed.user, "signed out");
+    }
+
+    /// Whether `signed` still stands: its user is there, enabled, and its
+    /// sign-in is kept. The role it has now, or `None`. (Blocking: reads
+    /// the office database.)
+    pub fn still_valid(&self, signed: &SignedIn) -> Option<String> {
+        let kept = self.store.signin(&signed.token_hash).ok().flatten()?;
+        if kept.expires < unix_now() {
+            return None;
+        }
+        let user = self.store.user(&signed.user).ok().flatten()?;
+        (!user.disabled).then_some(user.role)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+use super::*;
+use outpost_api::protocol::{UserAddArgs, UserNameArgs, UserPasswdArgs, UserRoleArgs};
+use outpost_api::Op;
+
+fn secret(s: &str) -> Secret {
+    Secret(s.into())
+}
+
+async fn office() -> (tempfile::TempDir, Arc<Auth>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let auth = Auth::new(store, dir.path());
+    assert!(
+        !auth.required(),
+        "an office without users asks nobody to sign in"
+    );
+    assert!(auth.check(None, &Need::Delete("Party".into())).is_ok());
+    let add = Op::UsersAdd(UserAddArgs {
+        name: "Amina".into(),
+        role: "Manager".into(),
+        password: secret("correct horse"),
+    });
+    auth.people_call(None, &add).await.unwrap();
+    assert!(auth.required());
+    (dir, auth)
+}
+
+#[tokio::test]
+async fn people_sign_in_resume_and_sign_out_and_roles_are_enforced() {
+    let (_dir, auth) = office().await;
+    let e = auth.check(None, &Need::SignedIn).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+    let (amina, answer) = auth
+        .sign_in("dev1", "amina", &secret("correct horse"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (amina.user.as_str(), amina.role.as_str()),
+        ("Amina", "Manager")
+    );
+    assert!(answer
+        .rights
+        .admin
+        .contains(&outpost_api::roles::AdminRight::Users));
+    // The token resumes the sign-in from its own device only.
+    let token = secret(&answer.token);
+    assert_eq!(auth.resume("dev1", &token).await.unwrap().0, amina);
+    assert!(auth.resume("dev2", &token).await.is_err());
+
+    let add = Op::UsersAdd(UserAddArgs {
+        name: "Bilal".into(),
+        role: "Clerk".into(),
+        password: secret("clerk's password"),
+    });
+    auth.check(Some(&amina), &Need::of(&add).unwrap()).unwrap();
+    auth.people_call(Some(&amina), &add).await.unwrap();
+    let short = Op::UsersAdd(UserAddArgs {
+        name: "Chen".into(),
+        role: "Clerk".into(),
+        password: secret("short"),
+    });
+    let e = auth.people_call(Some(&amina), &short).await.unwrap_err();
+    assert!(e.message.contains("at least 8"), "{e}");
+    let (bilal, _) = auth
+        .sign_in("dev2", "Bilal", &secret("clerk's password"))
+        .await
+        .unwrap();
+    let e = auth
+        .check(Some(&bilal), &Need::Delete("Party".into()))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(auth
+        .check(Some(&bilal), &Need::Create("Sale".into()))
+        .is_ok());
+    assert!(auth.can_read(Some(&bilal), "Party"));
+    let e = auth
+        .check(Some(&bilal), &Need::of(&Op::UsersList).unwrap())
+        .unwrap_err();
+    assert!(e.message.contains("administer users"), "{e}");
+
+    // Bilal sets his own password with the current one only.
+    let own = |current: Option<&str>| {
+        Op::UsersPasswd(UserPasswdArgs {
+            name: "bilal".into(),
+            password: secret("a new password"),
+            current: current.map(secret),
+        })
+    };
+    assert!(auth.people_call(Some(&bilal), &own(None)).await.is_err());
+    assert!(auth
+        .people_call(Some(&bilal), &own(Some("wrong one")))
+        .await
+        .is_err());
+    auth.people_call(Some(&bilal), &own(Some("clerk's password")))
+        .await
+        .unwrap();
+    // ... which ended his sign-ins.
+    assert_eq!(auth.still_valid(&bilal), None);
+    assert_eq!(auth.still_valid(&amina).as_deref(), Some("Manager"));
+
+    // The last user administrator can be neither disabled nor demoted.
+    let e = auth
+        .people_call(
+            Some(&amina),
+            &Op::UsersDisable(UserNameArgs {
+                name: "Amina".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("last user"), "{e}");
+    let e = auth
+        .people_call(
+            Some(&amina),
+            &Op::UsersRole(UserRoleArgs {
+                name: "Amina".into(),
+                role: "Viewer".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("last user"), "{e}");
+    auth.people_call(
+        Some(&amina),
+        &Op::UsersDisable(UserNameArgs {
+            name: "Bilal".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    let e = auth
+        .sign_in("dev2", "Bilal", &secret("a new password"))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("disabled"), "{e}");
+
+    auth.sign_out(&amina).await;
+    assert_eq!(auth.still_valid(&amina), None);
+    assert!(auth.resume("dev1", &token).await.is_err());
+}
+
+#[tokio::test]
+async fn wrong_passwords_slow_the_device_and_name_nobody() {
+    let (_dir, auth) = office().await;
+    let mut slowed = None;
+    for _ in 0..6 {
+        match auth
+            .sign_in("attacker", "Amina", &secret("guess guess"))
+            .await
+        {
+            Err(e) if e.message.contains("try again in") => {
+                slowed = Some(e);
+                break;
+            }
+            Err(e) => assert_eq!(e.message, "wrong user name or password"),
+            Ok(_) => panic!("a wrong password was taken"),
+        }
+    }
+    assert!(slowed.is_some(), "the device was never slowed");
+    // An unknown name gets the same words as a wrong password.
+    let e = auth
+        .sign_in("other", "Nobody", &secret("guess guess"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.message, "wrong user name or password");
+    // Another device signs the same person in.
+    assert!(auth
+        .sign_in("front desk", "Amina", &secret("correct horse"))
+        .await
+        .is_ok());
+}
+
+#[test]
+fn a_bad_roles_file_leaves_the_built_ins_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    std::fs::write(
+        dir.path().join(ROLES_FILE),
+        "{\"roles\": {\"Manager\": {}}}",
+    )
+    .unwrap();
+    let auth = Auth::new(store, dir.path());
+    auth.with_roles(|roles, problem| {
+        assert_eq!(roles.len(), 3);
+        assert!(problem.unwrap().contains("built-in"));
+    });
+    let s = format!(
+        "{:?}",
+        Op::SignIn(outpost_api::protocol::SignInArgs {
+            user: "Amina".into(),
+            password: secret("correct horse")
+        })
+    );
+    assert!(!s.contains("correct horse"), "{s}");
+}
