@@ -63,6 +63,13 @@ pub enum Command {
         /// master's commit (go-async), or refuse writes (refuse)
         #[arg(long, value_parser = ["go-async", "refuse"], default_value = "go-async")]
         standby_away: String,
+        /// On a master without users yet: make the first manager, with the
+        /// password in this file (first line)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+        /// The first manager's user name (with --admin-password-file)
+        #[arg(long, value_name = "NAME", default_value = "manager")]
+        admin_user: String,
     },
     /// Run one database call and print the result as JSON
     Db {
@@ -80,8 +87,17 @@ pub enum Command {
         /// STUN/TURN servers when this PC and the master sit on different subnets (comma-separated)
         #[arg(long, value_delimiter = ',')]
         ice_server: Vec<String>,
+        #[command(flatten)]
+        sign_in: SignInFlags,
         #[command(subcommand)]
         op: DbOp,
+    },
+    /// The people who sign in on this master, and their roles
+    Users {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(subcommand)]
+        action: Option<UsersAction>,
     },
     /// Print this PC's device id (the SHA-256 fingerprint of its certificate)
     Id {
@@ -213,6 +229,52 @@ impl BackupFlags {
     }
 }
 
+/// Who signs in for a call through a master that asks.
+#[derive(Args, Debug, Clone)]
+pub struct SignInFlags {
+    /// Sign in as this user (when the master has users)
+    #[arg(long, env = "OUTPOST_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// The password, in this file (first line); else OUTPOST_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// Add a user: `users add amina --role Clerk --password-file FILE`
+    Add {
+        name: String,
+        /// Manager, Clerk, Viewer, or a role of the site's roles.json
+        #[arg(long)]
+        role: String,
+        /// The password, in this file (first line); else OUTPOST_PASSWORD
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// List the users (the default)
+    List,
+    /// Set a user's password (their sign-ins end)
+    Passwd {
+        name: String,
+        /// The password, in this file (first line); else OUTPOST_PASSWORD
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Disable a user: their open sessions end within a second
+    Disable { name: String },
+    /// Let a disabled user sign in again
+    Enable { name: String },
+    /// Give a user another role
+    Role {
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// The roles: built-in and the site's (roles.json in the data folder)
+    Roles,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DevicesAction {
     /// Revoke a device: its open connection is closed and it cannot reconnect
@@ -311,6 +373,8 @@ pub enum DbOp {
     SyncStatus,
     /// Where these records stand with the head office (waiting, sent, parked, conflict), one JSON line each
     SyncRecords { doctype: String, names: Vec<String> },
+    /// A record's history: who changed what, when, from which device (one JSON line per change)
+    History { doctype: String, name: String },
 }
 
 #[derive(Args, Debug, Default)]

@@ -18,6 +18,7 @@ use crate::store::Store;
 /// Keys the store sets itself: not "fields" a person changed.
 const OWN_KEYS: &[&str] = &[
     "name",
+    "doctype",
     "rev",
     "created",
     "modified",

@@ -45,6 +45,8 @@ pub struct Remote {
     pub code: Option<String>,
     pub timeout: Duration,
     pub ice_servers: Vec<String>,
+    /// Who signs in, when the master asks.
+    pub credentials: Option<outpost_node::slave::Credentials>,
 }
 
 pub fn run_remote(dir: PathBuf, remote: Remote, op: DbOp) -> Result<(), CliError> {
@@ -53,6 +55,7 @@ pub fn run_remote(dir: PathBuf, remote: Remote, op: DbOp) -> Result<(), CliError
         code,
         timeout,
         ice_servers,
+        credentials,
     } = remote;
     // Refusals and outages are reported once, as the command's error.
     super::init_tracing("error");
@@ -69,7 +72,7 @@ pub fn run_remote(dir: PathBuf, remote: Remote, op: DbOp) -> Result<(), CliError
                 turn_user: None,
             },
         };
-        let db = RemoteDb::start(config).map_err(anyhow::Error::from)?;
+        let db = RemoteDb::start_as(config, credentials).map_err(anyhow::Error::from)?;
         db.wait_connected(timeout).await?;
         let state = db.state();
         let result = call(&db, op, Some(state)).await;
@@ -185,6 +188,17 @@ async fn call(
             }
         }
         DbOp::SyncStatus => print_json(&db.run(Op::SyncStatus).await?),
+        DbOp::History { doctype, name } => {
+            let list = db
+                .run(Op::History(outpost_api::protocol::HistoryArgs {
+                    doctype,
+                    name,
+                }))
+                .await?;
+            for entry in list.as_array().into_iter().flatten() {
+                print_json(entry);
+            }
+        }
         DbOp::SyncRecords { doctype, names } => {
             let answer = db
                 .run(Op::SyncRecords(outpost_api::protocol::SyncRecordsArgs {

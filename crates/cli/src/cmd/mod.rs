@@ -9,6 +9,7 @@ mod masters;
 mod pair;
 mod standby;
 mod sync;
+mod users;
 
 use std::path::PathBuf;
 
@@ -32,8 +33,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             backup,
             durability,
             standby_away,
+            admin_password_file,
+            admin_user,
         } => {
-            let mut config = outpost_node::MasterConfig::new(data_dir(&data)?, name);
+            let dir = data_dir(&data)?;
+            if let Some(file) = admin_password_file {
+                std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
+                users::first_manager(&dir, &admin_user, &file)?;
+            }
+            let mut config = outpost_node::MasterConfig::new(dir, name);
             config.listen = listen;
             config.port = port;
             config.code_minutes = code_minutes;
@@ -55,6 +63,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             code,
             timeout,
             ice_server,
+            sign_in,
             op,
         } => match connect {
             None => db::run(data_dir(&data)?, op),
@@ -65,10 +74,23 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     code,
                     timeout: std::time::Duration::from_secs(timeout),
                     ice_servers: ice_server,
+                    credentials: match sign_in.user {
+                        None => None,
+                        Some(user) => Some(outpost_node::slave::Credentials {
+                            user,
+                            password: users::password(sign_in.password_file.as_deref())?
+                                .ok_or_else(|| {
+                                    anyhow::anyhow!(
+                                        "--user needs a password: --password-file FILE, or OUTPOST_PASSWORD"
+                                    )
+                                })?,
+                        }),
+                    },
                 },
                 op,
             ),
         },
+        Command::Users { data, action } => users::run(data_dir(&data)?, action),
         Command::Id { data } => id::run(data_dir(&data)?),
         Command::Pair { data, minutes } => pair::run(data_dir(&data)?, minutes),
         Command::Devices { data, action } => devices::run(data_dir(&data)?, action),

@@ -26,6 +26,7 @@ use crate::error::{NodeError, Result};
 use crate::pairing_state;
 use crate::standby::{Durability, WhenAway};
 
+mod gate;
 mod lan;
 mod sessions;
 
@@ -81,10 +82,13 @@ pub(crate) struct SessionEntry {
     pub(crate) device: String,
     name: String,
     tx: ChannelSender,
+    /// The person signed in on this channel.
+    seat: gate::Seat,
 }
 
 pub(crate) struct Shared {
     config: MasterConfig,
+    auth: Arc<crate::auth::Auth>,
     standby: crate::standby::hub::Hub,
     pub(crate) db: LocalDb,
     identity: Identity,
@@ -186,8 +190,15 @@ impl Master {
                 "this PC was replaced as the office's master: it takes no writes"
             );
         }
+        let auth = crate::auth::Auth::new(store.clone(), &config.data);
+        if !auth.required() {
+            tracing::warn!(
+                "nobody signs in on this master yet: every paired device may do everything; add the first manager with `outpost users add NAME --role Manager` (or start with --admin-password-file)"
+            );
+        }
         let db = LocalDb::new(store, "master");
         let shared = Arc::new(Shared {
+            auth,
             standby: crate::standby::hub::Hub::new(db.store().clone(), config.data.clone()),
             config: MasterConfig { name, ..config },
             db,
@@ -210,6 +221,7 @@ impl Master {
             backup_task,
             tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
             tokio::spawn(revocation_watch(shared.clone(), stop_rx.clone())),
+            tokio::spawn(gate::users_watch(shared.clone(), stop_rx.clone())),
         ];
         if shared.config.announce {
             tasks.push(tokio::spawn(lan::watch(shared.clone(), stop_rx)));

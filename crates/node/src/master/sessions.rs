@@ -270,6 +270,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         return;
     }
     let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
+    let seat = super::gate::Seat::default();
     shared
         .sessions
         .lock()
@@ -280,11 +281,17 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 device: hello.device.clone(),
                 name: hello.name.clone(),
                 tx: tx.clone(),
+                seat: seat.clone(),
             },
         );
     tracing::info!("slave connected");
     let db = shared.db.for_device(hello.device.clone());
-    let events = tokio::spawn(forward_events(db.clone(), tx.clone()));
+    let events = tokio::spawn(forward_events(
+        shared.clone(),
+        seat.clone(),
+        db.clone(),
+        tx.clone(),
+    ));
     let calls = Arc::new(Semaphore::new(MAX_CALLS_PER_SLAVE));
     while let Some(msg) = rx.recv().await {
         let bytes = match msg {
@@ -318,8 +325,13 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         let db = db.clone();
         let tx = tx.clone();
         let shared = shared.clone();
+        let seat = seat.clone();
         tokio::spawn(async move {
-            let resp = if req.op.is_standby() {
+            let gated = super::gate::gate(&shared, db.device(), &seat, &req).await;
+            let db = db.as_user(super::gate::seated(&seat).map(|s| s.user));
+            let resp = if let Some(answer) = gated {
+                answer
+            } else if req.op.is_standby() {
                 let result = shared.standby.call(db.device(), &req.op).await;
                 outpost_api::Response {
                     id: Some(req.id.clone()),
@@ -336,6 +348,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                         crate::standby::fence::fence(&shared, theirs).await;
                     }
                     v["roster"] = serde_json::json!(roster);
+                    v["sign_in_required"] = serde_json::json!(shared.auth.required());
                     v["epoch"] = serde_json::json!(epoch);
                     let fenced = shared.fenced.load(Ordering::SeqCst);
                     if fenced > 0 {
@@ -409,9 +422,20 @@ async fn write_call(
     resp
 }
 
-async fn forward_events(db: LocalDb, tx: ChannelSender) {
+/// Sends the channel the change events its person may see.
+async fn forward_events(
+    shared: Arc<Shared>,
+    seat: super::gate::Seat,
+    db: LocalDb,
+    tx: ChannelSender,
+) {
     let mut events = db.events();
     while let Some(ev) = events.recv().await {
+        if let Event::Changed { doctype, .. } = &ev {
+            if !super::gate::may_see(&shared, &seat, doctype) {
+                continue;
+            }
+        }
         let text = serde_json::to_string(&ev).unwrap_or_default();
         if tx.send(text.as_bytes()).await.is_err() {
             return;

@@ -14,20 +14,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use outpost_api::db::SubscriptionFilter;
-use outpost_api::protocol::decode_incoming;
-use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Incoming, Op, Request, Response};
+use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Op, Request, Response};
 use outpost_link::pairing::PairingUrl;
-use outpost_link::{connect_master_in, ChannelSender, Identity, LinkError, RtcOptions};
+use outpost_link::{ChannelSender, Identity, RtcOptions};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::{NodeError, Result};
 
 mod resolve;
+mod run;
+use run::{fail_all, run};
+mod signin;
 
 pub(crate) use resolve::say_hello;
 pub use resolve::{forget, load_paired, PairedMaster};
-use resolve::{hello_first, resolve, save_paired};
+pub use signin::Credentials;
 
 /// File in the slave's data folder naming the master it paired with.
 pub const SLAVE_FILE: &str = "slave.json";
@@ -115,6 +117,8 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// What this handle subscribed to, re-sent after a reconnect.
     subscription: SubscriptionFilter,
+    /// Who is signed in, resumed after a reconnect.
+    person: Mutex<signin::Person>,
 }
 
 /// The slave's `Db`: calls run on the master.
@@ -139,6 +143,12 @@ impl Drop for Inner {
 impl RemoteDb {
     /// Starts connecting in the background; calls wait for the connection.
     pub fn start(config: SlaveConfig) -> Result<RemoteDb> {
+        RemoteDb::start_as(config, None)
+    }
+
+    /// The same, signing in as `credentials` on each connect (before any
+    /// call goes out).
+    pub fn start_as(config: SlaveConfig, credentials: Option<Credentials>) -> Result<RemoteDb> {
         std::fs::create_dir_all(&config.data)?;
         let identity = Identity::load_or_create(&config.data)?;
         let (state, _) = watch::channel(LinkState::Connecting);
@@ -151,6 +161,7 @@ impl RemoteDb {
             state,
             events,
             subscription: Arc::new(RwLock::new(None)),
+            person: Mutex::new(signin::Person::new(credentials)),
         });
         let task = tokio::spawn(run(Arc::downgrade(&inner)));
         Ok(RemoteDb {
@@ -347,7 +358,10 @@ impl Db for RemoteDb {
             let _ = tx.send(text.as_bytes()).await;
         }
         match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
-            Ok(Ok(resp)) => resp,
+            Ok(Ok(resp)) => {
+                signin::note(&self.inner.person, &req.op, &resp.result);
+                resp
+            }
             Ok(Err(_)) | Err(_) => {
                 let gone = self
                     .inner
@@ -382,204 +396,6 @@ impl Db for RemoteDb {
 /// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.
 fn id_key(id: &outpost_api::RequestId) -> String {
     serde_json::to_string(id).unwrap_or_default()
-}
-
-/// Keeps the channel up for as long as the `RemoteDb` lives.
-async fn run(weak: std::sync::Weak<Inner>) {
-    let mut backoff = BACKOFF_START;
-    // The pairing code is for the first connection only: once paired, a
-    // reconnect must not quietly pair again (a revoked PC stays revoked).
-    let mut connected_once = false;
-    let mut refused_before = false;
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let attempt = async {
-            let (addr, fp, code) = resolve(&inner, refused_before).await?;
-            let code = if connected_once { None } else { code };
-            let (channel, info) = connect_master_in(
-                &addr,
-                &inner.identity,
-                &inner.config.rtc,
-                &fp,
-                &inner.config.device_name,
-                code.as_deref(),
-            )
-            .await?;
-            Ok::<_, LinkError>((channel, info, addr))
-        };
-        let (channel, info, addr) = match attempt.await {
-            Ok(x) => x,
-            // A refusal comes before anything is authenticated (anyone on
-            // the LAN could send one), so it does not end the slave: calls
-            // fail at once with its words, and it tries again now and then.
-            Err(LinkError::Refused { code, message }) if code != "unavailable" => {
-                tracing::warn!(%code, "the master refused this PC: {message}");
-                inner.state.send_replace(LinkState::Refused {
-                    code: code.clone(),
-                    message: message.clone(),
-                });
-                fail_all(&inner, refusal(&code, message));
-                refused_before = true;
-                drop(inner);
-                tokio::time::sleep(REFUSED_RETRY).await;
-                continue;
-            }
-            Err(e @ LinkError::FingerprintMismatch { .. }) => {
-                tracing::warn!("{e}");
-                let message = e.to_string();
-                inner.state.send_replace(LinkState::Refused {
-                    code: "forbidden".into(),
-                    message: message.clone(),
-                });
-                fail_all(&inner, refusal("forbidden", message));
-                refused_before = true;
-                drop(inner);
-                tokio::time::sleep(REFUSED_RETRY).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot connect yet");
-                inner.state.send_replace(LinkState::Reconnecting {
-                    reason: e.to_string(),
-                });
-                drop(inner);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
-            }
-        };
-        backoff = BACKOFF_START;
-        let reconnect = connected_once;
-        connected_once = true;
-        refused_before = false;
-        // The roster and epoch learned before stay: they are replaced only
-        // by what a master says over the channel (`learn_roster`).
-        // The epoch is the office's: never forgotten, whichever master
-        // answered (a stale one is caught by `hello_first` below).
-        let before = load_paired(&inner.config.data);
-        let epoch = before.as_ref().map(|p| p.epoch).unwrap_or_default();
-        let known = before
-            .clone()
-            .filter(|p| p.accepted().contains(&info.fingerprint));
-        let _ = save_paired(
-            &inner.config.data,
-            &PairedMaster {
-                name: info.name.clone(),
-                fingerprint: info.fingerprint.clone(),
-                addr,
-                roster: known.as_ref().map(|p| p.roster.clone()).unwrap_or_default(),
-                epoch,
-            },
-        );
-        tracing::info!(master = %info.name, "connected to the master");
-        let outpost_link::Channel { tx, mut rx } = channel;
-        // Before any call goes out: is this still the office's master?
-        if let Err(why) = hello_first(&inner, &tx, &mut rx).await {
-            tracing::warn!("{why}");
-            // Not this master: keep remembering the one before.
-            if let Some(b) = &before {
-                let _ = save_paired(&inner.config.data, b);
-            }
-            inner.state.send_replace(LinkState::Reconnecting {
-                reason: why.clone(),
-            });
-            tx.close().await;
-            refused_before = true;
-            drop(inner);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            continue;
-        }
-        *inner.tx.write().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
-        // Restore the subscription, then re-send whatever still waits.
-        let sub = inner
-            .subscription
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(doctypes) = sub {
-            let req = Request::new(Op::Subscribe(outpost_api::protocol::SubscribeArgs {
-                doctypes,
-            }));
-            let _ = tx.send(req.encode().as_bytes()).await;
-        }
-        let waiting: Vec<String> = inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|p| p.text.clone())
-            .collect();
-        for text in waiting {
-            let _ = tx.send(text.as_bytes()).await;
-        }
-        inner.state.send_replace(LinkState::Connected {
-            master: info.name.clone(),
-        });
-        // Events may have been missed while away: tell subscribers to reload.
-        if reconnect {
-            let _ = inner.events.send(Event::Lagged { missed: 0 });
-        }
-        drop(inner);
-
-        while let Some(msg) = rx.recv().await {
-            let Some(inner) = weak.upgrade() else { return };
-            let bytes = match msg {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bad message from the master");
-                    continue;
-                }
-            };
-            match decode_incoming(&bytes) {
-                Ok(Incoming::Response(resp)) => {
-                    let key = resp.id.as_ref().map(id_key).unwrap_or_default();
-                    let waiting = inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&key);
-                    match waiting {
-                        Some(p) => {
-                            let _ = p.reply.send(resp);
-                        }
-                        None if resp.id.is_none() => {
-                            tracing::warn!(
-                                "the master could not read a request: {:?}",
-                                resp.result.err()
-                            );
-                        }
-                        None => {} // a duplicate answer to a re-sent request
-                    }
-                }
-                Ok(Incoming::Event(ev)) => {
-                    let _ = inner.events.send(ev);
-                }
-                Err(e) => tracing::warn!(error = %e, "unreadable message from the master"),
-            }
-        }
-        let Some(inner) = weak.upgrade() else { return };
-        inner.tx.write().unwrap_or_else(|e| e.into_inner()).take();
-        tracing::info!("lost the master; reconnecting");
-        inner.state.send_replace(LinkState::Reconnecting {
-            reason: "the connection to the master was lost".into(),
-        });
-    }
-}
-
-fn fail_all(inner: &Inner, err: ApiError) {
-    let pending: Vec<(String, Pending)> = inner
-        .pending
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain()
-        .collect();
-    for (key, p) in pending {
-        let _ = p.reply.send(Response {
-            id: serde_json::from_str(&key).ok(),
-            result: Err(err.clone()),
-        });
-    }
 }
 
 /// A short name for this PC on the master's device list.

@@ -175,26 +175,23 @@ pub(super) fn learn_roster(dir: &Path, hello: &serde_json::Value) {
     }
 }
 
-/// Says `hello` on a fresh channel with the office's epoch as `epoch`
-/// knows it, and waits for the master's answer (nothing else is sent
-/// before it).
-pub(crate) async fn say_hello(
+/// Sends `op` on a fresh channel, before anything else, and waits for its
+/// answer (`Err`: none came).
+pub(crate) async fn ask(
     tx: &ChannelSender,
     rx: &mut outpost_link::ChannelReceiver,
-    epoch: u64,
-) -> std::result::Result<serde_json::Value, String> {
-    let hello = Request::new(Op::Hello(outpost_api::protocol::HelloArgs {
-        epoch: Some(epoch),
-        ..Default::default()
-    }));
-    tx.send(hello.encode().as_bytes())
+    op: Op,
+) -> std::result::Result<std::result::Result<serde_json::Value, outpost_api::ApiError>, String> {
+    let name = op.name();
+    let req = Request::new(op);
+    tx.send(req.encode().as_bytes())
         .await
-        .map_err(|e| format!("the master did not take the hello: {e}"))?;
+        .map_err(|e| format!("the master did not take the {name}: {e}"))?;
     let answer = tokio::time::timeout(HELLO_WAIT, async {
         while let Some(msg) = rx.recv().await {
             let Ok(bytes) = msg else { continue };
             if let Ok(Incoming::Response(resp)) = decode_incoming(&bytes) {
-                if resp.id.as_ref() == Some(&hello.id) {
+                if resp.id.as_ref() == Some(&req.id) {
                     return Some(resp);
                 }
             }
@@ -204,9 +201,24 @@ pub(crate) async fn say_hello(
     .await
     .ok()
     .flatten()
-    .ok_or_else(|| "the master did not answer the hello".to_string())?;
-    answer
-        .result
+    .ok_or_else(|| format!("the master did not answer the {name}"))?;
+    Ok(answer.result)
+}
+
+/// Says `hello` on a fresh channel with the office's epoch as `epoch`
+/// knows it, and waits for the master's answer (nothing else is sent
+/// before it).
+pub(crate) async fn say_hello(
+    tx: &ChannelSender,
+    rx: &mut outpost_link::ChannelReceiver,
+    epoch: u64,
+) -> std::result::Result<serde_json::Value, String> {
+    let hello = Op::Hello(outpost_api::protocol::HelloArgs {
+        epoch: Some(epoch),
+        ..Default::default()
+    });
+    ask(tx, rx, hello)
+        .await?
         .map_err(|e| format!("the master refused the hello: {e}"))
 }
 

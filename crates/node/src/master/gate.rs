@@ -1,0 +1,143 @@
+//! The gate every slave's call passes (issue 14): signing in on the
+//! channel, the people's administration, and, when the office has users,
+//! the caller's role checked against the op before it runs. Change events
+//! go only to a channel whose person may read their doctype; a person
+//! disabled, signed out elsewhere, or whose password changed loses the
+//! channel within a second.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use outpost_api::roles::Need;
+use outpost_api::{Op, Request, Response};
+use tokio::sync::watch;
+
+use super::Shared;
+use crate::auth::SignedIn;
+
+/// The person signed in on one channel.
+pub(crate) type Seat = Arc<RwLock<Option<SignedIn>>>;
+
+/// How often sign-ins are checked against the users.
+const USERS_POLL: Duration = Duration::from_millis(500);
+
+/// Who sits on `seat` now.
+pub(super) fn seated(seat: &Seat) -> Option<SignedIn> {
+    seat.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn sit(seat: &Seat, who: Option<SignedIn>) {
+    *seat.write().unwrap_or_else(|e| e.into_inner()) = who;
+}
+
+/// Answers `req` here when it is a sign-in, a people's op, or refused;
+/// `None`: it runs on the office database as before, for the person seated.
+pub(super) async fn gate(
+    shared: &Shared,
+    device: &str,
+    seat: &Seat,
+    req: &Request,
+) -> Option<Response> {
+    let auth = &shared.auth;
+    let answer = |result| {
+        Some(Response {
+            id: Some(req.id.clone()),
+            result,
+        })
+    };
+    match &req.op {
+        Op::SignIn(a) => {
+            let r = auth.sign_in(device, &a.user, &a.password).await;
+            return answer(r.map(|(signed, ans)| {
+                sit(seat, Some(signed));
+                serde_json::json!(ans)
+            }));
+        }
+        Op::Resume(a) => {
+            let r = auth.resume(device, &a.token).await;
+            return answer(r.map(|(signed, ans)| {
+                sit(seat, Some(signed));
+                serde_json::json!(ans)
+            }));
+        }
+        Op::SignOut => {
+            if let Some(s) = seated(seat) {
+                auth.sign_out(&s).await;
+            }
+            sit(seat, None);
+            return answer(Ok(serde_json::json!({"signed_out": true})));
+        }
+        _ => {}
+    }
+    let who = seated(seat);
+    if let Some(need) = Need::of(&req.op) {
+        if let Err(e) = auth.check(who.as_ref(), &need) {
+            tracing::info!(
+                op = req.op.name(),
+                user = who.as_ref().map(|w| w.user.as_str()).unwrap_or("-"),
+                "refused: {e}"
+            );
+            return answer(Err(e));
+        }
+    }
+    if req.op.is_people() {
+        return answer(auth.people_call(who.as_ref(), &req.op).await);
+    }
+    None
+}
+
+/// Whether the person on `seat` may see a change to `doctype`.
+pub(super) fn may_see(shared: &Shared, seat: &Seat, doctype: &str) -> bool {
+    shared.auth.can_read(seated(seat).as_ref(), doctype)
+}
+
+/// Ends the channels whose person may no longer be signed in, and follows
+/// role changes; notices the office's first user.
+pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(USERS_POLL) => {}
+            _ = stop.changed() => return,
+        }
+        let seated_now: Vec<(u64, Seat, SignedIn)> = shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(id, s)| seated(&s.seat).map(|who| (*id, s.seat.clone(), who)))
+            .collect();
+        let auth = shared.auth.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            auth.refresh();
+            seated_now
+                .into_iter()
+                .map(|(id, seat, who)| {
+                    let now = auth.still_valid(&who);
+                    (id, seat, who, now)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (id, seat, who, now) in checked {
+            match now {
+                Some(role) if role == who.role => {}
+                Some(role) => {
+                    tracing::info!(user = %who.user, %role, "the user's role changed");
+                    sit(&seat, Some(SignedIn { role, ..who }));
+                }
+                None => {
+                    let entry = shared
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
+                    if let Some(s) = entry {
+                        tracing::info!(user = %who.user, "the sign-in ended (disabled, new password, signed out, or expired): closing the channel");
+                        s.tx.close().await;
+                    }
+                }
+            }
+        }
+    }
+}
