@@ -19,6 +19,7 @@ bench:
 	$(TARGET)/release/outpost-bench-sync
 	$(TARGET)/release/outpost-bench-sales
 	$(TARGET)/release/outpost-bench-standby
+	$(TARGET)/release/outpost-bench-people
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 

@@ -29,9 +29,7 @@ const IN_FLIGHT: usize = 64;
 const CONNECTS: usize = 20;
 const SLAVES_FOR_RSS: usize = 32;
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use outpost_bench::pct;
 
 fn us(d: Duration) -> String {
     format!("{:.0} us", d.as_secs_f64() * 1e6)

@@ -17,9 +17,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use outpost_bench::pct;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

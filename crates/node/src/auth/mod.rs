@@ -81,6 +81,8 @@ pub struct Auth {
     throttle: Throttle,
     /// Whether the office has users (then everyone signs in).
     required: AtomicBool,
+    /// Queries sent on to head office today, per user: (day, count).
+    upstream_spent: std::sync::Mutex<std::collections::HashMap<String, (u64, u32)>>,
 }
 
 fn unix_now() -> u64 {
@@ -159,6 +161,7 @@ impl Auth {
             hashing: Semaphore::new(HASHING),
             throttle: Throttle::default(),
             required: AtomicBool::new(false),
+            upstream_spent: Default::default(),
         };
         auth.refresh();
         Arc::new(auth)
@@ -243,9 +246,45 @@ impl Auth {
         })
     }
 
+    /// Counts a query `signed` sends on to head office against its role's
+    /// daily budget (kept in memory: a restart of the master starts the
+    /// day's count afresh); refused once the budget is spent.
+    pub fn spend_upstream(&self, signed: Option<&SignedIn>) -> Result<(), ApiError> {
+        let Some(s) = signed.filter(|_| self.required()) else {
+            return Ok(());
+        };
+        let budget = self.with_roles(|roles, _| {
+            roles
+                .get(&s.role)
+                .map(|r| r.upstream_queries_per_day)
+                .unwrap_or(0)
+        });
+        let today = unix_now() / 86_400;
+        let mut spent = self
+            .upstream_spent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = spent.entry(s.user.to_lowercase()).or_insert((today, 0));
+        if entry.0 != today {
+            *entry = (today, 0);
+        }
+        if entry.1 >= budget {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "{} has sent the {budget} queries to head office the role {} allows a day; the uplink budget is spent until tomorrow (ask a manager)",
+                    s.user, s.role
+                ),
+            )
+            .with_details(serde_json::json!({"reason": "upstream_budget", "budget": budget})));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
     /// Whether `signed` may read `doctype` (for change events).
     pub fn can_read(&self, signed: Option<&SignedIn>, doctype: &str) -> bool {
-        self.check(signed, &Need::Read(doctype.to_string())).is_ok()
+        self.check(signed, &Need::Read(doctype)).is_ok()
     }
 
     /// Checks `user`'s `password` from `device` and opens a sign-in.

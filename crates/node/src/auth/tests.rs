@@ -14,7 +14,7 @@ async fn office() -> (tempfile::TempDir, Arc<Auth>) {
         !auth.required(),
         "an office without users asks nobody to sign in"
     );
-    assert!(auth.check(None, &Need::Delete("Party".into())).is_ok());
+    assert!(auth.check(None, &Need::Delete("Party")).is_ok());
     let add = Op::UsersAdd(UserAddArgs {
         name: "Amina".into(),
         role: "Manager".into(),
@@ -66,12 +66,10 @@ async fn people_sign_in_resume_and_sign_out_and_roles_are_enforced() {
         .await
         .unwrap();
     let e = auth
-        .check(Some(&bilal), &Need::Delete("Party".into()))
+        .check(Some(&bilal), &Need::Delete("Party"))
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Forbidden);
-    assert!(auth
-        .check(Some(&bilal), &Need::Create("Sale".into()))
-        .is_ok());
+    assert!(auth.check(Some(&bilal), &Need::Create("Sale")).is_ok());
     assert!(auth.can_read(Some(&bilal), "Party"));
     let e = auth
         .check(Some(&bilal), &Need::of(&Op::UsersList).unwrap())
@@ -192,4 +190,20 @@ fn a_bad_roles_file_leaves_the_built_ins_and_says_what_is_wrong() {
         })
     );
     assert!(!s.contains("correct horse"), "{s}");
+}
+
+#[tokio::test]
+async fn queries_to_head_office_are_counted_against_the_role_s_daily_budget() {
+    let (_dir, auth) = office().await;
+    let (amina, _) = auth
+        .sign_in("dev1", "Amina", &secret("correct horse"))
+        .await
+        .unwrap();
+    let budget = auth.with_roles(|r, _| r["Manager"].upstream_queries_per_day);
+    for _ in 0..budget {
+        auth.spend_upstream(Some(&amina)).unwrap();
+    }
+    let e = auth.spend_upstream(Some(&amina)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(e.message.contains("until tomorrow"), "{e}");
 }

@@ -16,18 +16,18 @@ use super::Shared;
 use crate::auth::SignedIn;
 
 /// The person signed in on one channel.
-pub(crate) type Seat = Arc<RwLock<Option<SignedIn>>>;
+pub(crate) type Seat = Arc<RwLock<Option<Arc<SignedIn>>>>;
 
 /// How often sign-ins are checked against the users.
 const USERS_POLL: Duration = Duration::from_millis(500);
 
 /// Who sits on `seat` now.
-pub(super) fn seated(seat: &Seat) -> Option<SignedIn> {
+pub(super) fn seated(seat: &Seat) -> Option<Arc<SignedIn>> {
     seat.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 fn sit(seat: &Seat, who: Option<SignedIn>) {
-    *seat.write().unwrap_or_else(|e| e.into_inner()) = who;
+    *seat.write().unwrap_or_else(|e| e.into_inner()) = who.map(Arc::new);
 }
 
 /// Answers `req` here when it is a sign-in, a people's op, or refused;
@@ -71,7 +71,11 @@ pub(super) async fn gate(
     }
     let who = seated(seat);
     if let Some(need) = Need::of(&req.op) {
-        if let Err(e) = auth.check(who.as_ref(), &need) {
+        let checked = auth.check(who.as_deref(), &need).and_then(|()| match need {
+            Need::Upstream(_) => auth.spend_upstream(who.as_deref()),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
             tracing::info!(
                 op = req.op.name(),
                 user = who.as_ref().map(|w| w.user.as_str()).unwrap_or("-"),
@@ -81,14 +85,14 @@ pub(super) async fn gate(
         }
     }
     if req.op.is_people() {
-        return answer(auth.people_call(who.as_ref(), &req.op).await);
+        return answer(auth.people_call(who.as_deref(), &req.op).await);
     }
     None
 }
 
 /// Whether the person on `seat` may see a change to `doctype`.
 pub(super) fn may_see(shared: &Shared, seat: &Seat, doctype: &str) -> bool {
-    shared.auth.can_read(seated(seat).as_ref(), doctype)
+    shared.auth.can_read(seated(seat).as_deref(), doctype)
 }
 
 /// Ends the channels whose person may no longer be signed in, and follows
@@ -99,7 +103,7 @@ pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<b
             _ = tokio::time::sleep(USERS_POLL) => {}
             _ = stop.changed() => return,
         }
-        let seated_now: Vec<(u64, Seat, SignedIn)> = shared
+        let seated_now: Vec<(u64, Seat, Arc<SignedIn>)> = shared
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -124,7 +128,13 @@ pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<b
                 Some(role) if role == who.role => {}
                 Some(role) => {
                     tracing::info!(user = %who.user, %role, "the user's role changed");
-                    sit(&seat, Some(SignedIn { role, ..who }));
+                    sit(
+                        &seat,
+                        Some(SignedIn {
+                            role,
+                            ..(*who).clone()
+                        }),
+                    );
                 }
                 None => {
                     let entry = shared

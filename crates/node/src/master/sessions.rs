@@ -328,7 +328,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         let seat = seat.clone();
         tokio::spawn(async move {
             let gated = super::gate::gate(&shared, db.device(), &seat, &req).await;
-            let db = db.as_user(super::gate::seated(&seat).map(|s| s.user));
+            let db = db.as_user(super::gate::seated(&seat).map(|s| s.user.clone()));
             let resp = if let Some(answer) = gated {
                 answer
             } else if req.op.is_standby() {
