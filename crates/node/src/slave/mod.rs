@@ -25,7 +25,7 @@ use crate::error::{NodeError, Result};
 
 mod resolve;
 
-pub use resolve::{forget, load_paired, PairedMaster};
+pub use resolve::{forget, learn_roster, load_paired, PairedMaster};
 use resolve::{hello_first, resolve, save_paired};
 
 /// File in the slave's data folder naming the master it paired with.
