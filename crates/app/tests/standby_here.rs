@@ -75,6 +75,10 @@ fn devices_standby(master: &Path, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_office() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let (m, sdir, cdir) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
@@ -96,14 +100,23 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     let before = ok_one(&remote(
         cdir.path(),
         &master.url,
-        &["insert", "Party", r#"{"party_name":"Written before the kill"}"#],
+        &[
+            "insert",
+            "Party",
+            r#"{"party_name":"Written before the kill"}"#,
+        ],
     ));
 
     // Made the standby on the master: this PC copies, then follows, and
     // its slave connection keeps working meanwhile.
     devices_standby(m.path(), &[&me]);
     standby_until(&app, "the copy to follow", following_up_to_date).await;
-    let r = call(&app, "get", json!({"doctype": "Party", "name": before["name"]})).await;
+    let r = call(
+        &app,
+        "get",
+        json!({"doctype": "Party", "name": before["name"]}),
+    )
+    .await;
     assert_eq!(r["ok"]["party_name"], "Written before the kill", "{r}");
     assert!(sdir.path().join("outpost.sqlite").is_file());
     // A standby is not turned into a master by hand (only by promotion).
@@ -132,7 +145,11 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     ok_one(&remote(
         cdir.path(),
         &master.url_without_code(),
-        &["insert", "Party", r#"{"party_name":"Also before the kill"}"#],
+        &[
+            "insert",
+            "Party",
+            r#"{"party_name":"Also before the kill"}"#,
+        ],
     ));
     let paired: Value =
         serde_json::from_slice(&std::fs::read(cdir.path().join("slave.json")).unwrap()).unwrap();
@@ -174,7 +191,11 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     let after = ok_one(&remote(
         cdir.path(),
         &master.url_without_code(),
-        &["insert", "Party", r#"{"party_name":"Written after the promotion"}"#],
+        &[
+            "insert",
+            "Party",
+            r#"{"party_name":"Written after the promotion"}"#,
+        ],
     ));
     assert!(after["name"].is_string(), "{after}");
     let r = call(
@@ -183,9 +204,8 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
         json!({"doctype": "Party", "fields": ["party_name"], "limit": 100}),
     )
     .await;
-    let mut names: Vec<&str> = r["ok"]["records"]
+    let mut names: Vec<&str> = r["ok"]["rows"]
         .as_array()
-        .or_else(|| r["ok"].as_array())
         .unwrap_or_else(|| panic!("{r}"))
         .iter()
         .map(|p| p["party_name"].as_str().unwrap())

@@ -125,10 +125,14 @@ pub(super) type FollowerSlot = Arc<Mutex<Option<Follower>>>;
 pub(super) async fn keep_standby(db: RemoteDb, slot: FollowerSlot, weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let asked =
-            tokio::time::timeout(ROSTER_WAIT, db.run(Op::Hello(HelloArgs::default()))).await;
-        if let Ok(Ok(hello)) = asked {
-            slave::learn_roster(&inner.data, &hello);
+        // Asked only over a live connection: a call made while the master
+        // is away would wait for it (and be sent again when it is back).
+        let connected = matches!(*db.state().borrow(), LinkState::Connected { .. });
+        if connected {
+            let hello = Op::Hello(HelloArgs::default());
+            if let Ok(Ok(hello)) = tokio::time::timeout(ROSTER_WAIT, db.run(hello)).await {
+                slave::learn_roster(&inner.data, &hello);
+            }
         }
         // No pairing to read (a moment's rewrite): nothing changes.
         if let Some(paired) = slave::load_paired(&inner.data) {
