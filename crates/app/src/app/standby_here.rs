@@ -9,15 +9,16 @@
 //! it from the office's roster (the master, then its standby) that the
 //! master tells every PC in its `hello`, asked again every few seconds and
 //! kept in `slave.json`, so a standby whose master died still knows it is
-//! one after a restart. The copy runs as `outpost standby` does
-//! ([`standby::follow`], with its instance lock on the data folder) over a
-//! second connection from the same device: the master serves each
-//! connection of a device as its own session.
+//! one after a restart. The copy runs as `outpost standby` does, with its
+//! instance lock on the data folder, but over the slave's own connection
+//! ([`standby::follow_over`]): one PC, one session at the master (a master
+//! may close a device's older channel when it connects again), the
+//! standby's calls multiplexed with the window's.
 
 use std::sync::Weak;
 
 use outpost_api::protocol::HelloArgs;
-use outpost_node::standby::{self, StandbyConfig, StandbyState};
+use outpost_node::standby::{self, StandbyState};
 use outpost_store::backup::{InstanceLock, INSTANCE_LOCK};
 use tokio::sync::watch;
 
@@ -44,21 +45,15 @@ pub(super) struct Follower {
 }
 
 impl Follower {
-    fn start(inner: &Arc<Inner>, target: Target) -> Follower {
-        let config = StandbyConfig {
-            data: inner.data.clone(),
-            target,
-            code: None,
-            device_name: slave::default_device_name(),
-            rtc: Default::default(),
-        };
+    fn start(inner: &Arc<Inner>, db: RemoteDb) -> Follower {
+        let data = inner.data.clone();
         let (state_tx, state) = watch::channel(StandbyState::Connecting);
         let (stop, stop_rx) = watch::channel(false);
         let stopped = Arc::new(StdMutex::new(None));
         let why = stopped.clone();
         let weak = Arc::downgrade(inner);
         let task = tokio::spawn(async move {
-            let result = standby::follow(config, state_tx, stop_rx).await;
+            let result = standby::follow_over(&db, &data, state_tx, stop_rx).await;
             if let Err(e) = result {
                 tracing::warn!(error = %e, "the standby copy stopped");
                 *why.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
@@ -140,7 +135,7 @@ pub(super) async fn keep_standby(db: RemoteDb, slot: FollowerSlot, weak: Weak<In
             let mut follower = slot.lock().await;
             let changed = match (wanted, follower.is_some()) {
                 (true, false) => {
-                    *follower = Some(Follower::start(&inner, Target::Name(paired.name)));
+                    *follower = Some(Follower::start(&inner, db.clone()));
                     true
                 }
                 (false, true) => {
