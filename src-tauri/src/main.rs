@@ -149,6 +149,11 @@ async fn device_clear_standby(app: State<'_, App>) -> Result<StandbyView, AppErr
 }
 
 #[tauri::command]
+async fn standby_promote(app: State<'_, App>) -> Result<Status, AppError> {
+    app.standby_promote().await
+}
+
+#[tauri::command]
 async fn masters_discover(app: State<'_, App>) -> Result<Vec<FoundMasterView>, AppError> {
     app.discover().await
 }
@@ -317,6 +322,7 @@ fn main() {
             standby_view,
             device_make_standby,
             device_clear_standby,
+            standby_promote,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

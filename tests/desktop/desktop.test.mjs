@@ -9,134 +9,25 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, waitFor } from './webdriver.mjs';
 import { trytond } from './trytond.mjs';
-
-const APP = resolve(process.env.OUTPOST_DESKTOP_BIN || 'target/release/outpost-desktop');
-const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
-const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
-mkdirSync(SHOTS, { recursive: true });
-
-const { cleanups, tempDir } = cleanupsAfterAll('outpost-e2e');
-
-/** `outpost ...`; returns {code, out, err, json}. */
-function cli(args, env = {}) {
-  const r = spawnSync(CLI, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
-  let json = null;
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n')[0]);
-  } catch {
-    // not JSON
-  }
-  return { code: r.status, out: r.stdout, err: r.stderr, json };
-}
-
-/** A headless `outpost master` on loopback; resolves with its pairing URL. */
-async function cliMaster(name, { mdns = false } = {}) {
-  const data = tempDir('cli-master');
-  const port = await freePort();
-  // Multicast does not run on loopback: a master found by name listens on
-  // the LAN interfaces (and its URL names its LAN address).
-  const args = ['master', '--data', data, '--name', name, '--port', String(port)];
-  if (!mdns) args.push('--listen', '127.0.0.1', '--no-mdns');
-  const proc = spawn(CLI, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  cleanups.push(async () => {
-    if (proc.exitCode === null) {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-    }
-  });
-  const url = await waitFor('the master to print its pairing URL', async () => {
-    const m = out.match(/^outpost:\/\/\S+$/m);
-    return m && m[0];
-  });
-  return { data, port, url };
-}
-
-/** A private D-Bus session bus; resolves with its address. */
-async function privateBus() {
-  const proc = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(() => proc.kill('SIGTERM'));
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  return waitFor('dbus-daemon to print its address', async () => out.includes('\n') && out.trim());
-}
-
-/** An Outpost window with its own data folder (and its own D-Bus session,
- * so two windows are two PCs, not one app's second copy). */
-async function openWindow(tag, extraEnv = {}) {
-  const data = tempDir(`win-${tag}`);
-  const bus = await privateBus();
-  const env = { OUTPOST_DATA: data, OUTPOST_NO_MDNS: '1', DBUS_SESSION_BUS_ADDRESS: bus, ...extraEnv };
-  const driver = new Driver(env);
-  await driver.start();
-  cleanups.push(() => driver.stop());
-  const s = await driver.session(APP);
-  cleanups.push(() => s.close());
-  await s.$('[data-testid="status-bar"]');
-  openSessions.push(s);
-  return { s, data, driver, env };
-}
-
-const openSessions = [];
-
-/** Runs a test body; on failure, every open window is photographed
- * (SHOTS_DIR/failed-N.png) before the error goes on. */
-function withShots(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (e) {
-      for (const [i, s] of openSessions.entries()) {
-        try {
-          await s.screenshot(join(SHOTS, `failed-${i + 1}.png`));
-        } catch {
-          // the window may be gone
-        }
-      }
-      throw e;
-    }
-  };
-}
-
-const shot = (s, name) => s.screenshot(join(SHOTS, `${name}.png`));
-const sel = (testid) => `[data-testid="${testid}"]`;
-
-/** Picks `title` in the link input `inputCss` the way a keyboard user
- * does: type the start, wait for the suggestion, arrow to it, Enter. */
-async function pickLink(s, inputCss, title) {
-  const input = await s.fill(inputCss, title.slice(0, 3));
-  const index = await waitFor(`a suggestion "${title}"`, async () => {
-    const texts = await s.execute('return [...document.querySelectorAll("[data-testid=link-option]")].map(e => e.textContent.trim())');
-    const i = texts.findIndex((t) => t.includes(title));
-    return i >= 0 ? i + 1 : null;
-  });
-  for (let i = 1; i < index; i++) await input.type('\uE015'); // ArrowDown
-  await input.type('\uE007'); // Enter
-  await waitFor(`the link to show "${title}"`, async () => (await input.value()) === title);
-}
-
-async function openDoctype(s, doctype) {
-  await s.click(sel('nav-records'));
-  await s.click(sel(`doctype-${doctype}`));
-  await s.$(sel('list'));
-}
-
-async function rowWithText(s, text) {
-  return waitFor(`a row with "${text}"`, async () => {
-    for (const r of await s.findAll(sel('row'))) {
-      if ((await r.text()).includes(text)) return r;
-    }
-    return null;
-  });
-}
+import {
+  APP,
+  cleanups,
+  cli,
+  cliMaster,
+  openDoctype,
+  openWindow,
+  pickLink,
+  rowWithText,
+  sel,
+  shot,
+  tempDir,
+  withShots,
+} from './harness.mjs';
 
 test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI changes live, refuses a wrong code', withShots(async () => {
   // This master announces itself on the LAN (mDNS, on loopback here).

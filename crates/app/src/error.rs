@@ -15,6 +15,12 @@ pub enum AppError {
     NotMaster,
     #[error("this PC is the master; turn master mode off in Settings before connecting to another master")]
     NotSlave,
+    #[error("this PC is not the office's standby; the master makes a paired PC its standby from its device list")]
+    NotStandby,
+    #[error("this PC keeps the office's standby copy; to make it the master, use \"Make this PC the office's master\" on its Standby screen once the master is gone")]
+    IsStandby,
+    #[error("this PC could not be made the office's master: {0}; it goes on as the standby")]
+    Promote(Box<outpost_node::NodeError>),
     #[error("{0}")]
     BadInput(String),
     /// A form value that cannot be used; `field` names it for the window.
@@ -70,6 +76,12 @@ impl AppError {
                 .with_details(json!({"reason": "not_master"})),
             AppError::NotSlave => ApiError::new(ErrorCode::BadRequest, message)
                 .with_details(json!({"reason": "not_slave"})),
+            AppError::NotStandby => ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "not_standby"})),
+            AppError::IsStandby => ApiError::new(ErrorCode::BadRequest, message)
+                .with_details(json!({"reason": "is_standby"})),
+            AppError::Promote(_) => ApiError::new(ErrorCode::Unavailable, message)
+                .with_details(json!({"reason": "promote_failed"})),
             AppError::BadInput(_) => ApiError::new(ErrorCode::BadRequest, message),
             AppError::Field { field, .. } => ApiError::new(ErrorCode::BadRequest, message)
                 .with_details(json!({"reason": "invalid_field", "field": field})),

@@ -43,5 +43,5 @@ pub use head_office::{DoctypeChoice, UpstreamForm, UpstreamFormView};
 pub use outpost_store::{Conflict, Keep, Parked};
 pub use outpost_sync::{Kind, ModelProbe, Probe};
 pub use settings::{Role, Settings};
-pub use standby::{StandbyDeviceView, StandbyView};
+pub use standby::{StandbyDeviceView, StandbyHere, StandbyView};
 pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};

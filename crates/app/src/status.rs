@@ -5,6 +5,7 @@ use outpost_store::SyncStatus;
 use serde::Serialize;
 
 use crate::settings::Role;
+use crate::standby::StandbyHere;
 
 /// The connection as the status bar shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +56,9 @@ pub struct Status {
     /// The master's signaling socket, `host:port`.
     pub listen: Option<String>,
     pub data_dir: String,
+    /// This PC as the office's standby (a slave the master made its
+    /// standby keeps a copy of the office database); `None`: it is not.
+    pub standby: Option<StandbyHere>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -95,7 +95,8 @@ fn export(dir: &Path) {
     // The Master screen's standby.
     export!(
         crate::standby::StandbyView,
-        crate::standby::StandbyDeviceView
+        crate::standby::StandbyDeviceView,
+        crate::standby::StandbyHere,
     );
 }
 

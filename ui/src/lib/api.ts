@@ -44,6 +44,7 @@ import type {
 
 export type {
   StandbyDeviceView,
+  StandbyHere,
   StandbyView,
 } from './generated';
 export type {
@@ -509,6 +510,11 @@ export class Api {
   /** "No standby": the office has none any more. */
   deviceClearStandby(): Promise<StandbyView> {
     return this.cmd('device_clear_standby');
+  }
+
+  /** "Make this PC the office's master", on the standby once its master is gone: the window becomes the master's. */
+  standbyPromote(): Promise<Status> {
+    return this.cmd('standby_promote');
   }
 
   // ---- events -------------------------------------------------------------

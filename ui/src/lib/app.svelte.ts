@@ -5,7 +5,7 @@ import { untrack } from 'svelte';
 import { Api, ApiError, subscription, type DbEvent, type Doctype, type Status } from './api';
 import { schemaOf, type Schema } from './form';
 
-export type Screen = 'records' | 'connect' | 'master' | 'settings';
+export type Screen = 'records' | 'connect' | 'standby' | 'master' | 'settings';
 
 export interface ConfirmRequest {
   title: string;

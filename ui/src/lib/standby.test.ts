@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StandbyDeviceView, StandbyView } from './api';
-import { changesWords, fencedWords, secondsWords, standbyLine } from './standby';
+import { changesWords, fencedWords, secondsWords, standbyHereLine, standbyLine } from './standby';
 
 function device(d: Partial<StandbyDeviceView>): StandbyDeviceView {
   return {
@@ -79,5 +79,23 @@ describe('the fenced banner', () => {
     expect(fencedWords(4)).toBe(
       "A standby was promoted in this PC's place (epoch 4): this PC takes no writes. Run it as the new master's standby.",
     );
+  });
+});
+
+describe('the standby PC\'s own status', () => {
+  it('says each state in the status bar\'s words', () => {
+    expect(standbyHereLine({ state: 'connecting' })).toEqual({ tone: 'busy', text: 'Standby: connecting' });
+    expect(standbyHereLine({ state: 'copying', done: 400, total: 1000, percent: 40 }).text).toBe('Standby: copying 40%');
+    expect(standbyHereLine({ state: 'following', seq: 90, master_seq: 90, behind: 0 })).toEqual({
+      tone: 'ok',
+      text: 'Standby: following, 0 changes behind',
+    });
+    expect(standbyHereLine({ state: 'following', seq: 89, master_seq: 90, behind: 1 })).toEqual({
+      tone: 'busy',
+      text: 'Standby: following, 1 change behind',
+    });
+    const refused = standbyHereLine({ state: 'refused', message: "this PC is not the office's standby" });
+    expect(refused).toEqual({ tone: 'bad', text: "Standby: refused — this PC is not the office's standby" });
+    expect(standbyHereLine({ state: 'stopped', message: 'the disk is full' }).text).toBe('Standby: stopped — the disk is full');
   });
 });

@@ -1,8 +1,9 @@
 // The standby master (issue 13), free of the DOM: the Master screen's words
-// for where the office's standby stands, and the banner of a master a
-// standby was promoted in place of. The tone says how the line is coloured.
+// for where the office's standby stands, the banner of a master a standby
+// was promoted in place of, and, on the standby PC itself, the status bar's
+// words for its copy. The tone says how the line is coloured.
 
-import type { StandbyView } from './api';
+import type { StandbyHere, StandbyView } from './api';
 
 export type StandbyTone = 'none' | 'ok' | 'behind' | 'away';
 
@@ -48,3 +49,33 @@ export function fencedWords(epoch: number | null): string | null {
   if (epoch === null) return null;
   return `A standby was promoted in this PC's place (epoch ${epoch}): this PC takes no writes. Run it as the new master's standby.`;
 }
+
+export type StandbyHereTone = 'ok' | 'busy' | 'bad';
+
+/**
+ * The standby PC's own status: "Standby: copying 40%", "Standby:
+ * following, 0 changes behind", "Standby: refused — <the master's words>",
+ * "Standby: connecting", "Standby: stopped — <why>".
+ */
+export function standbyHereLine(h: StandbyHere): { tone: StandbyHereTone; text: string } {
+  switch (h.state) {
+    case 'connecting':
+      return { tone: 'busy', text: 'Standby: connecting' };
+    case 'copying':
+      return { tone: 'busy', text: `Standby: copying ${h.percent}%` };
+    case 'following':
+      return { tone: h.behind === 0 ? 'ok' : 'busy', text: `Standby: following, ${changesWords(h.behind)} behind` };
+    case 'refused':
+      return { tone: 'bad', text: `Standby: refused — ${h.message}` };
+    case 'stopped':
+      return { tone: 'bad', text: `Standby: stopped — ${h.message}` };
+  }
+}
+
+/** What promoting does, for the confirmation the person answers. */
+export const PROMOTE_WARNING =
+  'Do this only when the office\'s master PC is really gone (broken, stolen, switched off for good). ' +
+  'A master that is still running somewhere on the LAN would take writes that this PC never sees.\n\n' +
+  'This PC stops following, raises the office\'s epoch (an old master that comes back then takes no more writes) ' +
+  'and becomes the master on its copy, under the office\'s name. The office\'s PCs find it and carry on by themselves, ' +
+  'without pairing again.';

@@ -16,6 +16,14 @@ impl App {
             ));
         }
         let _switching = self.inner.switching.lock().await;
+        // A standby becomes the master only by promotion (which raises the
+        // office's epoch); a master started on its copy would be a second
+        // office's master beside the first.
+        if let Mode::Slave { standby, .. } = &*self.inner.mode.lock().await {
+            if standby.lock().await.is_some() {
+                return Err(AppError::IsStandby);
+            }
+        }
         let port = port.or(self.settings().port);
         // What runs now, if this PC is already the master.
         let running = match &*self.inner.mode.lock().await {

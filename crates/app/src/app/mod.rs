@@ -31,6 +31,7 @@ mod backups;
 mod master_mode;
 mod slave_mode;
 mod standby;
+mod standby_here;
 mod upstream;
 
 use upstream::{start_sync, stop_sync};
@@ -78,6 +79,8 @@ enum Mode {
     Slave {
         db: RemoteDb,
         tasks: Vec<tokio::task::JoinHandle<()>>,
+        /// The standby copy, while the office names this PC its standby.
+        standby: standby_here::FollowerSlot,
     },
 }
 
@@ -106,9 +109,12 @@ impl Mode {
                 stop_sync(&master, sync).await;
                 sole(master).await.shutdown().await;
             }
-            Mode::Slave { db, tasks } => {
+            Mode::Slave { db, tasks, standby } => {
                 for t in tasks {
                     t.abort();
+                }
+                if let Some(copy) = standby.lock().await.take() {
+                    copy.stop().await;
                 }
                 db.close().await;
             }
@@ -271,6 +277,7 @@ impl App {
                 addr: p.addr,
             })
         };
+        let mut standby = None;
         let (office_name, link, devices_connected, listen, master) = match &*mode {
             Mode::None => (None, LinkView::Idle, 0, None, paired()),
             Mode::MasterFailed(message) => (
@@ -294,7 +301,10 @@ impl App {
                     None,
                 )
             }
-            Mode::Slave { db, .. } => {
+            Mode::Slave {
+                db, standby: copy, ..
+            } => {
+                standby = standby_here::view(copy).await;
                 let link = match db.state().borrow().clone() {
                     LinkState::Connecting => LinkView::Connecting,
                     LinkState::Connected { master } => LinkView::Connected { master },
@@ -316,6 +326,7 @@ impl App {
             devices_connected,
             listen,
             data_dir: self.inner.data.display().to_string(),
+            standby,
         }
     }
 

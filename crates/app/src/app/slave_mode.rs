@@ -110,14 +110,20 @@ impl App {
             rtc: Default::default(),
         };
         let db = RemoteDb::start(config)?;
+        let standby = standby_here::FollowerSlot::default();
         let tasks = vec![
             tokio::spawn(forward_changes(
                 Arc::new(db.clone()),
                 self.inner.events.clone(),
             )),
             tokio::spawn(watch_slave(db.state(), Arc::downgrade(&self.inner))),
+            tokio::spawn(standby_here::keep_standby(
+                db.clone(),
+                standby.clone(),
+                Arc::downgrade(&self.inner),
+            )),
         ];
-        Ok(Mode::Slave { db, tasks })
+        Ok(Mode::Slave { db, tasks, standby })
     }
 }
 

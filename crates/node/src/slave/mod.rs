@@ -28,7 +28,7 @@ use run::{fail_all, run};
 mod signin;
 
 pub(crate) use resolve::say_hello;
-pub use resolve::{forget, load_paired, PairedMaster};
+pub use resolve::{forget, learn_roster, load_paired, PairedMaster};
 pub use signin::Credentials;
 
 /// File in the slave's data folder naming the master it paired with.

@@ -55,8 +55,13 @@ pub fn load_paired(dir: &Path) -> Option<PairedMaster> {
     serde_json::from_str(&text).ok()
 }
 
+/// Writes `slave.json` atomically. The temporary file is this writer's
+/// own: a desktop standby has two connections to its master on one folder
+/// (its slave and its standby copy), and each remembers the master.
 pub(super) fn save_paired(dir: &Path, m: &PairedMaster) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{SLAVE_FILE}.tmp"));
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{SLAVE_FILE}.{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec_pretty(m).unwrap_or_default())?;
     std::fs::rename(tmp, dir.join(SLAVE_FILE))
 }
@@ -147,7 +152,9 @@ pub(super) async fn resolve(
 
 /// Remembers the roster and epoch a master's `hello` answer carries (the
 /// master itself must be in it; an older epoch never replaces a newer).
-pub(super) fn learn_roster(dir: &Path, hello: &serde_json::Value) {
+/// Called at each connection, and by the desktop app, which asks now and
+/// then to learn that its master made it the standby.
+pub fn learn_roster(dir: &Path, hello: &serde_json::Value) {
     let Some(mut paired) = load_paired(dir) else {
         return;
     };

@@ -60,11 +60,12 @@ pub enum StandbyState {
     },
 }
 
-/// Follows the master until `stop` turns true.
+/// Follows the master until `stop` turns true, over a connection of its
+/// own.
 pub async fn follow(
     config: StandbyConfig,
     state: watch::Sender<StandbyState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<()> {
     std::fs::create_dir_all(&config.data)?;
     let _lock = InstanceLock::acquire(&config.data)?;
@@ -76,7 +77,33 @@ pub async fn follow(
         call_timeout: Duration::from_secs(60),
         rtc: config.rtc.clone(),
     })?;
-    let path = config.data.join(DB_FILE);
+    let result = follow_loop(&db, &config.data, &state, stop).await;
+    db.close().await;
+    result
+}
+
+/// Follows the master until `stop` turns true, over the connection `db`
+/// the caller already holds with its data folder `data` (the desktop
+/// app's slave connection: a master serves one session per device), which
+/// stays open afterwards.
+pub async fn follow_over(
+    db: &RemoteDb,
+    data: &Path,
+    state: watch::Sender<StandbyState>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    std::fs::create_dir_all(data)?;
+    let _lock = InstanceLock::acquire(data)?;
+    follow_loop(db, data, &state, stop).await
+}
+
+async fn follow_loop(
+    db: &RemoteDb,
+    data: &Path,
+    state: &watch::Sender<StandbyState>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let path = data.join(DB_FILE);
     let mut replica = if path.exists() {
         match Replica::open(&path) {
             Ok(r) => Some(r),
@@ -93,13 +120,13 @@ pub async fn follow(
     // has writes nobody else has, starts from a fresh copy (its strays are
     // listed and kept aside), never by applying changes on top.
     let mut checked = replica.is_none();
-    let result = loop {
+    loop {
         if *stop.borrow() {
             break Ok(());
         }
         if !checked {
             let history = replica.as_ref().map(history_of);
-            match same_history(&db, history).await {
+            match same_history(db, history).await {
                 Ok(true) => checked = true,
                 Ok(false) => {
                     tracing::info!("the copy here is not of the master's current history; fetching a fresh one");
@@ -115,7 +142,7 @@ pub async fn follow(
         }
         let step = async {
             if replica.is_none() {
-                replica = Some(copy(&db, &config.data, &state).await?);
+                replica = Some(copy(db, data, state).await?);
             }
             let r = replica.as_mut().expect("a copy");
             let answer = db
@@ -169,9 +196,7 @@ pub async fn follow(
             }
             Err(Step::Local(e)) => break Err(e),
         }
-    };
-    db.close().await;
-    result
+    }
 }
 
 /// What a copy says of its office: (site_id, epoch, fenced).

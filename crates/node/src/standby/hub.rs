@@ -163,10 +163,18 @@ impl Hub {
     async fn begin(&self) -> Result<Value, ApiError> {
         let store = self.store.clone();
         let path = self.data.join(SNAPSHOT_FILE);
-        let info = tokio::task::spawn_blocking(move || store.snapshot_to(&path))
-            .await
-            .map_err(|e| internal(e.to_string()))?
-            .map_err(|e| internal(format!("cannot make a copy for the standby: {e}")))?;
+        let info = tokio::task::spawn_blocking(move || {
+            // A new copy replaces the one fetched before (or given up on):
+            // a standby taken back and made again, or one that fell too far
+            // behind, needs another, and `snapshot_to` never overwrites.
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::from(e)),
+                _ => store.snapshot_to(&path),
+            }
+        })
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(format!("cannot make a copy for the standby: {e}")))?;
         self.lock().snapshot = Some((info.seq, info.bytes));
         let site_id = self.store.site_id().unwrap_or_default();
         tracing::info!(

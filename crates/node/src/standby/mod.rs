@@ -24,7 +24,7 @@ use outpost_store::devices::Device;
 use outpost_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use follow::{follow, StandbyConfig, StandbyState};
+pub use follow::{follow, follow_over, StandbyConfig, StandbyState};
 pub use promote::{promote, Promoted};
 
 /// When a write is answered to its slave.

@@ -2,6 +2,7 @@
 import type { LinkView } from "./LinkView";
 import type { PairedView } from "./PairedView";
 import type { Role } from "./Role";
+import type { StandbyHere } from "./StandbyHere";
 
 export type Status = { role: Role, device_id: string, device_short: string, 
 /**
@@ -12,4 +13,9 @@ office_name: string | null, master: PairedView | null, link: LinkView, devices_c
 /**
  * The master's signaling socket, `host:port`.
  */
-listen: string | null, data_dir: string, };
+listen: string | null, data_dir: string, 
+/**
+ * This PC as the office's standby (a slave the master made its
+ * standby keeps a copy of the office database); `None`: it is not.
+ */
+standby: StandbyHere | null, };

@@ -45,6 +45,7 @@ export type { SortArg } from './SortArg';
 export type { StandbyChangesArgs } from './StandbyChangesArgs';
 export type { StandbyChunkArgs } from './StandbyChunkArgs';
 export type { StandbyDeviceView } from './StandbyDeviceView';
+export type { StandbyHere } from './StandbyHere';
 export type { StandbyView } from './StandbyView';
 export type { Status } from './Status';
 export type { SubscribeArgs } from './SubscribeArgs';

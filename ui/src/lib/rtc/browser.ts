@@ -194,6 +194,8 @@ export class BrowserSession implements Transport {
       devices_connected: 0,
       listen: null,
       data_dir: '',
+      // A browser never keeps a copy of the office.
+      standby: null,
     };
   }
 
