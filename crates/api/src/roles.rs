@@ -93,7 +93,7 @@ impl AdminRight {
 /// administration rights, and how many queries a day it may send to head
 /// office over the uplink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "AccessRole"))]
 #[serde(deny_unknown_fields)]
 pub struct Role {
     #[serde(default)]
@@ -105,6 +105,22 @@ pub struct Role {
     /// `upstream: true` queries a day per user (0: none).
     #[serde(default)]
     pub upstream_queries_per_day: u32,
+}
+
+/// What `auth.sign_in` and `auth.resume` answer: who, the role's rights
+/// (for a UI to hide what it cannot do; the master checks anyway), and the
+/// token that resumes the sign-in from this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInAnswer {
+    pub user: String,
+    pub role: String,
+    pub rights: Role,
+    /// Resumes the sign-in from this device (`auth.resume`) until `expires`.
+    pub token: String,
+    /// Unix seconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires: u64,
 }
 
 /// What an op needs (borrowing the doctype's name from the op: the check

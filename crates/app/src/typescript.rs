@@ -47,6 +47,14 @@ fn export(dir: &Path) {
         p::Op,
         p::DoctypeView,
     );
+    // People, roles and history (issue 14).
+    use outpost_api::roles as r;
+    export!(r::Role, r::Rights, r::AdminRight, r::SignInAnswer);
+    export!(
+        outpost_store::User,
+        outpost_store::HistoryEntry,
+        outpost_store::FieldChange,
+    );
     // The head-office sync (outpost-store).
     use outpost_store as s;
     export!(

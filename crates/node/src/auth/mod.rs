@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use outpost_api::protocol::Secret;
+pub use outpost_api::roles::SignInAnswer;
 use outpost_api::roles::{self, Need, Role};
 use outpost_api::{ApiError, ErrorCode};
 use outpost_store::{PasswordHash, SignIn, Store};
@@ -49,19 +50,6 @@ pub struct SignedIn {
     /// The hash of the sign-in's token (its key in the office database).
     #[serde(skip)]
     pub token_hash: String,
-}
-
-/// What a sign-in answers: who, the role's rights (for the UI to hide what
-/// it cannot do), and the token that resumes it on a reconnect.
-#[derive(Debug, Clone, Serialize)]
-pub struct SignInAnswer {
-    pub user: String,
-    pub role: String,
-    pub rights: Role,
-    /// Resumes the sign-in from this device (`auth.resume`) until `expires`.
-    pub token: String,
-    /// Unix seconds.
-    pub expires: u64,
 }
 
 struct RolesCache {

@@ -2,18 +2,25 @@
 import type { DeleteArgs } from "./DeleteArgs";
 import type { GetArgs } from "./GetArgs";
 import type { HelloArgs } from "./HelloArgs";
+import type { HistoryArgs } from "./HistoryArgs";
 import type { InsertArgs } from "./InsertArgs";
 import type { InsertManyArgs } from "./InsertManyArgs";
 import type { QueryArgs } from "./QueryArgs";
+import type { ResumeArgs } from "./ResumeArgs";
+import type { SignInArgs } from "./SignInArgs";
 import type { StandbyChangesArgs } from "./StandbyChangesArgs";
 import type { StandbyChunkArgs } from "./StandbyChunkArgs";
 import type { SubscribeArgs } from "./SubscribeArgs";
 import type { SyncRecordsArgs } from "./SyncRecordsArgs";
 import type { UpdateArgs } from "./UpdateArgs";
+import type { UserAddArgs } from "./UserAddArgs";
+import type { UserNameArgs } from "./UserNameArgs";
+import type { UserPasswdArgs } from "./UserPasswdArgs";
+import type { UserRoleArgs } from "./UserRoleArgs";
 
 /**
  * One op with its typed arguments. On the wire it is the request's `op`
  * (its [`name`](Op::name)) and `args`; the TypeScript type says the same
  * (an op without arguments may leave `args` out).
  */
-export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs } | { "op": "standby.begin" } | { "op": "standby.chunk", "args": StandbyChunkArgs } | { "op": "standby.changes", "args": StandbyChangesArgs };
+export type Op = { "op": "hello", "args": HelloArgs } | { "op": "doctypes" } | { "op": "get", "args": GetArgs } | { "op": "insert", "args": InsertArgs } | { "op": "update", "args": UpdateArgs } | { "op": "delete", "args": DeleteArgs } | { "op": "query", "args": QueryArgs } | { "op": "count", "args": QueryArgs } | { "op": "insert_many", "args": InsertManyArgs } | { "op": "subscribe", "args": SubscribeArgs } | { "op": "unsubscribe" } | { "op": "sync.status" } | { "op": "sync.records", "args": SyncRecordsArgs } | { "op": "standby.begin" } | { "op": "standby.chunk", "args": StandbyChunkArgs } | { "op": "standby.changes", "args": StandbyChangesArgs } | { "op": "auth.sign_in", "args": SignInArgs } | { "op": "auth.resume", "args": ResumeArgs } | { "op": "auth.sign_out" } | { "op": "history", "args": HistoryArgs } | { "op": "users.list" } | { "op": "users.add", "args": UserAddArgs } | { "op": "users.passwd", "args": UserPasswdArgs } | { "op": "users.disable", "args": UserNameArgs } | { "op": "users.enable", "args": UserNameArgs } | { "op": "users.role", "args": UserRoleArgs } | { "op": "roles.list" };
