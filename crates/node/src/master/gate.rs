@@ -151,3 +151,94 @@ pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<b
         }
     }
 }
+
+/// The master PC's own window (the desktop app in master mode), which signs
+/// in like any slave: its calls pass the same gate, under its own label.
+pub struct LocalSession {
+    shared: Arc<Shared>,
+    seat: Seat,
+    db: outpost_api::LocalDb,
+    /// When the seated person was last checked against the users.
+    checked: std::sync::Mutex<std::time::Instant>,
+}
+
+impl super::Master {
+    /// A session for a window on this PC, acting as `label` (e.g.
+    /// `master-window`): nobody signed in yet.
+    pub fn local_session(&self, label: &str) -> LocalSession {
+        LocalSession {
+            shared: self.shared.clone(),
+            seat: Seat::default(),
+            db: self.shared.db.for_device(label),
+            checked: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+}
+
+impl LocalSession {
+    /// Runs `req` as the window's person (or answers the sign-in, or
+    /// refuses, as the master would to a slave).
+    pub async fn call(&self, req: Request) -> Response {
+        use outpost_api::Db;
+        self.recheck().await;
+        if let Some(answer) = gate(&self.shared, self.db.device(), &self.seat, &req).await {
+            return answer;
+        }
+        self.db
+            .as_user(seated(&self.seat).map(|s| s.user.clone()))
+            .call(req)
+            .await
+    }
+
+    /// A person disabled, signed out elsewhere or given a new password is
+    /// no longer seated here (checked at most every [`USERS_POLL`]).
+    async fn recheck(&self) {
+        let Some(who) = seated(&self.seat) else {
+            return;
+        };
+        {
+            let mut at = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if at.elapsed() < USERS_POLL {
+                return;
+            }
+            *at = std::time::Instant::now();
+        }
+        let auth = self.shared.auth.clone();
+        let still = tokio::task::spawn_blocking(move || auth.still_valid(&who))
+            .await
+            .ok()
+            .flatten();
+        match still {
+            None => {
+                tracing::info!("the window's sign-in ended");
+                sit(&self.seat, None);
+            }
+            Some(role) => {
+                if let Some(w) = seated(&self.seat).filter(|w| w.role != role) {
+                    sit(
+                        &self.seat,
+                        Some(SignedIn {
+                            role,
+                            ..(*w).clone()
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Who is signed in on this window.
+    pub fn signed_in(&self) -> Option<Arc<SignedIn>> {
+        seated(&self.seat)
+    }
+
+    /// Whether the window's person may see changes to `doctype`.
+    pub fn may_see(&self, doctype: &str) -> bool {
+        may_see(&self.shared, &self.seat, doctype)
+    }
+
+    /// Whether everyone signs in on this master (it has users).
+    pub fn sign_in_required(&self) -> bool {
+        self.shared.auth.required()
+    }
+}

@@ -27,6 +27,7 @@ use crate::pairing_state;
 use crate::standby::{Durability, WhenAway};
 
 mod gate;
+pub use gate::LocalSession;
 mod lan;
 mod sessions;
 
