@@ -24,7 +24,8 @@ pub struct Rights {
     pub create: bool,
     pub write: bool,
     pub delete: bool,
-    /// Write and delete only records this user created.
+    /// Write and delete only records this person created (reads are not
+    /// narrowed).
     pub own_only: bool,
 }
 
@@ -179,13 +180,22 @@ impl Role {
             .unwrap_or_default()
     }
 
+    /// Whether `need` (a write or a delete) is limited to the records the
+    /// person made: the doctype to look the record up in.
+    pub fn owns_only<'a>(&self, need: &Need<'a>) -> Option<&'a str> {
+        match *need {
+            Need::Write(d) | Need::Delete(d) if self.rights(d).own_only => Some(d),
+            _ => None,
+        }
+    }
+
     pub fn can_read(&self, doctype: &str) -> bool {
         self.rights(doctype).read
     }
 
     /// Whether `need` is met; if not, a `forbidden` error naming the right
-    /// that is missing. (`own_only` is the caller's to check, on the
-    /// record.)
+    /// that is missing. (`own_only` is checked on the record, by
+    /// [`Role::owns_only`] and the caller.)
     pub fn check(&self, role_name: &str, need: &Need) -> Result<(), ApiError> {
         let ok = match *need {
             Need::SignedIn => true,
@@ -282,11 +292,6 @@ pub fn with_site_roles(text: &str) -> Result<BTreeMap<String, Role>, String> {
         if name.trim().is_empty() {
             return Err("roles.json: a role has an empty name".into());
         }
-        if let Some((d, _)) = role.doctypes.iter().find(|(_, r)| r.own_only) {
-            return Err(format!(
-                "roles.json: \"{name}\" asks for own records only on {d}, which this version does not enforce yet; leave own_only out"
-            ));
-        }
         if all.contains_key(&name) {
             return Err(format!(
                 "roles.json: \"{name}\" is a built-in role; give the site's role another name"
@@ -355,11 +360,11 @@ mod tests {
         assert!(sk.admin.contains(&AdminRight::Backups));
         let e = with_site_roles(r#"{"roles": {"Manager": {}}}"#).unwrap_err();
         assert!(e.contains("built-in"), "{e}");
-        let e = with_site_roles(
-            r#"{"roles": {"Own": {"doctypes": {"Sale": {"read": true, "own_only": true}}}}}"#,
+        let own = with_site_roles(
+            r#"{"roles": {"Own": {"doctypes": {"Sale": {"read": true, "write": true, "own_only": true}}}}}"#,
         )
-        .unwrap_err();
-        assert!(e.contains("does not enforce yet"), "{e}");
+        .unwrap();
+        assert!(own["Own"].rights("Sale").own_only);
         let e =
             with_site_roles("{\n \"roles\": {\"X\": {\"doctypes\": {\"*\": {\"reed\": true}}}}}")
                 .unwrap_err();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -119,6 +119,20 @@ pub(crate) fn note(
 }
 
 impl Store {
+    /// Who made a record: the person signed in when it was inserted
+    /// (`None`: nobody, or made before histories were kept).
+    pub fn record_owner(&self, doctype: &str, name: &str) -> Result<Option<String>> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(
+                "SELECT user FROM _history WHERE doctype = ? AND name = ? AND op = 'insert'
+                 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![doctype, name], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+        })
+    }
+
     /// A record's history, oldest first. A record with none (unknown, or
     /// written before histories were kept and never since) is `NotFound`
     /// unless it exists.

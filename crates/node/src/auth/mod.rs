@@ -234,6 +234,45 @@ impl Auth {
         })
     }
 
+    /// For a role that writes or deletes only its own records of a
+    /// doctype: whether `signed` made the record `name` (the person signed
+    /// in when it was inserted, from its history).
+    pub async fn check_owner(
+        &self,
+        signed: Option<&SignedIn>,
+        need: &Need<'_>,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let Some(s) = signed.filter(|_| self.required()) else {
+            return Ok(());
+        };
+        let Some(doctype) = self.with_roles(|roles, _| {
+            roles
+                .get(&s.role)
+                .and_then(|r| r.owns_only(need))
+                .map(str::to_string)
+        }) else {
+            return Ok(());
+        };
+        let (d, n) = (doctype.clone(), name.to_string());
+        let owner = self.on_store(move |st| st.record_owner(&d, &n)).await?;
+        if owner
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&s.user))
+        {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "the role {} changes only the {doctype} records its person made; {name} was made by {}",
+                s.role,
+                owner.as_deref().unwrap_or("nobody signed in")
+            ),
+        )
+        .with_details(serde_json::json!({"reason": "forbidden", "missing": format!("change others' {doctype}"), "role": s.role})))
+    }
+
     /// Counts a query `signed` sends on to head office against its role's
     /// daily budget (kept in memory: a restart of the master starts the
     /// day's count afresh); refused once the budget is spent.

@@ -1,6 +1,6 @@
 use super::*;
 use outpost_api::protocol::{UserAddArgs, UserNameArgs, UserPasswdArgs, UserRoleArgs};
-use outpost_api::Op;
+use outpost_api::{Db, Op};
 
 fn secret(s: &str) -> Secret {
     Secret(s.into())
@@ -206,4 +206,60 @@ async fn queries_to_head_office_are_counted_against_the_role_s_daily_budget() {
     let e = auth.spend_upstream(Some(&amina)).unwrap_err();
     assert_eq!(e.code, ErrorCode::Forbidden);
     assert!(e.message.contains("until tomorrow"), "{e}");
+}
+
+#[tokio::test]
+async fn a_role_limited_to_its_own_records_changes_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(ROLES_FILE),
+        r#"{"roles": {"Seller": {"doctypes": {"Party": {"read": true, "create": true, "write": true, "delete": true, "own_only": true}}}}}"#,
+    )
+    .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let auth = Auth::new(store.clone(), dir.path());
+    for (name, pw) in [("Eve", "eve's password"), ("Fay", "fay's password")] {
+        auth.owner_call(&Op::UsersAdd(UserAddArgs {
+            name: name.into(),
+            role: "Seller".into(),
+            password: secret(pw),
+        }))
+        .await
+        .unwrap();
+    }
+    let (eve, _) = auth
+        .sign_in("d1", "Eve", &secret("eve's password"))
+        .await
+        .unwrap();
+    let (fay, _) = auth
+        .sign_in("d2", "Fay", &secret("fay's password"))
+        .await
+        .unwrap();
+    let db = outpost_api::LocalDb::new(store.clone(), "d1").as_user(Some("Eve".into()));
+    let made = db
+        .run(Op::Insert(outpost_api::protocol::InsertArgs {
+            doctype: "Party".into(),
+            record: serde_json::json!({"party_name": "Eve's"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        }))
+        .await
+        .unwrap();
+    let name = made["name"].as_str().unwrap();
+    let write = Need::Write("Party");
+    auth.check_owner(Some(&eve), &write, name).await.unwrap();
+    let e = auth
+        .check_owner(Some(&fay), &write, name)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(e.message.contains("was made by Eve"), "{e}");
+    // Creating and reading are not narrowed.
+    auth.check_owner(Some(&fay), &Need::Create("Party"), name)
+        .await
+        .unwrap();
+    auth.check_owner(Some(&fay), &Need::Read("Party"), name)
+        .await
+        .unwrap();
 }

@@ -75,6 +75,11 @@ pub(super) async fn gate(
             Need::Upstream(_) => auth.spend_upstream(who.as_deref()),
             _ => Ok(()),
         });
+        let checked = match (checked, &req.op) {
+            (Ok(()), Op::Update(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
+            (Ok(()), Op::Delete(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
+            (other, _) => other,
+        };
         if let Err(e) = checked {
             tracing::info!(
                 op = req.op.name(),
