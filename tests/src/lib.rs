@@ -358,20 +358,9 @@ impl SlaveWriter {
     /// acknowledged (and in `acked`), and its channel stays open.
     pub fn pause(&self) {
         std::fs::write(self.dir.join("pause"), b"").expect("pause file");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !self.paused.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(
-                self.errors.lock().unwrap().is_empty(),
-                "{:?}",
-                self.errors.lock().unwrap()
-            );
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never paused ({} acks)",
-                self.count()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        self.wait_until("paused", |w| {
+            w.paused.load(std::sync::atomic::Ordering::SeqCst)
+        });
     }
 
     pub fn count(&self) -> usize {
@@ -379,8 +368,14 @@ impl SlaveWriter {
     }
 
     pub fn wait_for(&self, n: usize) {
+        self.wait_until(&format!("at {n} acks"), |w| w.count() >= n);
+    }
+
+    /// Waits (at most a minute) until `done`; fails at once on an error
+    /// the writer printed.
+    fn wait_until(&self, what: &str, done: impl Fn(&SlaveWriter) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while self.count() < n {
+        while !done(self) {
             assert!(
                 self.errors.lock().unwrap().is_empty(),
                 "{:?}",
@@ -388,7 +383,7 @@ impl SlaveWriter {
             );
             assert!(
                 std::time::Instant::now() < deadline,
-                "writer stuck at {} acks",
+                "the writer is not {what}: stuck at {} acks",
                 self.count()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
