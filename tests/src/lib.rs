@@ -285,6 +285,17 @@ pub fn remote(slave_dir: &Path, target: &str, args: &[&str]) -> Output {
         .expect("run outpost")
 }
 
+/// Sends `signal` (`STOP`, `CONT`, `TERM` ...) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{signal} {pid} failed");
+}
+
 /// Runs any `outpost` command.
 pub fn outpost(args: &[&str]) -> Output {
     Command::new(outpost_bin())
@@ -301,6 +312,9 @@ pub struct SlaveWriter {
     pub child: std::process::Child,
     pub acks: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
     pub errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// It said `PAUSED` (and not `RESUMED` since).
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    dir: PathBuf,
 }
 
 impl SlaveWriter {
@@ -316,13 +330,17 @@ impl SlaveWriter {
         let out = child.stdout.take().unwrap();
         let acks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (a, e) = (acks.clone(), errors.clone());
+        let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, e, p) = (acks.clone(), errors.clone(), paused.clone());
         std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
             for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
                 let Ok(line) = line else { break };
                 let parts: Vec<&str> = line.splitn(3, ' ').collect();
                 match parts.as_slice() {
                     ["ACK", name, pn] => a.lock().unwrap().push((name.to_string(), pn.to_string())),
+                    ["PAUSED"] => p.store(true, SeqCst),
+                    ["RESUMED"] => p.store(false, SeqCst),
                     _ => e.lock().unwrap().push(line),
                 }
             }
@@ -331,7 +349,19 @@ impl SlaveWriter {
             child,
             acks,
             errors,
+            paused,
+            dir: dir.to_path_buf(),
         }
+    }
+
+    /// Pauses the writer between two writes and waits until it says so:
+    /// then no write of its is in flight, every one it sent is
+    /// acknowledged (and in `acked`), and its channel stays open.
+    pub fn pause(&self) {
+        std::fs::write(self.dir.join("pause"), b"").expect("pause file");
+        self.wait_until("paused", |w| {
+            w.paused.load(std::sync::atomic::Ordering::SeqCst)
+        });
     }
 
     pub fn count(&self) -> usize {
@@ -339,8 +369,14 @@ impl SlaveWriter {
     }
 
     pub fn wait_for(&self, n: usize) {
+        self.wait_until(&format!("at {n} acks"), |w| w.count() >= n);
+    }
+
+    /// Waits (at most a minute) until `done`; fails at once on an error
+    /// the writer printed.
+    fn wait_until(&self, what: &str, done: impl Fn(&SlaveWriter) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while self.count() < n {
+        while !done(self) {
             assert!(
                 self.errors.lock().unwrap().is_empty(),
                 "{:?}",
@@ -348,7 +384,7 @@ impl SlaveWriter {
             );
             assert!(
                 std::time::Instant::now() < deadline,
-                "writer stuck at {} acks",
+                "the writer is not {what}: stuck at {} acks",
                 self.count()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -3,6 +3,10 @@
 //! `RemoteDb`, printing `ACK <name> <party_name>` for each answer, flushed
 //! at once. Calls wait up to 60 s for the master, so a master restart in
 //! the middle is ridden out.
+//!
+//! While the file `DIR/pause` exists it writes nothing, between two
+//! writes (none in flight) and with its channel kept open, and says so
+//! (`PAUSED`, then `RESUMED` when the file is gone).
 
 use std::io::Write;
 use std::time::Duration;
@@ -11,6 +15,9 @@ use outpost_api::protocol::InsertArgs;
 use outpost_api::{Db, Op};
 use outpost_node::{RemoteDb, SlaveConfig, Target};
 use serde_json::json;
+
+/// The file in the writer's folder that pauses it.
+const PAUSE_FILE: &str = "pause";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,7 +37,17 @@ fn main() {
         })
         .expect("start");
         let mut out = std::io::stdout();
+        let pause = std::path::Path::new(dir).join(PAUSE_FILE);
         for i in 0.. {
+            if pause.exists() {
+                let _ = writeln!(out, "PAUSED");
+                let _ = out.flush();
+                while pause.exists() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let _ = writeln!(out, "RESUMED");
+                let _ = out.flush();
+            }
             let party_name = format!("{prefix}-{i}");
             let record = json!({"party_name": party_name, "city": "Kashgar"});
             match db

@@ -36,9 +36,14 @@ pub fn run(
         println!("Standby: data folder {}", data.display());
         let mut last_line = String::new();
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        // One listener for the whole run: a listener made afresh on each
+        // turn of the loop misses a SIGTERM sent between two turns (as
+        // `outpost promote` sends it), and the standby would not stop.
+        let shutdown = super::master::shutdown_signal();
+        tokio::pin!(shutdown);
         let result = loop {
             tokio::select! {
-                _ = super::master::shutdown_signal() => {
+                _ = &mut shutdown => {
                     let _ = stop_tx.send(true);
                     break task.await;
                 }

@@ -223,6 +223,7 @@ impl Master {
             tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
             tokio::spawn(revocation_watch(shared.clone(), stop_rx.clone())),
             tokio::spawn(gate::users_watch(shared.clone(), stop_rx.clone())),
+            tokio::spawn(standby_status(shared.clone(), stop_rx.clone())),
         ];
         if shared.config.announce {
             tasks.push(tokio::spawn(lan::watch(shared.clone(), stop_rx)));
@@ -369,6 +370,21 @@ impl Master {
             .await;
         self.shared.db.store().close();
         tracing::info!("master stopped");
+    }
+}
+
+/// Writes the standby's lag to `standby.json` every
+/// [`STATUS_EVERY`](crate::standby::hub::STATUS_EVERY) until the master
+/// stops: from a timer, not from the standby's calls, so the figure stays
+/// current while the standby is silent.
+async fn standby_status(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || s.standby.write_status()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(crate::standby::hub::STATUS_EVERY) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! snapshot in chunks, then the changesets in commit order) for the one
 //! device the office made its standby, and keeps its lag (changes and
 //! seconds behind), written to `standby.json` for `outpost devices` and the
-//! Master screen.
+//! Master screen every [`STATUS_EVERY`], whether the standby calls or not:
+//! a standby that went silent shows its lag growing.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -31,8 +32,10 @@ const COMMIT_TIMES: usize = 100_000;
 /// The standby counts as away when it has not called for this long (it
 /// calls at least every `follow::WAIT`).
 pub const AWAY_AFTER: Duration = Duration::from_secs(5);
-/// How often `standby.json` is written at most.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often the master writes `standby.json`: the lag `outpost devices`
+/// shows is at most this old, also while the standby is silent (in async
+/// mode that lag is what a dead master would take with it).
+pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// The snapshot file a standby fetches, in the master's data folder.
 const SNAPSHOT_FILE: &str = "standby-snapshot.sqlite";
 
@@ -45,7 +48,6 @@ struct State {
     last_call: Option<Instant>,
     /// When each recent changeset was committed.
     commits: VecDeque<(u64, Instant)>,
-    status_written: Option<Instant>,
 }
 
 /// The master's standby service (one per master).
@@ -64,7 +66,6 @@ impl Hub {
             acked: 0,
             last_call: None,
             commits: VecDeque::new(),
-            status_written: None,
         }));
         let times = state.clone();
         store.on_changeset(move |ev| {
@@ -152,7 +153,7 @@ impl Hub {
         match op {
             Op::StandbyBegin => self.begin().await,
             Op::StandbyChunk(a) => self.chunk(a).await,
-            Op::StandbyChanges(a) => self.changes(device, a).await,
+            Op::StandbyChanges(a) => self.changes(a).await,
             other => Err(ApiError::bad_request(format!(
                 "'{}' is not a standby call",
                 other.name()
@@ -214,7 +215,7 @@ impl Hub {
         Ok(json!({"data": base64::engine::general_purpose::STANDARD.encode(bytes)}))
     }
 
-    async fn changes(&self, device: &str, a: &StandbyChangesArgs) -> Result<Value, ApiError> {
+    async fn changes(&self, a: &StandbyChangesArgs) -> Result<Value, ApiError> {
         let master_seq = self.store.repl_seq();
         if a.after > master_seq {
             return Err(ApiError::bad_request(format!(
@@ -223,7 +224,7 @@ impl Hub {
             ))
             .with_details(json!({"reason": "snapshot_needed"})));
         }
-        self.acked(device, a.after);
+        self.acked(a.after);
         let mut list = self.store.changesets_after(a.after, MAX_CHANGES);
         if matches!(&list, Ok(l) if l.is_empty()) && a.wait_ms > 0 {
             let store = self.store.clone();
@@ -256,30 +257,27 @@ impl Hub {
     }
 
     /// Records that the standby holds everything up to `seq`.
-    fn acked(&self, device: &str, seq: u64) {
-        let now = Instant::now();
-        let write = {
-            let mut s = self.lock();
-            s.acked = s.acked.max(seq);
-            self.acked.send_if_modified(|a| {
-                let moved = *a < s.acked;
-                *a = (*a).max(s.acked);
-                moved
-            });
-            while s.commits.front().is_some_and(|(q, _)| *q <= s.acked) {
-                s.commits.pop_front();
-            }
-            let due = s.status_written.is_none_or(|t| now - t >= STATUS_EVERY);
-            if due {
-                s.status_written = Some(now);
-            }
-            due
+    fn acked(&self, seq: u64) {
+        let mut s = self.lock();
+        s.acked = s.acked.max(seq);
+        self.acked.send_if_modified(|a| {
+            let moved = *a < s.acked;
+            *a = (*a).max(s.acked);
+            moved
+        });
+        while s.commits.front().is_some_and(|(q, _)| *q <= s.acked) {
+            s.commits.pop_front();
+        }
+    }
+
+    /// Writes the standby's state now to `standby.json` (blocking: reads
+    /// the standby setting); nothing when the office has no standby.
+    pub fn write_status(&self) {
+        let Some(status) = self.status() else {
+            return;
         };
-        if write {
-            let status = self.status_for(device);
-            if let Err(e) = status.save(&self.data.join(STATUS_FILE)) {
-                tracing::warn!(error = %e, "cannot write standby.json");
-            }
+        if let Err(e) = status.save(&self.data.join(STATUS_FILE)) {
+            tracing::warn!(error = %e, "cannot write standby.json");
         }
     }
 
