@@ -25,6 +25,11 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 
+tokio::task_local! {
+    /// The write group of the last write made in a [`LocalDb::call_seq`].
+    static WRITE_SEQ: std::cell::Cell<u64>;
+}
+
 /// Most records one `insert_many` takes (one transaction holds the writer).
 pub const MAX_INSERT_MANY: usize = 10_000;
 /// Events kept for slow subscribers before they are told they lagged.
@@ -99,6 +104,18 @@ impl LocalDb {
         }
     }
 
+    /// Runs `req` like [`Db::call`], and says which write group (its
+    /// `repl_seq`) holds it when it is a write (0 otherwise): what a
+    /// synchronous master waits for its standby to hold.
+    pub async fn call_seq(&self, req: Request) -> (Response, u64) {
+        WRITE_SEQ
+            .scope(std::cell::Cell::new(0), async {
+                let resp = self.call(req).await;
+                (resp, WRITE_SEQ.with(|c| c.get()))
+            })
+            .await
+    }
+
     /// The signed-in user this handle acts for.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
@@ -139,6 +156,7 @@ impl LocalDb {
         );
         match rx.await {
             Ok(Ok(outcome)) => {
+                let _ = WRITE_SEQ.try_with(|c| c.set(outcome.seq));
                 if outcome.replayed {
                     tracing::info!("repeated request id: answered from the stored result");
                 }

@@ -35,6 +35,10 @@ pub const DOCTYPES_DIR: &str = "doctypes";
 pub struct WriteOutcome {
     pub value: Value,
     pub replayed: bool,
+    /// The write group (`repl_seq`) that holds it: what a standby must
+    /// hold before a synchronous master answers (for a repeated request,
+    /// the last group when it was answered again).
+    pub seq: u64,
 }
 
 pub(crate) struct Inner {

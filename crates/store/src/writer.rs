@@ -250,6 +250,12 @@ fn commit_batch(
             if let Some(sealed) = sealed {
                 capture.committed(sealed);
             }
+            let group = capture.last_seq();
+            for r in ran.iter_mut() {
+                if let Ran::Write(_, Ok(outcome)) = r {
+                    outcome.seq = group;
+                }
+            }
             let wrote = ran.iter().any(Ran::wrote);
             ran.into_iter().for_each(Ran::answer);
             wrote
@@ -330,6 +336,7 @@ fn run_write(
         return Ok(WriteOutcome {
             value: v,
             replayed: true,
+            seq: 0,
         });
     }
     let value = in_savepoint(conn, || {
@@ -345,5 +352,6 @@ fn run_write(
     Ok(WriteOutcome {
         value,
         replayed: false,
+        seq: 0,
     })
 }

@@ -160,6 +160,21 @@ fn submitted_jobs_in_one_batch_each_get_their_own_answer() {
         Err(StoreError::Field { field, .. }) if field == "code"
     ));
     assert_eq!(store.count("Party", &all()).unwrap(), 4);
+    // Every write knows the write group that holds it (what a synchronous
+    // master waits for its standby to hold), and a group holds them all.
+    let groups: HashSet<u64> = answers
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.seq))
+        .collect();
+    assert!(
+        groups.iter().all(|g| *g > 0 && *g <= store.repl_seq()),
+        "{groups:?}"
+    );
+    let next = store
+        .write(ctx("t"), ins("Party", json!({"party_name": "D"})))
+        .unwrap();
+    assert_eq!(next.seq, store.repl_seq());
+    assert!(groups.iter().all(|g| *g < next.seq));
 }
 
 #[test]

@@ -405,9 +405,14 @@ async fn write_call(
             .with_details(serde_json::json!({"reason": "standby_away"}))),
         };
     }
-    let resp = db.call(req).await;
+    let (resp, group) = db.call_seq(req).await;
     if following == Some(true) && resp.result.is_ok() {
-        let seq = shared.db.store().repl_seq();
+        // The write's own group, not whichever group committed last.
+        let seq = if group > 0 {
+            group
+        } else {
+            shared.db.store().repl_seq()
+        };
         if !shared
             .standby
             .wait_acked(seq, crate::standby::hub::AWAY_AFTER)

@@ -187,6 +187,11 @@ impl Capture {
     }
 
     /// The sealed transaction is durable: publish it.
+    /// The last write group committed.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
     pub(crate) fn committed(&mut self, sealed: Sealed) {
         self.data_version = sealed.data_version;
         match sealed.changeset {
