@@ -104,6 +104,9 @@ pub(super) async fn watch(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) 
     };
     let own = shared.identity.fingerprint().to_string();
     let mut told: HashMap<String, Instant> = HashMap::new();
+    // What each PC announced, its addresses gathered across announcements
+    // (a PC's addresses can arrive one resolution at a time).
+    let seen: Seen = Arc::default();
     loop {
         let found = tokio::select! {
             f = lan.next() => match f {
@@ -111,6 +114,20 @@ pub(super) async fn watch(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) 
                 None => return,
             },
             _ = stop.changed() => return,
+        };
+        let found = {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = seen
+                .entry(found.fingerprint.clone())
+                .or_insert_with(|| found.clone());
+            for a in &found.addrs {
+                if !entry.addrs.contains(a) {
+                    entry.addrs.push(*a);
+                }
+            }
+            entry.epoch = found.epoch;
+            entry.port = found.port;
+            entry.clone()
         };
         if found.fingerprint == own
             || !found.name.eq_ignore_ascii_case(&shared.config.name)
@@ -146,15 +163,36 @@ pub(super) async fn watch(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) 
             continue;
         }
         told.insert(found.fingerprint.clone(), Instant::now());
-        tokio::spawn(keep_telling(shared.clone(), found, stop.clone()));
+        tokio::spawn(keep_telling(
+            shared.clone(),
+            found,
+            seen.clone(),
+            stop.clone(),
+        ));
     }
 }
 
+/// What each PC announced on the LAN, by fingerprint.
+type Seen = Arc<std::sync::Mutex<HashMap<String, FoundMaster>>>;
+
 /// Tells `old` it was replaced until it says it took it (it may still be
-/// starting), for [`TELL_FOR`] at most.
-async fn keep_telling(shared: Arc<Shared>, old: FoundMaster, mut stop: watch::Receiver<bool>) {
+/// starting), for [`TELL_FOR`] at most, at the addresses it announced by
+/// then.
+async fn keep_telling(
+    shared: Arc<Shared>,
+    mut old: FoundMaster,
+    seen: Seen,
+    mut stop: watch::Receiver<bool>,
+) {
     let until = Instant::now() + TELL_FOR;
     while Instant::now() < until && !*stop.borrow() {
+        if let Some(now) = seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&old.fingerprint)
+        {
+            old = now.clone();
+        }
         match tell(&shared, &old).await {
             Ok(()) => {
                 tracing::warn!(
@@ -176,13 +214,39 @@ async fn keep_telling(shared: Arc<Shared>, old: FoundMaster, mut stop: watch::Re
 }
 
 /// Connects to `old` as the paired device this PC was (pinning its
-/// fingerprint) and says this master's epoch in a `hello`.
+/// fingerprint), at each address it announced (IPv4 first; an IPv6
+/// link-local address names no interface, and is skipped), and says this
+/// master's epoch in a `hello`.
 async fn tell(shared: &Shared, old: &FoundMaster) -> std::result::Result<(), String> {
-    let addr = old
-        .authority()
-        .ok_or_else(|| "it announced no address".to_string())?;
+    let mut addrs: Vec<std::net::SocketAddr> = old
+        .addrs
+        .iter()
+        .filter(
+            |ip| !matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80),
+        )
+        .map(|ip| std::net::SocketAddr::new(*ip, old.port))
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    if addrs.is_empty() {
+        return Err("it announced no address this PC can reach".into());
+    }
+    let mut last = String::new();
+    for addr in addrs {
+        match tell_at(shared, old, &addr.to_string()).await {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+    }
+    Err(last)
+}
+
+async fn tell_at(
+    shared: &Shared,
+    old: &FoundMaster,
+    addr: &str,
+) -> std::result::Result<(), String> {
     let (channel, _) = connect_master_in(
-        &addr,
+        addr,
         &shared.identity,
         &shared.config.rtc,
         std::slice::from_ref(&old.fingerprint),
