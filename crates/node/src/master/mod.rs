@@ -26,6 +26,7 @@ use crate::error::{NodeError, Result};
 use crate::pairing_state;
 use crate::standby::{Durability, WhenAway};
 
+mod admit;
 mod lan;
 mod sessions;
 

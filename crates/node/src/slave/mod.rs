@@ -17,7 +17,7 @@ use outpost_api::db::SubscriptionFilter;
 use outpost_api::protocol::decode_incoming;
 use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Incoming, Op, Request, Response};
 use outpost_link::pairing::PairingUrl;
-use outpost_link::{connect_master_in, ChannelSender, Identity, LinkError, RtcOptions};
+use outpost_link::{ChannelSender, Identity, LinkError, RtcOptions};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
@@ -26,8 +26,8 @@ use crate::error::{NodeError, Result};
 mod resolve;
 
 pub(crate) use resolve::say_hello;
+use resolve::{dial, hello_first, save_paired};
 pub use resolve::{forget, load_paired, PairedMaster};
-use resolve::{hello_first, resolve, save_paired};
 
 /// File in the slave's data folder naming the master it paired with.
 pub const SLAVE_FILE: &str = "slave.json";
@@ -387,26 +387,11 @@ fn id_key(id: &outpost_api::RequestId) -> String {
 /// Keeps the channel up for as long as the `RemoteDb` lives.
 async fn run(weak: std::sync::Weak<Inner>) {
     let mut backoff = BACKOFF_START;
-    // The pairing code is for the first connection only: once paired, a
-    // reconnect must not quietly pair again (a revoked PC stays revoked).
     let mut connected_once = false;
     let mut refused_before = false;
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let attempt = async {
-            let (addr, fp, code) = resolve(&inner, refused_before).await?;
-            let code = if connected_once { None } else { code };
-            let (channel, info) = connect_master_in(
-                &addr,
-                &inner.identity,
-                &inner.config.rtc,
-                &fp,
-                &inner.config.device_name,
-                code.as_deref(),
-            )
-            .await?;
-            Ok::<_, LinkError>((channel, info, addr))
-        };
+        let attempt = dial(&inner, refused_before, connected_once);
         let (channel, info, addr) = match attempt.await {
             Ok(x) => x,
             // A refusal comes before anything is authenticated (anyone on
@@ -424,7 +409,7 @@ async fn run(weak: std::sync::Weak<Inner>) {
                 tokio::time::sleep(REFUSED_RETRY).await;
                 continue;
             }
-            Err(e @ LinkError::FingerprintMismatch { .. }) => {
+            Err(e @ (LinkError::FingerprintMismatch { .. } | LinkError::NotTheOffice { .. })) => {
                 tracing::warn!("{e}");
                 let message = e.to_string();
                 inner.state.send_replace(LinkState::Refused {
