@@ -132,6 +132,7 @@ impl Master {
             return Err(NodeError::Config("the office name is empty".into()));
         }
         pairing_state::check_code_minutes(config.code_minutes).map_err(NodeError::Config)?;
+        outpost_link::identity::private_dir(&config.data)?;
         let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
         let identity = Identity::load_or_create(&config.data)?;
