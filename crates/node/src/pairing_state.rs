@@ -34,13 +34,15 @@ pub fn renew(store: &Store, minutes: u64) -> outpost_store::Result<(String, u64)
     Ok((code, expires))
 }
 
-/// Whether `minutes` is a lifetime a code may be given; the reason when not.
+/// Whether `minutes` is a lifetime a code may be given (0: the code has
+/// expired at once, so PCs pair only with codes from `outpost pair`); the
+/// reason when not.
 pub fn check_code_minutes(minutes: u64) -> Result<(), String> {
-    if (1..=MAX_CODE_MINUTES).contains(&minutes) {
+    if minutes <= MAX_CODE_MINUTES {
         Ok(())
     } else {
         Err(format!(
-            "a pairing code lasts from 1 to {MAX_CODE_MINUTES} minutes, not {minutes}"
+            "a pairing code lasts at most {MAX_CODE_MINUTES} minutes (a day), not {minutes}"
         ))
     }
 }
@@ -143,4 +145,19 @@ pub fn current(store: &Store) -> outpost_store::Result<Option<(String, u64)>> {
 /// Minutes left before `expires` (0 when past).
 pub fn minutes_left(expires: u64) -> u64 {
     expires.saturating_sub(now_secs()).div_ceil(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_lasts_at_most_a_day() {
+        assert!(check_code_minutes(0).is_ok());
+        assert!(check_code_minutes(10).is_ok());
+        assert!(check_code_minutes(MAX_CODE_MINUTES).is_ok());
+        let e = check_code_minutes(MAX_CODE_MINUTES + 1).unwrap_err();
+        assert!(e.contains("at most 1440 minutes"), "{e}");
+        assert!(check_code_minutes(u64::MAX).is_err());
+    }
 }
