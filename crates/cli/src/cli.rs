@@ -92,8 +92,8 @@ pub enum Command {
     Pair {
         #[command(flatten)]
         data: DataArg,
-        /// Minutes the new code stays valid (1 to 1440)
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=outpost_node::pairing_state::MAX_CODE_MINUTES))]
+        /// Minutes the new code stays valid (0 to 1440)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=outpost_node::pairing_state::MAX_CODE_MINUTES))]
         minutes: u64,
     },
     /// List the devices paired with this master, or revoke one

@@ -43,8 +43,8 @@ pub use error::{LinkError, Result};
 pub const QUIET_LOG_FILTER: &str =
     "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
 pub use handshake::{
-    accept_slave, connect_master, connect_master_as, connect_master_in, Admission, MasterInfo,
-    SlaveHello,
+    accept_slave, connect_master, connect_master_again, connect_master_as, connect_master_in,
+    Admission, MasterInfo, SlaveHello,
 };
 pub use identity::Identity;
 pub use pairing::PairingUrl;

@@ -27,7 +27,9 @@ mod master;
 mod slave;
 
 pub use master::accept_slave;
-pub use slave::{connect_master, connect_master_as, connect_master_in, MasterInfo};
+pub use slave::{
+    connect_master, connect_master_again, connect_master_as, connect_master_in, MasterInfo,
+};
 
 /// Time for a slave to say hello once its socket is open (it makes its
 /// code proof before connecting, so the hello follows at once).

@@ -51,7 +51,35 @@ pub async fn connect_master_in(
     code: Option<&str>,
 ) -> Result<(Channel, MasterInfo)> {
     let claimed = identity.fingerprint().to_string();
-    connect(addr, identity, &claimed, opts, roster, name, code).await
+    let pairing = code.map(Pairing::First);
+    connect(addr, identity, &claimed, opts, roster, name, pairing).await
+}
+
+/// Like [`connect_master_in`] for a slave already paired with a master of
+/// `roster` that still holds a code (a URL with a code, `--code`): it
+/// proves the code, so that a revoked device pairs again, but accepts an
+/// offer without the master's proof (an approved device is let in without
+/// the code, and this slave pins a master it paired with).
+pub async fn connect_master_again(
+    addr: &str,
+    identity: &Identity,
+    opts: &RtcOptions,
+    roster: &[String],
+    name: &str,
+    code: &str,
+) -> Result<(Channel, MasterInfo)> {
+    let claimed = identity.fingerprint().to_string();
+    let pairing = Some(Pairing::Again(code));
+    connect(addr, identity, &claimed, opts, roster, name, pairing).await
+}
+
+/// How a slave uses a pairing code.
+#[derive(Clone, Copy)]
+enum Pairing<'a> {
+    /// First contact: the master must prove the code too.
+    First(&'a str),
+    /// Already paired with this master: the master may prove it.
+    Again(&'a str),
 }
 
 /// Like [`connect_master`], but says hello as `claimed_device`, which an
@@ -67,7 +95,8 @@ pub async fn connect_master_as(
     code: Option<&str>,
 ) -> Result<(Channel, MasterInfo)> {
     let roster = [expected_master.to_string()];
-    connect(addr, identity, claimed_device, opts, &roster, name, code).await
+    let pairing = code.map(Pairing::First);
+    connect(addr, identity, claimed_device, opts, &roster, name, pairing).await
 }
 
 async fn connect(
@@ -77,9 +106,14 @@ async fn connect(
     opts: &RtcOptions,
     roster: &[String],
     name: &str,
-    code: Option<&str>,
+    pairing: Option<Pairing<'_>>,
 ) -> Result<(Channel, MasterInfo)> {
     let first = roster.first().map(String::as_str).unwrap_or_default();
+    let (code, must_prove) = match pairing {
+        Some(Pairing::First(c)) => (Some(c), true),
+        Some(Pairing::Again(c)) => (Some(c), false),
+        None => (None, false),
+    };
     // The code's slow derivation comes before the socket opens: the master
     // gives a new socket only a short while to say hello.
     let keys = match code {

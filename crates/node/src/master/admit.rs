@@ -165,7 +165,10 @@ fn refuse(code: &str, message: String) -> Admission {
     }
 }
 
-/// Decides whether a slave from `ip` may connect. Runs on a blocking
+/// Decides whether a slave from `ip` may connect: an approved device
+/// without a code is let in; one with a code has it checked (the master's
+/// proof goes back when it is right, so a page that forgot its pairing
+/// can pair again). Runs on a blocking
 /// thread (store reads; the code's slow hash).
 pub(super) fn admit(shared: &Shared, gates: &Gates, hello: &SlaveHello, ip: IpAddr) -> Admission {
     admit_inner(shared, gates, hello, ip).unwrap_or_else(|refusal| refusal)
@@ -191,11 +194,12 @@ fn admit_inner(
             format!("the master cannot check this device: {e}"),
         )
     })?;
-    let revoked = match device {
-        Some(d) if d.is_approved() => return Ok(Admission::Accept),
+    let (approved, revoked) = match device {
+        Some(d) if d.is_approved() && hello.proof.is_none() => return Ok(Admission::Accept),
+        Some(d) if d.is_approved() => (true, false),
         Some(_) if hello.proof.is_none() => return Err(revoked_words()),
-        Some(_) => true,
-        None => false,
+        Some(_) => (false, true),
+        None => (false, false),
     };
     let Some(proof) = &hello.proof else {
         return Err(refuse(
@@ -211,7 +215,14 @@ fn admit_inner(
     };
     // Every try counts, a revoked device's too.
     let tag = pairing_state::code_tag(store).map_err(cannot)?;
-    gates.try_code(&tag, &hello.device, ip)?;
+    if let Err(refusal) = gates.try_code(&tag, &hello.device, ip) {
+        // An approved device is let in without a code all the same.
+        return if approved {
+            Ok(Admission::Accept)
+        } else {
+            Err(refusal)
+        };
+    }
     let check = pairing_state::check(store, proof, &hello.device, shared.identity.fingerprint())
         .map_err(cannot)?;
     match check {
@@ -219,6 +230,9 @@ fn admit_inner(
             gates.right_code(&tag, &hello.device, ip);
             Ok(Admission::Paired { master_proof })
         }
+        // An approved device pairing again (a browser that forgot the
+        // master) with a code that is not right: it needs no code.
+        _ if approved => Ok(Admission::Accept),
         _ if revoked => Err(revoked_words()),
         CodeCheck::Expired => Err(refuse(
             "unauthorized",

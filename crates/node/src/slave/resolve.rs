@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use outpost_api::protocol::decode_incoming;
 use outpost_api::{Incoming, Op, Request};
-use outpost_link::{connect_master_in, Channel, ChannelSender, MasterInfo};
+use outpost_link::{connect_master_again, connect_master_in, Channel, ChannelSender, MasterInfo};
 
 use super::{Inner, Target, BROWSE, SLAVE_FILE};
 
@@ -120,16 +120,22 @@ pub(super) async fn dial(
     let code = if connected_once { None } else { code };
     let mut rogue = None;
     let mut last = None;
+    // Already paired with a master of the office: the code (if any) may
+    // re-pair a revoked device, and that master need not prove it.
+    let paired = load_paired(&inner.config.data).map(|p| p.accepted());
     for d in dials {
-        let tried = connect_master_in(
-            &d.addr,
-            &inner.identity,
+        let known = paired
+            .as_ref()
+            .is_some_and(|fps| d.accepted.iter().any(|f| fps.contains(f)));
+        let (rtc, me, name) = (
             &inner.config.rtc,
-            &d.accepted,
+            &inner.identity,
             &inner.config.device_name,
-            code.as_deref(),
-        )
-        .await;
+        );
+        let tried = match code.as_deref() {
+            Some(c) if known => connect_master_again(&d.addr, me, rtc, &d.accepted, name, c).await,
+            c => connect_master_in(&d.addr, me, rtc, &d.accepted, name, c).await,
+        };
         match tried {
             Ok((channel, info)) => return Ok((channel, info, d.addr)),
             Err(e @ LinkError::NotTheOffice { .. }) => {

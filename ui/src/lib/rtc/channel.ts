@@ -65,6 +65,10 @@ export async function openChannel(opts: {
   master: string;
   deviceName: string;
   code?: string;
+  /** With a code: whether the master must prove it too (false when this
+   * page is already paired with `master`, which lets an approved device in
+   * without the code). Default true. */
+  mustProve?: boolean;
 }): Promise<Open> {
   const { identity, master } = opts;
   // The slow derivation comes before the socket opens: the master gives a
@@ -146,7 +150,7 @@ export async function openChannel(opts: {
         `the master answering at ${opts.host} is not the one this page was served by: its certificate is ${shortFingerprint(wrong)}, expected ${shortFingerprint(master)}`,
       );
     }
-    if (keys) {
+    if (keys && opts.mustProve !== false) {
       // Pairing: the master proves it saw the code too, before anything is kept.
       const why = masterProofProblem(keys, first.proof);
       if (why) {
