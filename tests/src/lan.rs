@@ -3,7 +3,7 @@
 //! root (`ip netns`); [`Lan::make`] says why when namespaces cannot be made,
 //! and the tests that need one skip with those words.
 
-use std::process::Command;
+use std::process::{Child, Command, Output};
 
 pub struct Lan {
     /// The PCs' namespaces, in order; PC `i` is at [`Lan::ip`]`(i)`.
@@ -119,4 +119,22 @@ impl Drop for Lan {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// A process killed (and reaped) when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A finished command's stdout and stderr, as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

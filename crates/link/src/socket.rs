@@ -147,13 +147,7 @@ impl SignalSocket {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(LinkError::Signaling(e.to_string())),
                 Some(Ok(Message::Text(t))) => {
-                    self.received += t.len();
-                    if let Some(limit) = self.budget.filter(|l| self.received > *l) {
-                        return Err(LinkError::TooLarge {
-                            size: self.received,
-                            limit,
-                        });
-                    }
+                    self.spend(t.len())?;
                     return Signal::decode(t.as_str())
                         .map(Some)
                         .map_err(LinkError::Signaling);
@@ -164,17 +158,21 @@ impl SignalSocket {
                     ))
                 }
                 Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(other)) => {
-                    // Ping/pong: counted too, so they cannot stream forever.
-                    self.received += other.len();
-                    if let Some(limit) = self.budget.filter(|l| self.received > *l) {
-                        return Err(LinkError::TooLarge {
-                            size: self.received,
-                            limit,
-                        });
-                    }
-                }
+                // Ping/pong: counted too, so they cannot stream forever.
+                Some(Ok(other)) => self.spend(other.len())?,
             }
+        }
+    }
+
+    /// Counts `bytes` received against the budget; `TooLarge` past it.
+    fn spend(&mut self, bytes: usize) -> Result<()> {
+        self.received += bytes;
+        match self.budget {
+            Some(limit) if self.received > limit => Err(LinkError::TooLarge {
+                size: self.received,
+                limit,
+            }),
+            _ => Ok(()),
         }
     }
 

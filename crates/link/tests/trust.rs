@@ -9,7 +9,9 @@ use futures_util::{SinkExt, StreamExt};
 use outpost_link::code::CodeKeys;
 use outpost_link::handshake::{MAX_CANDIDATES, SIGNAL_BUDGET};
 use outpost_link::signal::Signal;
-use outpost_link::{accept_slave, connect_master, Admission, Identity, LinkError, RtcOptions};
+use outpost_link::{
+    accept_slave, connect_master, connect_master_again, Admission, Identity, LinkError, RtcOptions,
+};
 use outpost_link::{web, SignalSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -131,6 +133,18 @@ async fn a_reconnect_without_a_code_needs_no_proof() {
     )
     .await
     .expect("an approved device reconnects");
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_already_paired_with_the_master_needs_no_proof_for_its_old_code() {
+    let ((_d1, m), (_d2, s)) = (identity(), identity());
+    // The master lets the approved device in without checking the code.
+    let (addr, task) = master(m.clone(), Proves::Nothing).await;
+    let roster = [m.fingerprint().to_string()];
+    connect_master_again(&addr, &s, &RtcOptions::default(), &roster, "Desk", CODE)
+        .await
+        .expect("an approved device with a stale code connects");
     task.await.unwrap().unwrap();
 }
 

@@ -143,7 +143,7 @@ async fn connect(
             opts,
             roster,
             local_ip,
-            keys.as_ref(),
+            keys.as_ref().filter(|_| must_prove),
             addr,
         ),
     )
