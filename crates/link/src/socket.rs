@@ -78,13 +78,17 @@ impl SignalSocket {
             LinkError::Timeout(format!("waiting for {peer} to open the signaling socket"))
         })?
         .map_err(|e| LinkError::Signaling(format!("{peer}: {e}")))?;
-        Ok(SignalSocket {
+        Ok(SignalSocket::new(ws, local, peer))
+    }
+
+    fn new(ws: WebSocketStream<TcpStream>, local: SocketAddr, peer: SocketAddr) -> SignalSocket {
+        SignalSocket {
             ws,
             local,
             peer,
             received: 0,
             budget: None,
-        })
+        }
     }
 
     /// Opens the signaling socket of the master at `addr` (`host:port`).
@@ -108,13 +112,7 @@ impl SignalSocket {
         .await
         .map_err(|_| unreachable("the signaling socket did not answer".into()))?
         .map_err(|e| unreachable(format!("not an Outpost master? {e}")))?;
-        Ok(SignalSocket {
-            ws,
-            local,
-            peer,
-            received: 0,
-            budget: None,
-        })
+        Ok(SignalSocket::new(ws, local, peer))
     }
 
     /// This side's address of the connection: the LAN address the peer
