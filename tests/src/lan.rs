@@ -3,7 +3,7 @@
 //! root (`ip netns`); [`Lan::make`] says why when namespaces cannot be made,
 //! and the tests that need one skip with those words.
 
-use std::process::Command;
+use std::process::{Child, Command, Output};
 
 pub struct Lan {
     /// The PCs' namespaces, in order; PC `i` is at [`Lan::ip`]`(i)`.
@@ -71,6 +71,43 @@ impl Lan {
         c
     }
 
+    /// Another program of this workspace (`sibling_bin`) run on PC `i`.
+    pub fn cmd_bin(&self, i: usize, bin: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.hosts[i]])
+            .arg(crate::sibling_bin(bin));
+        c.env_remove("RUST_LOG");
+        c
+    }
+
+    /// Unplugs PC `i` from the LAN (`up`: plugs it back in); its address
+    /// stays.
+    pub fn plug(&self, i: usize, up: bool) {
+        let id = self.hosts[i]
+            .trim_start_matches("op")
+            .split('p')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let state = if up { "up" } else { "down" };
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.hosts[i],
+                "link",
+                "set",
+                &format!("v{id}p{i}"),
+                state,
+            ])
+            .output()
+            .expect("ip runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn cleanup(&self) {
         for ns in self.hosts.iter().chain([&self.hub]) {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
@@ -82,4 +119,22 @@ impl Drop for Lan {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// A process killed (and reaped) when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A finished command's stdout and stderr, as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

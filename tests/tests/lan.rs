@@ -3,26 +3,10 @@
 //! slaves looking in the other. Needs root (`ip netns`); where namespaces
 //! cannot be made the test says so and skips.
 
-use std::process::{Child, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use outpost_e2e::lan::Lan;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use outpost_e2e::lan::{text, Killed, Lan};
 
 #[test]
 fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_name_is_refused() {

@@ -37,8 +37,8 @@ pub enum Command {
         /// TCP port of the signaling socket
         #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
         port: u16,
-        /// Minutes the pairing code stays valid
-        #[arg(long, default_value_t = 10)]
+        /// Minutes the pairing code stays valid (0 to 1440; 0: pair only with codes from `outpost pair`)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=outpost_node::pairing_state::MAX_CODE_MINUTES))]
         code_minutes: u64,
         /// Do not announce on the LAN over mDNS (and skip the duplicate-name check)
         #[arg(long)]
@@ -108,8 +108,8 @@ pub enum Command {
     Pair {
         #[command(flatten)]
         data: DataArg,
-        /// Minutes the new code stays valid
-        #[arg(long, default_value_t = 10)]
+        /// Minutes the new code stays valid (0 to 1440)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=outpost_node::pairing_state::MAX_CODE_MINUTES))]
         minutes: u64,
     },
     /// List the devices paired with this master, or revoke one

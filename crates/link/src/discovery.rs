@@ -191,6 +191,13 @@ pub async fn find_by_name(name: &str, wait: Duration) -> Result<FoundMaster> {
     pick(browse(wait).await?, name, &[])
 }
 
+/// Every master announced as `name`: a slave pairing by code tries each,
+/// and only the one that proves it knows the code is the office's (a PC
+/// may announce any name).
+pub async fn find_all_by_name(name: &str, wait: Duration) -> Result<Vec<FoundMaster>> {
+    named(browse(wait).await?, name)
+}
+
 /// The office called `name`, for a slave that pins `accepted` (its master
 /// and the office's standby): of the masters announced under that name
 /// with one of those fingerprints, the one at the highest epoch (a
@@ -203,24 +210,7 @@ pub async fn find_office(name: &str, accepted: &[String], wait: Duration) -> Res
 /// [`find_office`]'s choice among `all` (`accepted` empty: any one master
 /// of that name, and only one).
 fn pick(all: Vec<FoundMaster>, name: &str, accepted: &[String]) -> Result<FoundMaster> {
-    let named: Vec<FoundMaster> = all
-        .iter()
-        .filter(|m| m.name.eq_ignore_ascii_case(name.trim()))
-        .cloned()
-        .collect();
-    if named.is_empty() {
-        return Err(LinkError::Discovery(if all.is_empty() {
-            format!("no master found on the LAN (looking for \"{name}\"); check that the master PC is on and on this network, or use its pairing URL")
-        } else {
-            format!(
-                "no master called \"{name}\" on the LAN; found: {}",
-                all.iter()
-                    .map(|m| format!("\"{}\"", m.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }));
-    }
+    let named = named(all, name)?;
     if accepted.is_empty() {
         return match named.len() {
             1 => Ok(named.into_iter().next().expect("one")),
@@ -239,6 +229,30 @@ fn pick(all: Vec<FoundMaster>, name: &str, accepted: &[String]) -> Result<FoundM
             got: first,
             expected: accepted.join(" or "),
         })
+}
+
+/// The masters of `all` announced as `name`; an error naming what was
+/// found when none is.
+fn named(all: Vec<FoundMaster>, name: &str) -> Result<Vec<FoundMaster>> {
+    let named: Vec<FoundMaster> = all
+        .iter()
+        .filter(|m| m.name.eq_ignore_ascii_case(name.trim()))
+        .cloned()
+        .collect();
+    if named.is_empty() {
+        return Err(LinkError::Discovery(if all.is_empty() {
+            format!("no master found on the LAN (looking for \"{name}\"); check that the master PC is on and on this network, or use its pairing URL")
+        } else {
+            format!(
+                "no master called \"{name}\" on the LAN; found: {}",
+                all.iter()
+                    .map(|m| format!("\"{}\"", m.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }));
+    }
+    Ok(named)
 }
 
 #[cfg(test)]
@@ -277,6 +291,7 @@ mod tests {
         let e = pick(all.clone(), "Depot", &[]).unwrap_err();
         assert!(e.to_string().contains("3 masters are called"), "{e}");
         assert_eq!(pick(all.clone(), "Camp", &[]).unwrap().fingerprint, "DD");
+        assert_eq!(named(all.clone(), "DEPOT").unwrap().len(), 3);
         let e = pick(all, "Nowhere", &[]).unwrap_err();
         assert!(e.to_string().contains("found: \"Depot\""), "{e}");
         let e = pick(vec![], "Nowhere", &[]).unwrap_err();

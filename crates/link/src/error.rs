@@ -20,6 +20,15 @@ pub enum LinkError {
     #[error("{message}")]
     Refused { code: String, message: String },
 
+    /// A PC answered a pairing by code without proving it knows the code:
+    /// whatever name it announces, it is not the office's master.
+    #[error("refused the PC answering as \"{name}\" at {addr}: {why}. It is not the office's master (another PC on the LAN may be using the office's name); nothing was saved. Pair with the pairing URL or QR code shown on the master, or check the code on the master's screen")]
+    NotTheOffice {
+        name: String,
+        addr: String,
+        why: String,
+    },
+
     #[error("cannot reach the master at {addr}: {message}")]
     Unreachable { addr: String, message: String },
 

@@ -33,8 +33,8 @@ impl Identity {
         let path = dir.join(IDENTITY_FILE);
         let provider =
             crypto::default_provider().map_err(|e| LinkError::Identity(e.to_string()))?;
+        private_dir(dir)?;
         if !path.exists() {
-            std::fs::create_dir_all(dir)?;
             let params = CertificateParams::new(vec!["outpost".to_owned()])
                 .map_err(|e| LinkError::Identity(e.to_string()))?;
             let cert = RTCCertificate::generate(
@@ -75,6 +75,34 @@ impl Identity {
     pub fn certificate(&self) -> RTCCertificate {
         self.cert.clone()
     }
+}
+
+/// Makes the data folder `dir` if needed and keeps it its owner's only
+/// (mode 700): it holds this PC's private key and, on a master, the office
+/// database, its backups and the pairing code. A folder that cannot be
+/// made private is warned about, not refused (it may be on a file system
+/// without Unix permissions).
+pub fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                Ok(()) => tracing::info!(
+                    dir = %dir.display(),
+                    "the data folder was readable by other users; it is now its owner's only"
+                ),
+                Err(e) => tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "the data folder is readable by other users of this PC and cannot be made private: run chmod 700 on it"
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -168,6 +196,23 @@ pub fn check_sdp_fingerprint_in(who: &str, sdp: &str, expected: &[String]) -> Re
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_data_folder_is_made_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Identity::load_or_create(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let fresh = parent.path().join("new");
+        private_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
     use super::*;
 
     #[test]

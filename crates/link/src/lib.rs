@@ -5,7 +5,9 @@
 //! - [`identity`]: the device's persistent DTLS certificate; its SHA-256
 //!   fingerprint is the device id; SDP fingerprint pinning.
 //! - [`pairing`]: pairing URLs (`outpost://HOST:PORT/?name=&fp=&code=`),
-//!   short typeable codes, QR codes for the terminal.
+//!   QR codes for the terminal.
+//! - [`code`]: short typeable pairing codes, and the proofs of a code that
+//!   slave and master trade (each proves to the other it saw the code).
 //! - [`signal`]: the signaling messages (hello, offer, answer, candidate,
 //!   refused).
 //! - [`socket`]: the signaling WebSocket, server and client side.
@@ -15,13 +17,17 @@
 //! - [`framing`]: chunking messages into frames within the peer's limit.
 //! - [`handshake`]: master and slave sides of bringing up a channel with
 //!   both fingerprints pinned.
+//! - [`origin`]: which `Host` and `Origin` the master's port answers (the
+//!   LAN's, not a DNS-rebinding page's).
 //! - [`discovery`]: announcing and finding masters on the LAN over mDNS.
 
+pub mod code;
 pub mod discovery;
 pub mod error;
 pub mod framing;
 pub mod handshake;
 pub mod identity;
+pub mod origin;
 pub mod pairing;
 pub mod peer;
 mod runtime;
@@ -37,8 +43,8 @@ pub use error::{LinkError, Result};
 pub const QUIET_LOG_FILTER: &str =
     "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
 pub use handshake::{
-    accept_slave, connect_master, connect_master_as, connect_master_in, Admission, MasterInfo,
-    SlaveHello,
+    accept_slave, connect_master, connect_master_again, connect_master_as, connect_master_in,
+    Admission, MasterInfo, SlaveHello,
 };
 pub use identity::Identity;
 pub use pairing::PairingUrl;

@@ -3,10 +3,14 @@
 //! `outpost://HOST:PORT/?name=NAME&fp=SHA256HEX&code=PAIRING_CODE` carries
 //! everything a slave needs for first contact: where the master listens, its
 //! name, the fingerprint to pin, and the short-lived code that proves the
-//! person pairing can see the master's screen.
+//! person pairing can see the master's screen. The codes themselves and
+//! the proofs made of them are in [`crate::code`].
 
 use std::fmt;
 
+pub use crate::code::{
+    code_proof, codes_match, constant_time_eq, display_code, new_code, normalize_code, CodeKeys,
+};
 use crate::error::LinkError;
 use crate::identity::normalize_fingerprint;
 
@@ -14,11 +18,6 @@ use crate::identity::normalize_fingerprint;
 pub const SCHEME: &str = "outpost";
 /// Default TCP port of the master's signaling socket.
 pub const DEFAULT_PORT: u16 = 7355;
-/// Letters of a pairing code: no 0/O, 1/I/L, so it can be read aloud and typed.
-const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-/// Characters in a code (about 40 bits), shown as two groups of four.
-const CODE_LEN: usize = 8;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairingUrl {
     pub host: String,
@@ -99,74 +98,6 @@ impl fmt::Display for PairingUrl {
     }
 }
 
-/// A fresh random pairing code (stored without separators).
-pub fn new_code() -> String {
-    let mut bytes = [0u8; CODE_LEN];
-    getrandom::fill(&mut bytes).expect("the OS random source works");
-    bytes
-        .iter()
-        .map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char)
-        .collect()
-}
-
-/// Uppercase, separators and spaces removed; look-alikes mapped to the
-/// letters the alphabet uses, so `abcd-efgh` and `ABCDEFGH` are the same.
-pub fn normalize_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            other => other,
-        })
-        .collect()
-}
-
-/// `ABCD-EFGH`: how people read a code.
-pub fn display_code(code: &str) -> String {
-    let c = normalize_code(code);
-    if c.len() == CODE_LEN {
-        format!("{}-{}", &c[..4], &c[4..])
-    } else {
-        c
-    }
-}
-
-/// PBKDF2 rounds of a code proof: a slave computes one proof per pairing,
-/// while someone who sniffed a proof off the LAN would need about 2^40 of
-/// them to find the code, far beyond the code's ten minutes.
-const PROOF_ROUNDS: u32 = 50_000;
-
-/// What a slave sends instead of the pairing code: PBKDF2-HMAC-SHA256 of the
-/// code, salted with both fingerprints. It is bound to this slave and this
-/// master (useless to anyone without the slave's private key) and does not
-/// reveal the code to a listener on the LAN.
-pub fn code_proof(code: &str, slave_fp: &str, master_fp: &str) -> String {
-    let salt = format!("outpost-pairing-v1:{slave_fp}:{master_fp}");
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-        normalize_code(code).as_bytes(),
-        salt.as_bytes(),
-        PROOF_ROUNDS,
-        &mut out,
-    );
-    out.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares two codes in constant time (after normalising).
-pub fn codes_match(given: &str, expected: &str) -> bool {
-    constant_time_eq(&normalize_code(given), &normalize_code(expected))
-}
-
-/// Equality whose time does not tell how much of a secret matched.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// The URL as a QR code drawn with Unicode half blocks, for a terminal.
 pub fn qr_terminal(text: &str) -> Result<String, LinkError> {
     use qrcode::render::unicode;
@@ -183,17 +114,6 @@ pub fn qr_terminal(text: &str) -> Result<String, LinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The same vector is pinned in the browser's pairing
-    /// (`ui/src/lib/rtc/rtc.test.ts`): both make the same proof.
-    #[test]
-    fn the_code_proof_matches_the_browser() {
-        assert_eq!(normalize_code("k0lo-1ixz"), "K01011XZ");
-        assert_eq!(
-            code_proof("k0lo-1ixz", &"a".repeat(64), &"0123456789abcdef".repeat(4)),
-            "44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a"
-        );
-    }
 
     const FP: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
 
@@ -240,34 +160,6 @@ mod tests {
             let e = PairingUrl::parse(text).unwrap_err().to_string();
             assert!(e.contains(why), "{text}: {e}");
         }
-    }
-
-    #[test]
-    fn codes_are_typeable_and_compare_loosely_but_exactly() {
-        let c = new_code();
-        assert_eq!(c.len(), 8);
-        assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)));
-        assert!(codes_match(&display_code(&c).to_lowercase(), &c));
-        assert!(codes_match(" abcd-2345 ", "ABCD2345"));
-        assert!(!codes_match("ABCD2346", "ABCD2345"));
-        assert!(!codes_match("ABCD234", "ABCD2345"));
-        assert_ne!(new_code(), new_code());
-    }
-
-    #[test]
-    fn code_proofs_are_bound_to_the_code_and_both_devices() {
-        let (s, m) = ("aa".repeat(32), "bb".repeat(32));
-        let p = code_proof("abcd-2345", &s, &m);
-        assert_eq!(p.len(), 64);
-        assert_eq!(
-            p,
-            code_proof("ABCD2345", &s, &m),
-            "spelling does not matter"
-        );
-        assert!(!p.contains("ABCD"));
-        assert_ne!(p, code_proof("ABCD2346", &s, &m));
-        assert_ne!(p, code_proof("ABCD2345", &m, &s));
-        assert_ne!(p, code_proof("ABCD2345", &s, &"cc".repeat(32)));
     }
 
     #[test]

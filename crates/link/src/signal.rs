@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! slave  -> master  {"t":"hello","v":1,"device":FP,"name":"Front desk","proof":"<hex>"}
-//! master -> slave   {"t":"offer","master":"Kashgar depot","sdp":"..."}    or {"t":"refused",...}
+//! master -> slave   {"t":"offer","master":"Kashgar depot","sdp":"...","proof":"<hex>"}  or {"t":"refused",...}
 //! slave  -> master  {"t":"answer","sdp":"..."}
 //! both              {"t":"candidate","candidate":"candidate:...","mid":"0"}
 //! master -> slave   {"t":"refused","code":"forbidden","message":"..."}     at any point
@@ -40,6 +40,12 @@ pub enum Signal {
         /// The office name.
         master: String,
         sdp: String,
+        /// On first contact, the master's proof that it knows the pairing
+        /// code too (`code::CodeKeys::master_proof`); a slave pairing by
+        /// code refuses an offer without it. Absent on reconnects (and
+        /// from masters older than the proof: older slaves ignore it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<String>,
     },
     Answer {
         sdp: String,
@@ -90,6 +96,22 @@ mod tests {
         assert!(text.starts_with(r#"{"t":"hello""#), "{text}");
         assert_eq!(Signal::decode(&text).unwrap(), m);
         assert!(Signal::decode("{\"t\":\"nonsense\"}").is_err());
+        // An offer's proof is optional both ways: older masters send none.
+        let old = Signal::decode(r#"{"t":"offer","master":"M","sdp":"v=0"}"#).unwrap();
+        assert_eq!(
+            old,
+            Signal::Offer {
+                master: "M".into(),
+                sdp: "v=0".into(),
+                proof: None
+            }
+        );
+        let with = Signal::Offer {
+            master: "M".into(),
+            sdp: "v=0".into(),
+            proof: Some("ab".into()),
+        };
+        assert_eq!(Signal::decode(&with.encode()).unwrap(), with);
         assert!(Signal::decode("garbage").is_err());
     }
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::header::{HOST, ORIGIN};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{LinkError, Result};
+use crate::origin::{check_host, check_origin};
 use crate::signal::{Signal, MAX_SIGNAL_BYTES, SIGNAL_PATH};
 
 fn ws_config() -> WebSocketConfig {
@@ -23,19 +25,27 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_SIGNAL_BYTES))
 }
 
-/// Lets only `GET /signal` upgrade; anything else gets a 404 saying where
-/// the socket is.
+/// Lets only `GET /signal` upgrade, from a LAN `Host` and (for browsers)
+/// a page this master served (see [`crate::origin`]); anything else gets a
+/// 404 saying where the socket is, or a 403 saying why not.
 #[allow(clippy::result_large_err)] // the callback signature tungstenite asks for
-fn check_path(req: &Request, resp: Response) -> std::result::Result<Response, ErrorResponse> {
-    if req.uri().path() == SIGNAL_PATH {
-        Ok(resp)
-    } else {
-        let mut e = ErrorResponse::new(Some(format!(
-            "Outpost master: the signaling socket is at {SIGNAL_PATH}\n"
-        )));
-        *e.status_mut() = StatusCode::NOT_FOUND;
-        Err(e)
+fn check_request(req: &Request, resp: Response) -> std::result::Result<Response, ErrorResponse> {
+    let deny = |status: StatusCode, why: String| {
+        let mut e = ErrorResponse::new(Some(format!("Outpost master: {why}\n")));
+        *e.status_mut() = status;
+        e
+    };
+    if req.uri().path() != SIGNAL_PATH {
+        return Err(deny(
+            StatusCode::NOT_FOUND,
+            format!("the signaling socket is at {SIGNAL_PATH}"),
+        ));
     }
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(HOST);
+    check_host(host).map_err(|why| deny(StatusCode::FORBIDDEN, why))?;
+    check_origin(header(ORIGIN), host).map_err(|why| deny(StatusCode::FORBIDDEN, why))?;
+    Ok(resp)
 }
 
 /// A signaling conversation with one peer.
@@ -43,6 +53,10 @@ pub struct SignalSocket {
     ws: WebSocketStream<TcpStream>,
     local: SocketAddr,
     peer: SocketAddr,
+    /// Bytes of messages received so far, and the most allowed (`None`:
+    /// no limit beyond each frame's).
+    received: usize,
+    budget: Option<usize>,
 }
 
 impl SignalSocket {
@@ -53,14 +67,28 @@ impl SignalSocket {
         let peer = stream.peer_addr()?;
         let ws = tokio::time::timeout(
             deadline,
-            tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(ws_config())),
+            tokio_tungstenite::accept_hdr_async_with_config(
+                stream,
+                check_request,
+                Some(ws_config()),
+            ),
         )
         .await
         .map_err(|_| {
             LinkError::Timeout(format!("waiting for {peer} to open the signaling socket"))
         })?
         .map_err(|e| LinkError::Signaling(format!("{peer}: {e}")))?;
-        Ok(SignalSocket { ws, local, peer })
+        Ok(SignalSocket::new(ws, local, peer))
+    }
+
+    fn new(ws: WebSocketStream<TcpStream>, local: SocketAddr, peer: SocketAddr) -> SignalSocket {
+        SignalSocket {
+            ws,
+            local,
+            peer,
+            received: 0,
+            budget: None,
+        }
     }
 
     /// Opens the signaling socket of the master at `addr` (`host:port`).
@@ -84,7 +112,7 @@ impl SignalSocket {
         .await
         .map_err(|_| unreachable("the signaling socket did not answer".into()))?
         .map_err(|e| unreachable(format!("not an Outpost master? {e}")))?;
-        Ok(SignalSocket { ws, local, peer })
+        Ok(SignalSocket::new(ws, local, peer))
     }
 
     /// This side's address of the connection: the LAN address the peer
@@ -95,6 +123,12 @@ impl SignalSocket {
 
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Limits the bytes the peer may send in all from now on: a peer not
+    /// yet trusted gets a few SDPs' worth, not a stream.
+    pub fn set_budget(&mut self, bytes: usize) {
+        self.budget = Some(self.received + bytes);
     }
 
     pub async fn send(&mut self, s: &Signal) -> Result<()> {
@@ -111,9 +145,10 @@ impl SignalSocket {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(LinkError::Signaling(e.to_string())),
                 Some(Ok(Message::Text(t))) => {
+                    self.spend(t.len())?;
                     return Signal::decode(t.as_str())
                         .map(Some)
-                        .map_err(LinkError::Signaling)
+                        .map_err(LinkError::Signaling);
                 }
                 Some(Ok(Message::Binary(_))) => {
                     return Err(LinkError::Signaling(
@@ -121,8 +156,21 @@ impl SignalSocket {
                     ))
                 }
                 Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(_)) => {} // ping/pong
+                // Ping/pong: counted too, so they cannot stream forever.
+                Some(Ok(other)) => self.spend(other.len())?,
             }
+        }
+    }
+
+    /// Counts `bytes` received against the budget; `TooLarge` past it.
+    fn spend(&mut self, bytes: usize) -> Result<()> {
+        self.received += bytes;
+        match self.budget {
+            Some(limit) if self.received > limit => Err(LinkError::TooLarge {
+                size: self.received,
+                limit,
+            }),
+            _ => Ok(()),
         }
     }
 

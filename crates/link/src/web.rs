@@ -10,6 +10,11 @@
 //! `Last-Modified`). The files carry no office data: a browser still pairs
 //! by code before it gets any.
 //!
+//! Every answer carries a Content-Security-Policy (scripts and connections
+//! to this master only, no framing by other sites), and a request whose
+//! `Host` is not a LAN name is refused (DNS rebinding, see
+//! [`crate::origin`]). A connection gets [`CONNECTION_TIMEOUT`] in all.
+//!
 //! One path is not a file: [`INFO_PATH`] answers which master served the
 //! page (office name and certificate fingerprint), so the page can pin the
 //! fingerprint of the master it came from before it pairs.
@@ -21,7 +26,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -61,6 +69,12 @@ pub fn is_web_ui(dir: &Path) -> bool {
 
 /// How long a browser may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection may last in all (one request, one file).
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// What the served pages may load and talk to: this master only (the
+/// signaling socket is same-origin; Svelte sets `style` attributes); no
+/// other site may frame them.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// How long to wait for the first line of a request before giving up.
 const FIRST_LINE: Duration = Duration::from_secs(5);
 
@@ -117,7 +131,16 @@ pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let root = root.clone();
         let info = info.clone();
-        async move { Ok::<_, Infallible>(answer(req, root.as_deref(), &info).await) }
+        async move {
+            let mut resp = match crate::origin::check_host(
+                req.headers().get(HOST).and_then(|h| h.to_str().ok()),
+            ) {
+                Ok(()) => answer(req, root.as_deref(), &info).await,
+                Err(why) => text(StatusCode::FORBIDDEN, format!("Outpost master: {why}\n")),
+            };
+            guard(&mut resp);
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -126,9 +149,20 @@ pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
         // hold one of the master's slots (a new one costs little on a LAN).
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = conn.await {
-        tracing::debug!(peer = ?peer, error = %e, "web connection ended");
+    match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(peer = ?peer, error = %e, "web connection ended"),
+        Err(_) => tracing::debug!(peer = ?peer, "web connection cut: over its time"),
     }
+}
+
+/// The headers every answer carries.
+fn guard(resp: &mut Response<Body>) {
+    let h = resp.headers_mut();
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
 }
 
 type Body = Either<tower_http::services::fs::ServeFileSystemResponseBody, Full<Bytes>>;

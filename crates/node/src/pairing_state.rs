@@ -1,19 +1,21 @@
 //! The master's pairing code: kept in the office database (`_meta`) so the
 //! running master and `outpost pair` (another process) share it. A code is
-//! good for several PCs until it expires; too many wrong tries retire it.
+//! good for several PCs until it expires; a PC that tries too many wrong
+//! codes is stopped by the master (per device and address, in
+//! `master::admit`), not the code for everyone.
 
-use outpost_link::pairing::{code_proof, constant_time_eq, new_code, PairingUrl};
+use outpost_link::pairing::{new_code, CodeKeys, PairingUrl};
 use outpost_store::Store;
 
 /// Minutes a fresh pairing code stays valid, unless configured.
 pub const DEFAULT_CODE_MINUTES: u64 = 10;
-/// Wrong codes tolerated before the current code is retired.
-pub const MAX_WRONG_CODES: u32 = 20;
+/// The longest a pairing code may be made to last (a day): a code is for
+/// pairing the PCs in front of someone, not a standing password.
+pub const MAX_CODE_MINUTES: u64 = 24 * 60;
 
 const KEY_CODE: &str = "pairing_code";
 const KEY_EXPIRES: &str = "pairing_expires";
 const KEY_URL: &str = "pairing_url";
-const KEY_WRONG: &str = "pairing_wrong";
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -29,24 +31,31 @@ pub fn renew(store: &Store, minutes: u64) -> outpost_store::Result<(String, u64)
     let expires = now_secs() + minutes * 60;
     store.set_meta(KEY_CODE, &code)?;
     store.set_meta(KEY_EXPIRES, &expires.to_string())?;
-    store.set_meta(KEY_WRONG, "0")?;
     Ok((code, expires))
 }
 
-/// Wrong codes tried against the current code (kept in the database, so a
-/// new code from `outpost pair` starts again from zero).
-pub fn wrong_count(store: &Store) -> outpost_store::Result<u32> {
-    Ok(store
-        .meta(KEY_WRONG)?
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+/// Whether `minutes` is a lifetime a code may be given (0: the code has
+/// expired at once, so PCs pair only with codes from `outpost pair`); the
+/// reason when not.
+pub fn check_code_minutes(minutes: u64) -> Result<(), String> {
+    if minutes <= MAX_CODE_MINUTES {
+        Ok(())
+    } else {
+        Err(format!(
+            "a pairing code lasts at most {MAX_CODE_MINUTES} minutes (a day), not {minutes}"
+        ))
+    }
 }
 
-/// Counts one more wrong code; returns the new count.
-pub fn record_wrong(store: &Store) -> outpost_store::Result<u32> {
-    let n = wrong_count(store)? + 1;
-    store.set_meta(KEY_WRONG, &n.to_string())?;
-    Ok(n)
+/// Which code is current, as a tag that changes with every new code
+/// (here or from `outpost pair`) and does not reveal it: the master's
+/// counts of tries are for one code.
+pub fn code_tag(store: &Store) -> outpost_store::Result<String> {
+    use sha2::Digest;
+    let code = store.meta(KEY_CODE)?.unwrap_or_default();
+    let expires = store.meta(KEY_EXPIRES)?.unwrap_or_default();
+    let digest = sha2::Sha256::digest(format!("{expires}:{code}").as_bytes());
+    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
 
 /// Revokes a device and retires the current code: the code on the master's
@@ -58,21 +67,35 @@ pub fn revoke(store: &Store, id: &str) -> outpost_store::Result<outpost_store::d
     Ok(device)
 }
 
-/// Retires the current code (too many wrong tries, a revocation).
+/// Retires the current code (a revocation).
 pub fn retire(store: &Store) -> outpost_store::Result<()> {
     store.set_meta(KEY_EXPIRES, "0")
 }
 
-/// Why a code was not accepted.
-#[derive(Debug, PartialEq, Eq)]
+/// What a slave's proof of the code came to.
+#[derive(PartialEq, Eq)]
 pub enum CodeCheck {
-    Ok,
+    /// The right code: the master's own proof goes back with its offer.
+    Ok {
+        master_proof: String,
+    },
     Wrong,
     Expired,
 }
 
-/// Checks a slave's proof of the code (see `code_proof`) against the
-/// current code, for this slave and this master.
+impl std::fmt::Debug for CodeCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CodeCheck::Ok { .. } => "Ok",
+            CodeCheck::Wrong => "Wrong",
+            CodeCheck::Expired => "Expired",
+        })
+    }
+}
+
+/// Checks a slave's proof of the code (see `CodeKeys`) against the
+/// current code, for this slave and this master (a deliberately slow hash:
+/// the caller runs it off the runtime, a few at a time).
 pub fn check(
     store: &Store,
     proof: &str,
@@ -84,13 +107,19 @@ pub fn check(
         .meta(KEY_EXPIRES)?
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    if code.is_empty() || !constant_time_eq(&code_proof(&code, slave_fp, master_fp), proof) {
+    if code.is_empty() {
+        return Ok(CodeCheck::Wrong);
+    }
+    let keys = CodeKeys::derive(&code, slave_fp, master_fp);
+    if !keys.is_slave_proof(proof) {
         return Ok(CodeCheck::Wrong);
     }
     if now_secs() >= expires {
         return Ok(CodeCheck::Expired);
     }
-    Ok(CodeCheck::Ok)
+    Ok(CodeCheck::Ok {
+        master_proof: keys.master_proof(),
+    })
 }
 
 /// The pairing URL without a code, as the running master stored it.
@@ -116,4 +145,19 @@ pub fn current(store: &Store) -> outpost_store::Result<Option<(String, u64)>> {
 /// Minutes left before `expires` (0 when past).
 pub fn minutes_left(expires: u64) -> u64 {
     expires.saturating_sub(now_secs()).div_ceil(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_lasts_at_most_a_day() {
+        assert!(check_code_minutes(0).is_ok());
+        assert!(check_code_minutes(10).is_ok());
+        assert!(check_code_minutes(MAX_CODE_MINUTES).is_ok());
+        let e = check_code_minutes(MAX_CODE_MINUTES + 1).unwrap_err();
+        assert!(e.contains("at most 1440 minutes"), "{e}");
+        assert!(check_code_minutes(u64::MAX).is_err());
+    }
 }

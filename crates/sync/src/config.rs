@@ -398,6 +398,7 @@ fn builtin(kind: Kind, doctype: &str, model: &str) -> Option<Builtin> {
 
 impl UpstreamConfig {
     pub fn load(path: &Path) -> Result<UpstreamConfig, ConfigError> {
+        crate::file_mode::warn_if_exposed(path);
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
@@ -505,6 +506,7 @@ impl UpstreamConfig {
         }
         if let Some(file) = &cfg.password_file {
             let p = path.parent().unwrap_or(Path::new(".")).join(file);
+            crate::file_mode::warn_if_exposed(&p);
             let text = std::fs::read_to_string(&p)
                 .map_err(|e| invalid(format!("cannot read password_file {}: {e}", p.display())))?;
             cfg.password = Some(text.trim_end_matches(['\n', '\r']).to_string());

@@ -12,6 +12,8 @@
 //!   holds what was measured against a real `trytond`).
 //! - [`erpnext`]: the ERPNext/Frappe connector over its REST API, tested
 //!   against written HTTP exchanges (no Frappe server runs here).
+//! - [`file_mode`]: a warning when the upstream file (which may hold the
+//!   head office's password) can be read by other users of the PC.
 //! - [`probe`]: "Test connection": sign in with a configuration and say
 //!   what the head office has (version, company, the mapped models) or
 //!   what failed, without syncing.
@@ -22,6 +24,7 @@
 pub mod config;
 pub mod connector;
 pub mod erpnext;
+pub mod file_mode;
 pub mod http;
 pub mod probe;
 pub mod tryton;

@@ -26,6 +26,7 @@ use crate::error::{NodeError, Result};
 use crate::pairing_state;
 use crate::standby::{Durability, WhenAway};
 
+mod admit;
 mod gate;
 pub use gate::LocalSession;
 mod lan;
@@ -135,6 +136,8 @@ impl Master {
         if name.is_empty() {
             return Err(NodeError::Config("the office name is empty".into()));
         }
+        pairing_state::check_code_minutes(config.code_minutes).map_err(NodeError::Config)?;
+        outpost_link::identity::private_dir(&config.data)?;
         let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
         let identity = Identity::load_or_create(&config.data)?;

@@ -17,8 +17,8 @@ use tracing::Instrument;
 
 use outpost_store::Store;
 
+use super::admit::{admit, record_arrival, Gates};
 use super::{SessionEntry, Shared};
-use crate::pairing_state::{self, CodeCheck, MAX_WRONG_CODES};
 use crate::standby::{Durability, WhenAway};
 
 /// Handshakes in progress at once; more connections are dropped at once, so
@@ -30,6 +30,9 @@ const MAX_CALLS_PER_SLAVE: usize = 64;
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
 /// Web UI connections (browsers loading files) served at once.
 const MAX_WEB: usize = 64;
+/// Time for a new socket's WebSocket upgrade (its hello then has
+/// `outpost_link::handshake::HELLO_DEADLINE`).
+const UPGRADE_DEADLINE: Duration = Duration::from_secs(3);
 pub(super) async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -37,6 +40,7 @@ pub(super) async fn accept_loop(
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let web = Arc::new(Semaphore::new(MAX_WEB));
+    let gates = Arc::new(Gates::new());
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -49,6 +53,12 @@ pub(super) async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        // Per address first: a flood from one PC is dropped before it
+        // takes the slots everyone shares.
+        let Some(slot) = gates.enter(peer.ip()) else {
+            tracing::debug!(%peer, "too many connections from one address; dropping one");
+            continue;
+        };
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "too many handshakes in progress; dropping the connection");
             continue;
@@ -56,7 +66,9 @@ pub(super) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let web = web.clone();
+        let gates = gates.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             // The signaling socket, or a browser fetching the web UI.
             match web::classify(&stream).await {
                 None => return,
@@ -73,7 +85,7 @@ pub(super) async fn accept_loop(
                 }
                 Some(Arrival::Signaling) => {}
             }
-            let channel = handshake(&shared, stream, peer).await;
+            let channel = handshake(&shared, &gates, stream, peer).await;
             drop(permit);
             if let Some((channel, hello)) = channel {
                 serve(shared, channel, hello).await;
@@ -84,10 +96,11 @@ pub(super) async fn accept_loop(
 
 async fn handshake(
     shared: &Arc<Shared>,
+    gates: &Arc<Gates>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) -> Option<(Channel, SlaveHello)> {
-    let ws = match SignalSocket::accept(stream, Duration::from_secs(5)).await {
+    let ws = match SignalSocket::accept(stream, UPGRADE_DEADLINE).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "not a signaling connection");
@@ -95,6 +108,7 @@ async fn handshake(
         }
     };
     let admit_shared = shared.clone();
+    let admit_gates = gates.clone();
     let by_code = Arc::new(AtomicBool::new(false));
     let flag = by_code.clone();
     let result = accept_slave(
@@ -103,20 +117,25 @@ async fn handshake(
         &shared.config.rtc,
         &shared.config.name,
         move |hello| async move {
-            // The code proof is a deliberately slow hash: off the runtime.
-            let (admission, with_code) =
-                tokio::task::spawn_blocking(move || admit(&admit_shared, &hello))
-                    .await
-                    .unwrap_or_else(|_| {
-                        (
-                            Admission::Refuse {
-                                code: "unavailable".into(),
-                                message: "the master could not check this device".into(),
-                            },
-                            false,
-                        )
-                    });
-            flag.store(with_code, Ordering::SeqCst);
+            // The code proof is a deliberately slow hash: off the runtime,
+            // a few at a time.
+            let _turn = match hello.proof {
+                Some(_) => admit_gates.proofs.acquire().await.ok(),
+                None => None,
+            };
+            let gates = admit_gates.clone();
+            let admission = tokio::task::spawn_blocking(move || {
+                admit(&admit_shared, &gates, &hello, peer.ip())
+            })
+            .await
+            .unwrap_or_else(|_| Admission::Refuse {
+                code: "unavailable".into(),
+                message: "the master could not check this device".into(),
+            });
+            flag.store(
+                matches!(admission, Admission::Paired { .. }),
+                Ordering::SeqCst,
+            );
             admission
         },
     )
@@ -150,27 +169,6 @@ async fn handshake(
     }
 }
 
-/// Notes an admitted device in the database once its channel is up;
-/// whether it may stay. Paired with the code (and DTLS proved it holds the
-/// key): it is approved. Admitted as approved: it may have been revoked
-/// while the channel came up, and a revocation is never undone here.
-fn record_arrival(store: &Store, by_code: bool, device: &str, name: &str) -> bool {
-    if by_code {
-        if let Err(e) = store.approve_device(device, name) {
-            tracing::error!(error = %e, "cannot record the new device");
-            return false;
-        }
-        return true;
-    }
-    let still = store.device(device).ok().flatten();
-    if !still.is_some_and(|d| d.is_approved()) {
-        tracing::info!(%device, "revoked during the handshake");
-        return false;
-    }
-    let _ = store.touch_device(device);
-    true
-}
-
 /// Runs `f` on the store on a blocking thread: each store call here reads
 /// SQLite, or writes and waits for the disk, and this runtime's workers
 /// also drive every slave's peer (ICE keepalives, DTLS, data channels).
@@ -181,80 +179,6 @@ async fn on_store<T: Send + 'static>(
 ) -> Option<T> {
     let store = shared.db.store().clone();
     tokio::task::spawn_blocking(move || f(&store)).await.ok()
-}
-
-/// Decides whether a slave may connect: approved devices may; revoked ones
-/// may not; unknown ones need the current pairing code. The flag says the
-/// admission was by code (the device is to be approved once connected).
-fn admit(shared: &Shared, hello: &SlaveHello) -> (Admission, bool) {
-    match admit_inner(shared, hello) {
-        Ok(by_code) => (Admission::Accept, by_code),
-        Err(refusal) => (refusal, false),
-    }
-}
-
-fn admit_inner(shared: &Shared, hello: &SlaveHello) -> Result<bool, Admission> {
-    let store = shared.db.store();
-    let refuse = |code: &str, message: String| Admission::Refuse {
-        code: code.to_string(),
-        message,
-    };
-    let office = &shared.config.name;
-    let device = store.device(&hello.device).map_err(|e| {
-        refuse(
-            "unavailable",
-            format!("the master cannot check this device: {e}"),
-        )
-    })?;
-    let revoked = match device {
-        Some(d) if d.is_approved() => return Ok(false),
-        Some(_) if hello.proof.is_none() => {
-            return Err(refuse(
-                "forbidden",
-                format!("this device's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
-            ))
-        }
-        Some(_) => true,
-        None => false,
-    };
-    let Some(proof) = &hello.proof else {
-        return Err(refuse(
-            "unauthorized",
-            format!("this device is not paired with \"{office}\"; enter the pairing code shown on the master"),
-        ));
-    };
-    if pairing_state::wrong_count(store).unwrap_or(u32::MAX) >= MAX_WRONG_CODES {
-        return Err(refuse(
-            "unauthorized",
-            "too many wrong pairing codes were tried; make a new code on the master".into(),
-        ));
-    }
-    let check = pairing_state::check(store, proof, &hello.device, shared.identity.fingerprint());
-    if revoked && !matches!(check, Ok(CodeCheck::Ok)) {
-        return Err(refuse(
-            "forbidden",
-            format!("this device's access to \"{office}\" was revoked; to use it again, pair it again with a new code from the master"),
-        ));
-    }
-    match check {
-        Ok(CodeCheck::Ok) => Ok(true),
-        Ok(CodeCheck::Expired) => Err(refuse(
-            "unauthorized",
-            "the pairing code has expired; make a new one on the master (outpost pair, or the master screen)".into(),
-        )),
-        Ok(CodeCheck::Wrong) => {
-            let n = pairing_state::record_wrong(store).unwrap_or(u32::MAX);
-            if n >= MAX_WRONG_CODES {
-                let _ = pairing_state::retire(store);
-                tracing::warn!("too many wrong pairing codes: the code is retired");
-            }
-            Err(refuse(
-                "unauthorized",
-                "wrong pairing code; check the code shown on the master".into(),
-            ))
-        }
-        Err(e) => Err(refuse("unavailable", format!("the master cannot check the code: {e}"))),
-    }
 }
 
 /// Runs one slave's calls until its channel closes.
@@ -284,6 +208,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 seat: seat.clone(),
             },
         );
+    close_older_sessions(&shared, &hello.device, id).await;
     tracing::info!("slave connected");
     let db = shared.db.for_device(hello.device.clone());
     let events = tokio::spawn(forward_events(
@@ -373,6 +298,24 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
     let device = hello.device.clone();
     on_store(&shared, move |store| store.touch_device(&device)).await;
     tracing::info!("slave disconnected");
+}
+
+/// One session per device: a device that connects again (its old channel
+/// half-dead after a network cut) replaces its older sessions.
+async fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
+    let older: Vec<SessionEntry> = {
+        let mut sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let ids: Vec<u64> = sessions
+            .iter()
+            .filter(|(id, s)| **id != newest && s.device == device)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| sessions.remove(id)).collect()
+    };
+    for s in older {
+        tracing::info!("the device connected again: closing its older channel");
+        s.tx.close().await;
+    }
 }
 
 /// A write, answered as the office's durability says: at the master's

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use outpost_api::protocol::decode_incoming;
 use outpost_api::{Incoming, Op, Request};
-use outpost_link::ChannelSender;
+use outpost_link::{connect_master_again, connect_master_in, Channel, ChannelSender, MasterInfo};
 
 use super::{Inner, Target, BROWSE, SLAVE_FILE};
 
@@ -102,19 +102,78 @@ async fn reachable(found: &discovery::FoundMaster) -> std::result::Result<String
     })
 }
 
-/// Where to dial, and which fingerprint to pin. `skip_cached`: the last
-/// address answered with a refusal (perhaps another office's master now
-/// sits there), so look the name up on the LAN instead.
-pub(super) async fn resolve(
+/// One master to try: where it listens and the fingerprints to pin.
+pub(super) struct Dial {
+    addr: String,
+    accepted: Vec<String>,
+}
+
+/// Connects to the master: resolves where to dial, then tries each place
+/// in turn (only a name looked up on the LAN by a slave pairing by code
+/// gives several: every PC announcing the name, of which only the real
+/// master can prove the code). The channel, what the master said of
+/// itself, and its address. A PC that could not prove the code is
+/// refused in words even when the real master is found after it.
+pub(super) async fn dial(
+    inner: &Inner,
+    refused_before: bool,
+    connected_once: bool,
+) -> std::result::Result<(Channel, MasterInfo, String), LinkError> {
+    let (dials, code) = resolve(inner, refused_before).await?;
+    // The pairing code is for the first connection only: once paired, a
+    // reconnect must not quietly pair again (a revoked PC stays revoked).
+    let code = if connected_once { None } else { code };
+    let mut rogue = None;
+    let mut last = None;
+    // Already paired with a master of the office: the code (if any) may
+    // re-pair a revoked device, and that master need not prove it.
+    let paired = load_paired(&inner.config.data).map(|p| p.accepted());
+    for d in dials {
+        let known = paired
+            .as_ref()
+            .is_some_and(|fps| d.accepted.iter().any(|f| fps.contains(f)));
+        let (rtc, me, name) = (
+            &inner.config.rtc,
+            &inner.identity,
+            &inner.config.device_name,
+        );
+        let tried = match code.as_deref() {
+            Some(c) if known => connect_master_again(&d.addr, me, rtc, &d.accepted, name, c).await,
+            c => connect_master_in(&d.addr, me, rtc, &d.accepted, name, c).await,
+        };
+        match tried {
+            Ok((channel, info)) => return Ok((channel, info, d.addr)),
+            Err(e @ LinkError::NotTheOffice { .. }) => {
+                tracing::warn!("{e}");
+                rogue.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::debug!(addr = %d.addr, error = %e, "not connected");
+                last = Some(e);
+            }
+        }
+    }
+    Err(rogue
+        .or(last)
+        .unwrap_or_else(|| LinkError::Discovery("no master to connect to was found".into())))
+}
+
+/// Where to dial, and which fingerprints to pin; and the pairing code.
+/// `skip_cached`: the last address answered with a refusal (perhaps
+/// another office's master now sits there), so look the name up on the
+/// LAN instead.
+async fn resolve(
     inner: &Inner,
     skip_cached: bool,
-) -> std::result::Result<(String, Vec<String>, Option<String>), LinkError> {
+) -> std::result::Result<(Vec<Dial>, Option<String>), LinkError> {
     let paired = load_paired(&inner.config.data);
+    let one = |addr: String, accepted: Vec<String>| vec![Dial { addr, accepted }];
+    let code = inner.config.code.clone();
     match &inner.config.target {
         Target::Url(u) => {
             // A URL names its master's fingerprint; a paired master with
             // another fingerprint is another office.
-            let code = u.code.clone().or_else(|| inner.config.code.clone());
+            let code = u.code.clone().or(code);
             // The URL's master first; its office's roster, once learned, too.
             let fps = match paired.filter(|p| p.accepted().contains(&u.fingerprint)) {
                 Some(p) => {
@@ -124,7 +183,7 @@ pub(super) async fn resolve(
                 }
                 None => vec![u.fingerprint.clone()],
             };
-            Ok((u.authority(), fps, code))
+            Ok((one(u.authority(), fps), code))
         }
         Target::Name(name) => {
             if let Some(p) = paired.filter(|p| p.name.eq_ignore_ascii_case(name)) {
@@ -135,17 +194,36 @@ pub(super) async fn resolve(
                 );
                 let accepted = p.accepted();
                 if !skip_cached && matches!(probe.await, Ok(Ok(_))) {
-                    return Ok((p.addr, accepted, inner.config.code.clone()));
+                    return Ok((one(p.addr, accepted), code));
                 }
                 // The office's current master: a promoted standby announces
                 // a higher epoch than the master it replaced.
                 let found = discovery::find_office(name, &accepted, BROWSE).await?;
                 let addr = reachable(&found).await?;
-                return Ok((addr, accepted, inner.config.code.clone()));
+                return Ok((one(addr, accepted), code));
             }
-            let found = discovery::find_by_name(name, BROWSE).await?;
-            let addr = reachable(&found).await?;
-            Ok((addr, vec![found.fingerprint], inner.config.code.clone()))
+            if code.is_none() {
+                let found = discovery::find_by_name(name, BROWSE).await?;
+                let addr = reachable(&found).await?;
+                return Ok((one(addr, vec![found.fingerprint]), code));
+            }
+            // Pairing by code: every PC announcing the name is a candidate
+            // until it proves the code.
+            let mut dials = Vec::new();
+            let mut unreached = None;
+            for found in discovery::find_all_by_name(name, BROWSE).await? {
+                match reachable(&found).await {
+                    Ok(addr) => dials.push(Dial {
+                        addr,
+                        accepted: vec![found.fingerprint],
+                    }),
+                    Err(e) => unreached = Some(e),
+                }
+            }
+            match unreached {
+                Some(e) if dials.is_empty() => Err(e),
+                _ => Ok((dials, code)),
+            }
         }
     }
 }

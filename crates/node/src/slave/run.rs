@@ -6,9 +6,9 @@
 
 use outpost_api::protocol::decode_incoming;
 use outpost_api::{ApiError, ErrorCode, Event, Incoming, Op, Request, Response};
-use outpost_link::{connect_master_in, LinkError};
+use outpost_link::LinkError;
 
-use super::resolve::{hello_first, load_paired, resolve, save_paired, PairedMaster};
+use super::resolve::{dial, hello_first, load_paired, save_paired, PairedMaster};
 use super::{
     id_key, refusal, signin, Inner, LinkState, Pending, BACKOFF_MAX, BACKOFF_START, REFUSED_RETRY,
 };
@@ -16,26 +16,11 @@ use super::{
 /// Keeps the channel up for as long as the `RemoteDb` lives.
 pub(super) async fn run(weak: std::sync::Weak<Inner>) {
     let mut backoff = BACKOFF_START;
-    // The pairing code is for the first connection only: once paired, a
-    // reconnect must not quietly pair again (a revoked PC stays revoked).
     let mut connected_once = false;
     let mut refused_before = false;
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let attempt = async {
-            let (addr, fp, code) = resolve(&inner, refused_before).await?;
-            let code = if connected_once { None } else { code };
-            let (channel, info) = connect_master_in(
-                &addr,
-                &inner.identity,
-                &inner.config.rtc,
-                &fp,
-                &inner.config.device_name,
-                code.as_deref(),
-            )
-            .await?;
-            Ok::<_, LinkError>((channel, info, addr))
-        };
+        let attempt = dial(&inner, refused_before, connected_once);
         let (channel, info, addr) = match attempt.await {
             Ok(x) => x,
             // A refusal comes before anything is authenticated (anyone on
@@ -53,7 +38,7 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
                 tokio::time::sleep(REFUSED_RETRY).await;
                 continue;
             }
-            Err(e @ LinkError::FingerprintMismatch { .. }) => {
+            Err(e @ (LinkError::FingerprintMismatch { .. } | LinkError::NotTheOffice { .. })) => {
                 tracing::warn!("{e}");
                 let message = e.to_string();
                 inner.state.send_replace(LinkState::Refused {

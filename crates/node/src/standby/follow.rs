@@ -68,6 +68,7 @@ pub async fn follow(
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     std::fs::create_dir_all(&config.data)?;
+    outpost_link::identity::private_dir(&config.data)?;
     let _lock = InstanceLock::acquire(&config.data)?;
     let db = RemoteDb::start(SlaveConfig {
         data: config.data.clone(),

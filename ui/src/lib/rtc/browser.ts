@@ -221,7 +221,9 @@ export class BrowserSession implements Transport {
     this.drop('a new pairing was started');
     this.setLink({ state: 'connecting' });
     try {
-      const open = await this.dial(this.served!.fingerprint, deviceName, c);
+      // Paired with this very master already: it need not prove the code.
+      const again = this.kept()?.fingerprint === this.served!.fingerprint;
+      const open = await this.dial(this.served!.fingerprint, deviceName, c, !again);
       const kept: KeptPairing = {
         fingerprint: this.served!.fingerprint,
         office: this.served!.office,
@@ -294,7 +296,7 @@ export class BrowserSession implements Transport {
 
   /** One attempt from this page to the master it came from, pinned to
    * `master`; any failure is a LinkFailure. */
-  private async dial(master: string, deviceName: string, code?: string): Promise<Open> {
+  private async dial(master: string, deviceName: string, code?: string, mustProve = true): Promise<Open> {
     try {
       return await openChannel({
         signalUrl: this.signalUrl(),
@@ -303,6 +305,7 @@ export class BrowserSession implements Transport {
         master,
         deviceName,
         code,
+        mustProve,
       });
     } catch (e) {
       throw e instanceof LinkFailure ? e : new LinkFailure('unavailable', String(e));

@@ -5,10 +5,12 @@
 
 import { shortFingerprint } from '../pairing';
 import type { BrowserIdentity } from './identity';
-import { codeProof, sdpFingerprintMismatch } from './pairing';
+import { codeKeys, masterProofProblem, sdpFingerprintMismatch } from './pairing';
 
 /** The code of a refusal by this page: another master than the pinned one answered. */
 export const MASTER_CHANGED = 'master_changed';
+/** The code of a refusal by this page: the master did not prove it knows the pairing code. */
+export const NOT_THE_OFFICE = 'not_the_office';
 /** Frames the master accepts at most (its SCTP max message size). */
 const MASTER_MAX_FRAME = 262_144;
 const HANDSHAKE_MS = 15_000;
@@ -63,9 +65,15 @@ export async function openChannel(opts: {
   master: string;
   deviceName: string;
   code?: string;
+  /** With a code: whether the master must prove it too (false when this
+   * page is already paired with `master`, which lets an approved device in
+   * without the code). Default true. */
+  mustProve?: boolean;
 }): Promise<Open> {
   const { identity, master } = opts;
-  const proof = opts.code ? await codeProof(opts.code, identity.fingerprint, master) : undefined;
+  // The slow derivation comes before the socket opens: the master gives a
+  // new socket only a short while to say hello.
+  const keys = opts.code ? await codeKeys(opts.code, identity.fingerprint, master) : undefined;
   const ws = new WebSocket(opts.signalUrl);
   let pc: RTCPeerConnection | null = null;
   const inbox: any[] = [];
@@ -125,7 +133,7 @@ export async function openChannel(opts: {
     });
     ws.onerror = () => poke();
     const hello: Record<string, unknown> = { t: 'hello', v: 1, device: identity.fingerprint, name: opts.deviceName };
-    if (proof) hello.proof = proof;
+    if (keys) hello.proof = keys.proof;
     ws.send(JSON.stringify(hello));
 
     // The offer, or a refusal.
@@ -141,6 +149,16 @@ export async function openChannel(opts: {
         MASTER_CHANGED,
         `the master answering at ${opts.host} is not the one this page was served by: its certificate is ${shortFingerprint(wrong)}, expected ${shortFingerprint(master)}`,
       );
+    }
+    if (keys && opts.mustProve !== false) {
+      // Pairing: the master proves it saw the code too, before anything is kept.
+      const why = masterProofProblem(keys, first.proof);
+      if (why) {
+        throw new LinkFailure(
+          NOT_THE_OFFICE,
+          `refused the PC answering at ${opts.host}: ${why}. It is not the office's master; nothing was saved. Open the page from the pairing URL or QR code shown on the master`,
+        );
+      }
     }
     const maxFrame = offerMaxFrame(first.sdp);
     pc = new RTCPeerConnection({ certificates: [identity.certificate], iceServers: [] });

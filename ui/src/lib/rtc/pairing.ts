@@ -1,22 +1,24 @@
 // Pairing and pinning for a browser slave, as the master checks them
-// (crates/link/src/pairing.rs and identity.rs): the code proof sent in
-// `hello` instead of the code, and the certificate fingerprints both ends
-// pin.
+// (crates/link/src/code.rs and identity.rs): the code proof sent in
+// `hello` instead of the code, the master's proof of the code checked in
+// its offer, and the certificate fingerprints both ends pin.
 
+import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
-/** PBKDF2 rounds of a code proof (the master's `PROOF_ROUNDS`). */
+/** PBKDF2 rounds of the code derivation (the master's `PROOF_ROUNDS`). */
 export const PROOF_ROUNDS = 50_000;
 
 /** A code as people may type it, as the master compares it: letters and
- * digits only, upper case, O read as 0 and I or L as 1. */
+ * digits only, upper case, the look-alikes the alphabet leaves out read as
+ * the symbol they look like (O as 0, I or L as 1, U as V). */
 export function normalizeCode(code: string): string {
   let out = '';
   for (const c of code) {
     if (!/^[0-9a-zA-Z]$/.test(c)) continue;
     const u = c.toUpperCase();
-    out += u === 'O' ? '0' : u === 'I' || u === 'L' ? '1' : u;
+    out += u === 'O' ? '0' : u === 'I' || u === 'L' ? '1' : u === 'U' ? 'V' : u;
   }
   return out;
 }
@@ -52,16 +54,58 @@ export function sdpFingerprintMismatch(sdp: string, expected: string): string | 
   return fps.find((f) => f !== want) ?? null;
 }
 
-/** What a slave sends instead of the pairing code: PBKDF2-HMAC-SHA256 of
- * the code, salted with both fingerprints, as hex. Computed in script
- * (@noble/hashes), not WebCrypto: a page opened at the master's plain
- * `http://` LAN address is not a secure context, and browsers give such a
- * page no `crypto.subtle`. */
-export async function codeProof(code: string, slaveFp: string, masterFp: string): Promise<string> {
+/** Both proofs of a code for one slave and one master (see
+ * crates/link/src/code.rs):
+ *
+ *   K            = PBKDF2-HMAC-SHA256(code, "outpost-pairing-v1:" + slave + ":" + master, 50 000, 64 bytes)
+ *   proof        = hex(K[0..32])                                 sent in hello
+ *   masterProof  = hex(HMAC-SHA256(K[32..64], "outpost-master-proof-v1:" + slave + ":" + master))
+ *                                                                expected in the offer
+ *
+ * Computed in script (@noble/hashes), not WebCrypto: a page opened at the
+ * master's plain `http://` LAN address is not a secure context, and
+ * browsers give such a page no `crypto.subtle`. */
+export interface CodeKeys {
+  proof: string;
+  masterProof: string;
+}
+
+export async function codeKeys(code: string, slaveFp: string, masterFp: string): Promise<CodeKeys> {
   const enc = new TextEncoder();
-  const bits = await pbkdf2Async(sha256, enc.encode(normalizeCode(code)), enc.encode(`outpost-pairing-v1:${slaveFp}:${masterFp}`), {
+  const k = await pbkdf2Async(sha256, enc.encode(normalizeCode(code)), enc.encode(`outpost-pairing-v1:${slaveFp}:${masterFp}`), {
     c: PROOF_ROUNDS,
-    dkLen: 32,
+    dkLen: 64,
   });
-  return [...bits].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const mac = hmac(sha256, k.slice(32), enc.encode(`outpost-master-proof-v1:${slaveFp}:${masterFp}`));
+  return { proof: hex(k.slice(0, 32)), masterProof: hex(mac) };
+}
+
+/** What a slave sends instead of the pairing code. */
+export async function codeProof(code: string, slaveFp: string, masterFp: string): Promise<string> {
+  return (await codeKeys(code, slaveFp, masterFp)).proof;
+}
+
+/** Whether two strings are equal, in time that does not depend on where
+ * they differ (the lengths are not secret). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** Null when the master's offer proves it knows the code; else why not,
+ * in words (the master that answered is then not the office's). */
+export function masterProofProblem(keys: CodeKeys, given: unknown): string | null {
+  if (typeof given !== 'string' || given === '') {
+    return 'it did not prove that it knows the pairing code (it is not an Outpost master, or one too old to prove it: update Outpost on the master)';
+  }
+  if (!constantTimeEqual(keys.masterProof, given)) {
+    return 'its proof of the pairing code is wrong: it does not know the code';
+  }
+  return null;
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

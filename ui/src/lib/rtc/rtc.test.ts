@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameError, MAX_FRAME, Reassembler, split } from './framing';
-import { codeProof, normalizeCode, normalizeFingerprint, sdpFingerprintMismatch } from './pairing';
+import { codeKeys, codeProof, constantTimeEqual, masterProofProblem, normalizeCode, normalizeFingerprint, sdpFingerprintMismatch } from './pairing';
 
 const bytes = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * seed) & 0xff);
 
@@ -58,11 +58,31 @@ describe('pairing (as crates/link/src/pairing.rs)', () => {
   it('reads codes the way the master does', () => {
     expect(normalizeCode('k0lo-1ixz')).toBe('K01011XZ');
     expect(normalizeCode(' abcd efgh ')).toBe('ABCDEFGH');
+    expect(normalizeCode('o0-il1-u')).toBe('00111V');
   });
 
   it('makes the same code proof as the master (vector pinned in pairing.rs too)', async () => {
     const proof = await codeProof('k0lo-1ixz', 'a'.repeat(64), '0123456789abcdef'.repeat(4));
     expect(proof).toBe('44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a');
+  });
+
+  it('expects the same master proof as the Rust slave (vector pinned in code.rs too)', async () => {
+    const keys = await codeKeys('k0lo-1ixz', 'a'.repeat(64), '0123456789abcdef'.repeat(4));
+    expect(keys.proof).toBe('44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a');
+    expect(keys.masterProof).toBe('0a2372e887542100c810e69f6979feb909b64926cdd3fa39aeadb793afc95959');
+    expect(masterProofProblem(keys, keys.masterProof)).toBeNull();
+    // A rogue without the code: no proof, an echo of ours, another code's.
+    expect(masterProofProblem(keys, undefined)).toMatch(/did not prove/);
+    expect(masterProofProblem(keys, keys.proof)).toMatch(/proof of the pairing code is wrong/);
+    const other = await codeKeys('k0lo-1ixy', 'a'.repeat(64), '0123456789abcdef'.repeat(4));
+    expect(masterProofProblem(keys, other.masterProof)).toMatch(/wrong/);
+  });
+
+  it('compares secrets exactly', () => {
+    expect(constantTimeEqual('abc', 'abc')).toBe(true);
+    expect(constantTimeEqual('abc', 'abd')).toBe(false);
+    expect(constantTimeEqual('abc', 'ab')).toBe(false);
+    expect(constantTimeEqual('', '')).toBe(true);
   });
 
   it('pins the master by the fingerprints in its offer', () => {
