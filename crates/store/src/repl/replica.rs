@@ -7,7 +7,14 @@
 //! whole and the replica takes no more ([`StoreError::ReplicaDiverged`])
 //! until it is made again from a snapshot. Its number is `_meta.repl_seq`,
 //! which each changeset itself raises, so the number and the rows it
-//! stands for are committed together, with `synchronous=FULL`.
+//! stands for are committed together.
+//!
+//! A commit here is written to the operating system but not flushed to the
+//! disk at once (WAL with `synchronous=NORMAL`: always consistent, and a
+//! power cut loses at most the last moment's changes, which the master
+//! still holds): PostgreSQL's `synchronous_commit = remote_write`, which a
+//! synchronous master waits for. The disk is flushed at most every
+//! [`FLUSH_EVERY`] (a checkpoint), and when the replica is dropped.
 //!
 //! The file is an ordinary office database: promoting the standby is
 //! closing the [`Replica`] and opening the file with
@@ -31,13 +38,36 @@ pub struct Replica {
     conn: Connection,
     path: PathBuf,
     seq: u64,
+    /// When the disk was last flushed.
+    flushed: std::time::Instant,
     /// Why it takes no more changesets, once one failed to apply.
     diverged: Option<String>,
     /// Column count and primary-key columns of each table checked so far.
     shapes: HashMap<String, (i32, Vec<u8>)>,
 }
 
+/// How long a commit here may stay written but not flushed to the disk.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Replica {
+    /// Flushes what is committed to the disk (a WAL checkpoint, which
+    /// syncs the log first).
+    pub fn flush(&mut self) {
+        self.flushed = std::time::Instant::now();
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "cannot flush the standby's copy to the disk");
+        }
+    }
+
     /// Opens a copy made by [`crate::Store::snapshot_to`] (or a standby's
     /// file from an earlier run) to apply changesets to.
     pub fn open(path: &Path) -> Result<Replica> {
@@ -69,6 +99,7 @@ impl Replica {
             conn,
             path: path.to_path_buf(),
             seq,
+            flushed: std::time::Instant::now(),
             diverged: None,
             shapes: HashMap::new(),
         })
@@ -129,6 +160,9 @@ impl Replica {
         match self.apply_in_transaction(batch) {
             Ok(()) => {
                 self.seq = last;
+                if self.flushed.elapsed() >= FLUSH_EVERY {
+                    self.flush();
+                }
                 Ok(())
             }
             Err((seq, reason)) => {
