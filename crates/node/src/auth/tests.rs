@@ -244,10 +244,7 @@ async fn idle_lock_is_a_site_setting_a_manager_sets_and_every_sign_in_carries() 
         .await
         .unwrap();
     assert_eq!(again.idle_lock_minutes, 5);
-    let (_, resumed) = auth
-        .resume("dev1", &secret(&answer.token))
-        .await
-        .unwrap();
+    let (_, resumed) = auth.resume("dev1", &secret(&answer.token)).await.unwrap();
     assert_eq!(resumed.idle_lock_minutes, 5);
     let too_long = Op::IdleLock(IdleLockArgs { minutes: 100_000 });
     let e = auth.people_call(Some(&amina), &too_long).await.unwrap_err();
