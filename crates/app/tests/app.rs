@@ -132,7 +132,7 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     }
     let got = call(&slave, "get", json!({"doctype": "Party", "name": name})).await;
     assert_eq!(got["ok"]["city"], "Kashgar");
-    assert_eq!(got["ok"]["modified_by"], "master");
+    assert_eq!(got["ok"]["modified_by"], "master-window");
 
     // The master lists the slave as connected; turning master mode off
     // asks first.
