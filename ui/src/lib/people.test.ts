@@ -134,3 +134,12 @@ describe('the History tab', () => {
     ]);
   });
 });
+
+describe('new passwords', () => {
+  it('too short or typed differently twice is refused in words', async () => {
+    const { passwordProblem } = await import('./people');
+    expect(passwordProblem('short', 'short')).toMatch(/too short/);
+    expect(passwordProblem('long enough', 'long enougH')).toMatch(/differ/);
+    expect(passwordProblem('long enough', 'long enough')).toBeNull();
+  });
+});

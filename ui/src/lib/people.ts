@@ -187,3 +187,15 @@ export function historyLines(
     after: historyValue(fields[n]?.after),
   }));
 }
+
+/** The shortest password the master takes (crates/node/src/auth `MIN_PASSWORD`). */
+export const MIN_PASSWORD = 8;
+
+/** What is wrong with a new password typed twice, in words; null: fine. */
+export function passwordProblem(password: string, again: string): string | null {
+  if ([...password].length < MIN_PASSWORD) {
+    return `The password is too short: use at least ${MIN_PASSWORD} characters (a few words are easy to remember).`;
+  }
+  if (password !== again) return 'The two passwords differ: type the same password twice.';
+  return null;
+}
