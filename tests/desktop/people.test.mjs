@@ -151,6 +151,7 @@ test('the window as the master: the first manager asked when master mode is turn
   await s.click(sel('user-add'));
   await s.waitText(sel('user-add-done'), 'bilal');
   await s.$('[data-testid="user-row"][data-name="bilal"]');
+  await s.execute('document.querySelector("[data-testid=users-panel]").scrollIntoView({block: "start"})');
   await shot(s, 'desktop-users');
 
 
