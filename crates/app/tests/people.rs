@@ -9,19 +9,12 @@ use outpost_api::protocol::Secret;
 use outpost_app::{App, AppEvent, AppOptions, FirstManager};
 use serde_json::{json, Value};
 
-fn options() -> AppOptions {
+/// A master that does not announce itself (tests share the machine).
+fn quiet() -> AppOptions {
     AppOptions {
         announce: false,
         ..AppOptions::default()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn call(app: &App, op: &str, args: Value) -> Value {
@@ -51,12 +44,16 @@ fn manager(password: &str) -> FirstManager {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_window_makes_its_first_manager_and_signs_in_through_the_gate() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path(), options()).await.unwrap();
+    let app = App::open(dir.path(), quiet()).await.unwrap();
     assert!(!app.office_has_users().await.unwrap());
 
     // A short password is refused in words, naming the field; nothing starts.
     let e = app
-        .master_enable("People depot", Some(free_port()), Some(&manager("short")))
+        .master_enable(
+            "People depot",
+            Some(outpost_e2e::free_port()),
+            Some(&manager("short")),
+        )
         .await
         .unwrap_err()
         .to_api();
@@ -66,7 +63,7 @@ async fn the_master_window_makes_its_first_manager_and_signs_in_through_the_gate
 
     app.master_enable(
         "People depot",
-        Some(free_port()),
+        Some(outpost_e2e::free_port()),
         Some(&manager("correct horse")),
     )
     .await
