@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{
-    App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, Keep, Parked, Probe,
-    StandbyView, UpstreamForm, UpstreamFormView,
+    App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, FirstManager, Keep,
+    Parked, Probe, StandbyView, UpstreamForm, UpstreamFormView,
 };
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -33,8 +33,14 @@ async fn master_enable(
     app: State<'_, App>,
     name: String,
     port: Option<u16>,
+    manager: Option<FirstManager>,
 ) -> Result<Status, AppError> {
-    app.master_enable(&name, port).await
+    app.master_enable(&name, port, manager.as_ref()).await
+}
+
+#[tauri::command]
+async fn office_has_users(app: State<'_, App>) -> Result<bool, AppError> {
+    app.office_has_users().await
 }
 
 #[tauri::command]
@@ -296,6 +302,7 @@ fn main() {
             db_call,
             app_status,
             master_enable,
+            office_has_users,
             master_disable,
             pairing_info,
             pairing_renew,

@@ -358,7 +358,8 @@ impl LocalDb {
             | Op::UsersDisable(_)
             | Op::UsersEnable(_)
             | Op::UsersRole(_)
-            | Op::RolesList => Err(ApiError::bad_request(format!(
+            | Op::RolesList
+            | Op::IdleLock(_) => Err(ApiError::bad_request(format!(
                 "'{}' is answered by the master's sign-in service, not by the office database itself",
                 req.op.name()
             ))),

@@ -122,6 +122,10 @@ pub struct SignInAnswer {
     /// Unix seconds.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expires: u64,
+    /// The site's idle lock: a window left alone this many minutes signs
+    /// its person out (0: never). Set with `site.idle_lock`.
+    #[serde(default)]
+    pub idle_lock_minutes: u32,
 }
 
 /// What an op needs (borrowing the doctype's name from the op: the check
@@ -166,6 +170,7 @@ impl<'a> Need<'a> {
             | Op::UsersDisable(_)
             | Op::UsersEnable(_)
             | Op::UsersRole(_) => Need::Admin(AdminRight::Users),
+            Op::IdleLock(_) => Need::Admin(AdminRight::Master),
         })
     }
 }

@@ -18,6 +18,8 @@
 //! - [`backups`]: Settings → Backups as a form (a folder, every N minutes,
 //!   keep K, dailies D), checked before the master's schedule changes, and
 //!   the Master screen's view of the last backup and whether it is healthy.
+//! - [`people`]: the office's first manager, made from "Make this PC the
+//!   master" when its database has no users yet.
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - `typescript` (tests only): the UI's TypeScript types in
@@ -29,6 +31,7 @@ pub mod app;
 pub mod backups;
 pub mod error;
 pub mod head_office;
+pub mod people;
 pub mod qr;
 pub mod settings;
 pub mod standby;
@@ -42,6 +45,7 @@ pub use error::AppError;
 pub use head_office::{DoctypeChoice, UpstreamForm, UpstreamFormView};
 pub use outpost_store::{Conflict, Keep, Parked};
 pub use outpost_sync::{Kind, ModelProbe, Probe};
+pub use people::FirstManager;
 pub use settings::{Role, Settings};
 pub use standby::{StandbyDeviceView, StandbyHere, StandbyView};
 pub use status::{DeviceView, FoundMasterView, LinkView, PairedView, Pairing, Status, SyncView};

@@ -69,6 +69,7 @@ fn export(dir: &Path) {
         s::RecordSync,
         s::RecordSyncState,
     );
+    export!(crate::people::FirstManager);
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;
     export!(

@@ -58,11 +58,11 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     assert_eq!(r["err"]["code"], "unavailable", "{r}");
     assert!(r["err"]["message"].as_str().unwrap().contains("Settings"));
 
-    let empty_name = master.master_enable("  ", None).await.unwrap_err();
+    let empty_name = master.master_enable("  ", None, None).await.unwrap_err();
     assert!(empty_name.to_string().contains("name"), "{empty_name}");
     let port = free_port();
     let st = master
-        .master_enable("Kashgar depot", Some(port))
+        .master_enable("Kashgar depot", Some(port), None)
         .await
         .unwrap();
     assert_eq!(st.role, Role::Master);
@@ -132,7 +132,7 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     }
     let got = call(&slave, "get", json!({"doctype": "Party", "name": name})).await;
     assert_eq!(got["ok"]["city"], "Kashgar");
-    assert_eq!(got["ok"]["modified_by"], "master");
+    assert_eq!(got["ok"]["modified_by"], "master-window");
 
     // The master lists the slave as connected; turning master mode off
     // asks first.
@@ -176,7 +176,7 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     // Reopening the master's folder in master mode finds the record.
     let again = App::open(mdir.path(), options()).await.unwrap();
     again
-        .master_enable("Kashgar depot", Some(free_port()))
+        .master_enable("Kashgar depot", Some(free_port()), None)
         .await
         .unwrap();
     let got = call(&again, "get", json!({"doctype": "Party", "name": name})).await;
@@ -189,7 +189,10 @@ async fn the_app_resumes_its_role_after_a_restart_and_forgets_on_request() {
     let (mdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let port = free_port();
     let master = App::open(mdir.path(), options()).await.unwrap();
-    master.master_enable("Site camp", Some(port)).await.unwrap();
+    master
+        .master_enable("Site camp", Some(port), None)
+        .await
+        .unwrap();
     let url = loopback(&master.pairing_info().await.unwrap().url);
     let slave = App::open(sdir.path(), options()).await.unwrap();
     slave.slave_connect(&url, None).await.unwrap();
@@ -312,7 +315,9 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path(), options()).await.unwrap();
     let (p1, p2) = (free_port(), free_port());
-    app.master_enable("Port depot", Some(p1)).await.unwrap();
+    app.master_enable("Port depot", Some(p1), None)
+        .await
+        .unwrap();
     assert!(app
         .status()
         .await
@@ -320,7 +325,9 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
         .unwrap()
         .ends_with(&format!(":{p1}")));
     // The same name on another port: moved.
-    app.master_enable("Port depot", Some(p2)).await.unwrap();
+    app.master_enable("Port depot", Some(p2), None)
+        .await
+        .unwrap();
     assert!(app
         .status()
         .await
@@ -331,7 +338,7 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
     let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let p3 = taken.local_addr().unwrap().port();
     let err = app
-        .master_enable("Renamed depot", Some(p3))
+        .master_enable("Renamed depot", Some(p3), None)
         .await
         .unwrap_err();
     assert_eq!(err.to_api().code.as_str(), "unavailable", "{err}");
@@ -365,7 +372,9 @@ async fn a_desktop_master_serves_the_web_ui_to_browsers() {
     .await
     .unwrap();
     let port = free_port();
-    app.master_enable("Aksu store", Some(port)).await.unwrap();
+    app.master_enable("Aksu store", Some(port), None)
+        .await
+        .unwrap();
     let pairing = app.pairing_info().await.unwrap();
     let browser = pairing.browser_url.expect("a browser address");
     assert!(

@@ -88,7 +88,9 @@ async fn a_schedule_saved_in_settings_backs_up_into_its_folder_and_the_master_sc
     assert_eq!(saved, form(&usb, 24, 7));
     assert!(usb.is_dir());
     assert!(backups_in(&usb).is_empty());
-    app.master_enable("Kashgar depot", None).await.unwrap();
+    app.master_enable("Kashgar depot", None, None)
+        .await
+        .unwrap();
     let raw = app
         .db_call(&json!({"v": 1, "id": 1, "op": "insert", "args": {
             "doctype": "Party", "record": {"party_name": "Acme Trading"}}}))
@@ -148,7 +150,7 @@ async fn a_backup_that_cannot_be_written_shows_failed_and_turning_the_schedule_o
     let (data, media) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let port = outpost_e2e::free_port();
     let app = open(data.path(), port).await;
-    app.master_enable("Oasis depot", None).await.unwrap();
+    app.master_enable("Oasis depot", None, None).await.unwrap();
     let v = app.backup_view().await.unwrap();
     assert_eq!((v.schedule, v.health), (None, BackupHealth::Never));
     let e = app.backup_now().await.unwrap_err();

@@ -37,7 +37,7 @@ async fn a_paired_device_made_the_standby_shows_on_the_master_screen_and_is_clea
     assert_eq!(reason(&e), "not_master");
 
     master
-        .master_enable("Kashgar depot", Some(outpost_e2e::free_port()))
+        .master_enable("Kashgar depot", Some(outpost_e2e::free_port()), None)
         .await
         .unwrap();
     let view = master.standby_view().await.unwrap();

@@ -120,7 +120,7 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     assert_eq!(r["ok"]["party_name"], "Written before the kill", "{r}");
     assert!(sdir.path().join("outpost.sqlite").is_file());
     // A standby is not turned into a master by hand (only by promotion).
-    let e = app.master_enable("Depot", None).await.unwrap_err();
+    let e = app.master_enable("Depot", None, None).await.unwrap_err();
     assert_eq!(reason(&e), "is_standby", "{e}");
 
     // Taken back on the master: the copy stops; made again: it follows.

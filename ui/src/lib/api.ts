@@ -24,7 +24,9 @@ import type {
   DoctypeView,
   DeviceView,
   Event,
+  FirstManager,
   FoundMasterView,
+  HistoryEntry,
   InsertArgs,
   Keep,
   LinkView,
@@ -34,12 +36,15 @@ import type {
   QueryArgs as WireQueryArgs,
   Request,
   Response,
+  AccessRole,
   Probe,
+  SignInAnswer,
   Status as StatusView,
   StandbyView,
   SyncView,
   UpstreamForm,
   UpstreamFormView,
+  User,
 } from './generated';
 
 export type {
@@ -58,6 +63,11 @@ export type {
   DeviceView,
   DoctypeChoice,
   ErrorCode,
+  FieldChange,
+  FirstManager,
+  HistoryEntry,
+  SignInAnswer,
+  User,
   Field,
   FieldType,
   FoundMasterView,
@@ -80,6 +90,12 @@ export type {
   UpstreamForm,
   UpstreamFormView,
 } from './generated';
+
+/** `roles.list`: the master's roles, and what is wrong with the site's file. */
+export interface RolesList {
+  roles: Record<string, AccessRole>;
+  problem: string | null;
+}
 
 /**
  * The connection with every state's fields readable, absent where a state
@@ -299,6 +315,8 @@ function isDbEvent(p: any): p is DbEvent {
 export class Api {
   readonly ids: IdSource;
   private hub: EventHub;
+  /** Told when an answer says the window's sign-in is needed or ended. */
+  signInLost: ((e: ApiError) => void) | null = null;
 
   constructor(
     private transport: Transport,
@@ -341,7 +359,11 @@ export class Api {
         `the answer to ${op} belongs to another call (id ${resp.id}, expected ${request.id})`,
       );
     }
-    if ('err' in resp && resp.err) throw ApiError.from(resp.err);
+    if ('err' in resp && resp.err) {
+      const e = ApiError.from(resp.err);
+      if (e.code === 'unauthorized' && op !== 'auth.sign_in' && op !== 'auth.resume') this.signInLost?.(e);
+      throw e;
+    }
     if ('ok' in resp) return resp.ok as T;
     throw new ApiError('internal', `the answer to ${op} has neither ok nor err`);
   }
@@ -379,12 +401,78 @@ export class Api {
     return Number(n) || 0;
   }
 
+  // ---- people (issue 14) ----------------------------------------------------
+
+  signIn(user: string, password: string): Promise<SignInAnswer> {
+    return this.call('auth.sign_in', { user, password });
+  }
+
+  resume(token: string): Promise<SignInAnswer> {
+    return this.call('auth.resume', { token });
+  }
+
+  signOut(): Promise<unknown> {
+    return this.call('auth.sign_out');
+  }
+
+  /** A browser tab's kept sign-in (a reload resumes it); none on the desktop. */
+  async signInKept(): Promise<SignInAnswer | null> {
+    return this.browser ? this.cmd<SignInAnswer | null>('sign_in_kept') : null;
+  }
+
+  /** Every write to a record, oldest first: who, which PC, each field before and after. */
+  history(doctype: string, name: string): Promise<HistoryEntry[]> {
+    return this.call('history', { doctype, name });
+  }
+
+  usersList(): Promise<User[]> {
+    return this.call('users.list');
+  }
+
+  usersAdd(name: string, role: string, password: string): Promise<User> {
+    return this.call('users.add', { name, role, password });
+  }
+
+  usersPasswd(name: string, password: string): Promise<User> {
+    return this.call('users.passwd', { name, password });
+  }
+
+  usersDisable(name: string): Promise<User> {
+    return this.call('users.disable', { name });
+  }
+
+  usersEnable(name: string): Promise<User> {
+    return this.call('users.enable', { name });
+  }
+
+  usersRole(name: string, role: string): Promise<User> {
+    return this.call('users.role', { name, role });
+  }
+
+  rolesList(): Promise<RolesList> {
+    return this.call('roles.list');
+  }
+
+  /** The site's idle lock in minutes (0: never); needs the master right. */
+  setIdleLock(minutes: number): Promise<{ idle_lock_minutes: number }> {
+    return this.call('site.idle_lock', { minutes });
+  }
+
+  /** Whether this PC's office database has users (the first-manager fields are asked otherwise). */
+  officeHasUsers(): Promise<boolean> {
+    return this.cmd('office_has_users');
+  }
+
   status(): Promise<Status> {
     return this.cmd('app_status');
   }
 
-  masterEnable(name: string, port?: number): Promise<Status> {
-    return this.cmd('master_enable', port === undefined ? { name } : { name, port });
+  /** `manager`: the office's first manager, made before the master starts. */
+  masterEnable(name: string, port?: number, manager?: FirstManager): Promise<Status> {
+    const args: Record<string, unknown> = { name };
+    if (port !== undefined) args.port = port;
+    if (manager) args.manager = manager;
+    return this.cmd('master_enable', args);
   }
 
   masterDisable(force: boolean): Promise<Status> {

@@ -4,6 +4,17 @@
 import { untrack } from 'svelte';
 import { Api, ApiError, subscription, type DbEvent, type Doctype, type Status } from './api';
 import { schemaOf, type Schema } from './form';
+import {
+  IdleLock,
+  mayAdmin,
+  rightsOf,
+  signInNeeded,
+  type AdminRight,
+  type Rights,
+  type Session,
+  type SignedOutWhy,
+  type SignInAnswer,
+} from './people';
 
 export type Screen = 'records' | 'connect' | 'standby' | 'master' | 'settings';
 
@@ -104,6 +115,80 @@ class AppState {
     () => this.api,
     (n) => this.schema.get(n),
   );
+  /** Who works in this window (issue 14). */
+  session = $state<Session>({ state: 'unknown' });
+  /** The last person signed in here (filled in on the sign-in screen after a lock). */
+  lastUser = $state('');
+  idle = new IdleLock(() => void this.signOut('locked'));
+
+  /** What the person may do with `doctype`'s records (all, in an office without users). */
+  rights(doctype: string): Rights {
+    return rightsOf(this.session, doctype);
+  }
+
+  /** Whether the person holds an administration right (all, in an office without users). */
+  may(right: AdminRight): boolean {
+    return mayAdmin(this.session, right);
+  }
+
+  /** Whether the sign-in screen stands in for the office's screens. */
+  get signInShown(): boolean {
+    return this.dbReady && this.session.state === 'signed_out';
+  }
+
+  /** Signs in on this window (through the master); throws its refusal (in words). */
+  async signIn(user: string, password: string): Promise<void> {
+    const who = await this.api.signIn(user, password);
+    this.signedIn(who);
+  }
+
+  private signedIn(who: SignInAnswer) {
+    this.session = { state: 'signed_in', who };
+    this.lastUser = who.user;
+    this.idle.set(who.idle_lock_minutes);
+    this.titles.clear();
+    void this.loadDoctypes();
+    this.epoch++;
+  }
+
+  /** Sign out, "Switch user" and the idle lock: back to the sign-in screen. */
+  async signOut(why: SignedOutWhy): Promise<void> {
+    const user = this.session.state === 'signed_in' ? this.session.who.user : this.lastUser;
+    this.idle.stop();
+    this.session = { state: 'signed_out', why, lastUser: user };
+    this.titles.clear();
+    try {
+      await this.api.signOut();
+    } catch {
+      // The master forgets the sign-in with the channel anyway.
+    }
+  }
+
+  /** An answer said the sign-in is needed or ended. */
+  private signInLost(e: ApiError) {
+    const why = signInNeeded(e);
+    if (!why || this.session.state === 'signed_out') return;
+    const user = this.session.state === 'signed_in' ? this.session.who.user : this.lastUser;
+    this.idle.stop();
+    this.session = { state: 'signed_out', why, lastUser: user };
+  }
+
+  /** Once calls go through: a browser tab resumes its kept sign-in, then
+   * the doctypes say whether anyone must sign in. */
+  private async openSession() {
+    try {
+      const kept = await this.api.signInKept();
+      if (kept) {
+        this.signedIn(await this.api.resume(kept.token));
+        return;
+      }
+    } catch (e) {
+      // A resume refused (expired, disabled ...): the sign-in screen.
+      const why = signInNeeded(e) ?? 'ended';
+      this.session = { state: 'signed_out', why, lastUser: this.lastUser };
+    }
+    await this.loadDoctypes();
+  }
 
   /** Whether DB calls can go through now. */
   get dbReady(): boolean {
@@ -160,9 +245,14 @@ class AppState {
     const changedDb =
       !before || before.role !== s.role || before.office_name !== s.office_name ||
       before.master?.fingerprint !== s.master?.fingerprint;
+    if (changedDb && before) {
+      // Another office (or none): whoever signed in there is not here.
+      this.idle.stop();
+      this.session = { state: 'unknown' };
+    }
     if (this.dbReady && (!wasReady || changedDb)) {
       this.titles.clear();
-      void this.loadDoctypes();
+      void this.openSession();
       this.epoch++;
     }
     if (!this.dbReady && changedDb) {
@@ -176,12 +266,15 @@ class AppState {
       const list = await this.api.doctypes();
       this.doctypes = list;
       this.doctypesError = null;
+      // Answered without a sign-in: an office without users.
+      if (this.session.state === 'unknown') this.session = { state: 'open' };
       const shown = list.filter((d) => !d.child);
       if (!this.doctype || !shown.some((d) => d.name === this.doctype)) {
         this.doctype = shown[0]?.name ?? null;
       }
     } catch (e) {
-      this.doctypesError = ApiError.from(e).message;
+      // Asked to sign in: the sign-in screen says so, not an error.
+      this.doctypesError = signInNeeded(e) ? null : ApiError.from(e).message;
     } finally {
       this.doctypesLoading = false;
     }
@@ -194,6 +287,11 @@ class AppState {
 
   /** Subscribes to the app's events; returns the cleanup. */
   start(): () => void {
+    this.api.signInLost = (e) => this.signInLost(e);
+    // Any key, click or touch in the window restarts the idle lock's wait.
+    const touch = () => this.idle.touch();
+    const inputs = ['keydown', 'pointerdown', 'wheel'] as const;
+    for (const ev of inputs) window.addEventListener(ev, touch, { passive: true, capture: true });
     const offs = [
       subscription(this.api.onStatus((s) => this.setStatus(s))),
       subscription(
@@ -218,6 +316,9 @@ class AppState {
     const timer = setInterval(() => void this.refreshStatus(), 15000);
     return () => {
       clearInterval(timer);
+      for (const ev of inputs) window.removeEventListener(ev, touch, { capture: true });
+      this.idle.stop();
+      this.api.signInLost = null;
       for (const off of offs) off();
     };
   }

@@ -245,3 +245,13 @@ pub struct UserRoleArgs {
     pub name: String,
     pub role: String,
 }
+
+/// `site.idle_lock`: after how many idle minutes a window signs its person
+/// out (a site setting kept by the master; 0: never). Needs the `master`
+/// administration right; everyone learns it when signing in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct IdleLockArgs {
+    pub minutes: u32,
+}

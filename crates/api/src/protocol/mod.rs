@@ -46,6 +46,7 @@ pub const OPS: &[&str] = &[
     "users.enable",
     "users.role",
     "roles.list",
+    "site.idle_lock",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -193,6 +194,9 @@ pub enum Op {
     UsersRole(UserRoleArgs),
     #[cfg_attr(feature = "ts", ts(rename = "roles.list"))]
     RolesList,
+    /// Sets the site's idle lock (minutes; 0: never).
+    #[cfg_attr(feature = "ts", ts(rename = "site.idle_lock"))]
+    IdleLock(IdleLockArgs),
 }
 
 impl Op {
@@ -225,6 +229,7 @@ impl Op {
             Op::UsersEnable(_) => "users.enable",
             Op::UsersRole(_) => "users.role",
             Op::RolesList => "roles.list",
+            Op::IdleLock(_) => "site.idle_lock",
         }
     }
 
@@ -251,6 +256,7 @@ impl Op {
                 | Op::UsersEnable(_)
                 | Op::UsersRole(_)
                 | Op::RolesList
+                | Op::IdleLock(_)
         )
     }
 
@@ -282,6 +288,7 @@ impl Op {
             Op::UsersPasswd(a) => serde_json::to_value(a),
             Op::UsersDisable(a) | Op::UsersEnable(a) => serde_json::to_value(a),
             Op::UsersRole(a) => serde_json::to_value(a),
+            Op::IdleLock(a) => serde_json::to_value(a),
             Op::Doctypes
             | Op::Unsubscribe
             | Op::SyncStatus
@@ -334,6 +341,7 @@ impl Op {
             "users.enable" => Op::UsersEnable(typed(name, args)?),
             "users.role" => Op::UsersRole(typed(name, args)?),
             "roles.list" => typed::<NoArgs>(name, args).map(|_| Op::RolesList)?,
+            "site.idle_lock" => Op::IdleLock(typed(name, args)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",

@@ -20,6 +20,7 @@ impl App {
         &self,
         form: &BackupSettings,
     ) -> Result<BackupSettings, AppError> {
+        self.admin(AdminRight::Backups).await?;
         let next = backups::validate(form)?;
         // Not while master mode is being turned on or off: the master that
         // starts reads the schedule from Settings.
@@ -50,6 +51,7 @@ impl App {
     /// "Back up now", into the schedule's folder; waits for the backup and
     /// its check. Other calls go on meanwhile.
     pub async fn backup_now(&self) -> Result<BackupView, AppError> {
+        self.admin(AdminRight::Backups).await?;
         let master = match &*self.inner.mode.lock().await {
             Mode::Master { master, .. } => master.clone(),
             _ => return Err(AppError::NotMaster),

@@ -1,19 +1,32 @@
 //! Master mode: turning it on and off, pairing codes, the device list.
 
 use super::*;
+use crate::people::{self, FirstManager};
 use outpost_node::standby;
 
 impl App {
     /// "This PC is the master": opens (or creates) the office database,
     /// starts the signaling socket and the mDNS announcement. A slave
     /// pairing this PC had is forgotten: a PC is one or the other.
-    pub async fn master_enable(&self, name: &str, port: Option<u16>) -> Result<Status, AppError> {
+    ///
+    /// `manager`: the office's first manager, made before the master starts
+    /// (refused when the office has users already); none: an office
+    /// without users, where nobody signs in.
+    pub async fn master_enable(
+        &self,
+        name: &str,
+        port: Option<u16>,
+        manager: Option<&FirstManager>,
+    ) -> Result<Status, AppError> {
         let name = name.trim();
         if name.is_empty() {
             return Err(AppError::BadInput(
                 "give the office a name, e.g. \"Kashgar depot\"; slaves find the master by it"
                     .into(),
             ));
+        }
+        if let Some(m) = manager {
+            people::check(m)?;
         }
         let _switching = self.inner.switching.lock().await;
         // A standby becomes the master only by promotion (which raises the
@@ -33,6 +46,13 @@ impl App {
             )),
             _ => None,
         };
+        if let Some(m) = manager {
+            let store = match &*self.inner.mode.lock().await {
+                Mode::Master { master, .. } => Some(master.store().clone()),
+                _ => None,
+            };
+            people::make_first(store.as_ref(), &self.inner.data, m).await?;
+        }
         if let Some((running_name, running_port)) = &running {
             if running_name == name && port.is_none_or(|p| p == *running_port) {
                 return Ok(self.status().await);
@@ -69,6 +89,7 @@ impl App {
     /// Turns master mode off: stops the socket and closes the database
     /// (which stays on disk). With slaves connected, only when `force`.
     pub async fn master_disable(&self, force: bool) -> Result<Status, AppError> {
+        self.admin(AdminRight::Master).await?;
         let _switching = self.inner.switching.lock().await;
         if let Mode::Master { master, .. } = &*self.inner.mode.lock().await {
             let count = master.connected().len();
@@ -83,6 +104,16 @@ impl App {
         Ok(self.status().await)
     }
 
+    /// Whether this PC's office database has users (then its window signs
+    /// in, and "Make this PC the master" asks for no first manager).
+    pub async fn office_has_users(&self) -> Result<bool, AppError> {
+        let store = match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => Some(master.store().clone()),
+            _ => None,
+        };
+        people::has_users(store.as_ref(), &self.inner.data)
+    }
+
     pub(super) async fn start_master(&self, name: &str, port: Option<u16>) -> Mode {
         let mut config = MasterConfig::new(self.inner.data.clone(), name);
         config.port = port
@@ -93,9 +124,16 @@ impl App {
         config.backup = self.settings().backup.map(|b| b.to_schedule());
         match Master::start(config).await {
             Ok(master) => {
-                let db: Arc<dyn Db> = Arc::new(master.db().for_device(MASTER_DEVICE));
+                let label = window_session::MASTER_WINDOW;
+                let db = Arc::new(window_session::WindowDb {
+                    session: Arc::new(master.local_session(label)),
+                    raw: master.db().for_device(label),
+                });
                 let tasks = vec![
-                    tokio::spawn(forward_changes(db.clone(), self.inner.events.clone())),
+                    tokio::spawn(window_session::forward_master_changes(
+                        db.clone(),
+                        self.inner.events.clone(),
+                    )),
                     tokio::spawn(watch_master(Arc::downgrade(&self.inner))),
                 ];
                 let (sync, sync_error) = match start_sync(&master, self.settings().upstream) {
@@ -139,6 +177,7 @@ impl App {
 
     /// A new pairing code; the old one stops working.
     pub async fn pairing_renew(&self) -> Result<Pairing, AppError> {
+        self.admin(AdminRight::Devices).await?;
         self.with_master(|master| {
             let minutes = pairing_state::DEFAULT_CODE_MINUTES;
             let (code, expires) = pairing_state::renew(master.store(), minutes)?;
@@ -176,6 +215,7 @@ impl App {
     /// cannot come back, not even with the code it paired with (the current
     /// code is retired; "New code" makes another).
     pub async fn device_revoke(&self, fingerprint: &str) -> Result<DeviceView, AppError> {
+        self.admin(AdminRight::Devices).await?;
         let (device, standby) = self
             .with_master(|master| {
                 let device = pairing_state::revoke(master.store(), fingerprint)?;

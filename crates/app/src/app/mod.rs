@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use outpost_api::protocol::{decode_request, SubscribeArgs};
+use outpost_api::roles::AdminRight;
 use outpost_api::{ApiError, Db, ErrorCode, Event, Op, Response};
 use outpost_link::identity::short_fingerprint;
 use outpost_link::pairing::{display_code, DEFAULT_PORT};
@@ -33,6 +34,7 @@ mod slave_mode;
 mod standby;
 mod standby_here;
 mod upstream;
+mod window_session;
 
 use upstream::{start_sync, stop_sync};
 
@@ -48,8 +50,6 @@ const DISCOVER: Duration = Duration::from_secs(2);
 const SYNC_NOW_WAIT: Duration = Duration::from_secs(300);
 /// How often stopping the master looks whether a backup still holds it.
 const SOLE_POLL: Duration = Duration::from_millis(20);
-/// The device name the master's own window writes as (`modified_by`).
-const MASTER_DEVICE: &str = "master";
 
 /// What the window is told about.
 #[derive(Debug, Clone)]
@@ -67,7 +67,8 @@ enum Mode {
         /// Shared only while a backup taken from the window runs (it must
         /// not hold the mode's lock for seconds); `stop` waits for it.
         master: Arc<Master>,
-        db: Arc<dyn Db>,
+        /// The window's calls, through the master's gate (sign-in, roles).
+        db: Arc<window_session::WindowDb>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
         /// The sync worker, when an upstream file is set and it started.
         sync: Option<Arc<Sync>>,
@@ -87,7 +88,7 @@ enum Mode {
 impl Mode {
     fn db(&self) -> Option<Arc<dyn Db>> {
         match self {
-            Mode::Master { db, .. } => Some(db.clone()),
+            Mode::Master { db, .. } => Some(db.clone() as Arc<dyn Db>),
             Mode::Slave { db, .. } => Some(Arc::new(db.clone())),
             _ => None,
         }
@@ -232,12 +233,25 @@ impl App {
         let response = match decode_request(&bytes) {
             Err(bad) => bad,
             Ok(req) => {
-                let db = {
+                let (db, slave) = {
                     let mode = self.inner.mode.lock().await;
-                    mode.db().ok_or_else(|| Self::no_database(&mode))
+                    let slave = matches!(*mode, Mode::Slave { .. });
+                    (mode.db().ok_or_else(|| Self::no_database(&mode)), slave)
                 };
+                let signs_in = matches!(req.op, Op::SignIn(_) | Op::Resume(_));
                 match db {
-                    Ok(db) => db.call(req).await,
+                    Ok(db) => {
+                        let response = db.call(req).await;
+                        // A slave's subscription was refused before anyone
+                        // signed in: made again for the person now seated.
+                        if slave && signs_in && response.result.is_ok() {
+                            let all = Op::Subscribe(SubscribeArgs::default());
+                            if let Err(e) = db.run(all).await {
+                                tracing::debug!("subscribe after sign-in failed: {}", e.message);
+                            }
+                        }
+                        response
+                    }
                     Err(e) => Response {
                         id: Some(req.id),
                         result: Err(e),

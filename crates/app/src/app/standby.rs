@@ -39,6 +39,7 @@ impl App {
     /// "Make standby": the approved device `fingerprint` becomes the
     /// office's standby, in place of any other. A revoked one is refused.
     pub async fn device_make_standby(&self, fingerprint: &str) -> Result<StandbyView, AppError> {
+        self.admin(AdminRight::Devices).await?;
         let device = self
             .with_master(|master| Ok(standby::make_standby(master.store(), fingerprint)?))
             .await?;
@@ -48,6 +49,7 @@ impl App {
 
     /// "No standby": the office has none any more.
     pub async fn device_clear_standby(&self) -> Result<StandbyView, AppError> {
+        self.admin(AdminRight::Devices).await?;
         self.with_master(|master| Ok(standby::clear_standby(master.store())?))
             .await?;
         tracing::info!("standby cleared from the window");

@@ -43,6 +43,7 @@ impl App {
     /// sync with it, as [`App::upstream_set`] does with a file given by
     /// path. A bad value is refused naming its field, and nothing changes.
     pub async fn upstream_save(&self, form: &UpstreamForm) -> Result<SyncView, AppError> {
+        self.admin(AdminRight::Upstream).await?;
         let path = self.form_file();
         let (text, _) = head_office::to_config(form, self.saved_password().as_deref(), &path)?;
         head_office::write_private(&path, &text)?;
@@ -67,6 +68,7 @@ impl App {
     /// master, restarts the sync worker with it. A file that cannot be read
     /// or is not valid is refused and nothing changes.
     pub async fn upstream_set(&self, path: Option<String>) -> Result<SyncView, AppError> {
+        self.admin(AdminRight::Upstream).await?;
         let path = path.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
         if let Some(p) = &path {
             UpstreamConfig::load(Path::new(p)).map_err(|e| AppError::BadInput(e.to_string()))?;
@@ -163,6 +165,7 @@ impl App {
 
     /// Syncs now and waits for the cycle to end (at most 5 minutes).
     pub async fn sync_now(&self) -> Result<SyncView, AppError> {
+        self.admin(AdminRight::Upstream).await?;
         let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
         let sync = sync.ok_or_else(|| {
             AppError::BadInput(
@@ -194,6 +197,7 @@ impl App {
     /// Settles a conflict; the office's version goes up at the next cycle,
     /// which starts at once.
     pub async fn sync_resolve(&self, id: i64, keep: Keep) -> Result<Conflict, AppError> {
+        self.admin(AdminRight::Upstream).await?;
         let (store, sync) = self.sync_parts(&*self.inner.mode.lock().await)?;
         let c = store.sync_resolve(id, keep)?;
         tracing::info!(conflict = id, ?keep, "conflict settled from the window");

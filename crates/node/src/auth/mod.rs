@@ -37,6 +37,8 @@ pub const ROLES_FILE: &str = "roles.json";
 pub const SIGN_IN_FOR: Duration = Duration::from_secs(12 * 3600);
 /// The shortest password taken.
 pub const MIN_PASSWORD: usize = 8;
+/// The `_meta` key of the site's idle lock (minutes; absent or 0: never).
+pub const IDLE_LOCK_KEY: &str = "idle_lock_minutes";
 /// Password hashes computed at once at most.
 const HASHING: usize = 2;
 /// How often the roles file is looked at for changes.
@@ -383,8 +385,19 @@ impl Auth {
                 rights,
                 token,
                 expires,
+                idle_lock_minutes: self.idle_lock().await,
             },
         ))
+    }
+
+    /// The site's idle lock in minutes (0: never; unreadable counts as 0).
+    pub async fn idle_lock(&self) -> u32 {
+        self.on_store(|s| s.meta(IDLE_LOCK_KEY))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     fn rights_of(&self, role: &str) -> Result<Role, ApiError> {
@@ -437,6 +450,7 @@ impl Auth {
                 rights,
                 token: token.0.clone(),
                 expires: s.expires,
+                idle_lock_minutes: self.idle_lock().await,
             },
         ))
     }

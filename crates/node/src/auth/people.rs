@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 
 use super::{hash_password, internal, verify, Auth, SignedIn};
 
+/// The longest idle lock taken: a day.
+const MAX_IDLE_LOCK: u32 = 24 * 60;
+
 fn store_error(e: StoreError) -> ApiError {
     outpost_api::error::from_store(e)
 }
@@ -137,6 +140,18 @@ impl Auth {
                 let user = self.on_store(move |s| s.set_role(&name, &role)).await?;
                 tracing::info!(user = %user.name, role = %user.role, "user's role changed");
                 Ok(json!(user))
+            }
+            Op::IdleLock(a) => {
+                if a.minutes > MAX_IDLE_LOCK {
+                    return Err(ApiError::bad_request(format!(
+                        "the idle lock is at most {MAX_IDLE_LOCK} minutes (a day); 0 turns it off"
+                    )));
+                }
+                let value = a.minutes.to_string();
+                self.on_store(move |s| s.set_meta(super::IDLE_LOCK_KEY, &value))
+                    .await?;
+                tracing::info!(minutes = a.minutes, "idle lock set");
+                Ok(json!({"idle_lock_minutes": a.minutes}))
             }
             other => Err(ApiError::bad_request(format!(
                 "'{}' is not one of the people's ops",

@@ -263,3 +263,46 @@ async fn a_role_limited_to_its_own_records_changes_only_those() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn idle_lock_is_a_site_setting_a_manager_sets_and_every_sign_in_carries() {
+    use outpost_api::protocol::IdleLockArgs;
+    let (_dir, auth) = office().await;
+    let (amina, answer) = auth
+        .sign_in("dev1", "amina", &secret("correct horse"))
+        .await
+        .unwrap();
+    assert_eq!(answer.idle_lock_minutes, 0, "never locks until set");
+    auth.people_call(
+        Some(&amina),
+        &Op::UsersAdd(UserAddArgs {
+            name: "bilal".into(),
+            role: "Clerk".into(),
+            password: secret("clerk password"),
+        }),
+    )
+    .await
+    .unwrap();
+    let set = Op::IdleLock(IdleLockArgs { minutes: 5 });
+    // A clerk lacks the master right: the gate refuses before it runs.
+    let (bilal, _) = auth
+        .sign_in("dev2", "bilal", &secret("clerk password"))
+        .await
+        .unwrap();
+    let e = auth
+        .check(Some(&bilal), &Need::of(&set).unwrap())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    auth.check(Some(&amina), &Need::of(&set).unwrap()).unwrap();
+    auth.people_call(Some(&amina), &set).await.unwrap();
+    let (_, again) = auth
+        .sign_in("dev2", "bilal", &secret("clerk password"))
+        .await
+        .unwrap();
+    assert_eq!(again.idle_lock_minutes, 5);
+    let (_, resumed) = auth.resume("dev1", &secret(&answer.token)).await.unwrap();
+    assert_eq!(resumed.idle_lock_minutes, 5);
+    let too_long = Op::IdleLock(IdleLockArgs { minutes: 100_000 });
+    let e = auth.people_call(Some(&amina), &too_long).await.unwrap_err();
+    assert!(e.message.contains("at most"), "{e}");
+}

@@ -242,6 +242,18 @@ impl LocalSession {
         may_see(&self.shared, &self.seat, doctype)
     }
 
+    /// Whether the window's person holds the administration right `right`
+    /// (anyone may, in an office without users): the master PC's own
+    /// screens (devices, backups, head office) ask before they act.
+    pub fn check_admin(
+        &self,
+        right: outpost_api::roles::AdminRight,
+    ) -> Result<(), outpost_api::ApiError> {
+        self.shared
+            .auth
+            .check(seated(&self.seat).as_deref(), &Need::Admin(right))
+    }
+
     /// Whether everyone signs in on this master (it has users).
     pub fn sign_in_required(&self) -> bool {
         self.shared.auth.required()

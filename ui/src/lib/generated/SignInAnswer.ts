@@ -14,4 +14,9 @@ token: string,
 /**
  * Unix seconds.
  */
-expires: number, };
+expires: number, 
+/**
+ * The site's idle lock: a window left alone this many minutes signs
+ * its person out (0: never). Set with `site.idle_lock`.
+ */
+idle_lock_minutes: number, };

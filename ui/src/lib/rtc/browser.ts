@@ -55,6 +55,9 @@ const CALL_MS = 30_000;
 /** Bytes queued on the channel before sending waits for it to drain. */
 const HIGH_WATER = 1024 * 1024;
 const PAIRING_KEY = 'outpost.pairing';
+/** The sign-in of this tab (sessionStorage: a reload resumes it, a new
+ * tab or a closed browser signs in again). */
+const SIGN_IN_KEY = 'outpost.sign_in';
 
 interface Pending {
   resolve: (v: any) => void;
@@ -88,6 +91,7 @@ export class BrowserSession implements Transport {
   constructor(
     private readonly origin: { host: string; base: string } = { host: location.host, base: location.origin },
     private readonly storage: Storage = localStorage,
+    private readonly tab: Storage | null = typeof sessionStorage === 'undefined' ? null : sessionStorage,
   ) {
     this.ready = this.load();
   }
@@ -139,6 +143,8 @@ export class BrowserSession implements Transport {
         return this.callOk('sync.status');
       case 'take_open_url':
         return null;
+      case 'sign_in_kept':
+        return this.keptSignIn();
       case 'masters_discover':
         return [];
       default:
@@ -346,9 +352,14 @@ export class BrowserSession implements Transport {
       if (['failed', 'closed', 'disconnected'].includes(pc.connectionState)) lost();
     };
     this.setLink({ state: 'connected', master: this.served?.office ?? '' });
-    // Change events for every doctype; and a reload of whatever is shown,
-    // since events may have been missed while away.
-    void this.callOk('subscribe', {}).catch(() => undefined);
+    // The tab's sign-in first (the master forgets it with the channel),
+    // then change events for every doctype; and a reload of whatever is
+    // shown, since events may have been missed while away.
+    const kept = this.keptSignIn();
+    const resumed = kept
+      ? this.callOk('auth.resume', { token: kept.token }).catch(() => undefined)
+      : Promise.resolve();
+    void resumed.then(() => this.callOk('subscribe', {})).catch(() => undefined);
     void this.learnRoster().catch(() => undefined);
     this.emit('db-event', { ev: 'lagged', missed: 0 });
   }
@@ -391,6 +402,28 @@ export class BrowserSession implements Transport {
     const current = this.kept();
     if (!current || !roster.includes(current.fingerprint)) return;
     this.storage.setItem(PAIRING_KEY, JSON.stringify({ ...current, roster, epoch }));
+  }
+
+  /** The sign-in this tab keeps (its token resumes it), or null. */
+  private keptSignIn(): { token: string; user: string } | null {
+    try {
+      const k = JSON.parse(this.tab?.getItem(SIGN_IN_KEY) ?? 'null');
+      return k && typeof k.token === 'string' ? k : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Keeps what an answer says about the tab's sign-in: a new one (and
+   * subscribes for its person), a sign-out, or one that ended. */
+  private noteSignIn(op: string, resp: any) {
+    if (!this.tab) return;
+    if ((op === 'auth.sign_in' || op === 'auth.resume') && typeof resp?.ok?.token === 'string') {
+      this.tab.setItem(SIGN_IN_KEY, JSON.stringify(resp.ok));
+      if (op === 'auth.sign_in') void this.callOk('subscribe', {}).catch(() => undefined);
+    } else if (op === 'auth.sign_out' || resp?.err?.details?.reason === 'sign_in_ended') {
+      this.tab.removeItem(SIGN_IN_KEY);
+    }
   }
 
   /** Closes the channel and fails the calls waiting on it. */
@@ -471,7 +504,14 @@ export class BrowserSession implements Transport {
         this.pending.delete(key);
         reject(new ApiError('unavailable', `the master did not answer ${request.op} within ${CALL_MS / 1000} s`));
       }, CALL_MS);
-      this.pending.set(key, { resolve, reject, timer });
+      this.pending.set(key, {
+        resolve: (v) => {
+          this.noteSignIn(String(request.op), v);
+          resolve(v);
+        },
+        reject,
+        timer,
+      });
     });
     this.sendChain = this.sendChain.then(() => this.sendFrames(open, bytes)).catch((e) => {
       const p = this.pending.get(key);

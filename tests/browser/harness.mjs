@@ -1,0 +1,150 @@
+// What the browser tests share: `outpost master` processes serving the
+// web UI, Chromium profiles (each its own device), screenshots, and the
+// steps a person takes on a page (pair, open a doctype, pick a link).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { cleanupsAfterAll, freePort, waitFor } from '../desktop/webdriver.mjs';
+
+export const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
+export const UI = resolve(process.env.OUTPOST_UI || 'ui/dist');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
+mkdirSync(SHOTS, { recursive: true });
+/** The launch flags NOTES.md gives for this closed network, as root. */
+export const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export const { cleanups, tempDir } = cleanupsAfterAll('outpost-browser');
+
+/** `outpost ...` (optionally inside a network namespace). */
+export function cli(args, { netns } = {}) {
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, CLI, ...args]] : [CLI, args];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60000 });
+  let json = null;
+  try {
+    json = JSON.parse(r.stdout.trim().split('\n')[0]);
+  } catch {
+    // not JSON
+  }
+  return { code: r.status, out: r.stdout, err: r.stderr, json };
+}
+
+/** An `outpost master` serving the web UI; resolves with its addresses. */
+export async function startMaster(name, { data = tempDir('master'), port, listen = '127.0.0.1', netns, extra = [], command } = {}) {
+  port ??= await freePort();
+  const head = command ?? ['master', '--name', name];
+  const args = [...head, '--data', data, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI, ...extra];
+  const proc = netns ? spawn('ip', ['netns', 'exec', netns, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (err += d));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  };
+  cleanups.push(stop);
+  const browser = await waitFor('the master to print its browser address', async () => {
+    if (proc.exitCode !== null) throw Object.assign(new Error(`the master exited: ${err}`), { fatal: true });
+    return out.match(/^Browser address.*: (http:\/\/\S+)$/m)?.[1];
+  });
+  const url = out.match(/^outpost:\/\/\S+$/m)[0];
+  const code = out.match(/^Pairing code: (\S+)$/m)[1];
+  const fingerprint = out.match(/^Device id: +([0-9a-f]{64})$/m)[1];
+  return { data, port, url, code, browser, fingerprint, proc, stop, log: () => err };
+}
+
+/** A Chromium with a profile of its own (a device of its own). */
+export async function openBrowser(tag, { executablePath = CHROMIUM } = {}) {
+  const profile = tempDir(`profile-${tag}`);
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 760 },
+  });
+  cleanups.push(() => ctx.close());
+  // Counts the peer connections the page makes (a refused device makes
+  // none) and keeps the ICE candidates it gathers.
+  await ctx.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__peerConnections = 0;
+    window.__pcs = [];
+    window.__candidates = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...a) {
+        super(...a);
+        window.__peerConnections++;
+        window.__pcs.push(this);
+        this.addEventListener('icecandidate', (ev) => ev.candidate?.candidate && window.__candidates.push(ev.candidate.candidate));
+      }
+    };
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  openPages.push(page);
+  return { ctx, page, errors };
+}
+
+export const openPages = [];
+
+/** On failure, every open page is photographed (SHOTS_DIR/browser-failed-N.png). */
+export function withShots(body) {
+  return async () => {
+    try {
+      await body();
+    } catch (e) {
+      for (const [i, p] of openPages.entries()) {
+        await p.screenshot({ path: join(SHOTS, `browser-failed-${i + 1}.png`) }).catch(() => {});
+      }
+      throw e;
+    }
+  };
+}
+
+export const tid = (id) => `[data-testid="${id}"]`;
+export const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+
+export async function pair(page, code, name) {
+  await page.click(tid('nav-connect'));
+  await page.fill(tid('connect-code'), code);
+  if (name) await page.fill(tid('device-name'), name);
+  await page.click(tid('connect-submit'));
+}
+
+export async function linkState(page) {
+  return page.getAttribute(tid('status-link'), 'data-state');
+}
+
+export async function openDoctype(page, doctype) {
+  await page.click(tid('nav-records'));
+  await page.click(tid(`doctype-${doctype}`));
+  await page.waitForSelector(tid('list'));
+}
+
+/** Picks `title` in a link input the way a keyboard user does. */
+export async function pickLink(page, input, title) {
+  await page.fill(input, title.slice(0, 3));
+  const option = page.locator(tid('link-option'), { hasText: title }).first();
+  await option.waitFor();
+  await option.click();
+  await waitFor(`the link to show "${title}"`, async () => (await page.inputValue(input)) === title);
+}
+
+export function row(page, text) {
+  return page.locator(tid('row'), { hasText: text }).first();
+}
+

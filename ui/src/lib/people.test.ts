@@ -1,0 +1,145 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from './api';
+import { IdleLock, mayAdmin, rightsOf, signInNeeded, signedOutText, whoText, type Session, type SignInAnswer } from './people';
+
+const clerk: SignInAnswer = {
+  user: 'bilal',
+  role: 'Clerk',
+  token: 't',
+  expires: 0,
+  idle_lock_minutes: 5,
+  rights: {
+    description: 'Clerk',
+    admin: [],
+    upstream_queries_per_day: 50,
+    doctypes: {
+      '*': { read: true, create: false, write: false, delete: false, own_only: false },
+      Sale: { read: true, create: true, write: true, delete: false, own_only: false },
+    },
+  },
+};
+const manager: SignInAnswer = {
+  ...clerk,
+  user: 'amina',
+  role: 'Manager',
+  rights: {
+    ...clerk.rights,
+    admin: ['devices', 'master', 'upstream', 'users', 'backups'],
+    doctypes: { '*': { read: true, create: true, write: true, delete: true, own_only: false } },
+  },
+};
+const signedIn = (who: SignInAnswer): Session => ({ state: 'signed_in', who });
+
+describe('rights → what the screens show', () => {
+  it('an office without users shows everything', () => {
+    const open: Session = { state: 'open' };
+    expect(rightsOf(open, 'Party')).toMatchObject({ create: true, write: true, delete: true });
+    expect(mayAdmin(open, 'users')).toBe(true);
+  });
+
+  it('a clerk gets the doctype entry, else the catch-all; no delete, no admin', () => {
+    expect(rightsOf(signedIn(clerk), 'Sale')).toMatchObject({ read: true, create: true, write: true, delete: false });
+    expect(rightsOf(signedIn(clerk), 'Party')).toMatchObject({ read: true, create: false, delete: false });
+    expect(mayAdmin(signedIn(clerk), 'users')).toBe(false);
+    expect(mayAdmin(signedIn(clerk), 'devices')).toBe(false);
+  });
+
+  it('a manager may delete and administer', () => {
+    expect(rightsOf(signedIn(manager), 'Party').delete).toBe(true);
+    expect(mayAdmin(signedIn(manager), 'users')).toBe(true);
+    expect(mayAdmin(signedIn(manager), 'backups')).toBe(true);
+  });
+
+  it('a role without the doctype nor a catch-all shows nothing; nobody signed in shows nothing', () => {
+    const narrow = { ...clerk, rights: { ...clerk.rights, doctypes: { Product: clerk.rights.doctypes.Sale } } };
+    expect(rightsOf(signedIn(narrow), 'Sale').read).toBe(false);
+    const out: Session = { state: 'signed_out', why: 'needed', lastUser: '' };
+    expect(rightsOf(out, 'Sale').read).toBe(false);
+    expect(mayAdmin(out, 'users')).toBe(false);
+    expect(rightsOf({ state: 'unknown' }, 'Sale').create).toBe(false);
+  });
+
+  it('the status bar names the person and role', () => {
+    expect(whoText(signedIn(clerk))).toBe('bilal (Clerk)');
+    expect(whoText({ state: 'open' })).toBeNull();
+  });
+});
+
+describe('answers that ask for the sign-in screen', () => {
+  it('sign_in_needed and sign_in_ended do; a wrong password or forbidden do not', () => {
+    expect(signInNeeded(new ApiError('unauthorized', 'sign in first', { reason: 'sign_in_needed' }))).toBe('needed');
+    expect(signInNeeded({ code: 'unauthorized', message: 'ended', details: { reason: 'sign_in_ended' } })).toBe('ended');
+    expect(signInNeeded(new ApiError('unauthorized', 'wrong', { reason: 'wrong_password' }))).toBeNull();
+    expect(signInNeeded(new ApiError('forbidden', 'the role Clerk may not delete Party'))).toBeNull();
+  });
+
+  it('a locked window names the last person', () => {
+    expect(signedOutText('locked', 'bilal')).toMatch(/bilal, sign in again/);
+    expect(signedOutText('needed', '')).toMatch(/sign in/);
+  });
+});
+
+describe('the idle lock', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('locks after the minutes without use, and input restarts the wait', () => {
+    const lock = vi.fn();
+    const idle = new IdleLock(lock);
+    idle.set(2);
+    vi.advanceTimersByTime(119_000);
+    idle.touch();
+    vi.advanceTimersByTime(119_000);
+    expect(lock).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1_000);
+    expect(lock).toHaveBeenCalledTimes(1);
+    expect(idle.armed).toBe(false);
+    // Once per wait: nothing more until armed again.
+    vi.advanceTimersByTime(600_000);
+    expect(lock).toHaveBeenCalledTimes(1);
+  });
+
+  it('0 minutes never locks; stop disarms', () => {
+    const lock = vi.fn();
+    const idle = new IdleLock(lock);
+    idle.set(0);
+    idle.touch();
+    expect(idle.armed).toBe(false);
+    idle.set(1);
+    expect(idle.armed).toBe(true);
+    idle.stop();
+    idle.touch();
+    vi.advanceTimersByTime(3_600_000);
+    expect(lock).not.toHaveBeenCalled();
+  });
+});
+
+describe('the History tab', () => {
+  it('names nobody signed in, the paired PC, and each field before → after in the doctype order', async () => {
+    const { historyDevice, historyLines, historyWho } = await import('./people');
+    expect(historyWho(null)).toBe('nobody signed in');
+    expect(historyWho('bilal')).toBe('bilal');
+    expect(historyDevice('ab'.repeat(32), 'Counter tablet')).toBe('Counter tablet');
+    expect(historyDevice('ab'.repeat(32), null)).toBe('abababababab…');
+    expect(historyDevice('master-window', null)).toBe('master-window');
+    const lines = historyLines(
+      { city: { before: null, after: 'Hotan' }, party_name: { before: 'Acme', after: 'Acme Ltd' }, lines: { before: [], after: [{}, {}] } },
+      ['party_name', 'city'],
+      (n) => n.toUpperCase(),
+    );
+    expect(lines).toEqual([
+      { field: 'PARTY_NAME', before: 'Acme', after: 'Acme Ltd' },
+      { field: 'CITY', before: '—', after: 'Hotan' },
+      { field: 'LINES', before: '0 rows', after: '2 rows' },
+    ]);
+  });
+});
+
+describe('new passwords', () => {
+  it('too short or typed differently twice is refused in words', async () => {
+    const { passwordProblem } = await import('./people');
+    expect(passwordProblem('short', 'short')).toMatch(/too short/);
+    expect(passwordProblem('long enough', 'long enougH')).toMatch(/differ/);
+    expect(passwordProblem('long enough', 'long enough')).toBeNull();
+  });
+});
