@@ -5,6 +5,7 @@
  */
 export type Rights = { read: boolean, create: boolean, write: boolean, delete: boolean, 
 /**
- * Write and delete only records this user created.
+ * Write and delete only records this person created (reads are not
+ * narrowed).
  */
 own_only: boolean, };
