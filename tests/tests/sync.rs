@@ -466,19 +466,25 @@ async fn failing_over_in_the_middle_of_a_push_leaves_exactly_one_copy_upstream()
     );
     let mut standby = outpost_e2e::StandbyProc::start(sb.path(), &master.url_without_code());
     standby.wait_line("Following");
-    // The office's writes come from a slave (through the master).
+    // The office's writes come from a slave (through the master), in one
+    // call (one transaction), so that the first push carries them all
+    // (five calls let the worker wake between them and push only some).
     let slave = tempfile::tempdir().unwrap();
-    for i in 0..5 {
-        ok_one(&remote(
-            slave.path(),
-            &master.url,
-            &[
-                "insert",
-                "Party",
-                &format!(r#"{{"party_name":"Failover {i}","code":"FO-{i}"}}"#),
-            ],
-        ));
-    }
+    let lines: String = (0..5)
+        .map(|i| format!("{{\"party_name\":\"Failover {i}\",\"code\":\"FO-{i}\"}}\n"))
+        .collect();
+    let file = slave.path().join("parties.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let imported = remote(
+        slave.path(),
+        &master.url,
+        &["import", "Party", file.to_str().unwrap()],
+    );
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     wait_for("the pause after Tryton answered", 120, || {
         master.log().contains("paused at after_answer")
     });
