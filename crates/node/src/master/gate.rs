@@ -95,6 +95,25 @@ pub(super) async fn gate(
     None
 }
 
+impl Shared {
+    /// Closes session `id`'s channel (revoked device, ended sign-in);
+    /// whether it was still open.
+    pub(super) async fn end_session(&self, id: u64) -> bool {
+        let entry = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        match entry {
+            Some(s) => {
+                s.tx.close().await;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Whether the person on `seat` may see a change to `doctype`.
 pub(super) fn may_see(shared: &Shared, seat: &Seat, doctype: &str) -> bool {
     shared.auth.can_read(seated(seat).as_deref(), doctype)
@@ -142,14 +161,8 @@ pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<b
                     );
                 }
                 None => {
-                    let entry = shared
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&id);
-                    if let Some(s) = entry {
-                        tracing::info!(user = %who.user, "the sign-in ended (disabled, new password, signed out, or expired): closing the channel");
-                        s.tx.close().await;
+                    if shared.end_session(id).await {
+                        tracing::info!(user = %who.user, "the sign-in ended (disabled, new password, signed out, or expired): its channel closed");
                     }
                 }
             }

@@ -418,16 +418,8 @@ pub(super) async fn revocation_watch(shared: Arc<Shared>, mut stop: watch::Recei
             let revoked = devices
                 .iter()
                 .any(|d| d.fingerprint == device && !d.is_approved());
-            if revoked {
-                let entry = shared
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-                if let Some(s) = entry {
-                    tracing::info!(device = %short(&device), "device revoked: closing its channel");
-                    s.tx.close().await;
-                }
+            if revoked && shared.end_session(id).await {
+                tracing::info!(device = %short(&device), "device revoked: its channel closed");
             }
         }
     }
