@@ -2,7 +2,7 @@
 //! real WebRTC between a master, eight slaves and a standby in this
 //! process.
 //!
-//! 1. Eight slaves write as fast as they can for a few seconds while the
+//! 1. One slave, then eight slaves, write as fast as they can for a few seconds while the
 //!    standby follows, once with the master in async mode and once in
 //!    synchronous mode: write latency p50/p99 in each (and the ratio,
 //!    sync ÷ async), writes per second, and the replication lag p50/p99
@@ -148,8 +148,9 @@ struct WriteRun {
     elapsed: Duration,
 }
 
-/// Eight slaves writing as fast as they can for `seconds`, with a standby.
-async fn write_run(durability: Durability, seconds: u64) -> WriteRun {
+/// `writers` slaves writing as fast as they can for `seconds`, with a
+/// standby.
+async fn write_run(durability: Durability, writers: usize, seconds: u64) -> WriteRun {
     let m = tempfile::tempdir().unwrap();
     let master = start_master(m.path(), durability).await;
     let commits: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -162,7 +163,7 @@ async fn write_run(durability: Durability, seconds: u64) -> WriteRun {
     let sb = tempfile::tempdir().unwrap();
     let (following, _) = standby_of(&master, sb.path()).await;
     let url = master.pairing_url().clone();
-    let dirs: Vec<_> = (0..8).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<_> = (0..writers).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut slaves = Vec::new();
     for d in &dirs {
         slaves.push(paired(d.path(), &url).await);
@@ -245,6 +246,16 @@ fn report(label: &str, r: &WriteRun) {
         ms(pct(&r.lags, 0.5)),
         ms(pct(&r.lags, 0.99)),
         r.lags.len()
+    );
+}
+
+fn compare(label: &str, a: &WriteRun, s: &WriteRun) {
+    println!(
+        "{label}: sync ÷ async, same run: write p50 {:.2}x, p99 {:.2}x, writes/s {:.2}x (target p50 at most 1.5x)",
+        ms(pct(&s.latencies, 0.5)) / ms(pct(&a.latencies, 0.5)),
+        ms(pct(&s.latencies, 0.99)) / ms(pct(&a.latencies, 0.99)),
+        (s.latencies.len() as f64 / s.elapsed.as_secs_f64())
+            / (a.latencies.len() as f64 / a.elapsed.as_secs_f64())
     );
 }
 
@@ -336,17 +347,20 @@ async fn main() {
     let seconds = arg("--seconds", 5);
     let records = arg("--records", 1_000_000);
 
-    let a = write_run(Durability::Async, seconds).await;
-    report("async", &a);
-    let s = write_run(Durability::Sync, seconds).await;
-    report("sync ", &s);
-    println!(
-        "sync ÷ async, same run: write p50 {:.2}x, p99 {:.2}x, writes/s {:.2}x (target p50 at most 1.5x)",
-        ms(pct(&s.latencies, 0.5)) / ms(pct(&a.latencies, 0.5)),
-        ms(pct(&s.latencies, 0.99)) / ms(pct(&a.latencies, 0.99)),
-        (s.latencies.len() as f64 / s.elapsed.as_secs_f64())
-            / (a.latencies.len() as f64 / a.elapsed.as_secs_f64())
-    );
+    // Write latency: one slave writing back to back (each write waits for
+    // the last), so the latency is the write's own path, not a queue.
+    let a = write_run(Durability::Async, 1, seconds).await;
+    report("one writer, async", &a);
+    let s = write_run(Durability::Sync, 1, seconds).await;
+    report("one writer, sync ", &s);
+    compare("one writer", &a, &s);
+    // Under load: eight slaves as fast as they can (the master, the eight
+    // slaves and the standby share this process and the machine's cores).
+    let a = write_run(Durability::Async, 8, seconds).await;
+    report("eight writers, async", &a);
+    let s = write_run(Durability::Sync, 8, seconds).await;
+    report("eight writers, sync ", &s);
+    compare("eight writers", &a, &s);
 
     let mut times = Vec::new();
     for _ in 0..5 {
