@@ -81,7 +81,7 @@ impl Replica {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = OFF;",
         )?;
         let is_office: bool = conn
@@ -121,6 +121,16 @@ impl Replica {
             .conn
             .query_row("SELECT value FROM _meta WHERE key = ?", [key], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Whether each commit here waits for the disk (`synchronous` FULL or
+    /// more); false as opened: a commit is written to the OS and flushed
+    /// within [`FLUSH_EVERY`].
+    pub fn flushes_each_commit(&self) -> Result<bool> {
+        let level: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        Ok(level >= 2)
     }
 
     /// Whether a changeset failed to apply: the copy must be made again

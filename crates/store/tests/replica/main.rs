@@ -44,6 +44,9 @@ fn a_standby_made_from_a_snapshot_mid_stream_ends_equal_to_the_primary_in_every_
     afternoon(&store, &parties, &products);
     let mut replica = Replica::open(&copy).unwrap();
     assert_eq!(replica.seq(), snap.seq);
+    // remote_write: a commit on the copy is written to the OS, not waited
+    // for on the disk (a synchronous master waits for this commit).
+    assert!(!replica.flushes_each_commit().unwrap());
     let applied = catch_up(&store, &mut replica);
     assert!(applied >= 20, "only {applied} changesets");
     assert_eq!(replica.seq(), store.repl_seq());
