@@ -94,6 +94,11 @@ impl Store {
     /// write group still raises `repl_seq`, so a standby can only follow
     /// by snapshots; it is for measuring what capture costs.
     pub fn open_with_capture(path: &Path, wanted: Schema, capture: bool) -> Result<Store> {
+        if crate::repl::pending::left_beside(path) {
+            // A standby's copy, with changes it received (and acknowledged)
+            // but did not apply before it stopped: they go in first.
+            drop(crate::repl::Replica::open(path)?);
+        }
         let mut conn = Connection::open(path)?;
         let configured = configure(&conn);
         crate::backup::check_at_open(path, &conn, configured)?;

@@ -1,9 +1,12 @@
 //! The standby's side (`outpost standby`): connects to the master as a
 //! paired slave, fetches a snapshot of the office database in chunks into
 //! its data folder, then asks for the changesets after the last one it
-//! holds (which also tells the master how far it is) and applies each in
-//! its own transaction. A gap, a changeset that does not apply, or a master
-//! that no longer holds the changes asked for: a fresh snapshot.
+//! holds (which also tells the master how far it is). Each answer is
+//! written to the copy's pending file first (to the OS: PostgreSQL's
+//! `remote_write`); the next ask, which acknowledges it, leaves at once,
+//! and the answer is applied to the copy in one transaction while that ask
+//! is on its way. A gap, a changeset that does not apply, or a master that
+//! no longer holds the changes asked for: a fresh snapshot.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,7 +51,8 @@ pub enum StandbyState {
         done: u64,
         total: u64,
     },
-    /// Applying the master's changes; `seq` is the last one on disk.
+    /// Following the master's changes; `seq` is the last one received
+    /// (written here; applied a moment later).
     Following {
         seq: u64,
         master_seq: u64,
@@ -146,16 +150,34 @@ async fn follow_loop(
                 replica = Some(copy(db, data, state).await?);
             }
             let r = replica.as_mut().expect("a copy");
-            let answer = db
-                .run(Op::StandbyChanges(StandbyChangesArgs {
-                    after: r.seq(),
+            // Ask for what follows what is received here (the ask is the
+            // acknowledgement), and apply what was received while it is on
+            // its way.
+            let mut ask = {
+                let db = db.clone();
+                let args = StandbyChangesArgs {
+                    after: r.received(),
                     wait_ms: WAIT.as_millis() as u64,
+                };
+                AbortOnDrop(tokio::spawn(async move {
+                    db.run(Op::StandbyChanges(args)).await
                 }))
-                .await?;
-            apply_all(r, &answer).map_err(Step::Replica)?;
+            };
+            let applied = r.apply_received();
+            let answer = match (&mut ask.0).await {
+                Ok(answer) => answer?,
+                Err(e) => {
+                    return Err(Step::Local(NodeError::Config(format!(
+                        "the standby's call stopped: {e}"
+                    ))))
+                }
+            };
+            applied.map_err(Step::Replica)?;
+            r.receive(changesets_in(&answer).map_err(Step::Replica)?)
+                .map_err(Step::Replica)?;
             let master_seq = answer["master_seq"].as_u64().unwrap_or(0);
             let next = StandbyState::Following {
-                seq: r.seq(),
+                seq: r.received(),
                 master_seq,
             };
             state.send_if_modified(|s| {
@@ -259,7 +281,18 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
 
 /// Applies every changeset of a `standby.changes` answer, in order, in
 /// one transaction.
-fn apply_all(r: &mut Replica, answer: &Value) -> std::result::Result<(), StoreError> {
+/// Aborts the task when dropped (the follow loop stopped while its ask was
+/// on its way).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The changesets of a `standby.changes` answer, decoded.
+fn changesets_in(answer: &Value) -> std::result::Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let list = answer["changes"].as_array().cloned().unwrap_or_default();
     let mut batch = Vec::with_capacity(list.len());
     for c in list {
@@ -272,8 +305,7 @@ fn apply_all(r: &mut Replica, answer: &Value) -> std::result::Result<(), StoreEr
             })?;
         batch.push((seq, bytes));
     }
-    let refs: Vec<(u64, &[u8])> = batch.iter().map(|(s, b)| (*s, b.as_slice())).collect();
-    r.apply_batch(&refs)
+    Ok(batch)
 }
 
 /// Fetches a fresh snapshot into `data/outpost.sqlite` and opens it.
@@ -326,6 +358,8 @@ async fn copy(
     if path.exists() {
         keep_strays(data, &path, &incoming).map_err(Step::Replica)?;
     }
+    // What the copy being replaced received belongs to it.
+    let _ = std::fs::remove_file(outpost_store::repl::pending::pending_path(&path));
     for ext in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(data.join(format!("{DB_FILE}{ext}")));
     }

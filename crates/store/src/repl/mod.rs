@@ -9,9 +9,10 @@
 //!   write, raises `repl_seq` in it (so the changeset carries its own
 //!   number), and after the commit is durable puts `(seq, bytes)` into an
 //!   in-memory ring ([`log`]) that the node pulls from by number.
-//! - The standby applies them in order, one transaction each, with a
-//!   conflict handler that aborts ([`Replica`], in [`replica`]): a standby
-//!   never diverges; a conflict or a gap means a fresh snapshot.
+//! - The standby writes them to a pending file (what it acknowledges, see
+//!   [`pending`]), then applies them in order, one transaction per answer,
+//!   with a conflict handler that aborts ([`Replica`], in [`replica`]): a
+//!   standby never diverges; a conflict or a gap means a fresh snapshot.
 //!
 //! Every table travels this way (records, change log, outbox, request-id
 //! answers, devices, settings, sync links and cursors), because every write
@@ -45,6 +46,7 @@
 
 pub(crate) mod capture;
 pub mod log;
+pub mod pending;
 pub mod replica;
 pub mod snapshot;
 pub mod stray;

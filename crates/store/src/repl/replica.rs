@@ -16,6 +16,13 @@
 //! synchronous master waits for. The disk is flushed at most every
 //! [`FLUSH_EVERY`] (a checkpoint), and when the replica is dropped.
 //!
+//! The standby takes an answer from the master in two steps:
+//! [`Replica::receive`] writes it to the pending file beside the copy (see
+//! [`super::pending`]), which is what it acknowledges, and
+//! [`Replica::apply_received`] applies it a moment later. [`Replica::open`]
+//! (and so every [`crate::Store::open`]) applies what an earlier run left
+//! in the pending file.
+//!
 //! The file is an ordinary office database: promoting the standby is
 //! closing the [`Replica`] and opening the file with
 //! [`crate::Store::open`].
@@ -30,6 +37,7 @@ use rusqlite::session::{ChangesetIter, ConflictAction, ConflictType};
 use rusqlite::Connection;
 use rusqlite::OptionalExtension;
 
+use super::pending::Pending;
 use super::read_seq;
 use crate::error::{Result, StoreError};
 
@@ -38,6 +46,12 @@ pub struct Replica {
     conn: Connection,
     path: PathBuf,
     seq: u64,
+    /// The number of the last changeset received (written to the pending
+    /// file, maybe not applied yet): at least `seq`.
+    received: u64,
+    /// Received and not applied yet, in order (also in `pending`).
+    waiting: Vec<(u64, Vec<u8>)>,
+    pending: Pending,
     /// When the disk was last flushed.
     flushed: std::time::Instant,
     /// Why it takes no more changesets, once one failed to apply.
@@ -94,15 +108,40 @@ impl Replica {
             )));
         }
         let seq = read_seq(&conn)?;
-        tracing::info!(path = %path.display(), seq, "standby copy open");
-        Ok(Replica {
+        let (pending, left) = Pending::open(path)?;
+        let mut replica = Replica {
             conn,
             path: path.to_path_buf(),
             seq,
+            received: seq,
+            waiting: Vec::new(),
+            pending,
             flushed: std::time::Instant::now(),
             diverged: None,
             shapes: HashMap::new(),
-        })
+        };
+        replica.apply_left(left)?;
+        tracing::info!(path = %path.display(), seq = replica.seq, "standby copy open");
+        Ok(replica)
+    }
+
+    /// Applies what an earlier run received and did not apply (what it
+    /// already applied is skipped), then empties the pending file.
+    fn apply_left(&mut self, left: Vec<(u64, Vec<u8>)>) -> Result<()> {
+        let next: Vec<(u64, &[u8])> = left
+            .iter()
+            .filter(|(s, _)| *s > self.seq)
+            .map(|(s, b)| (*s, b.as_slice()))
+            .collect();
+        if !next.is_empty() {
+            self.apply_batch(&next)?;
+            tracing::info!(
+                count = next.len(),
+                seq = self.seq,
+                "applied the changes received before the last stop"
+            );
+        }
+        self.pending.clear()
     }
 
     pub fn path(&self) -> &Path {
@@ -112,6 +151,58 @@ impl Replica {
     /// The number of the last changeset applied (or the snapshot's).
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The number of the last changeset received: written to the OS here,
+    /// applied by [`Replica::apply_received`] or at the next open. What
+    /// the standby acknowledges.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Takes changesets numbered in order from [`Replica::received`] + 1:
+    /// written to the pending file (to the OS, not flushed), to apply with
+    /// [`Replica::apply_received`].
+    pub fn receive(&mut self, batch: Vec<(u64, Vec<u8>)>) -> Result<()> {
+        if let Some(reason) = &self.diverged {
+            return Err(StoreError::ReplicaDiverged {
+                seq: batch.first().map(|(s, _)| *s).unwrap_or(self.received),
+                reason: format!("an earlier change failed: {reason}"),
+            });
+        }
+        for (expect, (seq, _)) in (self.received + 1..).zip(batch.iter()) {
+            if *seq != expect {
+                return Err(StoreError::ReplicaGap {
+                    have: expect - 1,
+                    got: *seq,
+                });
+            }
+        }
+        let Some((last, _)) = batch.last() else {
+            return Ok(());
+        };
+        let last = *last;
+        self.pending.append(&batch)?;
+        self.received = last;
+        self.waiting.extend(batch);
+        Ok(())
+    }
+
+    /// Applies everything received and not applied yet, in one
+    /// transaction, then empties the pending file.
+    pub fn apply_received(&mut self) -> Result<()> {
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let waiting = std::mem::take(&mut self.waiting);
+        let refs: Vec<(u64, &[u8])> = waiting.iter().map(|(s, b)| (*s, b.as_slice())).collect();
+        let applied = self.apply_batch(&refs);
+        if applied.is_err() {
+            // The copy takes nothing more; what is pending goes with it.
+            self.received = self.seq;
+        }
+        self.pending.clear()?;
+        applied
     }
 
     /// A setting of the copy (`_meta`), e.g. the office's `site_id` and
@@ -170,6 +261,7 @@ impl Replica {
         match self.apply_in_transaction(batch) {
             Ok(()) => {
                 self.seq = last;
+                self.received = self.received.max(last);
                 if self.flushed.elapsed() >= FLUSH_EVERY {
                     self.flush();
                 }

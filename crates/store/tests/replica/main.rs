@@ -297,6 +297,63 @@ fn a_standby_copy_opens_as_an_office_database_with_the_records_and_takes_writes(
 }
 
 #[test]
+fn changes_received_but_not_applied_go_in_at_the_next_open_and_at_a_promotion() {
+    let (_dir, store) = open();
+    let standby_dir = tempfile::tempdir().unwrap();
+    let copy = standby_dir.path().join(DB_FILE);
+    store.snapshot_to(&copy).unwrap();
+    let mut replica = Replica::open(&copy).unwrap();
+    let first = party(&store, "Received", "R1");
+    let got: Vec<(u64, Vec<u8>)> = store
+        .changesets_after(replica.received(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.seq, c.bytes.to_vec()))
+        .collect();
+    let last = got.last().unwrap().0;
+    // A gap is refused before anything is written.
+    assert!(matches!(
+        replica.receive(vec![(last + 5, vec![1])]),
+        Err(StoreError::ReplicaGap { .. })
+    ));
+    replica.receive(got).unwrap();
+    assert_eq!(replica.received(), last);
+    assert!(replica.seq() < last, "received, not applied yet");
+    let pending = outpost_store::repl::pending::pending_path(&copy);
+    assert!(std::fs::metadata(&pending).unwrap().len() > 0);
+    // The standby stops here (what it acknowledged is only in the file).
+    drop(replica);
+    let replica = Replica::open(&copy).unwrap();
+    assert_eq!(replica.seq(), last, "applied at the open");
+    assert_eq!(std::fs::metadata(&pending).unwrap().len(), 0);
+
+    // Received again and not applied, then the folder is promoted: the
+    // office database opened there has it.
+    let mut replica = replica;
+    let second = party(&store, "Received too", "R2");
+    let got: Vec<(u64, Vec<u8>)> = store
+        .changesets_after(replica.received(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.seq, c.bytes.to_vec()))
+        .collect();
+    replica.receive(got).unwrap();
+    drop(replica);
+    store.close();
+    let promoted = Store::open(standby_dir.path()).unwrap();
+    assert_eq!(promoted.repl_seq(), store.repl_seq());
+    assert_eq!(
+        promoted.get("Party", &name_of(&first)).unwrap()["party_name"],
+        "Received"
+    );
+    assert_eq!(
+        promoted.get("Party", &name_of(&second)).unwrap()["party_name"],
+        "Received too"
+    );
+    assert_eq!(std::fs::metadata(&pending).unwrap().len(), 0);
+}
+
+#[test]
 fn a_write_by_another_process_sends_every_standby_back_to_a_snapshot() {
     let (dir, store) = open();
     party(&store, "A", "A");
