@@ -22,6 +22,7 @@ import {
   FLAGS,
   cli,
   startMaster,
+  startStandby,
   openBrowser,
   openPages,
   withShots,
@@ -385,18 +386,7 @@ test('a paired browser follows a failover: the standby promoted at the same addr
   const m = await startMaster('Failover depot', { extra: ['--durability', 'sync'] });
   // Another PC is made the office's standby and follows the master.
   const sbData = tempDir('standby');
-  assert.equal(cli(['db', '--data', sbData, '--connect', m.url, 'count', 'Party']).code, 0);
-  const sbId = cli(['id', '--data', sbData]).out.trim();
-  const made = cli(['devices', '--data', m.data, 'standby', sbId]);
-  assert.equal(made.code, 0, made.err);
-  const plain = m.url.replace(/&code=[^&]*/, '');
-  const standby = spawn(CLI, ['standby', '--data', sbData, '--connect', plain], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let sbOut = '';
-  standby.stdout.on('data', (d) => (sbOut += d));
-  cleanups.push(async () => {
-    if (standby.exitCode === null && standby.signalCode === null) standby.kill('SIGKILL');
-  });
-  await waitFor('the standby to follow', async () => sbOut.includes('Following'));
+  const sbId = await startStandby(m, sbData);
 
   // A browser pairs (and learns the office's roster from the master).
   const b = await openBrowser('failover');

@@ -2,6 +2,7 @@
 // web UI, Chromium profiles (each its own device), screenshots, and the
 // steps a person takes on a page (pair, open a doctype, pick a link).
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -66,13 +67,31 @@ export async function startMaster(name, { data = tempDir('master'), port, listen
   return { data, port, url, code, browser, fingerprint, proc, stop, log: () => err };
 }
 
-/** A Chromium with a profile of its own (a device of its own). */
-export async function openBrowser(tag, { executablePath = CHROMIUM } = {}) {
-  const profile = tempDir(`profile-${tag}`);
+/** Another PC (`sbData`) pairs with master `m`, is made its standby and
+ * follows it (`outpost standby`, killed after the test); its device id. */
+export async function startStandby(m, sbData) {
+  assert.equal(cli(['db', '--data', sbData, '--connect', m.url, 'count', 'Party']).code, 0);
+  const sbId = cli(['id', '--data', sbData]).out.trim();
+  const made = cli(['devices', '--data', m.data, 'standby', sbId]);
+  assert.equal(made.code, 0, made.err);
+  const plain = m.url.replace(/&code=[^&]*/, '');
+  const standby = spawn(CLI, ['standby', '--data', sbData, '--connect', plain], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  standby.stdout.on('data', (d) => (out += d));
+  cleanups.push(async () => {
+    if (standby.exitCode === null && standby.signalCode === null) standby.kill('SIGKILL');
+  });
+  await waitFor('the standby to follow', async () => out.includes('Following'));
+  return sbId;
+}
+
+/** A Chromium with a profile of its own (a device of its own); `profile`
+ * opens an earlier one again (the same device after a restart). */
+export async function openBrowser(tag, { executablePath = CHROMIUM, profile = tempDir(`profile-${tag}`), args = [] } = {}) {
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...args],
     viewport: { width: 1280, height: 760 },
   });
   cleanups.push(() => ctx.close());
@@ -96,7 +115,7 @@ export async function openBrowser(tag, { executablePath = CHROMIUM } = {}) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   openPages.push(page);
-  return { ctx, page, errors };
+  return { ctx, page, errors, profile };
 }
 
 export const openPages = [];

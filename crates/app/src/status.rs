@@ -72,6 +72,9 @@ pub struct Pairing {
     pub qr_svg: String,
     /// `http://HOST:PORT/` when the master serves the web UI to browsers.
     pub browser_url: Option<String>,
+    /// `http://outpost-OFFICE.local:PORT/`: the same, by the office's LAN
+    /// name, when the master announces it (follows a failover).
+    pub office_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -196,6 +196,10 @@ pub enum Command {
         /// Seconds to listen for announcements
         #[arg(long, default_value_t = 2)]
         wait: u64,
+        /// Instead: where the office NAME's LAN name (outpost-NAME.local,
+        /// the browser address that follows a failover) points now
+        #[arg(long, value_name = "NAME")]
+        office: Option<String>,
     },
 }
 

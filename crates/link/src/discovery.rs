@@ -6,6 +6,12 @@
 //! the office's epoch (raised by each promotion of a standby), so that a
 //! paired slave looking for its office by name picks the current master
 //! when a replaced one still announces itself.
+//!
+//! The announcement's host is the office's LAN name,
+//! `outpost-OFFICE.local` ([`office_host`]), not the PC's: the standby
+//! promoted in the master's place announces the same name with its own
+//! addresses, so a browser that opened the office by that name reaches the
+//! new master at the same web origin, where it keeps its pairing.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -48,6 +54,59 @@ fn daemon() -> Result<ServiceDaemon> {
     ServiceDaemon::new().map_err(|e| LinkError::Discovery(e.to_string()))
 }
 
+/// The office's name on the LAN (a host label; `.local` goes after it):
+/// `outpost-` and the office name in lower-case letters, digits and
+/// hyphens. An office name with other letters (not ASCII) gets a short
+/// hash of the whole name too, so two such offices do not share one.
+pub fn office_host(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let mut label = format!("outpost-{}", slug.trim_matches('-'));
+    if !name.is_ascii() || slug.trim_matches('-').is_empty() {
+        // FNV-1a: stable across versions and platforms, unlike std's hasher.
+        let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ b as u32).wrapping_mul(0x0100_0193)
+        });
+        label = format!("{}-{hash:08x}", label.trim_end_matches('-'));
+    }
+    // A DNS label holds at most 63 bytes (all ASCII here).
+    label.truncate(63);
+    label.trim_end_matches('-').to_string()
+}
+
+/// The addresses the office's LAN name (see [`office_host`]) resolves to
+/// over mDNS within `wait`, as a PC's `.local` resolver would find them.
+pub async fn resolve_office(name: &str, wait: Duration) -> Result<Vec<IpAddr>> {
+    let daemon = daemon()?;
+    let host = format!("{}.local.", office_host(name));
+    let rx = daemon
+        .resolve_hostname(&host, Some(wait.as_millis() as u64))
+        .map_err(|e| LinkError::Discovery(e.to_string()))?;
+    let mut found: Vec<IpAddr> = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Ok(ev)) = tokio::time::timeout_at(deadline, rx.recv_async()).await {
+        match ev {
+            mdns_sd::HostnameResolutionEvent::AddressesFound(_, addrs) => {
+                found = addrs.into_iter().collect();
+                break;
+            }
+            mdns_sd::HostnameResolutionEvent::SearchTimeout(_)
+            | mdns_sd::HostnameResolutionEvent::SearchStopped(_) => break,
+            _ => {}
+        }
+    }
+    let _ = daemon.stop_resolve_hostname(&host);
+    let _ = daemon.shutdown();
+    found.sort();
+    Ok(found)
+}
+
 /// Keeps a master announced until dropped.
 pub struct Announcement {
     daemon: ServiceDaemon,
@@ -65,7 +124,7 @@ pub fn announce(
 ) -> Result<Announcement> {
     let daemon = daemon()?;
     let instance = format!("outpost-{}", &fp[..16.min(fp.len())]);
-    let host = format!("{instance}.local.");
+    let host = format!("{}.local.", office_host(name));
     let epoch = epoch.to_string();
     let props = [
         ("name", name),
@@ -266,6 +325,26 @@ mod tests {
             addrs: vec![IpAddr::from([10, 0, 0, 1])],
             port: 7000,
             epoch,
+        }
+    }
+
+    #[test]
+    fn the_office_s_lan_name_is_a_host_label_made_from_its_name() {
+        assert_eq!(office_host("Kashgar depot"), "outpost-kashgar-depot");
+        assert_eq!(office_host("  Depot #2 (north) "), "outpost-depot-2-north");
+        // Other letters: a hash of the whole name keeps two offices apart.
+        let a = office_host("Кашгар");
+        let b = office_host("Урумчи");
+        assert!(
+            a.starts_with("outpost-") && a.len() == "outpost-".len() + 8,
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert!(office_host("Café Ürümqi").starts_with("outpost-caf-r-mqi-"));
+        let long = office_host(&"x".repeat(200));
+        assert!(long.len() <= 63 && !long.ends_with('-'));
+        for label in [a, b, long] {
+            assert!(label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         }
     }
 

@@ -238,6 +238,7 @@ fn pairing(master: &Master, code: String, expires: u64) -> Result<Pairing, AppEr
         expires,
         minutes_left: pairing_state::minutes_left(expires),
         browser_url: master.browser_url(),
+        office_url: master.office_url(),
     })
 }
 

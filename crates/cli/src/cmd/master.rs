@@ -59,6 +59,11 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
                 "Browser address (any PC, tablet or phone on the LAN): {browser}"
             ));
         }
+        if let Some(office) = master.office_url() {
+            say(&format!(
+                "Browser address by the office's name (follows the office to its standby after a failover; on devices that resolve .local names): {office}"
+            ));
+        }
         match &master.backup_status().schedule {
             Some(b) => say(&format!(
                 "Backups: every {} min to {} (keeps the newest {} and one a day for {} days).",

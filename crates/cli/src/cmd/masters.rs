@@ -27,3 +27,23 @@ pub fn run(wait: Duration) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `outpost masters --office NAME`: the addresses the office's LAN name
+/// resolves to over mDNS now (the promoted standby's after a failover).
+pub fn office(name: &str, wait: Duration) -> Result<(), CliError> {
+    super::init_tracing("warn");
+    let rt = super::runtime()?;
+    let addrs = rt
+        .block_on(discovery::resolve_office(name, wait))
+        .map_err(anyhow::Error::from)?;
+    let host = format!("{}.local", discovery::office_host(name));
+    if addrs.is_empty() {
+        return Err(anyhow::anyhow!(
+            "nobody answers for {host} on the LAN (listened {} s): is the office's master running and announced?",
+            wait.as_secs()
+        )
+        .into());
+    }
+    print_json(&json!({"name": host, "addrs": addrs}));
+    Ok(())
+}

@@ -131,7 +131,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             with_identity,
         } => backup::backup(data_dir(&data)?, to, with_identity),
         Command::Restore { data, from } => backup::restore(data_dir(&data)?, from),
-        Command::Masters { wait } => masters::run(std::time::Duration::from_secs(wait)),
+        Command::Masters { wait, office } => {
+            let wait = std::time::Duration::from_secs(wait);
+            match office {
+                Some(name) => masters::office(&name, wait),
+                None => masters::run(wait),
+            }
+        }
     }
 }
 

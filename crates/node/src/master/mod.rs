@@ -114,6 +114,8 @@ pub struct Master {
     addr: SocketAddr,
     url: PairingUrl,
     code_expires: u64,
+    /// Whether the office's LAN name was announced at start.
+    announced: bool,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     backups: Scheduler,
@@ -200,6 +202,7 @@ impl Master {
                 "nobody signs in on this master yet: every paired device may do everything; add the first manager with `outpost users add NAME --role Manager` (or start with --admin-password-file)"
             );
         }
+        let announced = announcement.is_some();
         let db = LocalDb::new(store, "master");
         let shared = Arc::new(Shared {
             auth,
@@ -237,6 +240,7 @@ impl Master {
             addr,
             url,
             code_expires,
+            announced,
             stop,
             tasks,
             backups,
@@ -257,6 +261,21 @@ impl Master {
             .ui
             .as_ref()
             .map(|_| format!("http://{}/", self.url.authority()))
+    }
+
+    /// The address browsers open by the office's LAN name
+    /// (`http://outpost-OFFICE.local:PORT/`), when this master serves the
+    /// web UI and announced the name: the standby promoted in its place
+    /// announces the same name, so a browser that opened this address keeps
+    /// its pairing through a failover (the office's port stays the same).
+    pub fn office_url(&self) -> Option<String> {
+        (self.announced && self.shared.config.ui.is_some()).then(|| {
+            format!(
+                "http://{}.local:{}/",
+                discovery::office_host(&self.shared.config.name),
+                self.url.port
+            )
+        })
     }
 
     pub fn code_expires(&self) -> u64 {

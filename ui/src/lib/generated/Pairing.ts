@@ -8,4 +8,9 @@ code: string, expires: number, minutes_left: number, qr_svg: string,
 /**
  * `http://HOST:PORT/` when the master serves the web UI to browsers.
  */
-browser_url: string | null, };
+browser_url: string | null, 
+/**
+ * `http://outpost-OFFICE.local:PORT/`: the same, by the office's LAN
+ * name, when the master announces it (follows a failover).
+ */
+office_url: string | null, };

@@ -271,7 +271,12 @@ export class BrowserSession implements Transport {
     this.timing.attempt = performance.now();
     // A reconnect asks again who serves this address: after a failover it
     // is the promoted standby, accepted when the roster names it.
-    const pin = this.retries === 0 ? Promise.resolve(kept.fingerprint) : this.whoServes(kept);
+    // The first attempt pins who served this page when the pairing accepts
+    // it: a page opened by the office's LAN name after a failover was
+    // served by the promoted standby.
+    const served = this.served.fingerprint;
+    const first = accepted(kept).includes(served) ? served : kept.fingerprint;
+    const pin = this.retries === 0 ? Promise.resolve(first) : this.whoServes(kept);
     this.attempt = pin
       .then((fp) => this.dial(fp, kept.device_name).then((open) => ({ open, fp })))
       .then(({ open, fp }) => {
