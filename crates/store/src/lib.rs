@@ -17,6 +17,9 @@
 //! - [`upstream`]: the sync worker's bookkeeping (links to remote records,
 //!   cursors, conflicts, link state and byte counts) and the pulled-page
 //!   write that moves a cursor in the transaction that applies the page.
+//! - [`report`]: reports counted and added up in SQL (grouped by a field,
+//!   a date by day, week or month; a child doctype joined to its parent),
+//!   and the built-in reports as data.
 //! - [`status`]: [`SyncStatus`], the sync as `outpost sync status` and the
 //!   Master screen show it, with the [`LinkState`] enum and a separate hint
 //!   in words.
@@ -51,6 +54,7 @@ pub mod query;
 mod read;
 pub mod record;
 pub mod repl;
+pub mod report;
 pub mod status;
 pub mod store;
 pub mod upstream;

@@ -100,7 +100,7 @@ pub struct Compiled {
     pub columns: Vec<OutColumn>,
 }
 
-fn column_type(dt: &Doctype, field: &str) -> Result<FieldType, QueryError> {
+pub(crate) fn column_type(dt: &Doctype, field: &str) -> Result<FieldType, QueryError> {
     if let Some((_, ty)) = SYSTEM_COLUMNS.iter().find(|(n, _)| *n == field) {
         return Ok(*ty);
     }
@@ -123,7 +123,7 @@ fn column_type(dt: &Doctype, field: &str) -> Result<FieldType, QueryError> {
     }
 }
 
-fn col(field: &str) -> String {
+pub(crate) fn col(field: &str) -> String {
     format!("\"{field}\"")
 }
 
@@ -219,6 +219,8 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 
 struct Builder<'a> {
     dt: &'a Doctype,
+    /// Written before each column (`c.` in a join; empty otherwise).
+    alias: &'a str,
     params: Vec<Sql>,
 }
 
@@ -256,9 +258,9 @@ impl Builder<'_> {
         let ty = column_type(self.dt, field)?;
         // An unset check box reads as false.
         let c = if ty == FieldType::Check {
-            format!("coalesce({}, 0)", col(field))
+            format!("coalesce({}{}, 0)", self.alias, col(field))
         } else {
-            col(field)
+            format!("{}{}", self.alias, col(field))
         };
         match op {
             CmpOp::Like | CmpOp::NotLike => {
@@ -380,9 +382,32 @@ pub fn compile_filter_in(
             .collect();
         live = format!("({}) AND ", alts.join(" OR "));
     }
-    let mut b = Builder { dt, params };
+    let mut b = Builder {
+        dt,
+        alias: "",
+        params,
+    };
     let cond = b.expr(filter)?;
     Ok((format!("deleted = 0 AND {live}{cond}"), b.params))
+}
+
+/// The condition `filter` sets on `dt`'s columns, each written as
+/// `alias` + quoted name (`alias` is `c.` in a join), its values appended
+/// to `params`. Says nothing of deleted records: the caller does.
+pub(crate) fn compile_condition(
+    dt: &Doctype,
+    alias: &str,
+    filter: &Expr,
+    params: &mut Vec<Sql>,
+) -> Result<String, QueryError> {
+    let mut b = Builder {
+        dt,
+        alias,
+        params: std::mem::take(params),
+    };
+    let cond = b.expr(filter);
+    *params = b.params;
+    cond
 }
 
 /// Compiles a full query: select list, filter, grouping, order and page.
