@@ -338,6 +338,12 @@ impl LocalDb {
                 let records = self.read(move |s| s.sync_records(&doctype, &names)).await?;
                 Ok(json!({ "records": records }))
             }
+            Op::Report(a) => {
+                let spec = a.clone();
+                let today = outpost_store::report::today_utc();
+                Ok(json!(self.read(move |s| s.report(&spec, today)).await?))
+            }
+            Op::ReportBuiltins => Ok(json!(outpost_store::report::builtin_reports())),
             Op::History(a) => {
                 let (doctype, name) = (a.doctype.clone(), a.name.clone());
                 Ok(json!(self.read(move |s| s.history(&doctype, &name)).await?))

@@ -155,12 +155,16 @@ impl<'a> Need<'a> {
             | Op::Unsubscribe
             | Op::SyncStatus
             | Op::RolesList
+            | Op::ReportBuiltins
             | Op::UsersPasswd(_) => Need::SignedIn,
             Op::Get(a) => Need::Read(&a.doctype),
             Op::Query(a) | Op::Count(a) if a.upstream == Some(true) => Need::Upstream(&a.doctype),
             Op::Query(a) | Op::Count(a) => Need::Read(&a.doctype),
             Op::SyncRecords(a) => Need::Read(&a.doctype),
             Op::History(a) => Need::Read(&a.doctype),
+            // And the parent it joins and the doctype whose titles it
+            // shows: see `report_doctypes`, checked by the master's gate.
+            Op::Report(a) => Need::Read(&a.doctype),
             Op::Insert(a) => Need::Create(&a.doctype),
             Op::InsertMany(a) => Need::Create(&a.doctype),
             Op::Update(a) => Need::Write(&a.doctype),

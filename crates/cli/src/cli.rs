@@ -379,6 +379,58 @@ pub enum DbOp {
     SyncRecords { doctype: String, names: Vec<String> },
     /// A record's history: who changed what, when, from which device (one JSON line per change)
     History { doctype: String, name: String },
+    /// Count and add up records on the master, grouped: `report Sale --group sale_date --by month --measure sum:total`, or a built-in: `report --builtin top_products`
+    Report(ReportOpts),
+}
+
+/// `outpost db report`: a built-in report, or one made of these flags (a
+/// flag also changes what a built-in sets).
+#[derive(Args, Debug, Default)]
+pub struct ReportOpts {
+    /// The doctype whose records are counted (Sale, Sale Line ...)
+    pub doctype: Option<String>,
+    /// A built-in report by name (--list shows them)
+    #[arg(long)]
+    pub builtin: Option<String>,
+    /// List the built-in reports and stop
+    #[arg(long)]
+    pub list: bool,
+    /// For a child doctype: join its parent (Sale for Sale Line), whose fields are then parent.FIELD
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// The field to group by (parent.FIELD for the parent's)
+    #[arg(long)]
+    pub group: Option<String>,
+    /// A date group by day, week or month
+    #[arg(long, value_parser = ["day", "week", "month"])]
+    pub by: Option<String>,
+    /// count, sum:FIELD or avg:FIELD; repeat or comma-separate (default: count)
+    #[arg(long, value_delimiter = ',')]
+    pub measure: Vec<String>,
+    /// A filter on the records, in the query language: 'quantity:>=5'
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// A filter on the parent records: 'state:Confirmed'
+    #[arg(long)]
+    pub parent_filter: Option<String>,
+    /// Only the last N days of --date-field (today included)
+    #[arg(long, requires = "date_field")]
+    pub last_days: Option<u32>,
+    /// The date field --last-days looks at (parent.FIELD for the parent's)
+    #[arg(long)]
+    pub date_field: Option<String>,
+    /// Order by a column: group, count, sum(FIELD), avg(FIELD)
+    #[arg(long)]
+    pub order: Option<String>,
+    /// Largest first
+    #[arg(long)]
+    pub desc: bool,
+    /// Most groups to print (default 100, at most 1000)
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Print CSV (a header line, then one line per group) instead of a table
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Args, Debug, Default)]

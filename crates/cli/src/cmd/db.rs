@@ -199,6 +199,7 @@ async fn call(
                 print_json(entry);
             }
         }
+        DbOp::Report(opts) => super::report::run(db, opts).await?,
         DbOp::SyncRecords { doctype, names } => {
             let answer = db
                 .run(Op::SyncRecords(outpost_api::protocol::SyncRecordsArgs {

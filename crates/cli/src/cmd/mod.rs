@@ -7,6 +7,7 @@ mod id;
 mod master;
 mod masters;
 mod pair;
+mod report;
 mod standby;
 mod sync;
 mod users;

@@ -78,6 +78,13 @@ pub(super) async fn gate(
         let checked = match (checked, &req.op) {
             (Ok(()), Op::Update(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
             (Ok(()), Op::Delete(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
+            // A report also reads the parent it joins and the titles of
+            // the records it groups by.
+            (Ok(()), Op::Report(a)) => {
+                outpost_store::report::report_doctypes(&shared.db.store().schema(), a)
+                    .iter()
+                    .try_for_each(|d| auth.check(who.as_deref(), &Need::Read(d)))
+            }
             (other, _) => other,
         };
         if let Err(e) = checked {

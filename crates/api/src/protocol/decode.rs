@@ -1,0 +1,205 @@
+//! Reading messages off the wire: a request (on the master) and a
+//! response or event (on a slave), every way they can be wrong with its
+//! own error.
+
+use serde_json::Value;
+
+use super::{
+    ApiError, ErrorCode, Incoming, Op, Request, RequestId, Response, MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+};
+
+/// Reads one request off the wire. Every way it can be wrong has its own
+/// error; the `Err` is the response to send back.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, Response> {
+    let fail = |id: Option<RequestId>, e: ApiError| Response { id, result: Err(e) };
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(fail(
+            None,
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the message is {} bytes, more than the limit of {} bytes; send fewer records per call",
+                    bytes.len(),
+                    MAX_MESSAGE_BYTES
+                ),
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            None,
+            ApiError::bad_request(format!("the message is not valid JSON: {e}"))
+                .with_details(serde_json::json!({"reason": "malformed_json", "line": e.line(), "column": e.column()})),
+        )
+    })?;
+    let Value::Object(mut obj) = value else {
+        return Err(fail(
+            None,
+            ApiError::bad_request("a request must be a JSON object with v, id, op and args")
+                .with_details(serde_json::json!({"reason": "not_an_object"})),
+        ));
+    };
+    let id: Option<RequestId> = obj
+        .get("id")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let Some(id) = id else {
+        return Err(fail(
+            None,
+            ApiError::bad_request("the request has no id (a number or a string)")
+                .with_details(serde_json::json!({"reason": "missing_id"})),
+        ));
+    };
+    let v = match obj.get("v") {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => {
+            return Err(fail(
+                Some(id),
+                ApiError::bad_request(format!(
+                    "the request has no protocol version; send \"v\":{PROTOCOL_VERSION}"
+                ))
+                .with_details(
+                    serde_json::json!({"reason": "version", "supported": [PROTOCOL_VERSION]}),
+                ),
+            ))
+        }
+    };
+    if v != PROTOCOL_VERSION as u64 {
+        return Err(fail(
+            Some(id),
+            ApiError::bad_request(format!(
+                "protocol version {v} is not supported; this master speaks version {PROTOCOL_VERSION} (update Outpost on the older PC)"
+            ))
+            .with_details(serde_json::json!({"reason": "version", "supported": [PROTOCOL_VERSION]})),
+        ));
+    }
+    let Some(Value::String(op)) = obj.remove("op") else {
+        return Err(fail(
+            Some(id),
+            ApiError::bad_request("the request has no op")
+                .with_details(serde_json::json!({"reason": "missing_op"})),
+        ));
+    };
+    let args = obj.remove("args").unwrap_or(Value::Null);
+    let op = Op::from_parts(&op, args).map_err(|e| fail(Some(id.clone()), e))?;
+    Ok(Request {
+        v: v as u32,
+        id,
+        op,
+    })
+}
+
+/// Reads one message from a master (a response or an event).
+pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the master sent invalid JSON: {e}")))?;
+    if value.get("ev").is_some() {
+        return serde_json::from_value(value)
+            .map(Incoming::Event)
+            .map_err(|e| ApiError::bad_request(format!("the master sent a malformed event: {e}")));
+    }
+    let Value::Object(mut obj) = value else {
+        return Err(ApiError::bad_request(
+            "the master sent a message that is not a JSON object",
+        ));
+    };
+    let id = obj
+        .remove("id")
+        .and_then(|v| serde_json::from_value(v).ok());
+    let result = if let Some(ok) = obj.remove("ok") {
+        Ok(ok)
+    } else if let Some(err) = obj.remove("err") {
+        Err(serde_json::from_value(err).map_err(|e| {
+            ApiError::bad_request(format!("the master sent a malformed error: {e}"))
+        })?)
+    } else {
+        return Err(ApiError::bad_request(
+            "the master sent a message that is neither a response nor an event",
+        ));
+    };
+    Ok(Incoming::Response(Response { id, result }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Event, GetArgs};
+
+    fn err_of(bytes: &[u8]) -> ApiError {
+        decode_request(bytes).unwrap_err().result.unwrap_err()
+    }
+
+    #[test]
+    fn a_request_round_trips_through_json() {
+        let req = Request::new(Op::Get(GetArgs {
+            doctype: "Party".into(),
+            name: "x".into(),
+        }));
+        assert_eq!(decode_request(req.encode().as_bytes()).unwrap(), req);
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_saying_where() {
+        let e = err_of(b"{\"v\":1,");
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        assert_eq!(e.details.unwrap()["reason"], "malformed_json");
+    }
+
+    #[test]
+    fn unknown_op_names_the_op_and_keeps_the_id() {
+        let r = decode_request(br#"{"v":1,"id":9,"op":"drop_table","args":{}}"#).unwrap_err();
+        assert_eq!(r.id, Some(RequestId::Num(9)));
+        let e = r.result.unwrap_err();
+        assert!(
+            e.message.contains("unknown op 'drop_table'"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.details.unwrap()["reason"], "unknown_op");
+    }
+
+    #[test]
+    fn wrong_version_is_refused_with_the_supported_one() {
+        let e = err_of(br#"{"v":2,"id":1,"op":"hello","args":{}}"#);
+        assert!(e.message.contains("protocol version 2"), "{}", e.message);
+        assert_eq!(e.details.unwrap()["supported"][0], 1);
+        let e = err_of(br#"{"id":1,"op":"hello"}"#);
+        assert_eq!(e.details.unwrap()["reason"], "version");
+    }
+
+    #[test]
+    fn oversized_message_is_too_large() {
+        let big = vec![b' '; MAX_MESSAGE_BYTES + 1];
+        assert_eq!(err_of(&big).code, ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn bad_arguments_say_which_op_and_field() {
+        let e = err_of(br#"{"v":1,"id":1,"op":"get","args":{"doctype":"Party"}}"#);
+        assert!(
+            e.message.contains("bad arguments for 'get'"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("name"), "{}", e.message);
+    }
+
+    #[test]
+    fn responses_and_events_decode() {
+        let r = Response {
+            id: Some(RequestId::Num(3)),
+            result: Err(ApiError::new(ErrorCode::Conflict, "stale")),
+        };
+        assert_eq!(
+            decode_incoming(r.encode().as_bytes()).unwrap(),
+            Incoming::Response(r)
+        );
+        let ev = br#"{"ev":"changed","doctype":"Party","name":"a","rev":2,"op":"update","seq":5}"#;
+        assert!(matches!(
+            decode_incoming(ev).unwrap(),
+            Incoming::Event(Event::Changed { rev: 2, .. })
+        ));
+    }
+}
