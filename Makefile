@@ -20,6 +20,7 @@ bench:
 	$(TARGET)/release/outpost-bench-sales
 	$(TARGET)/release/outpost-bench-standby
 	$(TARGET)/release/outpost-bench-people
+	$(TARGET)/release/outpost-bench-reports
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 

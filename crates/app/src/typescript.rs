@@ -69,6 +69,15 @@ fn export(dir: &Path) {
         s::RecordSync,
         s::RecordSyncState,
     );
+    // Reports (issue 15).
+    use outpost_store::report as rp;
+    export!(
+        rp::ReportSpec,
+        rp::ReportResult,
+        rp::BuiltinReport,
+        rp::ChartKind,
+        rp::ColumnKind,
+    );
     export!(crate::people::FirstManager);
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;

@@ -16,7 +16,7 @@ import {
   type SignInAnswer,
 } from './people';
 
-export type Screen = 'records' | 'connect' | 'standby' | 'master' | 'settings';
+export type Screen = 'home' | 'records' | 'reports' | 'connect' | 'standby' | 'master' | 'settings';
 
 export interface ConfirmRequest {
   title: string;
