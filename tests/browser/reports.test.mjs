@@ -92,7 +92,7 @@ test('Home shows today and the last 30 days; Reports runs the built-ins and a bu
   const want = [...byProduct.entries()].sort((a, b) => b[1] - a[1]).map(([p, amount]) => [products.find((x) => x[0] === p)[1], amount.toFixed(2)]);
   await waitFor('three products in the table', async () => (await page.$$(tid('report-row'))).length === 3);
   const got = await page.$$eval(`${tid('report-row')}`, (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
-  assert.deepEqual(got.map((r) => [r[1], r[3]]), want);
+  assert.deepEqual(got.map((r) => [r[0], r[2]]), want);
   assert.equal(await page.getAttribute(tid('report-chart'), 'data-kind'), 'bar');
   await shot(page, 'browser-reports');
 
