@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { cleanupsAfterAll, freePort, waitFor } from '../desktop/webdriver.mjs';
@@ -167,3 +167,18 @@ export function row(page, text) {
   return page.locator(tid('row'), { hasText: text }).first();
 }
 
+
+/** A password file (the CLI never takes a password on its command line). */
+export function passwordFile(text) {
+  const f = join(tempDir('pw'), 'password');
+  writeFileSync(f, `${text}\n`, { mode: 0o600 });
+  return f;
+}
+
+/** This PC's date `days` ago, `YYYY-MM-DD` (local, as a page counts "today"). */
+export function daysAgo(days) {
+  const d = new Date();
+  d.setDate(d.getDate() - days);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}

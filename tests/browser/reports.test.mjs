@@ -11,21 +11,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../desktop/webdriver.mjs';
-import { cli, openBrowser, pair, shot, startMaster, tempDir, tid, withShots } from './harness.mjs';
+import { cli, daysAgo, openBrowser, pair, passwordFile, shot, startMaster, tempDir, tid, withShots } from './harness.mjs';
 
-function passwordFile(text) {
-  const f = join(tempDir('pw'), 'password');
-  writeFileSync(f, `${text}\n`, { mode: 0o600 });
-  return f;
-}
 
-/** This PC's date `days` ago, `YYYY-MM-DD` (local, as the page counts it). */
-function daysAgo(days) {
-  const d = new Date();
-  d.setDate(d.getDate() - days);
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
 
 const round2 = (v) => Math.round(v * 100) / 100;
 

@@ -325,5 +325,9 @@ fn reports_through_a_slave_match_the_sums_by_hand_and_roles_are_enforced() {
         &call(c.path(), "lin", &["report", "--builtin", "top_products"]),
         "the role Lines may not read Product",
     );
-    ok(&call(c.path(), "lin", &["report", "--builtin", "sales_by_month"]));
+    ok(&call(
+        c.path(),
+        "lin",
+        &["report", "--builtin", "sales_by_month"],
+    ));
 }

@@ -46,7 +46,10 @@ fn fill(dir: &std::path::Path, lines: usize) {
             let date = format!("{y}-{:02}-{:02}", 1 + rest / 31 % 12, 1 + rest % 28);
             let mut total = 0.0;
             for i in 0..LINES_PER_SALE {
-                let (q, p) = ((1 + (s + i) % 7) as f64, ((s * 7 + i * 13) % 5000) as f64 / 100.0);
+                let (q, p) = (
+                    (1 + (s + i) % 7) as f64,
+                    ((s * 7 + i * 13) % 5000) as f64 / 100.0,
+                );
                 total += q * p;
                 line.execute(params![
                     format!("l{s:08}-{i}"),
@@ -75,7 +78,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     fill(dir.path(), lines);
-    println!("filled {lines} Sale Lines in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "filled {lines} Sale Lines in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let store = Store::open(dir.path()).expect("open store");
     let db = LocalDb::new(store.clone(), "bench");
@@ -92,7 +98,9 @@ fn main() {
 
     let run_op = || {
         let t = Instant::now();
-        let v = rt.block_on(db.run(Op::Report(spec.clone()))).expect("report");
+        let v = rt
+            .block_on(db.run(Op::Report(spec.clone())))
+            .expect("report");
         let r: ReportResult = serde_json::from_value(v).unwrap();
         (t.elapsed(), r)
     };
