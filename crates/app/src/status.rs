@@ -64,9 +64,14 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Pairing {
+    /// The master's pairing URL, with the code when there is one to show.
     pub url: String,
-    /// Grouped for reading aloud: `ABCD-2345`.
-    pub code: String,
+    /// Grouped for reading aloud: `ABCD-2345`. `None`: this master has no
+    /// code to show (the current one was made by `outpost pair`, which
+    /// alone shows it, or was retired by a revocation); "New code" makes
+    /// one here.
+    pub code: Option<String>,
+    /// When the code expires (seconds since the epoch; 0 without a code).
     pub expires: u64,
     pub minutes_left: u64,
     pub qr_svg: String,

@@ -400,3 +400,49 @@ async fn a_desktop_master_serves_the_web_ui_to_browsers() {
     assert_eq!(body["fingerprint"], app.status().await.device_id.as_str());
     app.master_disable(true).await.unwrap();
 }
+
+/// The window shows the code its master made; a code made by `outpost pair`
+/// (another process: the database keeps only its key) is shown by that
+/// command alone, and "New code" makes one the window can show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_shows_only_a_code_its_master_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).await.unwrap();
+    app.master_enable("Hotan depot", Some(free_port()), None)
+        .await
+        .unwrap();
+    let first = app.pairing_info().await.unwrap();
+    let code = first.code.clone().expect("the code made at start");
+    assert!(
+        first.url.ends_with(&format!("code={code}")),
+        "{}",
+        first.url
+    );
+
+    // `outpost pair` makes another, with the office database only.
+    let store = outpost_store::Store::open(dir.path()).unwrap();
+    let url = outpost_node::pairing_state::stored_url(&store)
+        .unwrap()
+        .unwrap();
+    let elsewhere = outpost_node::pairing_state::renew(&store, &url.fingerprint, 10).unwrap();
+    store.close();
+    let shown = app.pairing_info().await.unwrap();
+    assert_eq!(shown.code, None, "the window cannot know that code");
+    assert!(!shown.url.contains("code="), "{}", shown.url);
+    assert!(
+        !shown
+            .url
+            .contains(&outpost_link::pairing::display_code(&elsewhere.code)),
+        "{}",
+        shown.url
+    );
+
+    // "New code": made here, shown here, and it is the URL's.
+    let renewed = app.pairing_renew().await.unwrap();
+    let code = renewed.code.clone().expect("a new code");
+    assert_ne!(code.replace('-', ""), elsewhere.code);
+    assert_eq!(app.pairing_info().await.unwrap().code, Some(code.clone()));
+    assert!(renewed.url.ends_with(&format!("code={code}")));
+    assert_eq!(renewed.minutes_left, 10);
+    app.shutdown().await;
+}

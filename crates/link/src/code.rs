@@ -7,23 +7,24 @@
 //! every symbol is equally likely. People may type `O` for `0`, `I` or `L`
 //! for `1` and `U` for `V`: the look-alikes the alphabet leaves out.
 //!
-//! Both proofs come from one derivation, salted with both fingerprints so
-//! they are bound to this slave and this master:
+//! Both proofs come from one key, derived from the code and salted with
+//! the master's fingerprint; each proof is then bound to this slave and
+//! this master:
 //!
 //! ```text
-//! K            = PBKDF2-HMAC-SHA256(code, "outpost-pairing-v1:" + slave_fp + ":" + master_fp,
-//!                                   50_000 rounds, 64 bytes)
-//! slave proof  = hex(K[0..32])                              (hello.proof)
-//! master proof = hex(HMAC-SHA256(K[32..64],
-//!                  "outpost-master-proof-v1:" + slave_fp + ":" + master_fp))  (offer.proof)
+//! K            = PBKDF2-HMAC-SHA256(code, "outpost-pairing-v2:" + master_fp, 50_000 rounds, 32 bytes)
+//! slave proof  = hex(HMAC-SHA256(K, "outpost-slave-proof-v2:" + slave_fp + ":" + master_fp))   (hello.proof)
+//! master proof = hex(HMAC-SHA256(K, "outpost-master-proof-v2:" + slave_fp + ":" + master_fp))  (offer.proof)
 //! ```
 //!
-//! `K[0..32]` is PBKDF2's first block, the very value slaves sent before
-//! the master proved anything (the wire format of `hello` is unchanged).
-//! `K[32..64]` is the second block: a listener who saw the slave's proof
-//! learns nothing of it, so a PC that announces the office's name but does
-//! not know the code cannot make the master proof, and a slave pairing by
-//! code refuses its offer.
+//! The master keeps only `K` ([`PairingKey`]), never the code: it derives
+//! `K` once when it makes a code and stores it, and checks every slave's
+//! proof, and makes its own, with `K` alone. A slave derives `K` from the
+//! code it was given. The two labels keep the proofs apart: a listener who
+//! saw the slave's proof learns nothing of the master's, so a PC that
+//! announces the office's name but does not know the code (or its key)
+//! cannot make the master proof, and a slave pairing by code refuses its
+//! offer.
 
 use std::fmt;
 
@@ -34,13 +35,15 @@ use subtle::ConstantTimeEq;
 pub const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols in a code (5 bits each: 40 bits), shown as two groups of four.
 pub const CODE_LEN: usize = 8;
-/// PBKDF2 rounds of the code derivation: a slave makes one per pairing,
-/// while someone who sniffed a proof off the LAN would need about 2^40 of
+/// PBKDF2 rounds of the code derivation: a slave makes one per pairing and
+/// the master one per code, while someone who sniffed a proof off the LAN
+/// (or read the key from the office database) would need about 2^40 of
 /// them to find the code, far beyond the code's ten minutes.
 pub const PROOF_ROUNDS: u32 = 50_000;
 
-const SALT_LABEL: &str = "outpost-pairing-v1";
-const MASTER_LABEL: &str = "outpost-master-proof-v1";
+const KEY_LABEL: &str = "outpost-pairing-v2";
+const SLAVE_LABEL: &str = "outpost-slave-proof-v2";
+const MASTER_LABEL: &str = "outpost-master-proof-v2";
 
 /// A fresh random pairing code (stored without separators).
 pub fn new_code() -> String {
@@ -80,11 +83,63 @@ pub fn display_code(code: &str) -> String {
     }
 }
 
-/// What one code derivation gives both sides (see the module doc). Its
-/// `Debug` shows no key material.
+/// The key derived from a pairing code for one master (see the module
+/// doc): what the master stores instead of the code. Its `Debug` shows
+/// nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairingKey([u8; 32]);
+
+impl fmt::Debug for PairingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PairingKey(..)")
+    }
+}
+
+impl PairingKey {
+    /// Derives the key of `code` for the master at `master_fp` (a
+    /// deliberately slow hash: run it off the async runtime).
+    pub fn derive(code: &str, master_fp: &str) -> PairingKey {
+        let salt = format!("{KEY_LABEL}:{}", master_fp.to_ascii_lowercase());
+        let mut k = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+            normalize_code(code).as_bytes(),
+            salt.as_bytes(),
+            PROOF_ROUNDS,
+            &mut k,
+        );
+        PairingKey(k)
+    }
+
+    /// The key as 64 hex digits, for storing.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// A stored key; `None` when `s` is not 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<PairingKey> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut k = [0u8; 32];
+        for (i, byte) in k.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(PairingKey(k))
+    }
+
+    fn proof(&self, label: &str, slave_fp: &str, master_fp: &str) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(format!("{label}:{slave_fp}:{master_fp}").as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+}
+
+/// Both proofs of one code, for one slave and one master (see the module
+/// doc). Its `Debug` shows no key material.
 pub struct CodeKeys {
+    key: PairingKey,
     slave_proof: String,
-    master_key: [u8; 32],
     slave_fp: String,
     master_fp: String,
 }
@@ -99,24 +154,23 @@ impl fmt::Debug for CodeKeys {
 }
 
 impl CodeKeys {
-    /// Derives both proofs of `code` for this slave and this master (a
+    /// The slave's side: derives the key of `code` and both proofs (a
     /// deliberately slow hash: run it off the async runtime).
     pub fn derive(code: &str, slave_fp: &str, master_fp: &str) -> CodeKeys {
-        let salt = format!("{SALT_LABEL}:{slave_fp}:{master_fp}");
-        let mut k = [0u8; 64];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-            normalize_code(code).as_bytes(),
-            salt.as_bytes(),
-            PROOF_ROUNDS,
-            &mut k,
+        CodeKeys::from_key(PairingKey::derive(code, master_fp), slave_fp, master_fp)
+    }
+
+    /// The master's side: both proofs from the stored key (two HMACs).
+    pub fn from_key(key: PairingKey, slave_fp: &str, master_fp: &str) -> CodeKeys {
+        let (slave_fp, master_fp) = (
+            slave_fp.to_ascii_lowercase(),
+            master_fp.to_ascii_lowercase(),
         );
-        let mut master_key = [0u8; 32];
-        master_key.copy_from_slice(&k[32..]);
         CodeKeys {
-            slave_proof: hex(&k[..32]),
-            master_key,
-            slave_fp: slave_fp.to_string(),
-            master_fp: master_fp.to_string(),
+            slave_proof: key.proof(SLAVE_LABEL, &slave_fp, &master_fp),
+            key,
+            slave_fp,
+            master_fp,
         }
     }
 
@@ -127,10 +181,8 @@ impl CodeKeys {
 
     /// What the master sends with its offer: it knows the code too.
     pub fn master_proof(&self) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.master_key)
-            .expect("HMAC takes a key of any length");
-        mac.update(format!("{MASTER_LABEL}:{}:{}", self.slave_fp, self.master_fp).as_bytes());
-        hex(&mac.finalize().into_bytes())
+        self.key
+            .proof(MASTER_LABEL, &self.slave_fp, &self.master_fp)
     }
 
     /// Whether `given` is the slave's proof (compared in constant time).
@@ -175,20 +227,53 @@ mod tests {
     use super::*;
 
     /// The same vector is pinned in the browser's pairing
-    /// (`ui/src/lib/rtc/rtc.test.ts`): both make the same proofs.
+    /// (`ui/src/lib/rtc/rtc.test.ts`): both make the same proofs (checked
+    /// once more with Python's `hashlib.pbkdf2_hmac` and `hmac`).
     #[test]
     fn the_code_proofs_match_the_browser() {
         assert_eq!(normalize_code("k0lo-1ixz"), "K01011XZ");
         let (s, m) = ("a".repeat(64), "0123456789abcdef".repeat(4));
         let keys = CodeKeys::derive("k0lo-1ixz", &s, &m);
         assert_eq!(
+            PairingKey::derive("k0lo-1ixz", &m).to_hex(),
+            "e52bc4e44f2ec3ed68d7b3896b739e03c20f97cd8ba8df804ec8518f04c64f96"
+        );
+        assert_eq!(
             keys.slave_proof(),
-            "44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a"
+            "df54f2d379bcc42b8a2fdb95bffc291595ee9c420fa620cba1a294adc8a0b2ad"
         );
         assert_eq!(
             keys.master_proof(),
-            "0a2372e887542100c810e69f6979feb909b64926cdd3fa39aeadb793afc95959"
+            "df28f5e021b6822e3f13880a002a3e933de08696d6cc2f46e6f5606dab2f4798"
         );
+    }
+
+    #[test]
+    fn the_master_proves_and_checks_with_the_key_alone() {
+        let (s, m) = ("aa".repeat(32), "bb".repeat(32));
+        let slave = CodeKeys::derive("ABCD-2345", &s, &m);
+        let stored = PairingKey::derive("abcd2345", &m).to_hex();
+        assert!(!stored.contains("ABCD2345") && !stored.to_uppercase().contains("ABCD2345"));
+        let key = PairingKey::from_hex(&stored).expect("a stored key reads back");
+        let master = CodeKeys::from_key(key.clone(), &s, &m);
+        assert!(master.is_slave_proof(slave.slave_proof()));
+        assert!(slave.is_master_proof(&master.master_proof()));
+        // The key is the master's: another master's salt gives another key.
+        assert_ne!(key, PairingKey::derive("abcd2345", &"cc".repeat(32)));
+        // Fingerprints in either case are the same devices.
+        let upper = CodeKeys::from_key(key.clone(), &s.to_uppercase(), &m.to_uppercase());
+        assert!(upper.is_slave_proof(slave.slave_proof()));
+        // What is not a key is refused.
+        for bad in [
+            "",
+            "abc",
+            &"zz".repeat(32),
+            &"a".repeat(63),
+            &"é".repeat(32),
+        ] {
+            assert!(PairingKey::from_hex(bad).is_none(), "{bad}");
+        }
+        assert_eq!(format!("{key:?}"), "PairingKey(..)");
     }
 
     #[test]

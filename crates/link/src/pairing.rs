@@ -10,6 +10,7 @@ use std::fmt;
 
 pub use crate::code::{
     code_proof, codes_match, constant_time_eq, display_code, new_code, normalize_code, CodeKeys,
+    PairingKey,
 };
 use crate::error::LinkError;
 use crate::identity::normalize_fingerprint;

@@ -1,10 +1,18 @@
-//! The master's pairing code: kept in the office database (`_meta`) so the
-//! running master and `outpost pair` (another process) share it. A code is
-//! good for several PCs until it expires; a PC that tries too many wrong
-//! codes is stopped by the master (per device and address, in
+//! The master's pairing code, as the office database keeps it (`_meta`), so
+//! the running master and `outpost pair` (another process) share it.
+//!
+//! The database holds only the code's key and its expiry
+//! (`pairing_key` = `EXPIRES:HEX`, see [`PairingKey`]), never the code: the
+//! key is derived from the code salted with the master's fingerprint, and
+//! both proofs of a pairing are made with it. The code itself is shown by
+//! whoever made it (the master's console or window, or `outpost pair`) and
+//! kept only in that process's memory.
+//!
+//! A code is good for several PCs until it expires; a PC that tries too
+//! many wrong codes is stopped by the master (per device and address, in
 //! `master::admit`), not the code for everyone.
 
-use outpost_link::pairing::{new_code, CodeKeys, PairingUrl};
+use outpost_link::pairing::{new_code, CodeKeys, PairingKey, PairingUrl};
 use outpost_store::Store;
 
 /// Minutes a fresh pairing code stays valid, unless configured.
@@ -13,8 +21,11 @@ pub const DEFAULT_CODE_MINUTES: u64 = 10;
 /// pairing the PCs in front of someone, not a standing password.
 pub const MAX_CODE_MINUTES: u64 = 24 * 60;
 
-const KEY_CODE: &str = "pairing_code";
-const KEY_EXPIRES: &str = "pairing_expires";
+/// The current code's key and expiry, in one row (read and written whole).
+const KEY_PAIRING: &str = "pairing_key";
+/// Where versions before the key kept the code in plain text, and its
+/// expiry: removed when a code is made.
+const OLD_KEYS: [&str; 2] = ["pairing_code", "pairing_expires"];
 const KEY_URL: &str = "pairing_url";
 
 fn now_secs() -> u64 {
@@ -24,14 +35,68 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Makes a new code valid for `minutes`, stores it and returns it with its
-/// expiry (seconds since the epoch).
-pub fn renew(store: &Store, minutes: u64) -> outpost_store::Result<(String, u64)> {
+/// A code this process made: the code (for showing, never stored), its
+/// expiry (seconds since the epoch) and which stored code it is
+/// ([`code_tag`]). Its `Debug` hides the code.
+#[derive(Clone)]
+pub struct MadeCode {
+    pub code: String,
+    pub expires: u64,
+    tag: String,
+}
+
+impl std::fmt::Debug for MadeCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MadeCode")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MadeCode {
+    /// Whether this is still the office's current code (no newer one was
+    /// made, by `outpost pair` or here, and none was retired since).
+    pub fn is_current(&self, store: &Store) -> outpost_store::Result<bool> {
+        Ok(code_tag(store)? == self.tag)
+    }
+}
+
+/// The stored key and expiry (none: no code was ever made, or the row is
+/// not one this version wrote).
+fn stored(store: &Store) -> outpost_store::Result<Option<(u64, PairingKey)>> {
+    Ok(store.meta(KEY_PAIRING)?.and_then(|v| parse(&v)))
+}
+
+fn parse(value: &str) -> Option<(u64, PairingKey)> {
+    let (expires, key) = value.split_once(':')?;
+    Some((expires.parse().ok()?, PairingKey::from_hex(key)?))
+}
+
+fn tag_of(value: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Makes a new code for the master at `master_fp`, valid for `minutes`,
+/// and stores its key (a deliberately slow hash: call it off the async
+/// runtime). The code is in the answer only.
+pub fn renew(store: &Store, master_fp: &str, minutes: u64) -> outpost_store::Result<MadeCode> {
     let code = new_code();
     let expires = now_secs() + minutes * 60;
-    store.set_meta(KEY_CODE, &code)?;
-    store.set_meta(KEY_EXPIRES, &expires.to_string())?;
-    Ok((code, expires))
+    let value = format!(
+        "{expires}:{}",
+        PairingKey::derive(&code, master_fp).to_hex()
+    );
+    store.set_meta(KEY_PAIRING, &value)?;
+    for old in OLD_KEYS {
+        store.delete_meta(old)?;
+    }
+    Ok(MadeCode {
+        code,
+        expires,
+        tag: tag_of(&value),
+    })
 }
 
 /// Whether `minutes` is a lifetime a code may be given (0: the code has
@@ -48,14 +113,11 @@ pub fn check_code_minutes(minutes: u64) -> Result<(), String> {
 }
 
 /// Which code is current, as a tag that changes with every new code
-/// (here or from `outpost pair`) and does not reveal it: the master's
-/// counts of tries are for one code.
+/// (here or from `outpost pair`) and with its retirement, and reveals
+/// nothing of it: the master's counts of tries are for one code, and a
+/// window shows the code it made only while it is current.
 pub fn code_tag(store: &Store) -> outpost_store::Result<String> {
-    use sha2::Digest;
-    let code = store.meta(KEY_CODE)?.unwrap_or_default();
-    let expires = store.meta(KEY_EXPIRES)?.unwrap_or_default();
-    let digest = sha2::Sha256::digest(format!("{expires}:{code}").as_bytes());
-    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    Ok(tag_of(&store.meta(KEY_PAIRING)?.unwrap_or_default()))
 }
 
 /// Revokes a device and retires the current code: the code on the master's
@@ -67,9 +129,12 @@ pub fn revoke(store: &Store, id: &str) -> outpost_store::Result<outpost_store::d
     Ok(device)
 }
 
-/// Retires the current code (a revocation).
+/// Retires the current code (a revocation): its key stays, expired.
 pub fn retire(store: &Store) -> outpost_store::Result<()> {
-    store.set_meta(KEY_EXPIRES, "0")
+    match stored(store)? {
+        Some((_, key)) => store.set_meta(KEY_PAIRING, &format!("0:{}", key.to_hex())),
+        None => Ok(()),
+    }
 }
 
 /// What a slave's proof of the code came to.
@@ -94,23 +159,18 @@ impl std::fmt::Debug for CodeCheck {
 }
 
 /// Checks a slave's proof of the code (see `CodeKeys`) against the
-/// current code, for this slave and this master (a deliberately slow hash:
-/// the caller runs it off the runtime, a few at a time).
+/// current code's key, for this slave and this master (two HMACs: the
+/// slow part was done when the code was made).
 pub fn check(
     store: &Store,
     proof: &str,
     slave_fp: &str,
     master_fp: &str,
 ) -> outpost_store::Result<CodeCheck> {
-    let code = store.meta(KEY_CODE)?.unwrap_or_default();
-    let expires: u64 = store
-        .meta(KEY_EXPIRES)?
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
-    if code.is_empty() {
+    let Some((expires, key)) = stored(store)? else {
         return Ok(CodeCheck::Wrong);
-    }
-    let keys = CodeKeys::derive(&code, slave_fp, master_fp);
+    };
+    let keys = CodeKeys::from_key(key, slave_fp, master_fp);
     if !keys.is_slave_proof(proof) {
         return Ok(CodeCheck::Wrong);
     }
@@ -135,13 +195,6 @@ pub fn store_url(store: &Store, url: &PairingUrl) -> outpost_store::Result<()> {
     store.set_meta(KEY_URL, &u.to_string())
 }
 
-/// The current code and its expiry, if any.
-pub fn current(store: &Store) -> outpost_store::Result<Option<(String, u64)>> {
-    let code = store.meta(KEY_CODE)?;
-    let expires = store.meta(KEY_EXPIRES)?.and_then(|e| e.parse().ok());
-    Ok(code.zip(expires))
-}
-
 /// Minutes left before `expires` (0 when past).
 pub fn minutes_left(expires: u64) -> u64 {
     expires.saturating_sub(now_secs()).div_ceil(60)
@@ -159,5 +212,50 @@ mod tests {
         let e = check_code_minutes(MAX_CODE_MINUTES + 1).unwrap_err();
         assert!(e.contains("at most 1440 minutes"), "{e}");
         assert!(check_code_minutes(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn the_database_keeps_the_code_s_key_and_the_maker_knows_it_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (slave, master) = ("aa".repeat(32), "bb".repeat(32));
+        // What a version before the key left behind goes with the first code.
+        store.set_meta("pairing_code", "K01011XZ").unwrap();
+        store.set_meta("pairing_expires", "99").unwrap();
+        let made = renew(&store, &master, 10).unwrap();
+        for old in OLD_KEYS {
+            assert_eq!(store.meta(old).unwrap(), None, "{old}");
+        }
+        let row = store.meta(KEY_PAIRING).unwrap().unwrap();
+        assert!(!row.to_uppercase().contains(&made.code), "{row}");
+        assert!(!format!("{made:?}").contains(&made.code));
+        assert!(made.is_current(&store).unwrap());
+        // The slave's proof of the code checks against the key alone.
+        let proof = outpost_link::pairing::code_proof(&made.code, &slave, &master);
+        let Ok(CodeCheck::Ok { master_proof }) = check(&store, &proof, &slave, &master) else {
+            panic!("the right code is accepted");
+        };
+        assert!(CodeKeys::derive(&made.code, &slave, &master).is_master_proof(&master_proof));
+        let wrong = outpost_link::pairing::code_proof("ABCD2345", &slave, &master);
+        assert_eq!(
+            check(&store, &wrong, &slave, &master).unwrap(),
+            CodeCheck::Wrong
+        );
+        // Retired (a revocation): expired, and no longer the one to show.
+        retire(&store).unwrap();
+        assert_eq!(
+            check(&store, &proof, &slave, &master).unwrap(),
+            CodeCheck::Expired
+        );
+        assert!(!made.is_current(&store).unwrap());
+        // Another code (`outpost pair`): the old one is not current either.
+        let next = renew(&store, &master, 10).unwrap();
+        assert!(next.is_current(&store).unwrap());
+        assert_ne!(next.code, made.code);
+        assert_eq!(
+            check(&store, &proof, &slave, &master).unwrap(),
+            CodeCheck::Wrong
+        );
+        store.close();
     }
 }

@@ -171,6 +171,20 @@ impl Store {
             Ok(())
         })
     }
+
+    /// Removes a setting (none: nothing to do).
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        if key == crate::repl::REPL_SEQ_KEY {
+            return Err(StoreError::BadRequest(format!(
+                "{key} is kept by the office database itself and cannot be removed"
+            )));
+        }
+        let key = key.to_string();
+        self.with_admin(move |c| {
+            c.execute("DELETE FROM _meta WHERE key = ?", [key])?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::people::{self, FirstManager};
+use outpost_node::pairing_state::MadeCode;
 use outpost_node::standby;
 
 impl App {
@@ -155,6 +156,15 @@ impl App {
         }
     }
 
+    /// The running master (for calls that wait: the mode's lock is not
+    /// held meanwhile).
+    async fn master(&self) -> Result<Arc<Master>, AppError> {
+        match &*self.inner.mode.lock().await {
+            Mode::Master { master, .. } => Ok(master.clone()),
+            _ => Err(AppError::NotMaster),
+        }
+    }
+
     pub(super) async fn with_master<T>(
         &self,
         f: impl FnOnce(&Master) -> Result<T, AppError>,
@@ -165,26 +175,22 @@ impl App {
         }
     }
 
-    /// The pairing URL with the current code, and its QR code.
+    /// The pairing URL with the code this master made, and its QR code;
+    /// without a code when the current one was made by `outpost pair` (it
+    /// is shown there only: the database keeps no code) or was retired.
     pub async fn pairing_info(&self) -> Result<Pairing, AppError> {
-        self.with_master(|master| {
-            let store = master.store();
-            let (code, expires) = pairing_state::current(store)?.unwrap_or_default();
-            pairing(master, code, expires)
-        })
-        .await
+        self.with_master(|master| pairing(master, master.shown_code()?))
+            .await
     }
 
-    /// A new pairing code; the old one stops working.
+    /// A new pairing code, made here and shown here; the old one stops
+    /// working.
     pub async fn pairing_renew(&self) -> Result<Pairing, AppError> {
         self.admin(AdminRight::Devices).await?;
-        self.with_master(|master| {
-            let minutes = pairing_state::DEFAULT_CODE_MINUTES;
-            let (code, expires) = pairing_state::renew(master.store(), minutes)?;
-            tracing::info!("new pairing code made from the window");
-            pairing(master, code, expires)
-        })
-        .await
+        let master = self.master().await?;
+        let made = master.new_code(pairing_state::DEFAULT_CODE_MINUTES).await?;
+        tracing::info!("new pairing code made from the window");
+        pairing(&master, Some(made))
     }
 
     /// Every device that ever paired, connected ones first.
@@ -227,14 +233,15 @@ impl App {
     }
 }
 
-fn pairing(master: &Master, code: String, expires: u64) -> Result<Pairing, AppError> {
+fn pairing(master: &Master, made: Option<MadeCode>) -> Result<Pairing, AppError> {
     let mut url = master.pairing_url().clone();
-    url.code = (!code.is_empty()).then(|| code.clone());
+    url.code = made.as_ref().map(|m| m.code.clone());
     let text = url.to_string();
+    let expires = made.as_ref().map_or(0, |m| m.expires);
     Ok(Pairing {
         qr_svg: qr::svg(&text)?,
         url: text,
-        code: display_code(&code),
+        code: made.map(|m| display_code(&m.code)),
         expires,
         minutes_left: pairing_state::minutes_left(expires),
         browser_url: master.browser_url(),

@@ -1,6 +1,7 @@
 //! `outpost pair`: a new pairing code for the master whose data folder this
-//! is. The running master reads the code from the office database, so no
-//! restart is needed.
+//! is. The running master reads the code's key from the office database,
+//! so no restart is needed; the code itself is printed here only (the
+//! database keeps no code, and the master's screen cannot show it).
 
 use std::path::PathBuf;
 
@@ -16,10 +17,10 @@ pub fn run(dir: PathBuf, minutes: u64) -> Result<(), CliError> {
         .ok_or_else(|| {
             anyhow!("this master has not been started yet; start it with `outpost master`")
         })?;
-    let (code, expires) =
-        pairing_state::renew(&store, minutes).context("cannot store the new code")?;
+    let made = pairing_state::renew(&store, &url.fingerprint, minutes)
+        .context("cannot store the new code")?;
     store.close();
-    url.code = Some(code);
-    super::master::print_pairing(&url, expires);
+    url.code = Some(made.code);
+    super::master::print_pairing(&url, made.expires);
     Ok(())
 }

@@ -8,8 +8,9 @@
 //! connections at once (a flood from one PC leaves the master's other
 //! slots to everyone else); wrong codes are counted per device and per
 //! address against the current code, so one PC that guesses is stopped
-//! without retiring the code for the others; and the code's slow hash runs
-//! [`MAX_PROOF_CHECKS`] at a time.
+//! without retiring the code for the others. Checking a proof costs two
+//! HMACs: the code's slow hash was run once, when the code was made (the
+//! master keeps only its key, see `pairing_state`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,7 +18,6 @@ use std::sync::{Arc, Mutex};
 
 use outpost_link::{Admission, SlaveHello};
 use outpost_store::Store;
-use tokio::sync::Semaphore;
 
 use super::Shared;
 use crate::pairing_state::{self, CodeCheck};
@@ -30,14 +30,11 @@ pub(super) const MAX_TRIES_PER_DEVICE: u32 = 5;
 /// Pairing codes one address may try against the current code (a PC can
 /// make itself new device ids at will).
 pub(super) const MAX_TRIES_PER_ADDRESS: u32 = 10;
-/// Code proofs checked at once (each is 100,000 rounds of HMAC).
-pub(super) const MAX_PROOF_CHECKS: usize = 2;
 
 /// The master's gates for devices not yet trusted; one per master.
 pub(super) struct Gates {
     per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
     tries: Mutex<Tries>,
-    pub(super) proofs: Semaphore,
 }
 
 /// A connection counted against its address until dropped.
@@ -64,7 +61,7 @@ impl Drop for AddressSlot {
 /// Codes tried against the current code, by device and by address.
 #[derive(Default)]
 struct Tries {
-    /// Which code the counts are for (its expiry and a digest of it): a
+    /// Which code the counts are for (a digest of its key and expiry): a
     /// new code, here or from `outpost pair`, starts them again.
     code: String,
     by_device: HashMap<String, u32>,
@@ -76,7 +73,6 @@ impl Gates {
         Gates {
             per_address: Arc::new(Mutex::new(HashMap::new())),
             tries: Mutex::new(Tries::default()),
-            proofs: Semaphore::new(MAX_PROOF_CHECKS),
         }
     }
 
@@ -169,7 +165,7 @@ fn refuse(code: &str, message: String) -> Admission {
 /// without a code is let in; one with a code has it checked (the master's
 /// proof goes back when it is right, so a page that forgot its pairing
 /// can pair again). Runs on a blocking
-/// thread (store reads; the code's slow hash).
+/// thread (store reads).
 pub(super) fn admit(shared: &Shared, gates: &Gates, hello: &SlaveHello, ip: IpAddr) -> Admission {
     admit_inner(shared, gates, hello, ip).unwrap_or_else(|refusal| refusal)
 }

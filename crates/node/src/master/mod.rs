@@ -113,7 +113,9 @@ pub struct Master {
     shared: Arc<Shared>,
     addr: SocketAddr,
     url: PairingUrl,
-    code_expires: u64,
+    /// The last code this master made (at start, or [`Master::new_code`]),
+    /// in memory only: the database holds its key.
+    code: Mutex<pairing_state::MadeCode>,
     /// Whether the office's LAN name was announced at start.
     announced: bool,
     stop: watch::Sender<bool>,
@@ -162,13 +164,22 @@ impl Master {
                 source,
             })?;
         let addr = listener.local_addr()?;
-        let (code, code_expires) = pairing_state::renew(&store, config.code_minutes)?;
+        let code = {
+            let (store, fp, minutes) = (
+                store.clone(),
+                identity.fingerprint().to_string(),
+                config.code_minutes,
+            );
+            tokio::task::spawn_blocking(move || pairing_state::renew(&store, &fp, minutes))
+                .await
+                .map_err(|e| NodeError::Config(format!("cannot make a pairing code: {e}")))??
+        };
         let url = PairingUrl {
             host: advertised_host(addr.ip()),
             port: addr.port(),
             name: name.clone(),
             fingerprint: identity.fingerprint().to_string(),
-            code: Some(code),
+            code: Some(code.code.clone()),
         };
         pairing_state::store_url(&store, &url)?;
         store.set_meta("master_name", &name)?;
@@ -239,7 +250,7 @@ impl Master {
             shared,
             addr,
             url,
-            code_expires,
+            code: Mutex::new(code),
             announced,
             stop,
             tasks,
@@ -278,8 +289,31 @@ impl Master {
         })
     }
 
+    /// When the code made at start expires (seconds since the epoch).
     pub fn code_expires(&self) -> u64 {
-        self.code_expires
+        self.code.lock().unwrap_or_else(|e| e.into_inner()).expires
+    }
+
+    /// Makes a new pairing code valid for `minutes` (the previous one stops
+    /// working) and keeps it to show ([`Master::shown_code`]).
+    pub async fn new_code(&self, minutes: u64) -> Result<pairing_state::MadeCode> {
+        pairing_state::check_code_minutes(minutes).map_err(NodeError::Config)?;
+        let store = self.store().clone();
+        let fp = self.fingerprint().to_string();
+        let made = tokio::task::spawn_blocking(move || pairing_state::renew(&store, &fp, minutes))
+            .await
+            .map_err(|e| NodeError::Config(format!("cannot make a pairing code: {e}")))??;
+        *self.code.lock().unwrap_or_else(|e| e.into_inner()) = made.clone();
+        Ok(made)
+    }
+
+    /// The code this master made, while it is still the office's current
+    /// one; `None` when a newer code was made by `outpost pair` (shown by
+    /// that command only: the database keeps no code) or the code was
+    /// retired by a revocation.
+    pub fn shown_code(&self) -> Result<Option<pairing_state::MadeCode>> {
+        let made = self.code.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(made.is_current(self.store())?.then_some(made))
     }
 
     pub fn local_addr(&self) -> SocketAddr {

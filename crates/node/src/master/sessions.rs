@@ -117,12 +117,6 @@ async fn handshake(
         &shared.config.rtc,
         &shared.config.name,
         move |hello| async move {
-            // The code proof is a deliberately slow hash: off the runtime,
-            // a few at a time.
-            let _turn = match hello.proof {
-                Some(_) => admit_gates.proofs.acquire().await.ok(),
-                None => None,
-            };
             let gates = admit_gates.clone();
             let admission = tokio::task::spawn_blocking(move || {
                 admit(&admit_shared, &gates, &hello, peer.ip())

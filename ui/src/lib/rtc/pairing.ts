@@ -57,11 +57,11 @@ export function sdpFingerprintMismatch(sdp: string, expected: string): string | 
 /** Both proofs of a code for one slave and one master (see
  * crates/link/src/code.rs):
  *
- *   K            = PBKDF2-HMAC-SHA256(code, "outpost-pairing-v1:" + slave + ":" + master, 50 000, 64 bytes)
- *   proof        = hex(K[0..32])                                 sent in hello
- *   masterProof  = hex(HMAC-SHA256(K[32..64], "outpost-master-proof-v1:" + slave + ":" + master))
- *                                                                expected in the offer
+ *   K            = PBKDF2-HMAC-SHA256(code, "outpost-pairing-v2:" + master, 50 000, 32 bytes)
+ *   proof        = hex(HMAC-SHA256(K, "outpost-slave-proof-v2:" + slave + ":" + master))   sent in hello
+ *   masterProof  = hex(HMAC-SHA256(K, "outpost-master-proof-v2:" + slave + ":" + master))  expected in the offer
  *
+ * The master keeps only K (never the code) and proves with it.
  * Computed in script (@noble/hashes), not WebCrypto: a page opened at the
  * master's plain `http://` LAN address is not a secure context, and
  * browsers give such a page no `crypto.subtle`. */
@@ -72,12 +72,14 @@ export interface CodeKeys {
 
 export async function codeKeys(code: string, slaveFp: string, masterFp: string): Promise<CodeKeys> {
   const enc = new TextEncoder();
-  const k = await pbkdf2Async(sha256, enc.encode(normalizeCode(code)), enc.encode(`outpost-pairing-v1:${slaveFp}:${masterFp}`), {
+  const [slave, master] = [slaveFp.toLowerCase(), masterFp.toLowerCase()];
+  const k = await pbkdf2Async(sha256, enc.encode(normalizeCode(code)), enc.encode(`outpost-pairing-v2:${master}`), {
     c: PROOF_ROUNDS,
-    dkLen: 64,
+    dkLen: 32,
   });
-  const mac = hmac(sha256, k.slice(32), enc.encode(`outpost-master-proof-v1:${slaveFp}:${masterFp}`));
-  return { proof: hex(k.slice(0, 32)), masterProof: hex(mac) };
+  const proof = hmac(sha256, k, enc.encode(`outpost-slave-proof-v2:${slave}:${master}`));
+  const masterProof = hmac(sha256, k, enc.encode(`outpost-master-proof-v2:${slave}:${master}`));
+  return { proof: hex(proof), masterProof: hex(masterProof) };
 }
 
 /** What a slave sends instead of the pairing code. */

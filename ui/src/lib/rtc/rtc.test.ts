@@ -61,15 +61,15 @@ describe('pairing (as crates/link/src/pairing.rs)', () => {
     expect(normalizeCode('o0-il1-u')).toBe('00111V');
   });
 
-  it('makes the same code proof as the master (vector pinned in pairing.rs too)', async () => {
+  it('makes the same code proof as the master (vector pinned in code.rs too)', async () => {
     const proof = await codeProof('k0lo-1ixz', 'a'.repeat(64), '0123456789abcdef'.repeat(4));
-    expect(proof).toBe('44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a');
+    expect(proof).toBe('df54f2d379bcc42b8a2fdb95bffc291595ee9c420fa620cba1a294adc8a0b2ad');
   });
 
   it('expects the same master proof as the Rust slave (vector pinned in code.rs too)', async () => {
     const keys = await codeKeys('k0lo-1ixz', 'a'.repeat(64), '0123456789abcdef'.repeat(4));
-    expect(keys.proof).toBe('44568416c07866fdceebe44ea511d4196017205f110efd47207896fa7f99083a');
-    expect(keys.masterProof).toBe('0a2372e887542100c810e69f6979feb909b64926cdd3fa39aeadb793afc95959');
+    expect(keys.proof).toBe('df54f2d379bcc42b8a2fdb95bffc291595ee9c420fa620cba1a294adc8a0b2ad');
+    expect(keys.masterProof).toBe('df28f5e021b6822e3f13880a002a3e933de08696d6cc2f46e6f5606dab2f4798');
     expect(masterProofProblem(keys, keys.masterProof)).toBeNull();
     // A rogue without the code: no proof, an echo of ours, another code's.
     expect(masterProofProblem(keys, undefined)).toMatch(/did not prove/);
