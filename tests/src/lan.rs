@@ -80,32 +80,54 @@ impl Lan {
         c
     }
 
-    /// Unplugs PC `i` from the LAN (`up`: plugs it back in); its address
-    /// stays.
-    pub fn plug(&self, i: usize, up: bool) {
+    /// PC `i`'s network interface (its end of the cable).
+    fn interface(&self, i: usize) -> String {
         let id = self.hosts[i]
             .trim_start_matches("op")
             .split('p')
             .next()
             .unwrap_or_default()
             .to_string();
-        let state = if up { "up" } else { "down" };
+        format!("v{id}p{i}")
+    }
+
+    /// Runs `ip -n PC ARGS...` on PC `i`; panics with its words on failure.
+    fn ip_on(&self, i: usize, args: &[&str]) {
         let out = Command::new("ip")
-            .args([
-                "-n",
-                &self.hosts[i],
-                "link",
-                "set",
-                &format!("v{id}p{i}"),
-                state,
-            ])
+            .args(["-n", &self.hosts[i]])
+            .args(args)
             .output()
             .expect("ip runs");
         assert!(
             out.status.success(),
-            "{}",
+            "ip {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Unplugs PC `i` from the LAN (`up`: plugs it back in); its address
+    /// stays.
+    pub fn plug(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.ip_on(i, &["link", "set", &self.interface(i), state]);
+    }
+
+    /// Gives PC `i`'s interface one more address (`cidr`, e.g.
+    /// `198.51.100.7/24`), as a second network on the same cable.
+    pub fn add_address(&self, i: usize, cidr: &str) {
+        self.ip_on(i, &["addr", "add", cidr, "dev", &self.interface(i)]);
+    }
+
+    /// The listening TCP sockets on PC `i` (`ss -ltn`'s local addresses).
+    pub fn listening(&self, i: usize) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[i], "ss", "-ltnH"])
+            .output()
+            .expect("ss runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .collect()
     }
 
     fn cleanup(&self) {

@@ -31,9 +31,12 @@ pub enum Command {
         /// The office's name, e.g. "Kashgar depot"
         #[arg(long)]
         name: String,
-        /// Address to listen on (default: all interfaces)
-        #[arg(long, default_value = "0.0.0.0")]
-        listen: std::net::IpAddr,
+        /// Addresses to listen on, repeated or comma-separated (0.0.0.0 or ::
+        /// for every interface). Default: the LAN interfaces only (loopback,
+        /// private and link-local addresses; not a public one, such as a
+        /// satellite modem's), followed as they come and go
+        #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+        listen: Vec<std::net::IpAddr>,
         /// TCP port of the signaling socket
         #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
         port: u16,
@@ -152,9 +155,12 @@ pub enum Command {
         /// The office's name (default: the name the old master had)
         #[arg(long)]
         name: Option<String>,
-        /// Address to listen on (default: all interfaces)
-        #[arg(long, default_value = "0.0.0.0")]
-        listen: std::net::IpAddr,
+        /// Addresses to listen on, repeated or comma-separated (0.0.0.0 or ::
+        /// for every interface). Default: the LAN interfaces only (loopback,
+        /// private and link-local addresses; not a public one, such as a
+        /// satellite modem's), followed as they come and go
+        #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+        listen: Vec<std::net::IpAddr>,
         /// TCP port of the signaling socket
         #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
         port: u16,

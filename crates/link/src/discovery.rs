@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 
 use crate::error::{LinkError, Result};
 use crate::identity::normalize_fingerprint;
@@ -113,14 +113,17 @@ pub struct Announcement {
     fullname: String,
 }
 
-/// Announces the master `name` with fingerprint `fp` at `epoch` on `port`,
-/// on `ips` (all interfaces when empty).
+/// Announces the master `name` with fingerprint `fp` at `epoch` on `port`:
+/// on every interface when `ips` is `None`, else only on the interfaces
+/// holding `ips` (the addresses the master listens on; none yet: nowhere
+/// until one is added), each with its own addresses; more can be added as
+/// the master listens on them ([`Announcement::add_address`]).
 pub fn announce(
     name: &str,
     fp: &str,
     epoch: u64,
     port: u16,
-    ips: &[IpAddr],
+    ips: Option<&[IpAddr]>,
 ) -> Result<Announcement> {
     let daemon = daemon()?;
     let instance = format!("outpost-{}", &fp[..16.min(fp.len())]);
@@ -132,19 +135,33 @@ pub fn announce(
         ("v", "1"),
         ("epoch", epoch.as_str()),
     ];
-    let info = if ips.is_empty() {
-        ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", port, &props[..])
-            .map(|i| i.enable_addr_auto())
-    } else {
-        ServiceInfo::new(SERVICE_TYPE, &instance, &host, ips, port, &props[..])
+    let discovery = |e: mdns_sd::Error| LinkError::Discovery(e.to_string());
+    if let Some(ips) = ips {
+        // Not on an interface the master does not listen on (a public
+        // one): the daemon speaks only where it is enabled, and gives each
+        // interface's own addresses.
+        daemon.disable_interface(IfKind::All).map_err(discovery)?;
+        daemon
+            .enable_interface(ips.iter().map(|ip| IfKind::Addr(*ip)).collect::<Vec<_>>())
+            .map_err(discovery)?;
     }
-    .map_err(|e| LinkError::Discovery(e.to_string()))?;
+    let info = ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", port, &props[..])
+        .map(|i| i.enable_addr_auto())
+        .map_err(discovery)?;
     let fullname = info.get_fullname().to_string();
-    daemon
-        .register(info)
-        .map_err(|e| LinkError::Discovery(e.to_string()))?;
+    daemon.register(info).map_err(discovery)?;
     tracing::info!(%name, %port, %epoch, "announced on the LAN over mDNS");
     Ok(Announcement { daemon, fullname })
+}
+
+impl Announcement {
+    /// Announces the master on the interface holding `ip` too (it listens
+    /// there now).
+    pub fn add_address(&self, ip: IpAddr) -> Result<()> {
+        self.daemon
+            .enable_interface(IfKind::Addr(ip))
+            .map_err(|e| LinkError::Discovery(e.to_string()))
+    }
 }
 
 impl Drop for Announcement {

@@ -9,7 +9,7 @@
 //! the driver until the channel opens. Together they open a loopback pair in
 //! about 20 ms instead of about 400 ms.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,8 +88,12 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// A peer connection with host candidates on `local_ip` only.
-    pub async fn new(identity: &Identity, opts: &RtcOptions, local_ip: IpAddr) -> Result<Peer> {
+    /// A peer connection with host candidates on `local`'s address only
+    /// (the address the signaling socket connected on; an IPv6 link-local
+    /// one keeps its interface).
+    pub async fn new(identity: &Identity, opts: &RtcOptions, local: SocketAddr) -> Result<Peer> {
+        let mut local = local;
+        local.set_port(0);
         let (tx, events) = mpsc::unbounded_channel();
         let se = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -121,7 +125,7 @@ impl Peer {
             .with_setting_engine(se)
             .with_handler(Arc::new(Handler { tx }))
             .with_runtime(crate::runtime::runtime())
-            .with_udp_addrs(vec![SocketAddr::new(local_ip, 0)])
+            .with_udp_addrs(vec![local])
             .with_data_channel_send_buffer_limit(SEND_BUFFER)
             .build()
             .await

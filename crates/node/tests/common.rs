@@ -17,7 +17,7 @@ pub async fn master(dir: &std::path::Path) -> Master {
 
 pub async fn master_on(dir: &std::path::Path, port: u16) -> Master {
     let mut config = MasterConfig::new(dir.to_path_buf(), "Test depot");
-    config.listen = IpAddr::from([127, 0, 0, 1]);
+    config.listen = IpAddr::from([127, 0, 0, 1]).into();
     config.port = port;
     config.announce = false;
     Master::start(config).await.expect("master starts")

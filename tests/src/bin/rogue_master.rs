@@ -24,7 +24,7 @@ fn main() {
             .expect("listen");
         let port = listener.local_addr().expect("addr").port();
         let _announced =
-            discovery::announce(name, me.fingerprint(), 0, port, &[]).expect("announce");
+            discovery::announce(name, me.fingerprint(), 0, port, None).expect("announce");
         println!("LISTENING {port}");
         loop {
             let Ok((stream, _)) = listener.accept().await else {

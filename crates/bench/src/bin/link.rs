@@ -176,7 +176,7 @@ fn slave_config(dir: &std::path::Path, url: &outpost_link::PairingUrl) -> SlaveC
 
 async fn start_master(dir: &std::path::Path, port: u16) -> Master {
     let mut c = MasterConfig::new(dir.to_path_buf(), "Bench depot");
-    c.listen = IpAddr::from([127, 0, 0, 1]);
+    c.listen = IpAddr::from([127, 0, 0, 1]).into();
     c.port = port;
     c.announce = false;
     Master::start(c).await.expect("master")

@@ -45,7 +45,7 @@ async fn office(dir: &std::path::Path, users: bool) -> (Master, Vec<String>) {
         store.close();
     }
     let mut c = MasterConfig::new(dir.to_path_buf(), "Bench depot");
-    c.listen = IpAddr::from([127, 0, 0, 1]);
+    c.listen = IpAddr::from([127, 0, 0, 1]).into();
     c.port = 0;
     c.announce = false;
     let master = Master::start(c).await.expect("master");

@@ -54,7 +54,7 @@ async fn start_master(dir: &Path, durability: Durability) -> Master {
 
 async fn start_master_on(dir: &Path, durability: Durability, port: u16) -> Master {
     let mut config = MasterConfig::new(dir.to_path_buf(), "Bench depot");
-    config.listen = "127.0.0.1".parse().unwrap();
+    config.listen = std::net::IpAddr::from([127, 0, 0, 1]).into();
     config.port = port;
     config.announce = false;
     config.durability = durability;

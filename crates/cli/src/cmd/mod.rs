@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 users::first_manager(&dir, &admin_user, &file)?;
             }
             let mut config = outpost_node::MasterConfig::new(dir, name);
-            config.listen = listen;
+            config.listen = listen_on(listen);
             config.port = port;
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;
@@ -120,7 +120,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 promoted.office, promoted.epoch, promoted.seq
             );
             let mut config = outpost_node::MasterConfig::new(dir, name.unwrap_or(promoted.office));
-            config.listen = listen;
+            config.listen = listen_on(listen);
             config.port = port;
             config.announce = !no_mdns;
             config.ui = master::ui_folder(ui)?;
@@ -139,6 +139,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 None => masters::run(wait),
             }
         }
+    }
+}
+
+/// `--listen` as given; none: the LAN interfaces.
+fn listen_on(addrs: Vec<std::net::IpAddr>) -> outpost_node::Listen {
+    if addrs.is_empty() {
+        outpost_node::Listen::Lan
+    } else {
+        outpost_node::Listen::Addrs(addrs)
     }
 }
 

@@ -86,7 +86,7 @@ where
             return refuse(ws, &code, message).await;
         }
     };
-    let local_ip = ws.local_addr().ip();
+    let local = ws.local_addr();
     let result = tokio::time::timeout(
         HANDSHAKE_DEADLINE,
         offer_channel(
@@ -95,7 +95,7 @@ where
             opts,
             master_name,
             &hello,
-            local_ip,
+            local,
             master_proof,
         ),
     )
@@ -145,13 +145,13 @@ async fn offer_channel(
     opts: &RtcOptions,
     master_name: &str,
     hello: &SlaveHello,
-    local_ip: std::net::IpAddr,
+    local: std::net::SocketAddr,
     master_proof: Option<String>,
 ) -> Result<Channel> {
     // ICE is tried only towards the address the slave's socket came from:
     // its candidates cannot point the master at other hosts.
     let slave_ip = canonical_ip(ws.peer_addr().ip());
-    let Peer { pc, mut events } = Peer::new(identity, opts, local_ip).await?;
+    let Peer { pc, mut events } = Peer::new(identity, opts, local).await?;
     let guard = CloseOnDrop(Some(pc.clone()));
     let dc = pc
         .create_data_channel(DB_CHANNEL, None)

@@ -134,7 +134,7 @@ async fn connect(
         proof: keys.as_ref().map(|k| k.slave_proof().to_string()),
     })
     .await?;
-    let local_ip = ws.local_addr().ip();
+    let local = ws.local_addr();
     let result = tokio::time::timeout(
         HANDSHAKE_DEADLINE,
         answer_channel(
@@ -142,7 +142,7 @@ async fn connect(
             identity,
             opts,
             roster,
-            local_ip,
+            local,
             keys.as_ref().filter(|_| must_prove),
             addr,
         ),
@@ -162,7 +162,7 @@ async fn answer_channel(
     identity: &Identity,
     opts: &RtcOptions,
     roster: &[String],
-    local_ip: std::net::IpAddr,
+    local: std::net::SocketAddr,
     keys: Option<&CodeKeys>,
     addr: &str,
 ) -> Result<(Channel, MasterInfo)> {
@@ -196,7 +196,7 @@ async fn answer_channel(
         })?;
     }
     let max_frame = remote_max_frame(&offer_sdp);
-    let Peer { pc, mut events } = Peer::new(identity, opts, local_ip).await?;
+    let Peer { pc, mut events } = Peer::new(identity, opts, local).await?;
     let guard = CloseOnDrop(Some(pc.clone()));
     let desc = RTCSessionDescription::offer(offer_sdp).map_err(LinkError::rtc)?;
     pc.set_remote_description(desc)

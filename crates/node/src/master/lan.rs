@@ -83,6 +83,18 @@ impl Shared {
             .take()
     }
 
+    /// Announces this master on the interface of `ip` too (it listens
+    /// there now); loopback is never announced.
+    pub(super) fn announce_address(&self, ip: std::net::IpAddr) {
+        if ip.is_loopback() {
+            return;
+        }
+        let held = self.announcement.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Err(e)) = held.as_ref().map(|a| a.add_address(ip)) {
+            tracing::warn!(%ip, error = %e, "cannot announce the master at a new address");
+        }
+    }
+
     /// Stops announcing this master on the LAN (it was replaced).
     pub(crate) fn withdraw_announcement(&self) {
         if let Some(a) = self.take_announcement() {

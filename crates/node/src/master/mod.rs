@@ -18,7 +18,6 @@ use outpost_link::pairing::{PairingUrl, DEFAULT_PORT};
 use outpost_link::{ChannelSender, Identity, RtcOptions};
 use outpost_store::backup::{BackupInfo, InstanceLock};
 use outpost_store::Store;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::backups::{BackupSchedule, BackupStatus, Scheduler};
@@ -30,9 +29,11 @@ mod admit;
 mod gate;
 pub use gate::LocalSession;
 mod lan;
+mod listen;
 mod sessions;
 
-use sessions::{accept_loop, revocation_watch};
+pub use listen::{is_lan_ip, Listen};
+use sessions::revocation_watch;
 
 /// How long to look for another master of the same name at start.
 const NAME_CHECK: Duration = Duration::from_millis(1500);
@@ -42,8 +43,8 @@ pub struct MasterConfig {
     pub data: PathBuf,
     /// The office name ("Kashgar depot").
     pub name: String,
-    /// Address to listen on (all interfaces by default).
-    pub listen: IpAddr,
+    /// Where to listen: the LAN interfaces (default), or given addresses.
+    pub listen: Listen,
     pub port: u16,
     /// Minutes a pairing code stays valid.
     pub code_minutes: u64,
@@ -67,7 +68,7 @@ impl MasterConfig {
         MasterConfig {
             data,
             name: name.into(),
-            listen: IpAddr::from([0, 0, 0, 0]),
+            listen: Listen::Lan,
             port: DEFAULT_PORT,
             code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
             rtc: RtcOptions::default(),
@@ -156,14 +157,9 @@ impl Master {
             );
             lan::name_check(&others, &name, identity.fingerprint(), epoch, &office)?;
         }
-        let bind = SocketAddr::new(config.listen, config.port);
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: bind.to_string(),
-                source,
-            })?;
-        let addr = listener.local_addr()?;
+        let bound = listen::bind(&config.listen, config.port).await?;
+        let listening = bound.ips();
+        let addr = SocketAddr::new(listening[0], bound.port);
         let code = {
             let (store, fp, minutes) = (
                 store.clone(),
@@ -175,7 +171,7 @@ impl Master {
                 .map_err(|e| NodeError::Config(format!("cannot make a pairing code: {e}")))??
         };
         let url = PairingUrl {
-            host: advertised_host(addr.ip()),
+            host: listen::advertised_host(&listening),
             port: addr.port(),
             name: name.clone(),
             fingerprint: identity.fingerprint().to_string(),
@@ -186,17 +182,21 @@ impl Master {
         // A replaced master is not announced: the office's name is its
         // promoted standby's now.
         let announcement = if config.announce && fenced_at_start == 0 {
-            let ips: Vec<IpAddr> = if config.listen.is_unspecified() {
-                vec![]
-            } else {
-                vec![config.listen]
-            };
+            // Where it listens, not on every interface (a public one).
+            let ips: Option<Vec<IpAddr>> =
+                (!listening.iter().any(|ip| ip.is_unspecified())).then(|| {
+                    listening
+                        .iter()
+                        .copied()
+                        .filter(|ip| !ip.is_loopback())
+                        .collect()
+                });
             Some(discovery::announce(
                 &name,
                 identity.fingerprint(),
                 epoch,
                 addr.port(),
-                &ips,
+                ips.as_deref(),
             )?)
         } else {
             None
@@ -237,7 +237,7 @@ impl Master {
         );
         let mut tasks = vec![
             backup_task,
-            tokio::spawn(accept_loop(shared.clone(), listener, stop_rx.clone())),
+            tokio::spawn(listen::serve(shared.clone(), bound, stop_rx.clone())),
             tokio::spawn(revocation_watch(shared.clone(), stop_rx.clone())),
             tokio::spawn(gate::users_watch(shared.clone(), stop_rx.clone())),
             tokio::spawn(standby_status(shared.clone(), stop_rx.clone())),
@@ -245,7 +245,13 @@ impl Master {
         if shared.config.announce {
             tasks.push(tokio::spawn(lan::watch(shared.clone(), stop_rx)));
         }
-        tracing::info!(%addr, fingerprint = %shared.identity.fingerprint(), "master listening");
+        tracing::info!(
+            port = addr.port(),
+            on = %shared.config.listen,
+            addresses = ?listening,
+            fingerprint = %shared.identity.fingerprint(),
+            "master listening"
+        );
         Ok(Master {
             shared,
             addr,
@@ -442,30 +448,4 @@ async fn standby_status(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
-}
-
-/// The host to put in the pairing URL: the listen address, or when
-/// listening everywhere, this PC's LAN address.
-fn advertised_host(ip: IpAddr) -> String {
-    if !ip.is_unspecified() {
-        return ip.to_string();
-    }
-    // The address the OS would use to reach another host (needs a default
-    // route) ...
-    let routed = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
-        s.connect("192.0.2.1:9")?;
-        s.local_addr()
-    });
-    if let Ok(a) = routed {
-        return a.ip().to_string();
-    }
-    // ... else, on a LAN with no gateway at all, the first LAN address.
-    if_addrs::get_if_addrs()
-        .ok()
-        .and_then(|list| {
-            list.into_iter()
-                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
-                .map(|i| i.ip().to_string())
-        })
-        .unwrap_or_else(|| "127.0.0.1".into())
 }

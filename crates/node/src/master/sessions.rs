@@ -33,14 +33,32 @@ const MAX_WEB: usize = 64;
 /// Time for a new socket's WebSocket upgrade (its hello then has
 /// `outpost_link::handshake::HELLO_DEADLINE`).
 const UPGRADE_DEADLINE: Duration = Duration::from_secs(3);
+/// The limits every listening socket of one master shares: handshakes and
+/// web connections in progress, and the gates for devices not yet trusted.
+pub(super) struct Door {
+    handshakes: Arc<Semaphore>,
+    web: Arc<Semaphore>,
+    gates: Arc<Gates>,
+}
+
+impl Door {
+    pub(super) fn new() -> Door {
+        Door {
+            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            web: Arc::new(Semaphore::new(MAX_WEB)),
+            gates: Arc::new(Gates::new()),
+        }
+    }
+}
+
+/// Takes the connections of one listening socket until the master stops.
 pub(super) async fn accept_loop(
     shared: Arc<Shared>,
+    door: Arc<Door>,
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    let web = Arc::new(Semaphore::new(MAX_WEB));
-    let gates = Arc::new(Gates::new());
+    let (handshakes, web, gates) = (&door.handshakes, &door.web, &door.gates);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
