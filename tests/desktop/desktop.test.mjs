@@ -143,7 +143,7 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
 
   await s.click(sel('nav-master'));
   const shown = await s.waitText(sel('pairing-url'), 'outpost://');
-  const url = shown.trim().replace(/^outpost:\/\/[^:/]+/, 'outpost://127.0.0.1');
+  const url = shown.trim().replace(/^outpost:\/\/(\[[^\]]*\]|[^:/]+)/, 'outpost://127.0.0.1');
   assert.match(url, new RegExp(`:${port}/`));
   const code = await s.text(sel('pairing-code'));
   const bare = (c) => c.replace(/[^0-9a-z]/gi, '').toUpperCase();

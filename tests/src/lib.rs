@@ -24,6 +24,14 @@ pub mod trytond;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A pairing URL with its host replaced by `host` (an IPv6 host, as a
+/// master may name its unique-local address, is bracketed in the URL).
+pub fn url_at(url: &str, host: &str) -> String {
+    let mut u = outpost_link::PairingUrl::parse(url).expect("a pairing URL");
+    u.host = host.to_string();
+    u.to_string()
+}
+
 /// The `outpost` binary built by `cargo test --workspace` (the cli crate's
 /// own integration test makes cargo build it), next to this test binary.
 pub fn outpost_bin() -> PathBuf {

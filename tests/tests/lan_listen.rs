@@ -17,6 +17,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use outpost_e2e::lan::{text, Killed, Lan};
+use outpost_e2e::url_at;
 
 const PUBLIC_NET: &str = "198.51.100";
 const PORT: &str = "7355";
@@ -42,13 +43,6 @@ fn start_master(lan: &Lan, data: &Path, args: &[&str]) -> (Killed, String) {
         .expect("the master prints its pairing URL");
     std::thread::spawn(move || lines.for_each(drop));
     (master, url)
-}
-
-/// The pairing URL with its host replaced by `host`.
-fn at(url: &str, host: &str) -> String {
-    let rest = url.strip_prefix("outpost://").unwrap();
-    let tail = &rest[rest.find(':').unwrap()..];
-    format!("outpost://{host}{tail}")
 }
 
 /// `outpost db --connect URL count Party` from PC 1, as a new slave.
@@ -97,7 +91,7 @@ fn by_default_a_master_listens_on_the_lan_addresses_only() {
     }
 
     // The public address refuses the connection; the private one pairs.
-    let o = count_from_pc1(&lan, &at(&url, &public), "3");
+    let o = count_from_pc1(&lan, &url_at(&url, &public), "3");
     let (_, err) = text(&o);
     assert!(!o.status.success(), "served at the public address: {err}");
     assert!(err.contains("refused"), "{err}");
@@ -141,7 +135,7 @@ fn by_default_a_master_listens_on_the_lan_addresses_only() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let o = count_from_pc1(&lan, &at(&url, &later), "20");
+    let o = count_from_pc1(&lan, &url_at(&url, &later), "20");
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(out.trim(), "0", "{err}");

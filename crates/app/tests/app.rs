@@ -33,9 +33,7 @@ async fn call(app: &App, op: &str, args: Value) -> Value {
 /// The pairing URL with its host made 127.0.0.1 (the master advertises its
 /// LAN address, which this sandbox may not route).
 fn loopback(url: &str) -> String {
-    let rest = url.strip_prefix("outpost://").unwrap();
-    let port_and_more = &rest[rest.find(':').unwrap()..];
-    format!("outpost://127.0.0.1{port_and_more}")
+    outpost_e2e::url_at(url, "127.0.0.1")
 }
 
 async fn next_change(rx: &mut tokio::sync::broadcast::Receiver<AppEvent>) -> Event {
