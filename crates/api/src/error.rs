@@ -58,6 +58,8 @@ pub fn from_store(e: StoreError) -> ApiError {
         // for less, so it is a bad request, with the limit in the details.
         StoreError::TooSlow { limit } => ApiError::new(ErrorCode::BadRequest, message)
             .with_details(json!({"reason": "too_slow", "limit_ms": limit.as_millis() as u64})),
+        StoreError::ImportStopped(out) => ApiError::new(ErrorCode::BadRequest, message)
+            .with_details(json!({"reason": "import_stopped", "imported": 0, "good": out.imported, "errors": out.errors})),
         StoreError::Closed | StoreError::Busy(_) => ApiError::new(ErrorCode::Unavailable, message),
         StoreError::CommitFailed(_) | StoreError::Damaged { .. } => {
             ApiError::new(ErrorCode::Internal, message)

@@ -117,6 +117,11 @@ pub enum StoreError {
     #[error("the query took longer than {} and was stopped; narrow the filter (a shorter date range, a field that is indexed) or ask for fewer rows, and try again", seconds(.limit))]
     TooSlow { limit: std::time::Duration },
 
+    /// An import was checked and rolled back: a dry run, or an
+    /// all-or-nothing import with bad rows (the outcome lists them).
+    #[error("{} of the rows are not valid; nothing was imported", .0.errors.len())]
+    ImportStopped(Box<crate::import::ImportOutcome>),
+
     /// The store is shutting down and takes no more writes.
     #[error("the office database is closing; try again in a moment")]
     Closed,

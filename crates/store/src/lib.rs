@@ -8,6 +8,8 @@
 //! - [`values`]: field values between JSON and SQLite, strictly typed.
 //! - [`record`]: reading records and validating and applying writes, each
 //!   with its change-log (and outbox) entry in the same transaction.
+//! - [`import`]: many rows from a spreadsheet in one transaction, each
+//!   checked on its own, all-or-nothing or good rows only.
 //! - [`query`]: the jIO-style text language and JSON filters, one AST, and
 //!   the compiler to parameterised SQL over the doctype's own columns.
 //! - [`backup`]: consistent backups (`VACUUM INTO`, checked), restore,
@@ -49,6 +51,7 @@ pub mod doctype;
 pub mod error;
 mod feed;
 pub mod history;
+pub mod import;
 pub mod migrate;
 pub mod query;
 mod read;

@@ -71,13 +71,22 @@ impl Store {
     /// the calling thread for as long as the read runs: async callers run
     /// it on a blocking thread.
     pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_reader_for(self.read_deadline(), f)
+    }
+
+    /// As [`Store::with_reader`], stopped after `limit` instead of the
+    /// store's read deadline (an export reads every matching row).
+    pub fn with_reader_for<T>(
+        &self,
+        limit: Duration,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let readers = &self.inner.readers;
         let conn = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
             None => open_reader(&self.inner.path)?,
         };
-        let limit = self.read_deadline();
         let stopped = Arc::new(AtomicBool::new(false));
         if let Some(until) = Instant::now().checked_add(limit) {
             let stopped = stopped.clone();
@@ -150,6 +159,36 @@ impl Store {
                 out.push(Value::Object(m));
             }
             Ok(out)
+        })
+    }
+
+    /// Each row of a query, one at a time, from one statement (one
+    /// snapshot of the database, however long it runs): what an export
+    /// streams into its file without holding the rows. `limit` bounds how
+    /// long it may run; `each` may stop it with an error.
+    pub fn query_each(
+        &self,
+        doctype: &str,
+        spec: &QuerySpec,
+        limit: Duration,
+        mut each: impl FnMut(Map<String, Value>) -> Result<()>,
+    ) -> Result<u64> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
+        self.with_reader_for(limit, |c| {
+            let mut stmt = c.prepare(&compiled.sql)?;
+            let mut rows = stmt.query(params_from_iter(compiled.params.iter()))?;
+            let mut n = 0u64;
+            while let Some(row) = rows.next()? {
+                let mut m = Map::with_capacity(compiled.columns.len());
+                for (i, col) in compiled.columns.iter().enumerate() {
+                    m.insert(col.key.clone(), to_json(col.ty, row.get_ref(i)?));
+                }
+                each(m)?;
+                n += 1;
+            }
+            Ok(n)
         })
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::doctype::Schema;
 use crate::error::{Result, StoreError};
+use crate::import::ImportJob;
 pub use crate::record::WriteCtx;
 use crate::record::{delete, insert, update};
 use crate::upstream::{self, Keep, PulledPage};
@@ -39,6 +40,9 @@ pub enum Write {
         doctype: String,
         records: Vec<Map<String, Value>>,
     },
+    /// Many rows from a spreadsheet, each checked on its own
+    /// ([`crate::import`]).
+    Import(Box<ImportJob>),
     /// A page pulled from the upstream ERP, with the cursor after it.
     Pull(Box<PulledPage>),
     /// A person's choice for an open sync conflict.
@@ -52,6 +56,7 @@ impl Write {
             Write::Update { .. } => "update",
             Write::Delete { .. } => "delete",
             Write::InsertMany { .. } => "insert_many",
+            Write::Import(_) => "import",
             Write::Pull(_) => "sync_pull",
             Write::Resolve { .. } => "sync_resolve",
         }
@@ -71,6 +76,7 @@ impl Write {
             } => serde_json::json!([doctype, name, rev, record]),
             Write::Delete { doctype, name, rev } => serde_json::json!([doctype, name, rev]),
             Write::InsertMany { doctype, records } => serde_json::json!([doctype, records]),
+            Write::Import(job) => serde_json::json!(job),
             Write::Pull(page) => serde_json::json!(page),
             Write::Resolve { conflict, keep } => serde_json::json!([conflict, keep]),
         };
@@ -85,6 +91,7 @@ impl Write {
             | Write::Update { doctype, .. }
             | Write::Delete { doctype, .. }
             | Write::InsertMany { doctype, .. } => doctype,
+            Write::Import(job) => &job.doctype,
             Write::Pull(page) => &page.doctype,
             Write::Resolve { .. } => "-",
         }
@@ -117,6 +124,7 @@ pub fn apply(
             }
             Ok(serde_json::json!({"inserted": names.len(), "names": names}))
         }
+        Write::Import(job) => crate::import::apply(conn, schema, ctx, now, job),
         Write::Pull(page) => upstream::apply_page(conn, schema, ctx, now, page),
         Write::Resolve { conflict, keep } => {
             upstream::resolve(conn, schema, ctx, now, *conflict, *keep)
