@@ -9,6 +9,8 @@
 //! - [`local`]: [`LocalDb`], which runs calls on the store in this process.
 //! - [`error`]: store errors mapped to protocol error codes.
 //! - [`roles`]: what a signed-in person may do, checked per op.
+//! - [`sheets`]: spreadsheets in and out: the `import` and `export` ops,
+//!   CSV and XLSX files read and written.
 //!
 //! This crate knows nothing of how bytes travel.
 //!
@@ -21,6 +23,7 @@ pub mod error;
 pub mod local;
 pub mod protocol;
 pub mod roles;
+pub mod sheets;
 
 pub use db::{Db, EventStream, Upstream};
 pub use local::LocalDb;

@@ -42,6 +42,8 @@ struct Shared {
     upstream: RwLock<Option<Arc<dyn Upstream>>>,
     /// One permit per reader: reads beyond it wait here, off any thread.
     reads: Arc<Semaphore>,
+    /// Exported files waiting to be fetched.
+    exports: crate::sheets::exports::Exports,
 }
 
 #[derive(Clone)]
@@ -77,6 +79,7 @@ impl LocalDb {
                 events,
                 upstream: RwLock::new(None),
                 reads: Arc::new(Semaphore::new(READERS)),
+                exports: Default::default(),
             }),
             device: device.into(),
             user: None,
@@ -139,7 +142,17 @@ impl LocalDb {
         &self.device
     }
 
+    pub(crate) fn exports(&self) -> &crate::sheets::exports::Exports {
+        &self.shared.exports
+    }
+
     async fn write(&self, id: &Request, write: Write) -> Result<Value, ApiError> {
+        self.write_store(id, write).await.map_err(from_store)
+    }
+
+    /// As `write`, with the store's own error (an import reads its report
+    /// out of it).
+    pub(crate) async fn write_store(&self, id: &Request, write: Write) -> Result<Value, StoreError> {
         let ctx = WriteCtx {
             device: self.device.clone(),
             user: self.user.clone(),
@@ -162,15 +175,15 @@ impl LocalDb {
                 }
                 Ok(outcome.value)
             }
-            Ok(Err(e)) => Err(from_store(e)),
-            Err(_) => Err(from_store(StoreError::Closed)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Closed),
         }
     }
 
     /// Runs `f` on the store on a blocking thread, once one of the
     /// [`READERS`] permits is free; the permit goes with the thread, so a
     /// caller that gives up does not let more reads run than readers.
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -348,6 +361,9 @@ impl LocalDb {
                 let (doctype, name) = (a.doctype.clone(), a.name.clone());
                 Ok(json!(self.read(move |s| s.history(&doctype, &name)).await?))
             }
+            Op::Import(a) => self.import(req, a).await,
+            Op::Export(a) => self.export(a).await,
+            Op::ExportChunk(a) => self.export_chunk(a).await,
             Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(

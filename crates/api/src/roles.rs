@@ -167,6 +167,12 @@ impl<'a> Need<'a> {
             Op::Report(a) => Need::Read(&a.doctype),
             Op::Insert(a) => Need::Create(&a.doctype),
             Op::InsertMany(a) => Need::Create(&a.doctype),
+            // Lines joined to records that exist edit those records.
+            Op::Import(a) if a.table.is_some() => Need::Write(&a.doctype),
+            Op::Import(a) => Need::Create(&a.doctype),
+            Op::Export(a) => Need::Read(&a.doctype),
+            // The export is handed only to the device and person that made it.
+            Op::ExportChunk(_) => Need::SignedIn,
             Op::Update(a) => Need::Write(&a.doctype),
             Op::Delete(a) => Need::Delete(&a.doctype),
             Op::UsersList

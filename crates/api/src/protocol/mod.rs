@@ -49,6 +49,9 @@ pub const OPS: &[&str] = &[
     "site.idle_lock",
     "report",
     "report.builtins",
+    "import",
+    "export",
+    "export.chunk",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -143,6 +146,9 @@ mod args;
 mod decode;
 pub use args::*;
 pub use decode::{decode_incoming, decode_request};
+mod sheets;
+pub use args::*;
+pub use sheets::*;
 
 /// One op with its typed arguments. On the wire it is the request's `op`
 /// (its [`name`](Op::name)) and `args`; the TypeScript type says the same
@@ -206,6 +212,12 @@ pub enum Op {
     /// The built-in reports' definitions.
     #[cfg_attr(feature = "ts", ts(rename = "report.builtins"))]
     ReportBuiltins,
+    /// Rows of a CSV or XLSX file into a doctype (issue 15).
+    Import(ImportArgs),
+    /// A query's rows into a CSV or XLSX file on the master.
+    Export(ExportArgs),
+    #[cfg_attr(feature = "ts", ts(rename = "export.chunk"))]
+    ExportChunk(ExportChunkArgs),
 }
 
 impl Op {
@@ -241,6 +253,9 @@ impl Op {
             Op::IdleLock(_) => "site.idle_lock",
             Op::Report(_) => "report",
             Op::ReportBuiltins => "report.builtins",
+            Op::Import(_) => "import",
+            Op::Export(_) => "export",
+            Op::ExportChunk(_) => "export.chunk",
         }
     }
 
@@ -275,7 +290,7 @@ impl Op {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::Insert(_) | Op::Update(_) | Op::Delete(_) | Op::InsertMany(_)
+            Op::Insert(_) | Op::Update(_) | Op::Delete(_) | Op::InsertMany(_) | Op::Import(_)
         )
     }
 
@@ -301,6 +316,9 @@ impl Op {
             Op::UsersRole(a) => serde_json::to_value(a),
             Op::IdleLock(a) => serde_json::to_value(a),
             Op::Report(a) => serde_json::to_value(a),
+            Op::Import(a) => serde_json::to_value(a),
+            Op::Export(a) => serde_json::to_value(a),
+            Op::ExportChunk(a) => serde_json::to_value(a),
             Op::Doctypes
             | Op::ReportBuiltins
             | Op::Unsubscribe
@@ -357,6 +375,9 @@ impl Op {
             "site.idle_lock" => Op::IdleLock(typed(name, args)?),
             "report" => Op::Report(typed(name, args)?),
             "report.builtins" => typed::<NoArgs>(name, args).map(|_| Op::ReportBuiltins)?,
+            "import" => Op::Import(typed(name, args)?),
+            "export" => Op::Export(typed(name, args)?),
+            "export.chunk" => Op::ExportChunk(typed(name, args)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",
