@@ -373,10 +373,45 @@ pub enum DbOp {
     },
     /// List the doctypes (schemas), one JSON object per line
     Doctypes,
-    /// Import records from a JSON-lines file (- for stdin); batches of 500, each all or nothing
-    Import { doctype: String, file: PathBuf },
-    /// Print every record of a doctype as JSON lines
-    Export { doctype: String },
+    /// Import a CSV or XLSX file in one transaction (columns matched to fields by their headers),
+    /// or JSON lines (- for stdin; batches of 500, each all or nothing)
+    Import {
+        doctype: String,
+        file: PathBuf,
+        /// csv, xlsx or jsonl (default: from the file's extension; jsonl otherwise)
+        #[arg(long, value_parser = ["csv", "xlsx", "jsonl"])]
+        format: Option<String>,
+        /// Store nothing unless every row is good (the default)
+        #[arg(long, conflicts_with = "good_rows")]
+        all_or_nothing: bool,
+        /// Store the good rows and list the bad ones
+        #[arg(long)]
+        good_rows: bool,
+        /// Rows are lines of this table field of DOCTYPE (e.g. Sale --table lines), each naming its parent
+        #[arg(long)]
+        table: Option<String>,
+        /// Check every row and store nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write every record matching a query (all pages) as CSV or XLSX, or print JSON lines
+    Export {
+        doctype: String,
+        /// jIO-style text query, as for `query`
+        query: Option<String>,
+        /// JSON filters, e.g. '[["city", "=", "Kashgar"]]'
+        #[arg(long)]
+        filters: Option<String>,
+        /// Sort keys, e.g. "party_name" or "modified:desc"
+        #[arg(long)]
+        sort: Option<String>,
+        /// csv, xlsx or jsonl (default: from --out's extension; jsonl otherwise)
+        #[arg(long, value_parser = ["csv", "xlsx", "jsonl"])]
+        format: Option<String>,
+        /// The file to write (CSV may go to stdout without it)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print change events as they happen (all doctypes, or those named) until Ctrl-C
     Subscribe { doctypes: Vec<String> },
     /// Show the upstream sync state (pending outbox entries ...)

@@ -169,8 +169,54 @@ async fn call(
                 print_json(dt);
             }
         }
-        DbOp::Import { doctype, file } => import(db, doctype, &file).await?,
-        DbOp::Export { doctype } => export(db, doctype).await?,
+        DbOp::Import {
+            doctype,
+            file,
+            format,
+            all_or_nothing: _,
+            good_rows,
+            table,
+            dry_run,
+        } => match super::sheets::format_of(format.as_deref(), Some(&file))? {
+            Some(format) => {
+                let args = super::sheets::ImportOpts {
+                    doctype,
+                    table,
+                    format,
+                    good_rows,
+                    dry_run,
+                };
+                super::sheets::import(db, args, &file).await?
+            }
+            None => import(db, doctype, &file).await?,
+        },
+        DbOp::Export {
+            doctype,
+            query,
+            filters,
+            sort,
+            format,
+            out,
+        } => match super::sheets::format_of(format.as_deref(), out.as_deref())? {
+            Some(format) => {
+                let args = outpost_api::protocol::ExportArgs {
+                    doctype,
+                    format,
+                    query,
+                    filters: filters.as_deref().map(json_value).transpose()?,
+                    sort: sort.map(SortArg::Text),
+                    fields: None,
+                };
+                super::sheets::export(db, args, out.as_deref()).await?
+            }
+            None if query.is_some() || filters.is_some() || sort.is_some() => {
+                return Err(ApiError::bad_request(
+                    "a query, --filters or --sort export to CSV or XLSX (--format csv|xlsx or --out FILE.csv); JSON lines export every record",
+                )
+                .into())
+            }
+            None => export(db, doctype).await?,
+        },
         DbOp::Subscribe { doctypes } => {
             let mut events = db.events();
             let doctypes = (!doctypes.is_empty()).then_some(doctypes);
@@ -247,7 +293,7 @@ fn read_arg(arg: &str) -> Result<String, CliError> {
     }
 }
 
-fn json_value(arg: &str) -> Result<Value, CliError> {
+pub(super) fn json_value(arg: &str) -> Result<Value, CliError> {
     let text = read_arg(arg)?;
     serde_json::from_str(&text)
         .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")).into())

@@ -8,6 +8,7 @@ mod master;
 mod masters;
 mod pair;
 mod report;
+mod sheets;
 mod standby;
 mod sync;
 mod users;
