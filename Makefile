@@ -21,6 +21,7 @@ bench:
 	$(TARGET)/release/outpost-bench-standby
 	$(TARGET)/release/outpost-bench-people
 	$(TARGET)/release/outpost-bench-reports
+	$(TARGET)/release/outpost-bench-sheets
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 

@@ -46,6 +46,7 @@ fn export(dir: &Path) {
         p::Event,
         p::Op,
         p::DoctypeView,
+        outpost_api::sheets::ImportReport,
     );
     // People, roles and history (issue 14).
     use outpost_api::roles as r;

@@ -164,8 +164,9 @@ impl Store {
 
     /// Each row of a query, one at a time, from one statement (one
     /// snapshot of the database, however long it runs): what an export
-    /// streams into its file without holding the rows. `limit` bounds how
-    /// long it may run; `each` may stop it with an error.
+    /// streams into its file without holding the rows. Without a limit in
+    /// `spec` it reads every matching row (not one page); `limit` bounds
+    /// how long it may run; `each` may stop it with an error.
     pub fn query_each(
         &self,
         doctype: &str,
@@ -175,7 +176,15 @@ impl Store {
     ) -> Result<u64> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
-        let compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
+        let mut compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
+        // Every row, not a page: the compiled query ends `LIMIT ? OFFSET ?`,
+        // and SQLite reads a negative limit as none. The caller bounds it.
+        let at = compiled.params.len().saturating_sub(2);
+        if spec.limit.is_none() {
+            if let Some(p) = compiled.params.get_mut(at) {
+                *p = rusqlite::types::Value::Integer(-1);
+            }
+        }
         self.with_reader_for(limit, |c| {
             let mut stmt = c.prepare(&compiled.sql)?;
             let mut rows = stmt.query(params_from_iter(compiled.params.iter()))?;
