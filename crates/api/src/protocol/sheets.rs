@@ -29,7 +29,6 @@ pub struct ImportArgs {
     pub mode: ImportMode,
     /// Check every row and store nothing (the preview).
     #[serde(default)]
-    #[cfg_attr(feature = "ts", ts(optional))]
     pub dry_run: bool,
 }
 
