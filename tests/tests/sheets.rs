@@ -143,9 +143,15 @@ fn an_import_with_two_bad_rows_names_both_and_stores_nothing_unless_good_rows_is
     let out = remote(slave.path(), &master.url, &["import", "Party", s(&file)]);
     let (_, err) = failed(&out);
     assert!(err.contains("2 of 5 rows are not valid"), "{err}");
-    assert!(err.contains("row 3:") && err.contains("party_name"), "{err}");
+    assert!(
+        err.contains("row 3:") && err.contains("party_name"),
+        "{err}"
+    );
     assert!(err.contains("row 6:") && err.contains("Alien"), "{err}");
-    assert_eq!(ok_one(&remote(slave.path(), &master.url, &["count", "Party"])), 0);
+    assert_eq!(
+        ok_one(&remote(slave.path(), &master.url, &["count", "Party"])),
+        0
+    );
 
     let report = ok_one(&remote(
         slave.path(),
@@ -153,9 +159,17 @@ fn an_import_with_two_bad_rows_names_both_and_stores_nothing_unless_good_rows_is
         &["import", "Party", s(&file), "--good-rows"],
     ));
     assert_eq!(report["imported"], 3, "{report}");
-    let rows: Vec<&Value> = report["errors"].as_array().unwrap().iter().map(|e| &e["row"]).collect();
+    let rows: Vec<&Value> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["row"])
+        .collect();
     assert_eq!(rows, [&json!(3), &json!(6)]);
-    assert_eq!(ok_one(&remote(slave.path(), &master.url, &["count", "Party"])), 3);
+    assert_eq!(
+        ok_one(&remote(slave.path(), &master.url, &["count", "Party"])),
+        3
+    );
 }
 
 #[test]
@@ -165,7 +179,11 @@ fn sale_lines_from_a_file_become_the_lines_of_the_sales_they_name() {
     let call = |args: &[&str]| ok_one(&remote(slave.path(), &master.url, args));
     let party = call(&["insert", "Party", r#"{"party_name":"Acme"}"#]);
     let nut = call(&["insert", "Product", r#"{"product_name":"Nut","code":"N1"}"#]);
-    let bolt = call(&["insert", "Product", r#"{"product_name":"Bolt","code":"B1"}"#]);
+    let bolt = call(&[
+        "insert",
+        "Product",
+        r#"{"product_name":"Bolt","code":"B1"}"#,
+    ]);
     let sale = |r: &str| {
         call(&[
             "insert",
@@ -177,7 +195,10 @@ fn sale_lines_from_a_file_become_the_lines_of_the_sales_they_name() {
             .to_string()
     };
     let (s1, s2) = (sale("S-1"), sale("S-2"));
-    let (n, b) = (nut["name"].as_str().unwrap(), bolt["name"].as_str().unwrap());
+    let (n, b) = (
+        nut["name"].as_str().unwrap(),
+        bolt["name"].as_str().unwrap(),
+    );
     let file = files.path().join("lines.csv");
     std::fs::write(
         &file,
@@ -194,12 +215,22 @@ fn sale_lines_from_a_file_become_the_lines_of_the_sales_they_name() {
     assert_eq!(call(&["get", "Sale", &s2])["total"], 5.0);
 
     // A line naming a Sale that is not there stops the file (all or nothing).
-    std::fs::write(&file, format!("parent,product,quantity\n{s2},{n},1\nS-404,{n},1\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("parent,product,quantity\n{s2},{n},1\nS-404,{n},1\n"),
+    )
+    .unwrap();
     let (_, err) = failed(&remote(
         slave.path(),
         &master.url,
         &["import", "Sale", s(&file), "--table", "lines"],
     ));
     assert!(err.contains("row 3:") && err.contains("S-404"), "{err}");
-    assert_eq!(call(&["get", "Sale", &s2])["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        call(&["get", "Sale", &s2])["lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -152,7 +152,11 @@ impl LocalDb {
 
     /// As `write`, with the store's own error (an import reads its report
     /// out of it).
-    pub(crate) async fn write_store(&self, id: &Request, write: Write) -> Result<Value, StoreError> {
+    pub(crate) async fn write_store(
+        &self,
+        id: &Request,
+        write: Write,
+    ) -> Result<Value, StoreError> {
         let ctx = WriteCtx {
             device: self.device.clone(),
             user: self.user.clone(),

@@ -313,10 +313,7 @@ mod tests {
         let StoreError::ImportStopped(out) = e else {
             panic!("{e}")
         };
-        assert_eq!(
-            out.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
-            [3, 4]
-        );
+        assert_eq!(out.errors.iter().map(|e| e.row).collect::<Vec<_>>(), [3, 4]);
         assert_eq!(out.errors[0].field.as_deref(), Some("party_name"));
         assert_eq!(parties(&store), 0);
         let v = store
@@ -350,10 +347,16 @@ mod tests {
         });
         let (s, pr) = (sale["name"].clone(), prod["name"].clone());
         let rows = vec![
-            row(2, json!({"parent": s, "product": pr, "quantity": 2, "unit_price": 3})),
+            row(
+                2,
+                json!({"parent": s, "product": pr, "quantity": 2, "unit_price": 3}),
+            ),
             row(3, json!({"parent": s, "product": "nope", "quantity": 1})),
             row(4, json!({"parent": "missing", "product": pr})),
-            row(5, json!({"parent": s, "product": pr, "quantity": 1, "unit_price": 4})),
+            row(
+                5,
+                json!({"parent": s, "product": pr, "quantity": 1, "unit_price": 4}),
+            ),
         ];
         let v = w(Write::Import(Box::new(ImportJob {
             doctype: "Sale".into(),

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::sheets::SheetFormat;
 use crate::protocol::SortArg;
+pub use crate::sheets::SheetFormat;
 pub use outpost_store::import::ImportMode;
 
 /// `import`: a CSV or XLSX file (base64) into `doctype`, or, with `table`,

@@ -18,7 +18,11 @@ pub struct Target {
 
 /// The fields a file may fill for `doctype` (or, with `table`, for the
 /// lines of that table, with `parent` naming the record they join).
-pub fn targets(schema: &Schema, dt: &Doctype, table: Option<&str>) -> Result<Vec<Target>, ApiError> {
+pub fn targets(
+    schema: &Schema,
+    dt: &Doctype,
+    table: Option<&str>,
+) -> Result<Vec<Target>, ApiError> {
     let mut out = Vec::new();
     let fields_of = match table {
         None => {

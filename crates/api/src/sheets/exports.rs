@@ -56,7 +56,9 @@ pub(super) async fn export(db: &LocalDb, a: &ExportArgs) -> Result<Value, ApiErr
         if waiting.len() >= MAX_WAITING {
             return Err(ApiError::new(
                 ErrorCode::Unavailable,
-                format!("{MAX_WAITING} exports are waiting to be fetched; try again in a few minutes"),
+                format!(
+                    "{MAX_WAITING} exports are waiting to be fetched; try again in a few minutes"
+                ),
             ));
         }
     }
@@ -177,7 +179,12 @@ pub(super) async fn chunk(db: &LocalDb, a: &ExportChunkArgs) -> Result<Value, Ap
         Ok(buf)
     })
     .await
-    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading the export stopped: {e}")))?
+    .map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("reading the export stopped: {e}"),
+        )
+    })?
     .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot read the export: {e}")))?;
     let end = offset + data.len() as u64;
     let done = {

@@ -39,7 +39,9 @@ impl SheetFormat {
     pub fn content_type(self) -> &'static str {
         match self {
             SheetFormat::Csv => "text/csv",
-            SheetFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            SheetFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
         }
     }
 }
@@ -51,7 +53,9 @@ pub enum SheetError {
     NotUtf8 { row: u64 },
     #[error("the CSV file cannot be read at row {row}: {message}")]
     Csv { row: u64, message: String },
-    #[error("the file is not a readable XLSX workbook ({0}); save it again as .xlsx (Excel Workbook)")]
+    #[error(
+        "the file is not a readable XLSX workbook ({0}); save it again as .xlsx (Excel Workbook)"
+    )]
     Xlsx(String),
     #[error("the workbook has no worksheet")]
     NoSheet,
@@ -154,7 +158,9 @@ fn read_xlsx(bytes: &[u8], max: usize) -> Result<Vec<Vec<Value>>, SheetError> {
             return Err(SheetError::TooManyRows { max: max - 1 });
         }
         if col > 16_384 {
-            return Err(SheetError::Xlsx(format!("a cell beyond the last column ({col})")));
+            return Err(SheetError::Xlsx(format!(
+                "a cell beyond the last column ({col})"
+            )));
         }
         let value = xlsx_value(cell.get_value());
         if value.is_null() {
@@ -251,9 +257,9 @@ impl SheetWriter {
         let mut out = match format {
             SheetFormat::Csv => {
                 let file = std::fs::File::create(path).map_err(|e| w(&e))?;
-                SheetWriter::Csv(Box::new(csv::Writer::from_writer(
-                    std::io::BufWriter::new(file),
-                )))
+                SheetWriter::Csv(Box::new(csv::Writer::from_writer(std::io::BufWriter::new(
+                    file,
+                ))))
             }
             SheetFormat::Xlsx => {
                 let mut book = rust_xlsxwriter::Workbook::new();

@@ -92,9 +92,15 @@ impl LocalDb {
             ));
         }
         let format = a.format;
-        let sheet = tokio::task::spawn_blocking(move || file::read(format, &bytes, MAX_IMPORT_ROWS))
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading the file stopped: {e}")))??;
+        let sheet =
+            tokio::task::spawn_blocking(move || file::read(format, &bytes, MAX_IMPORT_ROWS))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::Internal,
+                        format!("reading the file stopped: {e}"),
+                    )
+                })??;
         let targets = columns::targets(&schema, &dt, a.table.as_deref())?;
         let mapping = match &a.columns {
             Some(c) => c.clone(),

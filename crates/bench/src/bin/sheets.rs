@@ -10,10 +10,10 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use outpost_api::protocol::QueryArgs;
 use outpost_api::protocol::{ExportArgs, ExportChunkArgs, ImportArgs, ImportMode, InsertManyArgs};
 use outpost_api::sheets::SheetFormat;
 use outpost_api::{Db, LocalDb, Op};
-use outpost_api::protocol::QueryArgs;
 use outpost_store::Store;
 use serde_json::json;
 
@@ -106,11 +106,31 @@ async fn main() {
     let (xlsx_t, xlsx, xlsx_rows) = export(&db, SheetFormat::Xlsx).await;
 
     println!("export of {PARTIES} Parties (made on the master, fetched in 1 MiB chunks)");
-    println!("  raw read (baseline)   {:>9.0} rows/s  {:>7.2} s  ({n} rows)", rate(n, raw), raw.as_secs_f64());
-    println!("  CSV                   {:>9.0} rows/s  {:>7.2} s  {:>6.1} MB  ({csv_rows} rows)", rate(csv_rows, csv_t), csv_t.as_secs_f64(), csv.len() as f64 / 1e6);
-    println!("  XLSX                  {:>9.0} rows/s  {:>7.2} s  {:>6.1} MB  ({xlsx_rows} rows)", rate(xlsx_rows, xlsx_t), xlsx_t.as_secs_f64(), xlsx.len() as f64 / 1e6);
-    println!("  XLSX / raw read time  {:.1}x", xlsx_t.as_secs_f64() / raw.as_secs_f64());
-    println!("  XLSX / CSV time       {:.1}x", xlsx_t.as_secs_f64() / csv_t.as_secs_f64());
+    println!(
+        "  raw read (baseline)   {:>9.0} rows/s  {:>7.2} s  ({n} rows)",
+        rate(n, raw),
+        raw.as_secs_f64()
+    );
+    println!(
+        "  CSV                   {:>9.0} rows/s  {:>7.2} s  {:>6.1} MB  ({csv_rows} rows)",
+        rate(csv_rows, csv_t),
+        csv_t.as_secs_f64(),
+        csv.len() as f64 / 1e6
+    );
+    println!(
+        "  XLSX                  {:>9.0} rows/s  {:>7.2} s  {:>6.1} MB  ({xlsx_rows} rows)",
+        rate(xlsx_rows, xlsx_t),
+        xlsx_t.as_secs_f64(),
+        xlsx.len() as f64 / 1e6
+    );
+    println!(
+        "  XLSX / raw read time  {:.1}x",
+        xlsx_t.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!(
+        "  XLSX / CSV time       {:.1}x",
+        xlsx_t.as_secs_f64() / csv_t.as_secs_f64()
+    );
 
     // The first IMPORTED rows of the CSV back into a fresh office.
     let cut = csv
@@ -137,8 +157,15 @@ async fn main() {
     let imp = t.elapsed();
     let rows = report["imported"].as_u64().unwrap_or(0);
     println!("import of {rows} Parties from CSV (one transaction)");
-    println!("  import                {:>9.0} rows/s  {:>7.2} s", rate(rows, imp), imp.as_secs_f64());
-    println!("  import / CSV export time per row  {:.1}x", (imp.as_secs_f64() / rows as f64) / (csv_t.as_secs_f64() / csv_rows as f64));
+    println!(
+        "  import                {:>9.0} rows/s  {:>7.2} s",
+        rate(rows, imp),
+        imp.as_secs_f64()
+    );
+    println!(
+        "  import / CSV export time per row  {:.1}x",
+        (imp.as_secs_f64() / rows as f64) / (csv_t.as_secs_f64() / csv_rows as f64)
+    );
     fresh.close();
     store.close();
 }

@@ -90,10 +90,9 @@ pub async fn import(db: &dyn Db, o: ImportOpts, file: &Path) -> Result<(), CliEr
 /// (or stdout).
 pub async fn export(db: &dyn Db, args: ExportArgs, out: Option<&Path>) -> Result<(), CliError> {
     if args.format == SheetFormat::Xlsx && out.is_none() {
-        return Err(ApiError::bad_request(
-            "an XLSX export needs a file to go to: --out FILE.xlsx",
-        )
-        .into());
+        return Err(
+            ApiError::bad_request("an XLSX export needs a file to go to: --out FILE.xlsx").into(),
+        );
     }
     let made = db.run(Op::Export(args)).await?;
     let id = made["id"].as_str().unwrap_or_default().to_string();
@@ -128,7 +127,9 @@ pub async fn export(db: &dyn Db, args: ExportArgs, out: Option<&Path>) -> Result
     sink.flush().context("cannot write the export")?;
     drop(sink);
     if out.is_some() {
-        print_json(&json!({"rows": made["rows"], "bytes": offset, "file": out.map(|p| p.display().to_string())}));
+        print_json(
+            &json!({"rows": made["rows"], "bytes": offset, "file": out.map(|p| p.display().to_string())}),
+        );
     }
     Ok(())
 }
