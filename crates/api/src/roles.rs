@@ -364,6 +364,45 @@ mod tests {
     }
 
     #[test]
+    fn an_import_needs_create_a_line_import_writes_the_parent_and_an_export_reads() {
+        use crate::protocol::{ExportArgs, ImportArgs, ImportMode, SheetFormat};
+        let roles = built_in();
+        let import = |doctype: &str, table: Option<&str>| {
+            Op::Import(ImportArgs {
+                doctype: doctype.into(),
+                table: table.map(String::from),
+                format: SheetFormat::Csv,
+                file: String::new(),
+                columns: None,
+                mode: ImportMode::AllOrNothing,
+                dry_run: false,
+            })
+        };
+        let party = import("Party", None);
+        assert_eq!(Need::of(&party), Some(Need::Create("Party")));
+        let lines = import("Sale", Some("lines"));
+        assert_eq!(Need::of(&lines), Some(Need::Write("Sale")));
+        let e = roles["Viewer"]
+            .check("Viewer", &Need::of(&party).unwrap())
+            .unwrap_err();
+        assert!(e.message.contains("may not create Party"), "{e}");
+        assert!(roles["Clerk"]
+            .check("Clerk", &Need::of(&lines).unwrap())
+            .is_ok());
+        let export = Op::Export(ExportArgs {
+            doctype: "Party".into(),
+            format: SheetFormat::Xlsx,
+            query: None,
+            filters: None,
+            sort: None,
+            fields: None,
+        });
+        assert!(roles["Viewer"]
+            .check("Viewer", &Need::of(&export).unwrap())
+            .is_ok());
+    }
+
+    #[test]
     fn site_roles_join_the_built_ins_and_bad_files_say_where() {
         let all = with_site_roles(
             r#"{"roles": {"Storekeeper": {"doctypes": {"*": {"read": true}, "Product": {"read": true, "write": true}}, "admin": ["backups"]}}}"#,
