@@ -70,8 +70,9 @@ async fn main() {
         let records = (0..BATCH)
             .map(|i| {
                 let i = b * BATCH + i;
+                let city = ["Kashgar", "Hotan"][i % 2];
                 json!({"party_name": format!("Party {i}"), "code": format!("P{i:06}"),
-                       "kind": "Customer", "city": ["Kashgar", "Hotan"][i % 2],
+                       "kind": "Customer", "city": city,
                        "email": format!("p{i}@example.com"), "phone": format!("+86 998 {i}")})
                 .as_object()
                 .cloned()
