@@ -62,12 +62,15 @@ impl Lan {
         format!("{}.{}", self.net, i + 1)
     }
 
-    /// `outpost` run on PC `i`.
+    /// `outpost` run on PC `i` (its slave calls signed in as the tests'
+    /// manager, [`crate::SIGN_IN`]).
     pub fn cmd(&self, i: usize) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.hosts[i]])
             .arg(crate::outpost_bin());
-        c.env_remove("OUTPOST_DATA").env_remove("RUST_LOG");
+        c.env_remove("OUTPOST_DATA")
+            .env_remove("RUST_LOG")
+            .envs(crate::SIGN_IN);
         c
     }
 

@@ -70,6 +70,33 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// Every office the tests start has a first manager (a master refuses an
+/// office without users): this one, made by [`MasterProc::start`] with
+/// [`first_manager_args`].
+pub const MANAGER: &str = "manager";
+pub const MANAGER_PASSWORD: &str = "the e2e manager's password";
+
+/// How the tests' slaves sign in: the variables `outpost db --connect`
+/// reads (an explicit `--user` or `--password-file` wins over them).
+pub const SIGN_IN: [(&str, &str); 2] = [
+    ("OUTPOST_USER", MANAGER),
+    ("OUTPOST_PASSWORD", MANAGER_PASSWORD),
+];
+
+/// `--admin-password-file FILE` for `outpost master`: makes [`MANAGER`] on
+/// an office without users (ignored once it has some). The file is written
+/// once per test binary.
+pub fn first_manager_args() -> [&'static str; 2] {
+    static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("outpost-e2e-{}.manager", std::process::id()));
+        std::fs::write(&path, format!("{MANAGER_PASSWORD}\n"))
+            .expect("the manager's password file");
+        path.to_str().expect("a UTF-8 temp path").to_string()
+    });
+    ["--admin-password-file", file]
+}
+
 /// Runs `outpost db --data DIR <args>` and returns its output.
 pub fn db(data: &Path, args: &[&str]) -> Output {
     Command::new(outpost_bin())
@@ -138,8 +165,9 @@ pub struct MasterProc {
 }
 
 impl MasterProc {
-    /// Starts a master named `name` on `port` (no mDNS) and waits until it
-    /// prints its pairing URL.
+    /// Starts a master named `name` on `port` (no mDNS), its office's first
+    /// manager [`MANAGER`] unless `extra` names another password file, and
+    /// waits until it prints its pairing URL.
     pub fn start(data: &Path, name: &str, port: u16, extra: &[&str]) -> MasterProc {
         MasterProc::start_env(data, name, port, extra, &[])
     }
@@ -155,6 +183,9 @@ impl MasterProc {
     ) -> MasterProc {
         let mut args: Vec<String> = ["master", "--name", name].map(String::from).to_vec();
         args.extend(extra.iter().map(|a| a.to_string()));
+        if !extra.contains(&"--admin-password-file") {
+            args.extend(first_manager_args().map(String::from));
+        }
         MasterProc::spawn(data, port, &args, env)
     }
 
@@ -277,7 +308,8 @@ pub fn party_names(data: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Runs `outpost db --data DIR --connect TARGET <args>` (a slave call).
+/// Runs `outpost db --data DIR --connect TARGET <args>` (a slave call),
+/// signed in as [`MANAGER`].
 pub fn remote(slave_dir: &Path, target: &str, args: &[&str]) -> Output {
     Command::new(outpost_bin())
         .arg("db")
@@ -289,6 +321,7 @@ pub fn remote(slave_dir: &Path, target: &str, args: &[&str]) -> Output {
         .args(args)
         .env_remove("OUTPOST_DATA")
         .env_remove("RUST_LOG")
+        .envs(SIGN_IN)
         .output()
         .expect("run outpost")
 }

@@ -447,6 +447,7 @@ fn master_starts_and_stops_cleanly_on_sigterm() {
             "--data",
         ])
         .arg(dir.path())
+        .args(outpost_e2e::first_manager_args())
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

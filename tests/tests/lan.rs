@@ -28,6 +28,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
     master
         .args(["master", "--name", "LAN depot", "--data"])
         .arg(m.path())
+        .args(outpost_e2e::first_manager_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = master.spawn().unwrap();
@@ -121,6 +122,7 @@ fn a_slave_finds_the_master_by_name_across_a_lan_and_a_second_master_of_that_nam
             "--data",
         ])
         .arg(m2.path())
+        .args(outpost_e2e::first_manager_args())
         .output()
         .unwrap();
     let (_, err) = text(&o);

@@ -125,7 +125,16 @@ fn a_slave_finds_the_promoted_standby_by_name_and_the_old_master_is_fenced_over_
         tempfile::tempdir().unwrap(),
     );
     let master_log = logs.path().join("master.log");
-    let master_args = ["master", "--name", OFFICE, "--data", s(m.path())];
+    let [flag, file] = outpost_e2e::first_manager_args();
+    let master_args = [
+        "master",
+        "--name",
+        OFFICE,
+        "--data",
+        s(m.path()),
+        flag,
+        file,
+    ];
     let (master, url) = serve(&lan, MASTER, &master_args, &master_log);
     let code = url.split("code=").nth(1).unwrap().to_string();
 

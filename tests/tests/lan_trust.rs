@@ -41,6 +41,7 @@ fn start_master(lan: &Lan, i: usize, name: &str, data: &Path) -> (Killed, String
         .cmd(i)
         .args(["master", "--name", name, "--data"])
         .arg(data)
+        .args(outpost_e2e::first_manager_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -223,6 +223,7 @@ fn revoking_a_device_closes_its_open_channel_and_keeps_it_out() {
             "subscribe",
             "Party",
         ])
+        .envs(outpost_e2e::SIGN_IN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

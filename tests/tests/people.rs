@@ -230,3 +230,64 @@ fn a_clerk_creates_a_sale_but_deletes_no_party_and_history_names_who_did_what() 
     }
     assert!(!log.contains("not bilal's password"));
 }
+
+#[test]
+fn a_master_without_users_does_not_start_and_says_how_to_make_the_first_manager() {
+    let (m, pw) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = outpost_e2e::free_port().to_string();
+    let master = |extra: &[&str]| {
+        let mut args = vec!["master", "--name", "New depot", "--data", s(m.path())];
+        args.extend(["--no-mdns", "--listen", "127.0.0.1", "--port", &port]);
+        args.extend(extra);
+        outpost(&args)
+    };
+    // A new office, and no flag: it does not start, and says what to do.
+    let (code, err) = outpost_e2e::failed(&master(&[]));
+    assert_eq!(code, 1, "{err}");
+    for words in [
+        "has no users yet",
+        "outpost master --name 'New depot'",
+        "--admin-password-file FILE [--admin-user NAME]",
+        &format!(
+            "outpost users --data {} add NAME --role Manager",
+            s(m.path())
+        ),
+    ] {
+        assert!(err.contains(words), "{words}: {err}");
+    }
+    // It said so before listening or printing a pairing URL.
+    assert!(!err.contains("outpost://"), "{err}");
+    // The same again (an office made before every office had a manager).
+    let (_, again) = outpost_e2e::failed(&master(&[]));
+    assert!(again.contains("has no users yet"), "{again}");
+
+    // A password too short for the first manager: refused, nothing made.
+    let short = pw.path().join("short");
+    std::fs::write(&short, "short\n").unwrap();
+    let (_, err) = outpost_e2e::failed(&master(&["--admin-password-file", s(&short)]));
+    assert!(err.contains("at least 8 characters"), "{err}");
+    let listed = ok(&outpost(&["users", "--data", s(m.path())]));
+    assert_eq!(listed.trim(), "", "{listed}");
+
+    // Made beside it with `outpost users add`, the office's master starts.
+    let file = pw.path().join("amina");
+    std::fs::write(&file, "amina's long secret\n").unwrap();
+    ok(&outpost(&[
+        "users",
+        "--data",
+        s(m.path()),
+        "add",
+        "amina",
+        "--role",
+        "Manager",
+        "--password-file",
+        s(&file),
+    ]));
+    let started = MasterProc::start(m.path(), "New depot", outpost_e2e::free_port(), &[]);
+    let listed = ok(&outpost(&["users", "--data", s(m.path())]));
+    assert!(
+        listed.contains("amina") && !listed.contains(outpost_e2e::MANAGER),
+        "the flag is ignored once the office has users: {listed}"
+    );
+    drop(started);
+}

@@ -353,6 +353,7 @@ fn promoting_the_standby_keeps_the_office_working_with_nothing_acknowledged_lost
             r#"{"party_name":"Split brain"}"#,
         ])
         .env_remove("OUTPOST_DATA")
+        .envs(outpost_e2e::SIGN_IN)
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -150,6 +150,7 @@ async fn slaves_records_reach_tryton_and_head_office_changes_reach_slaves_live_o
         .arg(s.path())
         .args(["--connect", &url, "subscribe", "Party"])
         .env_remove("RUST_LOG")
+        .envs(outpost_e2e::SIGN_IN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

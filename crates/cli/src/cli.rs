@@ -66,13 +66,8 @@ pub enum Command {
         /// master's commit (go-async), or refuse writes (refuse)
         #[arg(long, value_parser = ["go-async", "refuse"], default_value = "go-async")]
         standby_away: String,
-        /// On a master without users yet: make the first manager, with the
-        /// password in this file (first line)
-        #[arg(long, value_name = "FILE")]
-        admin_password_file: Option<PathBuf>,
-        /// The first manager's user name (with --admin-password-file)
-        #[arg(long, value_name = "NAME", default_value = "manager")]
-        admin_user: String,
+        #[command(flatten)]
+        first_manager: FirstManagerFlags,
     },
     /// Run one database call and print the result as JSON
     Db {
@@ -173,6 +168,8 @@ pub enum Command {
         /// Folder of the built web UI to serve to browsers on the LAN
         #[arg(long, env = "OUTPOST_UI", value_name = "DIR")]
         ui: Option<PathBuf>,
+        #[command(flatten)]
+        first_manager: FirstManagerFlags,
     },
     /// Take a consistent backup of the office database, checked before it is
     /// reported done (works while the master runs and slaves write)
@@ -237,6 +234,21 @@ impl BackupFlags {
                 dailies: self.backup_dailies,
             })
     }
+}
+
+/// The office's first manager, made before its master starts: a master
+/// never runs an office without users (nobody could sign in).
+#[derive(Args, Debug, Clone)]
+pub struct FirstManagerFlags {
+    /// On an office without users: make its first manager (a Manager), with
+    /// the password in this file (first line, at least 8 characters);
+    /// ignored once the office has users. Without it such an office does
+    /// not start
+    #[arg(long, value_name = "FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// The first manager's user name (with --admin-password-file)
+    #[arg(long, value_name = "NAME", default_value = "manager")]
+    pub admin_user: String,
 }
 
 /// Who signs in for a call through a master that asks.

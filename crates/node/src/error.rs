@@ -13,6 +13,10 @@ pub enum NodeError {
     },
     #[error("another master called \"{name}\" is already on this LAN (fingerprint {fingerprint}); choose another name for this office")]
     DuplicateName { name: String, fingerprint: String },
+    /// The office has no users and the master was told to refuse that
+    /// (`WithoutUsers::Refuse`): its first manager is made first.
+    #[error("the office in {} has no users yet: make its first manager before starting its master", data.display())]
+    NoUsers { data: std::path::PathBuf },
     #[error("{0}")]
     Config(String),
     #[error(transparent)]

@@ -27,7 +27,7 @@ pub mod standby;
 
 pub use backups::{BackupSchedule, BackupStatus};
 pub use error::{NodeError, Result};
-pub use master::{is_lan_ip, Listen, LocalSession, Master, MasterConfig};
+pub use master::{is_lan_ip, Listen, LocalSession, Master, MasterConfig, WithoutUsers};
 
 /// The platform's data folder for Outpost (XDG on Linux:
 /// `$XDG_DATA_HOME/outpost`, `~/.local/share/outpost`), shared by the CLI

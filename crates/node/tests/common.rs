@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use outpost_api::protocol::{GetArgs, InsertArgs, QueryArgs, SubscribeArgs, UpdateArgs};
 use outpost_api::{ApiError, Db, Op};
-use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target, WithoutUsers};
 use serde_json::{json, Map, Value};
 
 pub async fn master(dir: &std::path::Path) -> Master {
@@ -20,6 +20,7 @@ pub async fn master_on(dir: &std::path::Path, port: u16) -> Master {
     config.listen = IpAddr::from([127, 0, 0, 1]).into();
     config.port = port;
     config.announce = false;
+    config.without_users = WithoutUsers::OpenForTests;
     Master::start(config).await.expect("master starts")
 }
 

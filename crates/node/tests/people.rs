@@ -361,3 +361,30 @@ async fn ten_thousand_wrong_passwords_slow_one_device_only() {
     let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
     assert!(!text.contains("guess 5-5") && !text.contains(MANAGER_PW));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_refuses_to_start_an_office_without_users_unless_told_it_is_a_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = outpost_node::MasterConfig::new(dir.path().to_path_buf(), "Test depot");
+    config.listen = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.port = 0;
+    config.announce = false;
+    let refused = Master::start(config.clone()).await.err().expect("refused");
+    assert!(
+        matches!(refused, outpost_node::NodeError::NoUsers { .. }),
+        "{refused}"
+    );
+    // With a manager it starts, and everyone signs in.
+    let store = outpost_store::Store::open(dir.path()).unwrap();
+    Auth::new(store.clone(), dir.path())
+        .owner_call(&Op::UsersAdd(UserAddArgs {
+            name: "Amina".into(),
+            role: "Manager".into(),
+            password: Secret(MANAGER_PW.into()),
+        }))
+        .await
+        .unwrap();
+    store.close();
+    let m = Master::start(config).await.expect("starts with a manager");
+    m.shutdown().await;
+}

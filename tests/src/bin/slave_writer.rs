@@ -1,6 +1,6 @@
 //! A slave process for the master-kill test: `outpost-slave-writer DIR URL
 //! PREFIX`. Inserts Parties named `PREFIX-N` one after another through
-//! `RemoteDb`, printing `ACK <name> <party_name>` for each answer, flushed
+//! `RemoteDb`, signed in as the tests' manager, printing `ACK <name> <party_name>` for each answer, flushed
 //! at once. Calls wait up to 60 s for the master, so a master restart in
 //! the middle is ridden out.
 //!
@@ -11,8 +11,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use outpost_api::protocol::InsertArgs;
+use outpost_api::protocol::{InsertArgs, Secret};
 use outpost_api::{Db, Op};
+use outpost_node::slave::Credentials;
 use outpost_node::{RemoteDb, SlaveConfig, Target};
 use serde_json::json;
 
@@ -27,14 +28,20 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let db = RemoteDb::start(SlaveConfig {
-            data: dir.into(),
-            target: Target::parse(url).expect("url"),
-            code: None,
-            device_name: format!("writer {prefix}"),
-            call_timeout: Duration::from_secs(60),
-            rtc: Default::default(),
-        })
+        let db = RemoteDb::start_as(
+            SlaveConfig {
+                data: dir.into(),
+                target: Target::parse(url).expect("url"),
+                code: None,
+                device_name: format!("writer {prefix}"),
+                call_timeout: Duration::from_secs(60),
+                rtc: Default::default(),
+            },
+            Some(Credentials {
+                user: outpost_e2e::MANAGER.into(),
+                password: Secret(outpost_e2e::MANAGER_PASSWORD.into()),
+            }),
+        )
         .expect("start");
         let mut out = std::io::stdout();
         let pause = std::path::Path::new(dir).join(PAUSE_FILE);

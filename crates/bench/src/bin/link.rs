@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use outpost_api::protocol::{GetArgs, InsertManyArgs, QueryArgs, SortArg};
 use outpost_api::{decode_incoming, decode_request, Db, Incoming, LocalDb, Op, Request, Response};
-use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target, WithoutUsers};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
@@ -179,6 +179,7 @@ async fn start_master(dir: &std::path::Path, port: u16) -> Master {
     c.listen = IpAddr::from([127, 0, 0, 1]).into();
     c.port = port;
     c.announce = false;
+    c.without_users = WithoutUsers::OpenForTests;
     Master::start(c).await.expect("master")
 }
 

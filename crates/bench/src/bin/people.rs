@@ -18,7 +18,7 @@ use outpost_api::{Db, Op};
 use outpost_bench::pct;
 use outpost_node::auth::Auth;
 use outpost_node::slave::Credentials;
-use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target, WithoutUsers};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -48,6 +48,7 @@ async fn office(dir: &std::path::Path, users: bool) -> (Master, Vec<String>) {
     c.listen = IpAddr::from([127, 0, 0, 1]).into();
     c.port = 0;
     c.announce = false;
+    c.without_users = WithoutUsers::OpenForTests;
     let master = Master::start(c).await.expect("master");
     let local = master.db().for_device("bench-local");
     for start in (0..RECORDS).step_by(5000) {

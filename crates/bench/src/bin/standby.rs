@@ -23,7 +23,7 @@ use outpost_api::protocol::{InsertArgs, QueryArgs};
 use outpost_api::{Db, Op};
 use outpost_link::PairingUrl;
 use outpost_node::standby::{self, Durability, StandbyConfig, StandbyState};
-use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target};
+use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target, WithoutUsers};
 use outpost_store::{ReplEvent, Store, Write, WriteCtx};
 use serde_json::json;
 use tokio::sync::watch;
@@ -57,6 +57,7 @@ async fn start_master_on(dir: &Path, durability: Durability, port: u16) -> Maste
     config.listen = std::net::IpAddr::from([127, 0, 0, 1]).into();
     config.port = port;
     config.announce = false;
+    config.without_users = WithoutUsers::OpenForTests;
     config.durability = durability;
     Master::start(config).await.expect("master")
 }

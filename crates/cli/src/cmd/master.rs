@@ -6,14 +6,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use outpost_link::pairing::{display_code, qr_terminal, PairingUrl};
-use outpost_node::{pairing_state, Master, MasterConfig};
+use outpost_node::{pairing_state, Master, MasterConfig, NodeError};
 use outpost_sync::{Sync, UpstreamConfig};
 
 use crate::output::CliError;
 
-pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliError> {
+/// Runs the master until Ctrl-C or SIGTERM. `again`: the command that
+/// started it, for the message when its office has no users.
+pub fn run(config: MasterConfig, upstream: Option<PathBuf>, again: &str) -> Result<(), CliError> {
     super::init_tracing(
         "outpost=info,outpost_store=info,outpost_api=info,outpost_node=info,outpost_link=info,outpost_sync=info,warn",
     );
@@ -25,9 +26,15 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>) -> Result<(), CliErr
         .map_err(anyhow::Error::from)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let master = Master::start(config).await.with_context(|| {
-            format!("cannot start the master with data folder {}", dir.display())
-        })?;
+        let master = match Master::start(config).await {
+            Ok(m) => m,
+            Err(NodeError::NoUsers { data }) => return Err(super::users::no_users(&data, again).into()),
+            Err(e) => {
+                return Err(anyhow::Error::from(e)
+                    .context(format!("cannot start the master with data folder {}", dir.display()))
+                    .into())
+            }
+        };
         let sync = match upstream {
             None => None,
             Some(cfg) => {

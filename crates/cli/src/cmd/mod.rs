@@ -35,13 +35,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             backup,
             durability,
             standby_away,
-            admin_password_file,
-            admin_user,
+            first_manager,
         } => {
             let dir = data_dir(&data)?;
-            if let Some(file) = admin_password_file {
-                std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
-                users::first_manager(&dir, &admin_user, &file)?;
+            let again = format!("outpost master --name {}", users::shell_word(&name));
+            // Without the flag, an office without users is refused by
+            // `Master::start`, after the folder's lock and health checks.
+            if first_manager.admin_password_file.is_some() {
+                users::first_manager(&dir, &first_manager, &again)?;
             }
             let mut config = outpost_node::MasterConfig::new(dir, name);
             config.listen = listen_on(listen);
@@ -57,7 +58,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             if standby_away == "refuse" {
                 config.when_away = outpost_node::standby::WhenAway::Refuse;
             }
-            master::run(config, upstream)
+            master::run(config, upstream, &again)
         }
         Command::Db {
             data,
@@ -111,8 +112,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             no_mdns,
             upstream,
             ui,
+            first_manager,
         } => {
             let dir = data_dir(&data)?;
+            // A standby copies the office's users. The copy of an office
+            // without any (made before every office had a manager) is
+            // refused before the promotion changes anything.
+            let copy = dir.join(outpost_store::DB_FILE).is_file();
+            if copy && first_manager.admin_password_file.is_none() {
+                users::first_manager(&dir, &first_manager, "outpost promote")?;
+            }
             let promoted = outpost_node::standby::promote(&dir).map_err(|e| {
                 anyhow::anyhow!("cannot promote the standby in {}: {e}", dir.display())
             })?;
@@ -120,12 +129,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 "Promoted: this PC is now the master of \"{}\" (epoch {}, at change {}).",
                 promoted.office, promoted.epoch, promoted.seq
             );
+            users::first_manager(&dir, &first_manager, "outpost promote")?;
             let mut config = outpost_node::MasterConfig::new(dir, name.unwrap_or(promoted.office));
             config.listen = listen_on(listen);
             config.port = port;
             config.announce = !no_mdns;
             config.ui = master::ui_folder(ui)?;
-            master::run(config, upstream)
+            master::run(config, upstream, "outpost promote")
         }
         Command::Backup {
             data,

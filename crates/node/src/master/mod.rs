@@ -61,6 +61,21 @@ pub struct MasterConfig {
     pub durability: Durability,
     /// What a synchronous master does while its standby is away.
     pub when_away: WhenAway,
+    /// Whether it starts an office that has no users yet.
+    pub without_users: WithoutUsers,
+}
+
+/// Whether a master starts an office that has no users (issue 14). The
+/// `outpost` CLI and the desktop app always refuse: the office's first
+/// manager is made before its master starts, so nobody ever works without
+/// signing in. Only in-process tests and benchmarks of the node open an
+/// office without users, where every paired device may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithoutUsers {
+    /// `Master::start` fails with [`NodeError::NoUsers`] (the default).
+    Refuse,
+    /// Starts open: no sign-in until the first user is added beside it.
+    OpenForTests,
 }
 
 impl MasterConfig {
@@ -77,6 +92,7 @@ impl MasterConfig {
             backup: None,
             durability: Durability::Async,
             when_away: WhenAway::GoAsync,
+            without_users: WithoutUsers::Refuse,
         }
     }
 }
@@ -145,6 +161,11 @@ impl Master {
         outpost_link::identity::private_dir(&config.data)?;
         let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
+        if config.without_users == WithoutUsers::Refuse && !store.has_users()? {
+            return Err(NodeError::NoUsers {
+                data: config.data.clone(),
+            });
+        }
         let identity = Identity::load_or_create(&config.data)?;
         let epoch = crate::standby::promote::epoch(&store);
         let fenced_at_start = crate::standby::fence::fenced_by(&store);
@@ -210,7 +231,7 @@ impl Master {
         let auth = crate::auth::Auth::new(store.clone(), &config.data);
         if !auth.required() {
             tracing::warn!(
-                "nobody signs in on this master yet: every paired device may do everything; add the first manager with `outpost users add NAME --role Manager` (or start with --admin-password-file)"
+                "nobody signs in on this master (started open, for a test): every paired device may do everything"
             );
         }
         let announced = announcement.is_some();
