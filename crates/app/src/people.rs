@@ -40,6 +40,17 @@ pub fn check(manager: &FirstManager) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The refusal of "Make this PC the master" without a first manager, for
+/// an office that has no users: the window asks for one.
+pub fn needed() -> AppError {
+    AppError::Field {
+        field: "manager_password",
+        message: format!(
+            "every office has a manager who signs in: give the first manager's name and a password of at least {MIN_PASSWORD} characters"
+        ),
+    }
+}
+
 /// Whether the office database in `data` has users (no database yet: no).
 pub fn has_users(store: Option<&Store>, data: &Path) -> Result<bool, AppError> {
     if let Some(store) = store {

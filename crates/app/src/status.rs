@@ -29,6 +29,9 @@ pub enum LinkView {
     Failed {
         message: String,
     },
+    /// Master mode is on, but the office has no users yet: the window asks
+    /// for its first manager, then the master starts.
+    NoManager,
 }
 
 /// The master a slave is paired with.

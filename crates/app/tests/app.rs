@@ -2,8 +2,11 @@
 //! their own data folders, one made master at runtime, the other paired
 //! with it by URL over real WebRTC on loopback.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{make_master, sign_in};
 use outpost_api::Event;
 use outpost_app::{App, AppEvent, AppOptions, Role};
 use serde_json::{json, Value};
@@ -59,8 +62,20 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
     let empty_name = master.master_enable("  ", None, None).await.unwrap_err();
     assert!(empty_name.to_string().contains("name"), "{empty_name}");
     let port = free_port();
-    let st = master
+    // No users yet: no master without its first manager, asked by field.
+    let no_manager = master
         .master_enable("Kashgar depot", Some(port), None)
+        .await
+        .unwrap_err()
+        .to_api();
+    assert_eq!(no_manager.details.unwrap()["field"], "manager_password");
+    assert!(
+        no_manager.message.contains("first manager"),
+        "{}",
+        no_manager.message
+    );
+    assert_eq!(master.status().await.role, Role::None);
+    let st = make_master(&master, "Kashgar depot", Some(port))
         .await
         .unwrap();
     assert_eq!(st.role, Role::Master);
@@ -92,6 +107,7 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
 
     // The right code (from the URL) pairs it.
     let st = slave.slave_connect(&url, None).await.unwrap();
+    sign_in(&slave).await;
     assert_eq!(st.role, Role::Slave);
     assert_eq!(st.office_name.as_deref(), Some("Kashgar depot"));
     assert!(sdir.path().join("slave.json").exists());
@@ -173,8 +189,7 @@ async fn a_pc_made_master_at_runtime_serves_a_slave_paired_by_url() {
 
     // Reopening the master's folder in master mode finds the record.
     let again = App::open(mdir.path(), options()).await.unwrap();
-    again
-        .master_enable("Kashgar depot", Some(free_port()), None)
+    make_master(&again, "Kashgar depot", Some(free_port()))
         .await
         .unwrap();
     let got = call(&again, "get", json!({"doctype": "Party", "name": name})).await;
@@ -187,10 +202,7 @@ async fn the_app_resumes_its_role_after_a_restart_and_forgets_on_request() {
     let (mdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let port = free_port();
     let master = App::open(mdir.path(), options()).await.unwrap();
-    master
-        .master_enable("Site camp", Some(port), None)
-        .await
-        .unwrap();
+    make_master(&master, "Site camp", Some(port)).await.unwrap();
     let url = loopback(&master.pairing_info().await.unwrap().url);
     let slave = App::open(sdir.path(), options()).await.unwrap();
     slave.slave_connect(&url, None).await.unwrap();
@@ -208,6 +220,7 @@ async fn the_app_resumes_its_role_after_a_restart_and_forgets_on_request() {
     );
     let slave = App::open(sdir.path(), options()).await.unwrap();
     assert_eq!(slave.status().await.role, Role::Slave);
+    sign_in(&slave).await;
     let r = call(&slave, "count", json!({"doctype": "Party"})).await;
     assert_eq!(r["ok"], 0, "{r}");
     assert!(matches!(
@@ -313,9 +326,7 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path(), options()).await.unwrap();
     let (p1, p2) = (free_port(), free_port());
-    app.master_enable("Port depot", Some(p1), None)
-        .await
-        .unwrap();
+    make_master(&app, "Port depot", Some(p1)).await.unwrap();
     assert!(app
         .status()
         .await
@@ -323,9 +334,7 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
         .unwrap()
         .ends_with(&format!(":{p1}")));
     // The same name on another port: moved.
-    app.master_enable("Port depot", Some(p2), None)
-        .await
-        .unwrap();
+    make_master(&app, "Port depot", Some(p2)).await.unwrap();
     assert!(app
         .status()
         .await
@@ -346,6 +355,8 @@ async fn a_master_moves_port_and_a_failed_change_keeps_it_running() {
         st.listen.unwrap().ends_with(&format!(":{p2}")),
         "still serving on {p2}"
     );
+    // The master started again: its window signs in again.
+    sign_in(&app).await;
     let r = call(&app, "count", json!({"doctype": "Party"})).await;
     assert_eq!(r["ok"], 0, "{r}");
     app.shutdown().await;
@@ -370,9 +381,7 @@ async fn a_desktop_master_serves_the_web_ui_to_browsers() {
     .await
     .unwrap();
     let port = free_port();
-    app.master_enable("Aksu store", Some(port), None)
-        .await
-        .unwrap();
+    make_master(&app, "Aksu store", Some(port)).await.unwrap();
     let pairing = app.pairing_info().await.unwrap();
     let browser = pairing.browser_url.expect("a browser address");
     assert!(

@@ -3,6 +3,8 @@
 //! folders, the Master screen's view of them, a backup that cannot be
 //! written, and the schedule turned off.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,7 +90,7 @@ async fn a_schedule_saved_in_settings_backs_up_into_its_folder_and_the_master_sc
     assert_eq!(saved, form(&usb, 24, 7));
     assert!(usb.is_dir());
     assert!(backups_in(&usb).is_empty());
-    app.master_enable("Kashgar depot", None, None)
+    common::make_master(&app, "Kashgar depot", None)
         .await
         .unwrap();
     let raw = app
@@ -150,7 +152,9 @@ async fn a_backup_that_cannot_be_written_shows_failed_and_turning_the_schedule_o
     let (data, media) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let port = outpost_e2e::free_port();
     let app = open(data.path(), port).await;
-    app.master_enable("Oasis depot", None, None).await.unwrap();
+    common::make_master(&app, "Oasis depot", None)
+        .await
+        .unwrap();
     let v = app.backup_view().await.unwrap();
     assert_eq!((v.schedule, v.health), (None, BackupHealth::Never));
     let e = app.backup_now().await.unwrap_err();

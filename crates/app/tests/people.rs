@@ -147,3 +147,84 @@ async fn the_master_window_makes_its_first_manager_and_signs_in_through_the_gate
     assert!(e.to_string().contains("already has users"), "{e}");
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_master_without_a_first_manager_and_each_blank_field_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), quiet()).await.unwrap();
+    let port = Some(outpost_e2e::free_port());
+    let refused = |r: Result<outpost_app::Status, outpost_app::AppError>| {
+        let e = r.unwrap_err().to_api();
+        (e.details.unwrap()["field"].clone(), e.message)
+    };
+    // No manager at all, a blank password, a blank name: each refused,
+    // naming its field; nothing starts and nobody is made.
+    let (field, message) = refused(app.master_enable("Blank depot", port, None).await);
+    assert_eq!(field, "manager_password");
+    assert!(message.contains("first manager"), "{message}");
+    let (field, _) = refused(
+        app.master_enable("Blank depot", port, Some(&manager("")))
+            .await,
+    );
+    assert_eq!(field, "manager_password");
+    let nameless = FirstManager {
+        name: " ".into(),
+        password: Secret("correct horse".into()),
+    };
+    let (field, _) = refused(
+        app.master_enable("Blank depot", port, Some(&nameless))
+            .await,
+    );
+    assert_eq!(field, "manager_name");
+    assert_eq!(app.status().await.role, outpost_app::Role::None);
+    assert!(!app.office_has_users().await.unwrap());
+    app.shutdown().await;
+}
+
+/// An office made before every office had a manager: master mode on in
+/// Settings, a database without users. The app does not start its master
+/// open; it waits for the first manager, then everyone signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_office_without_users_waits_for_its_first_manager_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    outpost_store::Store::open(dir.path()).unwrap().close();
+    outpost_app::Settings {
+        role: outpost_app::Role::Master,
+        office_name: Some("Old depot".into()),
+        port: Some(outpost_e2e::free_port()),
+        ..Default::default()
+    }
+    .save(dir.path())
+    .unwrap();
+    let app = App::open(dir.path(), quiet()).await.unwrap();
+    let st = app.status().await;
+    assert_eq!(st.link, outpost_app::LinkView::NoManager, "{st:?}");
+    assert_eq!(st.office_name.as_deref(), Some("Old depot"));
+    let r = call(&app, "doctypes", json!({})).await;
+    assert_eq!(r["err"]["code"], "unavailable", "{r}");
+    assert!(
+        r["err"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("first manager"),
+        "{r}"
+    );
+
+    app.master_enable("Old depot", None, Some(&manager("correct horse")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.status().await.link,
+        outpost_app::LinkView::Connected { .. }
+    ));
+    let r = call(&app, "doctypes", json!({})).await;
+    assert_eq!(r["err"]["details"]["reason"], "sign_in_needed", "{r}");
+    let r = call(
+        &app,
+        "auth.sign_in",
+        json!({"user": "amina", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(r["ok"]["role"], "Manager", "{r}");
+    app.shutdown().await;
+}

@@ -4,6 +4,8 @@
 //! seen in the device list and the standby view (away: no standby process
 //! runs), then cleared.
 
+mod common;
+
 use outpost_app::{App, AppOptions};
 
 fn options() -> AppOptions {
@@ -34,8 +36,7 @@ async fn a_paired_device_made_the_standby_shows_on_the_master_screen_and_is_clea
     let e = master.device_make_standby("anything").await.unwrap_err();
     assert_eq!(reason(&e), "not_master");
 
-    master
-        .master_enable("Kashgar depot", Some(outpost_e2e::free_port()), None)
+    common::make_master(&master, "Kashgar depot", Some(outpost_e2e::free_port()))
         .await
         .unwrap();
     let view = master.standby_view().await.unwrap();
@@ -83,6 +84,7 @@ async fn a_paired_device_made_the_standby_shows_on_the_master_screen_and_is_clea
     master.shutdown().await;
     drop(master);
     let master = App::open(mdir.path(), options()).await.unwrap();
+    common::sign_in(&master).await;
     let view = master.standby_view().await.unwrap();
     assert_eq!(
         view.standby.map(|s| s.fingerprint),

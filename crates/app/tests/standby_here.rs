@@ -5,6 +5,8 @@
 //! `App` is promoted and serves as the master, and a CLI slave paired with
 //! the old master writes to it without pairing again.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -87,6 +89,7 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     let mut master = MasterProc::start(m.path(), "Depot", outpost_e2e::free_port(), &[]);
     let app = App::open(sdir.path(), options()).await.unwrap();
     app.slave_connect(&master.url, None).await.unwrap();
+    common::sign_in(&app).await;
     let me = app.status().await.device_id;
 
     // Not the standby: nothing runs, and there is nothing to promote.
@@ -185,6 +188,8 @@ async fn a_desktop_slave_made_the_standby_follows_and_once_promoted_serves_the_o
     );
     assert_eq!(app.settings().role, Role::Master);
     assert!(!sdir.path().join("slave.json").exists());
+    // The copy holds the office's users: its manager signs in on it.
+    common::sign_in(&app).await;
 
     // The CLI slave writes to it by the old master's URL, without pairing
     // again, and everything written before the kill is there.

@@ -2,6 +2,8 @@
 //! with an upstream file chosen at runtime, syncing with a real `trytond`;
 //! a conflict listed with both versions and settled from the app.
 
+mod common;
+
 use outpost_app::{App, AppOptions, Keep};
 use outpost_e2e::trytond::Trytond;
 use outpost_store::LinkState;
@@ -43,7 +45,7 @@ async fn a_master_app_syncs_with_the_upstream_file_chosen_in_settings() {
     .unwrap();
     // Not a master yet: no sync to ask about.
     assert!(app.sync_now().await.is_err());
-    app.master_enable("Sync depot", None, None).await.unwrap();
+    common::make_master(&app, "Sync depot", None).await.unwrap();
     let st = app.sync_status().await.unwrap();
     assert!(!st.status.configured, "{st:?}");
     assert_eq!(st.status.link, LinkState::NotConfigured);
@@ -155,7 +157,7 @@ async fn the_head_office_form_is_tested_saved_for_the_user_only_and_syncs() {
     )
     .await
     .unwrap();
-    app.master_enable("Form depot", None, None).await.unwrap();
+    common::make_master(&app, "Form depot", None).await.unwrap();
 
     // Nothing saved: a blank form, Party and Product ticked, and the
     // models each ERP offers.

@@ -10,9 +10,9 @@ impl App {
     /// starts the signaling socket and the mDNS announcement. A slave
     /// pairing this PC had is forgotten: a PC is one or the other.
     ///
-    /// `manager`: the office's first manager, made before the master starts
-    /// (refused when the office has users already); none: an office
-    /// without users, where nobody signs in.
+    /// `manager`: the office's first manager, made before the master starts:
+    /// needed when the office has no users (a master never runs without),
+    /// refused when it has some.
     pub async fn master_enable(
         &self,
         name: &str,
@@ -26,8 +26,10 @@ impl App {
                     .into(),
             ));
         }
-        if let Some(m) = manager {
-            people::check(m)?;
+        match manager {
+            Some(m) => people::check(m)?,
+            None if !self.office_has_users().await? => return Err(people::needed()),
+            None => {}
         }
         let _switching = self.inner.switching.lock().await;
         // A standby becomes the master only by promotion (which raises the
@@ -148,6 +150,10 @@ impl App {
                     sync,
                     sync_error,
                 }
+            }
+            Err(outpost_node::NodeError::NoUsers { .. }) => {
+                tracing::warn!("master mode waits for the office's first manager");
+                Mode::NoManager
             }
             Err(e) => {
                 tracing::warn!("master mode could not start: {e}");

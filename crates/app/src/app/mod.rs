@@ -77,6 +77,11 @@ enum Mode {
     },
     /// Master mode is on in Settings but could not start.
     MasterFailed(String),
+    /// Master mode is on in Settings, but the office database has no users
+    /// (made before every office had a manager, or a standby's copy of
+    /// such an office): its master starts once the window has made the
+    /// first manager (`master_enable` with one).
+    NoManager,
     Slave {
         db: RemoteDb,
         tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -119,7 +124,7 @@ impl Mode {
                 }
                 db.close().await;
             }
-            Mode::None | Mode::MasterFailed(_) => {}
+            Mode::None | Mode::MasterFailed(_) | Mode::NoManager => {}
         }
     }
 }
@@ -270,6 +275,10 @@ impl App {
                 ErrorCode::Unavailable,
                 format!("the office database is not open: {m}"),
             ),
+            Mode::NoManager => ApiError::new(
+                ErrorCode::Unavailable,
+                "this office has no users yet: make its first manager (the window asks for one), then everyone signs in",
+            ),
             _ => ApiError::new(
                 ErrorCode::Unavailable,
                 "this PC is not connected to a master yet; connect to one, or make this PC the master in Settings",
@@ -299,6 +308,13 @@ impl App {
                 LinkView::Failed {
                     message: message.clone(),
                 },
+                0,
+                None,
+                None,
+            ),
+            Mode::NoManager => (
+                settings.office_name.clone(),
+                LinkView::NoManager,
                 0,
                 None,
                 None,

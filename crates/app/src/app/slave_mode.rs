@@ -33,7 +33,7 @@ impl App {
         let _switching = self.inner.switching.lock().await;
         if matches!(
             &*self.inner.mode.lock().await,
-            Mode::Master { .. } | Mode::MasterFailed(_)
+            Mode::Master { .. } | Mode::MasterFailed(_) | Mode::NoManager
         ) {
             return Err(AppError::NotSlave);
         }

@@ -145,7 +145,7 @@ impl App {
                 })
             }
             // Not a master (yet): what Settings hold, nothing running.
-            Mode::None | Mode::MasterFailed(_) => Ok(SyncView {
+            Mode::None | Mode::MasterFailed(_) | Mode::NoManager => Ok(SyncView {
                 status: SyncStatus::not_configured(),
                 upstream_file: self.settings().upstream,
                 upstream_error: None,

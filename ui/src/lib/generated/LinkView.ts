@@ -3,4 +3,4 @@
 /**
  * The connection as the status bar shows it.
  */
-export type LinkView = { "state": "idle" } | { "state": "connecting" } | { "state": "connected", master: string, } | { "state": "reconnecting", reason: string, } | { "state": "refused", code: string, message: string, } | { "state": "failed", message: string, };
+export type LinkView = { "state": "idle" } | { "state": "connecting" } | { "state": "connected", master: string, } | { "state": "reconnecting", reason: string, } | { "state": "refused", code: string, message: string, } | { "state": "failed", message: string, } | { "state": "no_manager" };
