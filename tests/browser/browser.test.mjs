@@ -29,6 +29,7 @@ import {
   tid,
   shot,
   pair,
+  signIn,
   linkState,
   openDoctype,
   pickLink,
@@ -54,6 +55,7 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await pair(a.page, m.code, 'Counter tablet');
   await a.page.locator(tid('connect-message'), { hasText: 'Paired with Kashgar depot' }).waitFor();
   assert.equal(await linkState(a.page), 'connected');
+  await signIn(a.page);
   // Chromium signals its host candidates as mDNS names only, and the
   // master still connects (no `.local` name is resolved).
   const signalled = await a.page.evaluate(() => window.__candidates.filter((c) => / typ host/.test(c)));
@@ -64,6 +66,7 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await b.page.goto(m.browser);
   await pair(b.page, m.code, 'Back office laptop');
   await b.page.locator(tid('connect-message'), { hasText: 'Paired with' }).waitFor();
+  await signIn(b.page);
 
   // Two devices on the master, by the names given, with their own ids.
   const devices = cli(['devices', '--data', m.data]).out.trim().split('\n').map((l) => JSON.parse(l));
@@ -283,6 +286,7 @@ test('Chromium on another host (network namespace) opens the printed address, pa
   await e.page.goto(m.browser);
   await pair(e.page, m.code, 'Hotan phone');
   await e.page.locator(tid('connect-message'), { hasText: 'Paired with Hotan branch' }).waitFor();
+  await signIn(e.page);
   // The page's own view of the connection: its host candidates keep their
   // address hidden, and the pair in use reaches the master's LAN address
   // (the master learnt the browser's address from its checks, so it never
@@ -337,6 +341,7 @@ test('a Sale made in a browser reaches the head office (Tryton); its number and 
   await page.goto(m.browser);
   await pair(page, m.code, 'Shop tablet');
   await page.locator(tid('connect-message'), { hasText: 'Paired with' }).waitFor();
+  await signIn(page);
 
   // The clerk makes the Sale with three lines in the browser.
   await openDoctype(page, 'Sale');
@@ -393,6 +398,7 @@ test('a paired browser follows a failover: the standby promoted at the same addr
   await b.page.goto(m.browser);
   await pair(b.page, m.code, 'Counter tablet');
   await waitFor('the browser to connect', async () => (await linkState(b.page)) === 'connected');
+  await signIn(b.page);
   const cliDir = tempDir('cli-failover');
   const before = cli(['db', '--data', cliDir, '--connect', m.url, 'insert', 'Party', JSON.stringify({ party_name: 'Before the failover' })]);
   assert.equal(before.code, 0, before.err);

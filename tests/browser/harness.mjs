@@ -27,10 +27,26 @@ export const FLAGS = [
 
 export const { cleanups, tempDir } = cleanupsAfterAll('outpost-browser');
 
-/** `outpost ...` (optionally inside a network namespace). */
+/** Every office the tests start has a first manager (a master refuses an
+ * office without users): this one, unless a test names another. */
+export const MANAGER = { user: 'manager', password: "the browser tests' manager" };
+let managerFile = null;
+
+/** `--admin-password-file FILE`: makes MANAGER on a new office. */
+export function firstManagerArgs() {
+  if (!managerFile) {
+    managerFile = join(tempDir('manager'), 'password');
+    writeFileSync(managerFile, `${MANAGER.password}\n`, { mode: 0o600 });
+  }
+  return ['--admin-password-file', managerFile];
+}
+
+/** `outpost ...` (optionally inside a network namespace); its slave calls
+ * sign in as MANAGER unless they say `--user`. */
 export function cli(args, { netns } = {}) {
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, CLI, ...args]] : [CLI, args];
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60000 });
+  const env = { ...process.env, OUTPOST_USER: MANAGER.user, OUTPOST_PASSWORD: MANAGER.password };
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60000, env });
   let json = null;
   try {
     json = JSON.parse(r.stdout.trim().split('\n')[0]);
@@ -44,7 +60,9 @@ export function cli(args, { netns } = {}) {
 export async function startMaster(name, { data = tempDir('master'), port, listen = '127.0.0.1', netns, extra = [], command } = {}) {
   port ??= await freePort();
   const head = command ?? ['master', '--name', name];
-  const args = [...head, '--data', data, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI, ...extra];
+  // A promoted standby has the office's users already (its copy holds them).
+  const first = head[0] === 'master' && !extra.includes('--admin-password-file') ? firstManagerArgs() : [];
+  const args = [...head, '--data', data, '--port', String(port), '--listen', listen, '--no-mdns', '--ui', UI, ...first, ...extra];
   const proc = netns ? spawn('ip', ['netns', 'exec', netns, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -142,6 +160,16 @@ export async function pair(page, code, name) {
   await page.fill(tid('connect-code'), code);
   if (name) await page.fill(tid('device-name'), name);
   await page.click(tid('connect-submit'));
+}
+
+/** Signs the page in: after pairing, Records shows the sign-in screen
+ * until someone does. */
+export async function signIn(page, { user, password } = MANAGER) {
+  await page.click(tid('nav-records'));
+  await page.fill(tid('signin-user'), user);
+  await page.fill(tid('signin-password'), password);
+  await page.click(tid('signin-submit'));
+  await page.locator(tid('status-user'), { hasText: `${user} (` }).waitFor();
 }
 
 export async function linkState(page) {

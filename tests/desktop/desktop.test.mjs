@@ -27,6 +27,8 @@ import {
   shot,
   tempDir,
   withShots,
+  makeMaster,
+  signIn,
 } from './harness.mjs';
 
 test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI changes live, refuses a wrong code', withShots(async () => {
@@ -70,6 +72,7 @@ test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI cha
   await s.click(sel('connect-submit'));
   await s.waitText(sel('status-link'), (t) => /connected/i.test(t));
   await s.waitText(sel('status-bar'), 'Test HQ');
+  await signIn(s);
   await shot(s, '03-connected');
 
   // A Party, then a Sale for it with two lines.
@@ -134,11 +137,7 @@ test('the window as a slave: pairs by URL, edits a Sale with lines, sees CLI cha
 test('the window as the master: toggled in Settings, pairs a CLI slave by the URL it shows, sees its writes, revokes it', withShots(async () => {
   const port = await freePort();
   const { s } = await openWindow('master', { OUTPOST_PORT: String(port) });
-  await s.click(sel('nav-settings'));
-  await s.click(sel('master-toggle'));
-  await s.fill(sel('office-name'), 'Window Depot');
-  await s.click(sel('office-name-ok'));
-  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await makeMaster(s, 'Window Depot');
   await shot(s, '07-settings-master');
 
   await s.click(sel('nav-master'));
@@ -205,11 +204,7 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
 
   // A becomes the master; its QR code is photographed (an element
   // screenshot) and B reads the URL from that image.
-  await a.s.click(sel('nav-settings'));
-  await a.s.click(sel('master-toggle'));
-  await a.s.fill(sel('office-name'), 'Camp Two');
-  await a.s.click(sel('office-name-ok'));
-  await a.s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await makeMaster(a.s, 'Camp Two');
   await a.s.click(sel('nav-master'));
   const shown = (await a.s.waitText(sel('pairing-url'), 'outpost://')).trim();
   // A screenshot of the master's whole window stands for the photo
@@ -225,6 +220,7 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   await shot(b.s, '11-connect-from-qr');
   await b.s.click(sel('connect-submit'));
   await b.s.waitText(sel('status-link'), (t) => /connected/i.test(t));
+  await signIn(b.s);
   await a.s.waitText(sel('status-devices'), '1');
 
   // B writes, A's list shows it; A edits, B's open form follows.
@@ -276,11 +272,7 @@ test('the master window syncs with the head office: the head office form in Sett
   const dir = tempDir('upstream');
   const port = await freePort();
   const { s, data } = await openWindow('sync', { OUTPOST_PORT: String(port) });
-  await s.click(sel('nav-settings'));
-  await s.click(sel('master-toggle'));
-  await s.fill(sel('office-name'), 'Oasis Depot');
-  await s.click(sel('office-name-ok'));
-  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await makeMaster(s, 'Oasis Depot');
 
   // Advanced: a file that is not an upstream file is refused with its problem.
   const bad = join(dir, 'bad.toml');
@@ -382,11 +374,7 @@ test('the master window syncs with the head office: the head office form in Sett
 test('the master window backs up on a schedule: a folder set in Settings, the last backup on the Master screen, red when one fails', withShots(async () => {
   const port = await freePort();
   const { s, data } = await openWindow('backups', { OUTPOST_PORT: String(port) });
-  await s.click(sel('nav-settings'));
-  await s.click(sel('master-toggle'));
-  await s.fill(sel('office-name'), 'Backup Depot');
-  await s.click(sel('office-name-ok'));
-  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await makeMaster(s, 'Backup Depot');
 
   // A folder that is not a full path is refused under its field.
   await s.fill(sel('backup-folder'), 'backups');

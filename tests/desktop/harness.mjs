@@ -5,7 +5,7 @@
 // docs/screenshots), with every open window photographed when a test fails.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Driver, cleanupsAfterAll, freePort, waitFor } from './webdriver.mjs';
 
@@ -16,9 +16,25 @@ mkdirSync(SHOTS, { recursive: true });
 
 export const { cleanups, tempDir } = cleanupsAfterAll('outpost-e2e');
 
-/** `outpost ...`; returns {code, out, err, json}. */
+/** Every office the tests start has a first manager (a master never runs
+ * an office without users): this one, unless a test names another. */
+export const MANAGER = { user: 'manager', password: "the window tests' manager" };
+let managerFile = null;
+
+/** `--admin-password-file FILE`: makes MANAGER on a new office. */
+export function firstManagerArgs() {
+  if (!managerFile) {
+    managerFile = join(tempDir('manager'), 'password');
+    writeFileSync(managerFile, `${MANAGER.password}\n`, { mode: 0o600 });
+  }
+  return ['--admin-password-file', managerFile];
+}
+
+/** `outpost ...`; returns {code, out, err, json}. Its slave calls sign in
+ * as MANAGER unless they say `--user`. */
 export function cli(args, env = {}) {
-  const r = spawnSync(CLI, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  const signedIn = { OUTPOST_USER: MANAGER.user, OUTPOST_PASSWORD: MANAGER.password };
+  const r = spawnSync(CLI, args, { encoding: 'utf8', env: { ...process.env, ...signedIn, ...env }, timeout: 60000 });
   let json = null;
   try {
     json = JSON.parse(r.stdout.trim().split('\n')[0]);
@@ -34,7 +50,7 @@ export async function cliMaster(name, { mdns = false } = {}) {
   const port = await freePort();
   // Multicast does not run on loopback: a master found by name listens on
   // the LAN interfaces (and its URL names its LAN address).
-  const args = ['master', '--data', data, '--name', name, '--port', String(port)];
+  const args = ['master', '--data', data, '--name', name, '--port', String(port), ...firstManagerArgs()];
   if (!mdns) args.push('--listen', '127.0.0.1', '--no-mdns');
   const proc = spawn(CLI, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -115,6 +131,38 @@ export async function pickLink(s, inputCss, title) {
   for (let i = 1; i < index; i++) await input.type('\uE015'); // ArrowDown
   await input.type('\uE007'); // Enter
   await waitFor(`the link to show "${title}"`, async () => (await input.value()) === title);
+}
+
+/** Types a name and password on the sign-in screen and submits them. */
+export async function fillSignIn(s, user, password) {
+  await s.$(sel('signin-screen'));
+  await s.fill(sel('signin-user'), user);
+  await s.fill(sel('signin-password'), password);
+  await s.click(sel('signin-submit'));
+}
+
+/** Signs the window in (Records shows the sign-in screen until someone
+ * does) and waits for the status bar to name the person. */
+export async function signIn(s, { user, password } = MANAGER) {
+  await s.click(sel('nav-records'));
+  await fillSignIn(s, user, password);
+  await s.waitText(sel('status-user'), `${user} (`);
+}
+
+/** Settings → "This PC is the master" for an office without users: the
+ * office's name and its first manager; the window then signs in as that
+ * manager by itself. */
+export async function makeMaster(s, office, { user, password } = MANAGER) {
+  await s.click(sel('nav-settings'));
+  await s.click(sel('master-toggle'));
+  await s.fill(sel('office-name'), office);
+  await s.$(sel('first-manager'));
+  await s.fill(sel('manager-name'), user);
+  await s.fill(sel('manager-password'), password);
+  await s.fill(sel('manager-password2'), password);
+  await s.click(sel('office-name-ok'));
+  await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  await s.waitText(sel('status-user'), `${user} (Manager)`);
 }
 
 export async function openDoctype(s, doctype) {

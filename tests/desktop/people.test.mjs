@@ -9,28 +9,25 @@
 //    its History tab and `outpost db history` show the three people and
 //    devices; Switch user → the manager sees Delete.
 // 2. The window as the master: turning master mode on asks for the first
-//    manager (a short password refused beside the field); the window then
-//    signs in as that manager, whose Master screen has the Users section.
+//    manager (a blank or short password, a blank name, each refused beside
+//    its field; nothing starts); the window then signs in as that manager
+//    by itself, whose Master screen has the Users section.
+// 3. An office found without users at start (made before every office had
+//    a manager): the window asks for its first manager instead of starting
+//    open, then signs in and works on its records.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitFor } from './webdriver.mjs';
-import { cli, openDoctype, openWindow, pickLink, rowWithText, sel, shot, tempDir, withShots } from './harness.mjs';
-import { openBrowser, pair, openDoctype as pageDoctype, tid, startMaster } from '../browser/harness.mjs';
+import { cli, fillSignIn, openDoctype, openWindow, pickLink, rowWithText, sel, shot, tempDir, withShots } from './harness.mjs';
+import { openBrowser, pair, openDoctype as pageDoctype, signIn as signInPage, tid, startMaster } from '../browser/harness.mjs';
 
 function passwordFile(text) {
   const f = join(tempDir('pw'), 'password');
   writeFileSync(f, `${text}\n`, { mode: 0o600 });
   return f;
-}
-
-async function signIn(s, user, password) {
-  await s.$(sel('signin-screen'));
-  await s.fill(sel('signin-user'), user);
-  await s.fill(sel('signin-password'), password);
-  await s.click(sel('signin-submit'));
 }
 
 test('the window as a slave of an office with users: sign-in, a Clerk without Delete, a direct delete forbidden, history from three places, Switch user', withShots(async () => {
@@ -47,7 +44,7 @@ test('the window as a slave of an office with users: sign-in, a Clerk without De
   await s.click(sel('nav-records'));
   await s.$(sel('signin-screen'));
 
-  await signIn(s, 'bilal', 'not his password');
+  await fillSignIn(s, 'bilal', 'not his password');
   assert.match(await s.waitText(sel('signin-error'), (t) => /wrong/i.test(t)), /wrong user name or password/i);
   await shot(s, 'desktop-sign-in');
   await s.fill(sel('signin-password'), 'clerk password');
@@ -90,11 +87,7 @@ test('the window as a slave of an office with users: sign-in, a Clerk without De
   await page.goto(m.browser);
   await pair(page, m.code, 'Counter tablet');
   await page.waitForSelector(`${tid('status-link')}[data-state="connected"]`);
-  await page.click(tid('nav-records'));
-  await page.fill(tid('signin-user'), 'manager');
-  await page.fill(tid('signin-password'), 'manager password');
-  await page.click(tid('signin-submit'));
-  await page.waitForSelector(tid('status-user'));
+  await signInPage(page, { user: 'manager', password: 'manager password' });
   await pageDoctype(page, 'Party');
   await page.locator(tid('row'), { hasText: 'Acme Trading' }).first().click();
   await page.fill('[data-testid="form"] [data-field="city"]', 'Hotan');
@@ -117,7 +110,7 @@ test('the window as a slave of an office with users: sign-in, a Clerk without De
 
   // Switch user: the manager signs in here and may delete.
   await s.click(sel('switch-user'));
-  await signIn(s, 'manager', 'manager password');
+  await fillSignIn(s, 'manager', 'manager password');
   await s.waitText(sel('status-user'), 'manager (Manager)');
   await openDoctype(s, 'Party');
   await (await rowWithText(s, 'Acme Trading')).click();
@@ -131,19 +124,32 @@ test('the window as the master: the first manager asked when master mode is turn
   await s.click(sel('master-toggle'));
   await s.fill(sel('office-name'), 'People Depot');
   await s.$(sel('first-manager'));
+  // A blank password is refused beside its field: no office without users.
+  await s.fill(sel('manager-name'), 'amina');
+  await s.click(sel('office-name-ok'));
+  assert.match(await s.waitText('[data-error-for="manager_password"]', 'password'), /Give the first manager a password/);
+  await shot(s, 'desktop-first-manager-blank');
+  // A blank name too.
+  await s.fill(sel('manager-name'), ' ');
+  await s.fill(sel('manager-password'), 'amina password');
+  await s.fill(sel('manager-password2'), 'amina password');
+  await s.click(sel('office-name-ok'));
+  await s.waitText('[data-error-for="manager_name"]', 'name');
+  assert.equal(await s.find(sel('status-user')), null);
   await s.fill(sel('manager-name'), 'amina');
   await s.fill(sel('manager-password'), 'short');
   await s.fill(sel('manager-password2'), 'short');
   await s.click(sel('office-name-ok'));
   assert.match(await s.waitText('[data-error-for="manager_password"]', 'short'), /too short/);
+  assert.match(await s.text(sel('status-role')), /not set up/i, 'nothing started');
   await s.fill(sel('manager-password'), 'amina password');
   await s.fill(sel('manager-password2'), 'amina password');
   await s.click(sel('office-name-ok'));
   await s.waitText(sel('status-role'), (t) => /master/i.test(t));
+  // The window signs in as the manager just made, by itself.
+  await s.waitText(sel('status-user'), 'amina (Manager)');
 
   await s.click(sel('nav-master'));
-  await signIn(s, 'amina', 'amina password');
-  await s.waitText(sel('status-user'), 'amina (Manager)');
   await s.$(sel('users-panel'));
   await s.fill(sel('user-add-name'), 'bilal');
   await s.fill(sel('user-add-password'), 'clerk password');
@@ -155,4 +161,26 @@ test('the window as the master: the first manager asked when master mode is turn
   await shot(s, 'desktop-users');
 
 
+}));
+
+test('an office made before every office had a manager: the window asks for its first manager at start, then signs in', withShots(async () => {
+  // Its database without users, and Settings saying this PC is its master.
+  const port = await freePort();
+  const data = tempDir('old-office');
+  assert.equal(cli(['db', '--data', data, 'insert', 'Party', JSON.stringify({ party_name: 'Old customer' })]).code, 0);
+  writeFileSync(join(data, 'settings.json'), JSON.stringify({ role: 'master', office_name: 'Old Depot', port }));
+  const { s } = await openWindow('old-office', { OUTPOST_DATA: data });
+  await s.$(sel('first-manager-screen'));
+  assert.equal(await s.execute('return document.querySelector("[data-testid=status-link]").dataset.state'), 'no_manager');
+  await s.waitText(sel('status-link'), 'first manager');
+  await s.click(sel('first-manager-ok'));
+  assert.match(await s.waitText('[data-error-for="manager_password"]', 'password'), /Give the first manager a password/);
+  await s.fill(sel('manager-password'), 'old depot password');
+  await s.fill(sel('manager-password2'), 'old depot password');
+  await shot(s, 'desktop-first-manager-at-start');
+  await s.click(sel('first-manager-ok'));
+  await s.waitText(sel('status-user'), 'manager (Manager)');
+  await s.waitText(sel('status-link'), `serving on`);
+  await openDoctype(s, 'Party');
+  await rowWithText(s, 'Old customer');
 }));

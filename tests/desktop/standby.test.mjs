@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from './webdriver.mjs';
-import { cli, cliMaster, openDoctype, openWindow, rowWithText, sel, shot, tempDir, withShots } from './harness.mjs';
+import { cli, cliMaster, openDoctype, openWindow, rowWithText, sel, shot, signIn, tempDir, withShots } from './harness.mjs';
 
 test('the window as the standby: follows its master, shows it in the status bar, and once the master is killed becomes the master with a click', withShots(async () => {
   const m = await cliMaster('Standby Depot');
@@ -22,6 +22,7 @@ test('the window as the standby: follows its master, shows it in the status bar,
   await s.fill(sel('connect-target'), m.url);
   await s.click(sel('connect-submit'));
   await s.waitText(sel('status-link'), (t) => /connected/i.test(t));
+  await signIn(s);
   assert.equal(await s.find(sel('status-standby')), null, 'not the standby yet');
 
   // A CLI slave pairs and writes before anything else happens.
@@ -67,6 +68,9 @@ test('the window as the standby: follows its master, shows it in the status bar,
   await s.waitText(sel('status-role'), (t) => /master/i.test(t), 60000);
   await s.waitText(sel('status-link'), (t) => /serving on/.test(t));
   assert.equal(await s.find(sel('status-standby')), null);
+  // Its copy holds the office's users: the manager signs in on it.
+  await signIn(s);
+  await s.click(sel('nav-master'));
   await s.$(sel('pairing-url'));
   assert.match(await s.text(sel('status-bar')), /Standby Depot/);
 

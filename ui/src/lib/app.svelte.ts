@@ -2,7 +2,7 @@
 // link titles, and the one in-page confirmation dialog.
 
 import { untrack } from 'svelte';
-import { Api, ApiError, subscription, type DbEvent, type Doctype, type Status } from './api';
+import { Api, ApiError, subscription, type DbEvent, type Doctype, type FirstManager, type Status } from './api';
 import { schemaOf, type Schema } from './form';
 import {
   IdleLock,
@@ -119,6 +119,9 @@ class AppState {
   session = $state<Session>({ state: 'unknown' });
   /** The last person signed in here (filled in on the sign-in screen after a lock). */
   lastUser = $state('');
+  /** The newest `openSession` (a sign-in made right after waits for it,
+   * so that its "sign in first" answer cannot end the new sign-in). */
+  private opening: Promise<void> = Promise.resolve();
   idle = new IdleLock(() => void this.signOut('locked'));
 
   /** What the person may do with `doctype`'s records (all, in an office without users). */
@@ -140,6 +143,20 @@ class AppState {
   async signIn(user: string, password: string): Promise<void> {
     const who = await this.api.signIn(user, password);
     this.signedIn(who);
+  }
+
+  /** "Make this PC the master" with the office's first manager: starts the
+   * master, then signs the window in as that manager (who just typed the
+   * password twice), once the window has asked the new office who works. */
+  async startMaster(office: string, manager?: FirstManager): Promise<void> {
+    this.setStatus(await this.api.masterEnable(office, undefined, manager));
+    if (!manager) return;
+    await this.opening;
+    try {
+      await this.signIn(manager.name, manager.password);
+    } catch {
+      // The master runs: the sign-in screen asks, and shows its refusal.
+    }
   }
 
   private signedIn(who: SignInAnswer) {
@@ -194,7 +211,7 @@ class AppState {
   get dbReady(): boolean {
     const s = this.status;
     if (!s) return false;
-    if (s.role === 'master') return s.link.state !== 'failed';
+    if (s.role === 'master') return s.link.state !== 'failed' && s.link.state !== 'no_manager';
     return s.role === 'slave' && s.link.state === 'connected';
   }
 
@@ -252,7 +269,7 @@ class AppState {
     }
     if (this.dbReady && (!wasReady || changedDb)) {
       this.titles.clear();
-      void this.openSession();
+      this.opening = this.openSession();
       this.epoch++;
     }
     if (!this.dbReady && changedDb) {

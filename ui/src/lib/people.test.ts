@@ -143,3 +143,24 @@ describe('new passwords', () => {
     expect(passwordProblem('long enough', 'long enough')).toBeNull();
   });
 });
+
+describe('the first manager', () => {
+  it('needs a name and a password, each refused beside its own field', async () => {
+    const { firstManagerProblem } = await import('./people');
+    expect(firstManagerProblem('  ', 'long enough', 'long enough')?.field).toBe('manager_name');
+    const blank = firstManagerProblem('manager', '', '');
+    expect(blank?.field).toBe('manager_password');
+    expect(blank?.text).toMatch(/password/);
+    expect(firstManagerProblem('manager', 'short', 'short')?.text).toMatch(/too short/);
+    expect(firstManagerProblem('manager', 'long enough', 'long enougH')?.text).toMatch(/differ/);
+    expect(firstManagerProblem('manager', 'long enough', 'long enough')).toBeNull();
+  });
+
+  it("reads the field out of the master's refusal", async () => {
+    const { managerFieldError } = await import('./people');
+    const { ApiError } = await import('./api');
+    const refusal = new ApiError('bad_request', 'too short', { reason: 'invalid_field', field: 'manager_password' });
+    expect(managerFieldError(refusal)).toEqual({ field: 'manager_password', text: 'too short' });
+    expect(managerFieldError(new ApiError('unavailable', 'port taken'))).toBeNull();
+  });
+});

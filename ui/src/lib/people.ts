@@ -199,3 +199,28 @@ export function passwordProblem(password: string, again: string): string | null 
   if (password !== again) return 'The two passwords differ: type the same password twice.';
   return null;
 }
+
+/** A field of the first-manager form and what is wrong with it. */
+export type ManagerProblem = { field: 'manager_name' | 'manager_password'; text: string };
+
+/** What is wrong with the office's first manager as typed, naming the
+ * field; null: fine. Both are needed: a master never runs an office where
+ * nobody signs in. */
+export function firstManagerProblem(name: string, password: string, again: string): ManagerProblem | null {
+  if (!name.trim()) return { field: 'manager_name', text: 'Give the manager a name to sign in with.' };
+  if (!password) {
+    return {
+      field: 'manager_password',
+      text: 'Give the first manager a password: everyone signs in on the master, starting with its manager.',
+    };
+  }
+  const problem = passwordProblem(password, again);
+  return problem ? { field: 'manager_password', text: problem } : null;
+}
+
+/** A refusal of `master_enable` that names a first-manager field. */
+export function managerFieldError(e: unknown): ManagerProblem | null {
+  const x = ApiError.from(e);
+  const field = x.details?.field;
+  return field === 'manager_name' || field === 'manager_password' ? { field, text: x.message } : null;
+}
