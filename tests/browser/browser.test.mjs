@@ -55,7 +55,6 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await pair(a.page, m.code, 'Counter tablet');
   await a.page.locator(tid('connect-message'), { hasText: 'Paired with Kashgar depot' }).waitFor();
   assert.equal(await linkState(a.page), 'connected');
-  await signIn(a.page);
   // Chromium signals its host candidates as mDNS names only, and the
   // master still connects (no `.local` name is resolved).
   const signalled = await a.page.evaluate(() => window.__candidates.filter((c) => / typ host/.test(c)));
@@ -66,7 +65,6 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await b.page.goto(m.browser);
   await pair(b.page, m.code, 'Back office laptop');
   await b.page.locator(tid('connect-message'), { hasText: 'Paired with' }).waitFor();
-  await signIn(b.page);
 
   // Two devices on the master, by the names given, with their own ids.
   const devices = cli(['devices', '--data', m.data]).out.trim().split('\n').map((l) => JSON.parse(l));
@@ -76,6 +74,10 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   const idB = await b.page.getAttribute(tid('device-id'), 'title');
   assert.notEqual(idA, idB);
   assert.ok(devices.some((d) => d.fingerprint === idA && d.name === 'Counter tablet'));
+
+  // Each signs in (Records shows the sign-in screen until then).
+  await signIn(a.page);
+  await signIn(b.page);
 
   // B watches the Sales list; A makes a Party, then a Sale with two lines.
   await openDoctype(b.page, 'Sale');
