@@ -6,7 +6,7 @@
 //   npm --prefix ui run build && node tests/browser/bench.mjs [ROUNDS] [CONNECTS]
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -21,7 +21,11 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-browser-'));
 const port = await freePort();
-const master = spawn(CLI, ['master', '--data', join(dir, 'm'), '--name', 'Bench depot', '--port', String(port), '--listen', '127.0.0.1', '--no-mdns', '--ui', UI], { stdio: ['ignore', 'pipe', 'inherit'] });
+// Every office has users: both slaves sign in as its first manager (the
+// Rust slave with its password, the page once, then resuming on reloads).
+const MANAGER = { user: 'manager', password: 'the bench manager' };
+writeFileSync(join(dir, 'manager'), `${MANAGER.password}\n`, { mode: 0o600 });
+const master = spawn(CLI, ['master', '--data', join(dir, 'm'), '--name', 'Bench depot', '--port', String(port), '--listen', '127.0.0.1', '--no-mdns', '--ui', UI, '--admin-password-file', join(dir, 'manager')], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 master.stdout.on('data', (d) => (out += d));
 const browserUrl = await waitFor('the master', async () => out.match(/^Browser address.*: (http:\/\/\S+)$/m)?.[1]);
@@ -34,7 +38,8 @@ const party = JSON.parse(cli(['db', '--data', join(dir, 'm'), 'insert', 'Party',
 
 try {
   // The Rust slave (a PC's Outpost) first, then Chromium, one after the other.
-  const rust = JSON.parse(spawnSync(SLAVE, [newCode().url, 'Party', party.name, String(ROUNDS), String(CONNECTS)], { encoding: 'utf8' }).stdout);
+  const env = { ...process.env, OUTPOST_USER: MANAGER.user, OUTPOST_PASSWORD: MANAGER.password };
+  const rust = JSON.parse(spawnSync(SLAVE, [newCode().url, 'Party', party.name, String(ROUNDS), String(CONNECTS)], { encoding: 'utf8', env }).stdout);
 
   const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -43,6 +48,11 @@ try {
   await page.fill('[data-testid="connect-code"]', newCode().code);
   await page.click('[data-testid="connect-submit"]');
   await page.locator('[data-testid="connect-message"]', { hasText: 'Paired with' }).waitFor();
+  await page.click('[data-testid="nav-records"]');
+  await page.fill('[data-testid="signin-user"]', MANAGER.user);
+  await page.fill('[data-testid="signin-password"]', MANAGER.password);
+  await page.click('[data-testid="signin-submit"]');
+  await page.locator('[data-testid="status-user"]').waitFor();
 
   // Connect: a reload of the page (the kept certificate, no code) until the
   // first answer; split into page load and the connection itself.

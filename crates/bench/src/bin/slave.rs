@@ -4,13 +4,15 @@
 //! then measures the connect time of the paired slave (start to first
 //! answer) and the `get` round trip, and prints them as one JSON line.
 //!
-//! Usage: `outpost-bench-slave URL DOCTYPE NAME [ROUNDS] [CONNECTS]`.
-//! Not a test: nothing here asserts.
+//! Usage: `outpost-bench-slave URL DOCTYPE NAME [ROUNDS] [CONNECTS]`, signed
+//! in as `OUTPOST_USER` with `OUTPOST_PASSWORD` (every office has users, so
+//! a connect includes the sign-in). Not a test: nothing here asserts.
 
 use std::time::{Duration, Instant};
 
-use outpost_api::protocol::GetArgs;
+use outpost_api::protocol::{GetArgs, Secret};
 use outpost_api::{Db, Op};
+use outpost_node::slave::Credentials;
 use outpost_node::{RemoteDb, SlaveConfig, Target};
 
 fn ms(d: Duration) -> f64 {
@@ -38,6 +40,19 @@ async fn main() {
         call_timeout: Duration::from_secs(60),
         rtc: Default::default(),
     };
+    let credentials = match (
+        std::env::var("OUTPOST_USER"),
+        std::env::var("OUTPOST_PASSWORD"),
+    ) {
+        (Ok(user), Ok(password)) => Some(Credentials {
+            user,
+            password: Secret(password),
+        }),
+        _ => None,
+    };
+    let start = |url: &outpost_link::PairingUrl| {
+        RemoteDb::start_as(config(url), credentials.clone()).expect("slave")
+    };
     let get = || {
         Op::Get(GetArgs {
             doctype: doctype.clone(),
@@ -45,7 +60,7 @@ async fn main() {
         })
     };
     // Pair once (the URL carries the code).
-    let s = RemoteDb::start(config(&url)).expect("slave");
+    let s = start(&url);
     s.run(get()).await.expect("get");
     s.close().await;
     let mut paired = url.clone();
@@ -54,14 +69,14 @@ async fn main() {
     let mut connect = Vec::new();
     for _ in 0..connects {
         let t = Instant::now();
-        let s = RemoteDb::start(config(&paired)).expect("slave");
+        let s = start(&paired);
         s.run(get()).await.expect("get");
         connect.push(t.elapsed());
         s.close().await;
     }
     connect.sort();
 
-    let s = RemoteDb::start(config(&paired)).expect("slave");
+    let s = start(&paired);
     for _ in 0..200 {
         s.run(get()).await.expect("get");
     }

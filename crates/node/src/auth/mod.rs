@@ -4,10 +4,12 @@
 //! sign-in on a reconnect until it expires), and their roles (built-in and
 //! the site's `roles.json`).
 //!
-//! An office without users yet works as before: every paired device may do
-//! everything, and the master says how to add the first manager. Once it
-//! has users, every call but `hello` and the sign-in itself needs a
-//! signed-in person whose role allows it ([`Auth::check`]).
+//! A master starts only on an office with users (the CLI and the desktop
+//! app make the first manager first; `MasterConfig::without_users`): every
+//! call but `hello` and the sign-in itself needs a signed-in person whose
+//! role allows it ([`Auth::check`]). Only in-process tests and benchmarks
+//! open an office without users, where every paired device may do
+//! everything.
 
 mod people;
 mod throttle;
