@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../desktop/webdriver.mjs';
-import { cli, tempDir, startMaster, startStandby, openBrowser, withShots, pair, linkState, openDoctype, row, shot } from './harness.mjs';
+import { cli, tempDir, startMaster, startStandby, openBrowser, withShots, pair, signIn, linkState, openDoctype, row, shot } from './harness.mjs';
 
 const NAME = 'outpost-failover-depot.local';
 
@@ -29,6 +29,7 @@ test('a browser that opened the office by its name follows it to the standby pro
   await b.page.goto(byName);
   await pair(b.page, m.code, 'Counter tablet');
   await waitFor('the browser to connect', async () => (await linkState(b.page)) === 'connected');
+  await signIn(b.page);
   const before = cli(['db', '--data', tempDir('cli-by-name'), '--connect', m.url, 'insert', 'Party', JSON.stringify({ party_name: 'Before the failover' })]);
   assert.equal(before.code, 0, before.err);
   await openDoctype(b.page, 'Party');
@@ -51,6 +52,9 @@ test('a browser that opened the office by its name follows it to the standby pro
   assert.equal(kept.fingerprint, p.fingerprint, 'the pairing now pins the promoted standby');
   const after = cli(['db', '--data', tempDir('cli-by-name-after'), '--connect', p.url, 'insert', 'Party', JSON.stringify({ party_name: 'After the failover' })]);
   assert.equal(after.code, 0, after.err);
+  // A browser closed and opened again signs in again; the promoted copy
+  // has the office's people.
+  await signIn(b.page);
   await openDoctype(b.page, 'Party');
   await row(b.page, 'After the failover').waitFor({ timeout: 15000 });
   await row(b.page, 'Before the failover').waitFor();
