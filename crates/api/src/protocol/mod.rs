@@ -147,7 +147,6 @@ mod decode;
 pub use args::*;
 pub use decode::{decode_incoming, decode_request};
 mod sheets;
-pub use args::*;
 pub use sheets::*;
 
 /// One op with its typed arguments. On the wire it is the request's `op`
