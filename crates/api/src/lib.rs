@@ -11,6 +11,8 @@
 //! - [`roles`]: what a signed-in person may do, checked per op.
 //! - [`sheets`]: spreadsheets in and out: the `import` and `export` ops,
 //!   CSV and XLSX files read and written.
+//! - [`print`]: the `print` op's data and the [`print::Render`] engine
+//!   it hands it to (typst, in `outpost-print`, plugged in by the node).
 //!
 //! This crate knows nothing of how bytes travel.
 //!
@@ -21,6 +23,7 @@
 pub mod db;
 pub mod error;
 pub mod local;
+pub mod print;
 pub mod protocol;
 pub mod roles;
 pub mod sheets;

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::db::{Db, EventStream, SubscriptionFilter, Upstream};
 use crate::error::from_store;
+use crate::print::Render;
 use crate::protocol::{
     ApiError, DoctypeView, ErrorCode, Event, Op, QueryArgs, Request, Response, SortArg, OPS,
     PROTOCOL_VERSION,
@@ -40,6 +41,8 @@ struct Shared {
     store: Store,
     events: broadcast::Sender<Event>,
     upstream: RwLock<Option<Arc<dyn Upstream>>>,
+    /// The document engine of `print` (`None`: this process cannot print).
+    printer: RwLock<Option<Arc<dyn Render>>>,
     /// One permit per reader: reads beyond it wait here, off any thread.
     reads: Arc<Semaphore>,
     /// Exported files waiting to be fetched.
@@ -78,6 +81,7 @@ impl LocalDb {
                 store,
                 events,
                 upstream: RwLock::new(None),
+                printer: RwLock::new(None),
                 reads: Arc::new(Semaphore::new(READERS)),
                 exports: Default::default(),
             }),
@@ -136,6 +140,16 @@ impl LocalDb {
             .upstream
             .write()
             .unwrap_or_else(|e| e.into_inner()) = upstream;
+    }
+
+    /// Sets the document engine `print` uses; every handle of this store
+    /// sees it.
+    pub fn set_printer(&self, printer: Arc<dyn Render>) {
+        *self
+            .shared
+            .printer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(printer);
     }
 
     pub fn device(&self) -> &str {
@@ -368,6 +382,24 @@ impl LocalDb {
             Op::Import(a) => self.import(req, a).await,
             Op::Export(a) => self.export(a).await,
             Op::ExportChunk(a) => self.export_chunk(a).await,
+            Op::Print(a) => {
+                let printer = self
+                    .shared
+                    .printer
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::Unavailable,
+                            "this Outpost cannot print: it has no document engine (print through the master)",
+                        )
+                    })?;
+                let args = a.clone();
+                // Reading and rendering both run on a read thread.
+                self.read(move |s| Ok(crate::print::print(s, &*printer, &args)))
+                    .await?
+            }
             Op::StandbyBegin | Op::StandbyChunk(_) | Op::StandbyChanges(_) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(

@@ -165,6 +165,7 @@ impl<'a> Need<'a> {
             // And the parent it joins and the doctype whose titles it
             // shows: see `report_doctypes`, checked by the master's gate.
             Op::Report(a) => Need::Read(&a.doctype),
+            Op::Print(a) => Need::Read(&a.doctype),
             Op::Insert(a) => Need::Create(&a.doctype),
             Op::InsertMany(a) => Need::Create(&a.doctype),
             // Lines joined to records that exist edit those records.

@@ -52,6 +52,7 @@ pub const OPS: &[&str] = &[
     "import",
     "export",
     "export.chunk",
+    "print",
 ];
 
 /// A request id: a number or a string, chosen by the caller. Write ids must
@@ -148,6 +149,8 @@ pub use args::*;
 pub use decode::{decode_incoming, decode_request};
 mod sheets;
 pub use sheets::*;
+mod print;
+pub use print::*;
 
 /// One op with its typed arguments. On the wire it is the request's `op`
 /// (its [`name`](Op::name)) and `args`; the TypeScript type says the same
@@ -217,6 +220,8 @@ pub enum Op {
     Export(ExportArgs),
     #[cfg_attr(feature = "ts", ts(rename = "export.chunk"))]
     ExportChunk(ExportChunkArgs),
+    /// A record's document as PDF, made by the master (docs/print.md).
+    Print(PrintArgs),
 }
 
 impl Op {
@@ -255,6 +260,7 @@ impl Op {
             Op::Import(_) => "import",
             Op::Export(_) => "export",
             Op::ExportChunk(_) => "export.chunk",
+            Op::Print(_) => "print",
         }
     }
 
@@ -318,6 +324,7 @@ impl Op {
             Op::Import(a) => serde_json::to_value(a),
             Op::Export(a) => serde_json::to_value(a),
             Op::ExportChunk(a) => serde_json::to_value(a),
+            Op::Print(a) => serde_json::to_value(a),
             Op::Doctypes
             | Op::ReportBuiltins
             | Op::Unsubscribe
@@ -377,6 +384,7 @@ impl Op {
             "import" => Op::Import(typed(name, args)?),
             "export" => Op::Export(typed(name, args)?),
             "export.chunk" => Op::ExportChunk(typed(name, args)?),
+            "print" => Op::Print(typed(name, args)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown op '{}'; known ops: {}",
