@@ -152,6 +152,14 @@ impl LocalDb {
             .unwrap_or_else(|e| e.into_inner()) = Some(printer);
     }
 
+    fn printer(&self) -> Option<Arc<dyn Render>> {
+        self.shared
+            .printer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn device(&self) -> &str {
         &self.device
     }
@@ -240,11 +248,16 @@ impl LocalDb {
             })),
             Op::Doctypes => {
                 let schema = store.schema();
+                let printer = self.printer();
                 let list: Vec<DoctypeView> = schema
                     .doctypes
                     .values()
                     .map(|dt| DoctypeView {
                         list_fields: dt.list_fields().into_iter().map(str::to_string).collect(),
+                        print_formats: match (&printer, dt.child) {
+                            (Some(p), false) => p.formats(&dt.name),
+                            _ => vec![],
+                        },
                         doctype: dt.clone(),
                     })
                     .collect();
@@ -383,13 +396,7 @@ impl LocalDb {
             Op::Export(a) => self.export(a).await,
             Op::ExportChunk(a) => self.export_chunk(a).await,
             Op::Print(a) => {
-                let printer = self
-                    .shared
-                    .printer
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-                    .ok_or_else(|| {
+                let printer = self.printer().ok_or_else(|| {
                         ApiError::new(
                             ErrorCode::Unavailable,
                             "this Outpost cannot print: it has no document engine (print through the master)",

@@ -34,6 +34,9 @@ pub trait Render: Send + Sync {
     /// The PDF of `doctype` in `format`, from `data` (the template's
     /// `data.json`). Called on a blocking thread.
     fn render(&self, doctype: &str, format: &str, data: &[u8]) -> Result<Rendered, ApiError>;
+
+    /// The formats `doctype` prints in; cheap (no document is made).
+    fn formats(&self, doctype: &str) -> Vec<String>;
 }
 
 /// A rendered document.

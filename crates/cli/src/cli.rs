@@ -37,6 +37,13 @@ pub enum Command {
         /// satellite modem's), followed as they come and go
         #[arg(long, value_name = "ADDR", value_delimiter = ',')]
         listen: Vec<std::net::IpAddr>,
+        /// The office's postal address, printed on invoices ('\n' between
+        /// lines; kept in the database until changed)
+        #[arg(long, value_name = "TEXT")]
+        office_address: Option<String>,
+        /// Address to listen on (default: all interfaces)
+        #[arg(long, default_value = "0.0.0.0")]
+        listen: std::net::IpAddr,
         /// TCP port of the signaling socket
         #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
         port: u16,
@@ -432,6 +439,18 @@ pub enum DbOp {
     SyncRecords { doctype: String, names: Vec<String> },
     /// A record's history: who changed what, when, from which device (one JSON line per change)
     History { doctype: String, name: String },
+    /// A record's document as PDF on standard output (or --out FILE), made
+    /// by the master: `print Sale NAME --format invoice > sale.pdf`
+    Print {
+        doctype: String,
+        name: String,
+        /// The print format: invoice, receipt, or one of the site's own (docs/print.md)
+        #[arg(long, default_value = "invoice")]
+        format: String,
+        /// Write the PDF to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Count and add up records on the master, grouped: `report Sale --group sale_date --by month --measure sum:total`, or a built-in: `report --builtin top_products`
     Report(ReportOpts),
 }

@@ -15,6 +15,8 @@
 //!   rotation) and their status.
 //! - [`auth`]: people signing in, their sign-ins and roles, checked on
 //!   every call when the office has users.
+//! - [`print`]: the `print` op's document engine (typst, from
+//!   `outpost-print`), given to the master's and the CLI's `LocalDb`.
 //! - [`error`]: starting errors.
 
 pub mod auth;
@@ -22,6 +24,7 @@ pub mod backups;
 pub mod error;
 pub mod master;
 pub mod pairing_state;
+pub mod print;
 pub mod slave;
 pub mod standby;
 

@@ -85,33 +85,9 @@ impl Printer {
         })
     }
 
-    /// The formats `doctype` can be printed in: the site's and the
-    /// built-ins, sorted, each once. A site file whose name starts with
-    /// `_` is a part other templates import, not a format.
+    /// The formats `doctype` can be printed in (see [`formats`]).
     pub fn formats(&self, doctype: &str) -> Vec<String> {
-        let mut out: Vec<String> = BUILTIN
-            .iter()
-            .filter(|(d, _, _)| *d == doctype)
-            .map(|(_, f, _)| f.to_string())
-            .collect();
-        if check_doctype(doctype).is_ok() {
-            if let Ok(entries) = std::fs::read_dir(self.site.join(doctype)) {
-                for e in entries.flatten() {
-                    let path = e.path();
-                    let stem = path.file_stem().and_then(|s| s.to_str());
-                    let is_typ = path.extension().is_some_and(|x| x == "typ");
-                    if let (true, Some(stem)) = (is_typ, stem) {
-                        // `_name.typ`: a part other templates import.
-                        if !stem.starts_with('_') && check_format(stem).is_ok() {
-                            out.push(stem.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+        formats_in(&self.site, doctype)
     }
 
     /// Which template prints `doctype` in `format`, and its text.
@@ -173,6 +149,39 @@ impl Printer {
             }
         })
     }
+}
+
+/// The formats `doctype` can be printed in with the data folder `data`:
+/// the site's and the built-ins, sorted, each once. A site file whose name
+/// starts with `_` is a part other templates import, not a format. Needs
+/// no fonts (cheap: a folder listing).
+pub fn formats(data: &Path, doctype: &str) -> Vec<String> {
+    formats_in(&data.join(SITE_DIR), doctype)
+}
+
+fn formats_in(site: &Path, doctype: &str) -> Vec<String> {
+    let mut out: Vec<String> = BUILTIN
+        .iter()
+        .filter(|(d, _, _)| *d == doctype)
+        .map(|(_, f, _)| f.to_string())
+        .collect();
+    if check_doctype(doctype).is_ok() {
+        if let Ok(entries) = std::fs::read_dir(site.join(doctype)) {
+            for e in entries.flatten() {
+                let path = e.path();
+                let stem = path.file_stem().and_then(|s| s.to_str());
+                let is_typ = path.extension().is_some_and(|x| x == "typ");
+                if let (true, Some(stem)) = (is_typ, stem) {
+                    if !stem.starts_with('_') && check_format(stem).is_ok() {
+                        out.push(stem.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The first error, at its file, line and column (1-based).

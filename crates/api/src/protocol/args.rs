@@ -130,6 +130,9 @@ pub struct DoctypeView {
     #[serde(flatten)]
     pub doctype: outpost_store::Doctype,
     pub list_fields: Vec<String>,
+    /// The formats its records print in (`print`); empty: none.
+    #[serde(default)]
+    pub print_formats: Vec<String>,
 }
 
 /// `sync.records`: where these records of `doctype` stand with the head

@@ -31,6 +31,7 @@ pub fn run(dir: PathBuf, op: DbOp) -> Result<(), CliError> {
     let store = Store::open(&dir)
         .with_context(|| format!("cannot open the office database in {}", dir.display()))?;
     let db = LocalDb::new(store.clone(), CLI_DEVICE);
+    db.set_printer(outpost_node::print::PrintEngine::new(dir.clone()));
     let rt = super::runtime()?;
     let result = rt.block_on(call(&db, op, None));
     store.close();
@@ -246,6 +247,21 @@ async fn call(
             }
         }
         DbOp::Report(opts) => super::report::run(db, opts).await?,
+        DbOp::Print {
+            doctype,
+            name,
+            format,
+            out,
+        } => {
+            let answer = db
+                .run(Op::Print(outpost_api::protocol::PrintArgs {
+                    doctype,
+                    name,
+                    format,
+                }))
+                .await?;
+            write_pdf(answer, out.as_deref())?;
+        }
         DbOp::SyncRecords { doctype, names } => {
             let answer = db
                 .run(Op::SyncRecords(outpost_api::protocol::SyncRecordsArgs {
@@ -259,6 +275,39 @@ async fn call(
         }
     }
     Ok(())
+}
+
+/// Writes the PDF of a `print` answer to `out`, or to standard output
+/// unless that is a terminal (a PDF there is noise).
+fn write_pdf(answer: Value, out: Option<&Path>) -> Result<(), CliError> {
+    use std::io::{IsTerminal, Write};
+    let answer: outpost_api::protocol::PrintAnswer = serde_json::from_value(answer)
+        .map_err(|e| anyhow::anyhow!("the master's print answer is malformed: {e}"))?;
+    let pdf = base64_decode(&answer.pdf_base64)?;
+    match out {
+        Some(path) => std::fs::write(path, &pdf)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None if std::io::stdout().is_terminal() => {
+            return Err(anyhow::anyhow!(
+                "the PDF is not written to a terminal: redirect it (> {}) or pass --out FILE",
+                answer.file_name
+            )
+            .into())
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&pdf).context("cannot write the PDF")?;
+            stdout.flush().context("cannot write the PDF")?;
+        }
+    }
+    Ok(())
+}
+
+fn base64_decode(text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| anyhow::anyhow!("the master's PDF is not valid base64: {e}"))
 }
 
 fn query_args(doctype: String, query: Option<String>, o: QueryOpts) -> Result<QueryArgs, CliError> {

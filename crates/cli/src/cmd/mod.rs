@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Master {
             data,
             name,
+            office_address,
             listen,
             port,
             code_minutes,
@@ -46,6 +47,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             let mut config = outpost_node::MasterConfig::new(dir, name);
             config.listen = listen_on(listen);
+            // The shell does not turn "\n" into a line break; the flag's
+            // help says to write it so.
+            config.address = office_address.map(|a| a.replace("\\n", "\n"));
+            config.listen = listen;
             config.port = port;
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;

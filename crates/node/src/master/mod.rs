@@ -45,6 +45,11 @@ pub struct MasterConfig {
     pub name: String,
     /// Where to listen: the LAN interfaces (default), or given addresses.
     pub listen: Listen,
+    /// The office's postal address (lines), printed on invoices; `None`:
+    /// keep the one the database has.
+    pub address: Option<String>,
+    /// Address to listen on (all interfaces by default).
+    pub listen: IpAddr,
     pub port: u16,
     /// Minutes a pairing code stays valid.
     pub code_minutes: u64,
@@ -84,6 +89,8 @@ impl MasterConfig {
             data,
             name: name.into(),
             listen: Listen::Lan,
+            address: None,
+            listen: IpAddr::from([0, 0, 0, 0]),
             port: DEFAULT_PORT,
             code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
             rtc: RtcOptions::default(),
@@ -235,7 +242,13 @@ impl Master {
             );
         }
         let announced = announcement.is_some();
+        if let Some(address) = &config.address {
+            let address = outpost_api::print::check_office_address(address)
+                .map_err(|e| NodeError::Config(e.message))?;
+            store.set_meta(outpost_api::print::OFFICE_ADDRESS_KEY, &address)?;
+        }
         let db = LocalDb::new(store, "master");
+        db.set_printer(crate::print::PrintEngine::new(config.data.clone()));
         let shared = Arc::new(Shared {
             auth,
             standby: crate::standby::hub::Hub::new(db.store().clone(), config.data.clone()),
