@@ -22,6 +22,7 @@ bench:
 	$(TARGET)/release/outpost-bench-people
 	$(TARGET)/release/outpost-bench-reports
 	$(TARGET)/release/outpost-bench-sheets
+	$(TARGET)/release/outpost-bench-print
 	npm --prefix ui run build
 	OUTPOST_BIN=$(TARGET)/release/outpost OUTPOST_BENCH_SLAVE=$(TARGET)/release/outpost-bench-slave node tests/browser/bench.mjs
 
