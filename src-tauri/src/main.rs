@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use outpost_app::pdf::{self, SavedPdf};
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{
     App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, FirstManager, Keep,
@@ -21,6 +22,11 @@ use tauri_plugin_deep_link::DeepLinkExt;
 #[tauri::command]
 async fn db_call(app: State<'_, App>, request: Value) -> Result<Box<RawValue>, AppError> {
     Ok(app.db_call(&request).await)
+}
+
+#[tauri::command]
+async fn pdf_save(file_name: String, pdf_base64: String, open: bool) -> Result<SavedPdf, AppError> {
+    pdf::save(&pdf::downloads(), &file_name, &pdf_base64, open)
 }
 
 #[tauri::command]
@@ -330,6 +336,7 @@ fn main() {
             device_make_standby,
             device_clear_standby,
             standby_promote,
+            pdf_save,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

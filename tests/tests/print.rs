@@ -21,11 +21,14 @@ fn ok(o: &Output) -> String {
 }
 
 fn poppler(tool: &str, args: &[&str]) -> String {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool} did not run ({e}): install poppler-utils (scripts/setup does)"));
-    assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
+        panic!("{tool} did not run ({e}): install poppler-utils (scripts/setup does)")
+    });
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -56,18 +59,33 @@ fn a_slave_prints_a_sale_as_invoice_and_receipt_and_the_site_template_wins() {
         } else {
             master.url.as_str()
         };
-        let mut all = vec!["db", "--data", s(a.path()), "--connect", target, "--timeout", "30"];
+        let mut all = vec![
+            "db",
+            "--data",
+            s(a.path()),
+            "--connect",
+            target,
+            "--timeout",
+            "30",
+        ];
         all.extend(["--user", "manager", "--password-file", s(&password)]);
         all.extend(args);
         outpost(&all)
     };
     let insert = |doctype: &str, json: &str| -> String {
-        let v: serde_json::Value = serde_json::from_str(&ok(&call(&["insert", doctype, json]))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&call(&["insert", doctype, json]))).unwrap();
         v["name"].as_str().unwrap().to_string()
     };
     let party = insert("Party", r#"{"party_name":"Acme Trading","city":"Yarkant"}"#);
-    let tea = insert("Product", r#"{"product_name":"Green tea 1kg","list_price":12.5}"#);
-    let carpet = insert("Product", r#"{"product_name":"Carpet, hand-knotted","list_price":1276.5}"#);
+    let tea = insert(
+        "Product",
+        r#"{"product_name":"Green tea 1kg","list_price":12.5}"#,
+    );
+    let carpet = insert(
+        "Product",
+        r#"{"product_name":"Carpet, hand-knotted","list_price":1276.5}"#,
+    );
     let sale = insert(
         "Sale",
         &format!(
@@ -79,15 +97,32 @@ fn a_slave_prints_a_sale_as_invoice_and_receipt_and_the_site_template_wins() {
 
     // The invoice, on standard output as `> sale.pdf` would take it.
     let out = call(&["print", "Sale", &sale, "--format", "invoice"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.starts_with(b"%PDF-"), "not a PDF on stdout");
     let invoice = work.path().join("sale.pdf");
     std::fs::write(&invoice, &out.stdout).unwrap();
     let text = poppler("pdftotext", &["-layout", s(&invoice), "-"]);
     for want in [
-        "Kashgar depot", "12 Silk Road", "Kashgar 844000", "INVOICE", "Acme Trading", "Yarkant",
-        "2026-12-03", "PO-77", "Green tea 1kg", "Carpet, hand-knotted", "12.50", "37.50",
-        "1,276.50", "2,553.00", "Total", "2,590.50",
+        "Kashgar depot",
+        "12 Silk Road",
+        "Kashgar 844000",
+        "INVOICE",
+        "Acme Trading",
+        "Yarkant",
+        "2026-12-03",
+        "PO-77",
+        "Green tea 1kg",
+        "Carpet, hand-knotted",
+        "12.50",
+        "37.50",
+        "1,276.50",
+        "2,553.00",
+        "Total",
+        "2,590.50",
     ] {
         assert!(text.contains(want), "no {want:?} in the invoice:\n{text}");
     }
@@ -98,24 +133,41 @@ fn a_slave_prints_a_sale_as_invoice_and_receipt_and_the_site_template_wins() {
         .unwrap_or_else(|| work.path().to_path_buf());
     std::fs::create_dir_all(&shots).unwrap();
     let png = shots.join("print-invoice");
-    poppler("pdftoppm", &["-png", "-r", "70", "-singlefile", s(&invoice), s(&png)]);
+    poppler(
+        "pdftoppm",
+        &["-png", "-r", "70", "-singlefile", s(&invoice), s(&png)],
+    );
     assert!(shots.join("print-invoice.png").exists());
 
     // The receipt, with --out: 80 mm wide.
     let receipt = work.path().join("receipt.pdf");
-    ok(&call(&["print", "Sale", &sale, "--format", "receipt", "--out", s(&receipt)]));
+    ok(&call(&[
+        "print",
+        "Sale",
+        &sale,
+        "--format",
+        "receipt",
+        "--out",
+        s(&receipt),
+    ]));
     let info = poppler("pdfinfo", &[s(&receipt)]);
     let size = info.lines().find(|l| l.starts_with("Page size:")).unwrap();
     let width: f64 = size.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!((width - 80.0 / 25.4 * 72.0).abs() < 0.1, "{size}");
     let text = poppler("pdftotext", &["-layout", s(&receipt), "-"]);
-    assert!(text.contains("Acme Trading") && text.contains("2590.50"), "{text}");
+    assert!(
+        text.contains("Acme Trading") && text.contains("2590.50"),
+        "{text}"
+    );
 
     // A format nobody has: the available ones are named.
     let o = call(&["print", "Sale", &sale, "--format", "quote"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("Sale has no print format 'quote'") && err.contains("invoice, receipt"), "{err}");
+    assert!(
+        err.contains("Sale has no print format 'quote'") && err.contains("invoice, receipt"),
+        "{err}"
+    );
 
     // The site's own invoice in the master's data folder wins ...
     let folder = m.path().join("print/Sale");
@@ -128,7 +180,10 @@ fn a_slave_prints_a_sale_as_invoice_and_receipt_and_the_site_template_wins() {
     let site = work.path().join("site.pdf");
     ok(&call(&["print", "Sale", &sale, "--out", s(&site)]));
     let text = poppler("pdftotext", &[s(&site), "-"]);
-    assert!(text.contains("Our own invoice") && text.contains("For Acme Trading"), "{text}");
+    assert!(
+        text.contains("Our own invoice") && text.contains("For Acme Trading"),
+        "{text}"
+    );
     assert!(!text.contains("Bill to"), "the built-in was used:\n{text}");
 
     // ... and when it breaks, the slave is told its file and line.

@@ -61,7 +61,10 @@ pub fn check_office_address(address: &str) -> Result<String, ApiError> {
 pub fn print(store: &Store, engine: &dyn Render, args: &PrintArgs) -> Result<Value, ApiError> {
     let data = print_data(store, args)?;
     let bytes = serde_json::to_vec(&data).map_err(|e| {
-        ApiError::new(ErrorCode::Internal, format!("the print data could not be written: {e}"))
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("the print data could not be written: {e}"),
+        )
     })?;
     let rendered = engine.render(&args.doctype, &args.format, &bytes)?;
     if rendered.pdf.len() > MAX_PDF_BYTES {
@@ -116,7 +119,10 @@ pub fn print_data(store: &Store, args: &PrintArgs) -> Result<Value, ApiError> {
             }
             (FieldType::Table, _, Some(child)) => {
                 let child = schema.get(child).map_err(from_store)?;
-                let list = record[&field.name].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                let list = record[&field.name]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
                 rows += list.len();
                 for row in list {
                     for f in child.fields.iter().filter(|f| f.ty == FieldType::Link) {

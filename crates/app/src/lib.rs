@@ -20,6 +20,8 @@
 //!   the Master screen's view of the last backup and whether it is healthy.
 //! - [`people`]: the office's first manager, made from "Make this PC the
 //!   master" when its database has no users yet.
+//! - [`pdf`]: Save as PDF and Print of the master's PDFs (the Downloads
+//!   folder, the system's PDF viewer).
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - `typescript` (tests only): the UI's TypeScript types in
@@ -31,6 +33,7 @@ pub mod app;
 pub mod backups;
 pub mod error;
 pub mod head_office;
+pub mod pdf;
 pub mod people;
 pub mod qr;
 pub mod settings;

@@ -47,6 +47,7 @@ fn export(dir: &Path) {
         p::Op,
         p::DoctypeView,
         outpost_api::sheets::ImportReport,
+        p::PrintAnswer,
     );
     // People, roles and history (issue 14).
     use outpost_api::roles as r;
@@ -80,6 +81,7 @@ fn export(dir: &Path) {
         rp::ColumnKind,
     );
     export!(crate::people::FirstManager);
+    export!(crate::pdf::SavedPdf);
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;
     export!(

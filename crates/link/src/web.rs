@@ -74,7 +74,7 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// What the served pages may load and talk to: this master only (the
 /// signaling socket is same-origin; Svelte sets `style` attributes); no
 /// other site may frame them.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; frame-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// How long to wait for the first line of a request before giving up.
 const FIRST_LINE: Duration = Duration::from_secs(5);
 

@@ -22,7 +22,10 @@ pub enum PrintError {
     #[error("'{0}' cannot name a folder of print formats")]
     BadDoctypeName(String),
     /// Neither the site nor the built-ins have this format.
-    #[error("{doctype} has no print format '{format}'; {}", available_list(available))]
+    #[error(
+        "{doctype} has no print format '{format}'; {}",
+        available_list(available)
+    )]
     UnknownFormat {
         doctype: String,
         format: String,

@@ -245,12 +245,13 @@ fn check_format(format: &str) -> Result<(), PrintError> {
 }
 
 fn check_doctype(doctype: &str) -> Result<(), PrintError> {
-    let ok = !doctype.is_empty()
-        && !doctype.starts_with('.')
-        && !doctype.contains(['/', '\\', '\0']);
+    let ok =
+        !doctype.is_empty() && !doctype.starts_with('.') && !doctype.contains(['/', '\\', '\0']);
     if ok {
         Ok(())
     } else {
-        Err(PrintError::BadDoctypeName(doctype.chars().take(60).collect()))
+        Err(PrintError::BadDoctypeName(
+            doctype.chars().take(60).collect(),
+        ))
     }
 }

@@ -42,13 +42,11 @@ impl PrintWorld<'_> {
             )));
         }
         let Some(root) = &self.root else {
-            return Err(FileError::NotFound(id.get().vpath().get_with_slash().into()));
+            return Err(FileError::NotFound(
+                id.get().vpath().get_with_slash().into(),
+            ));
         };
-        let path = id
-            .get()
-            .vpath()
-            .realize(root)
-            .map_err(FileError::Realize)?;
+        let path = id.get().vpath().realize(root).map_err(FileError::Realize)?;
         std::fs::read(&path).map_err(|e| FileError::from_io(e, &path))
     }
 }

@@ -47,7 +47,11 @@ fn poppler(tool: &str, pdf: &[u8], dir: &Path) -> String {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("{tool} did not run ({e}): install poppler-utils (scripts/setup does)")
     });
-    assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -59,9 +63,23 @@ fn the_built_in_invoice_shows_the_office_party_every_line_and_the_total() {
     assert!(pdf.starts_with(b"%PDF-"));
     let text = poppler("pdftotext", &pdf, dir.path());
     for want in [
-        "Kashgar depot", "12 Silk Road", "Kashgar 844000", "INVOICE", "SO-0042", "2026-12-03",
-        "PO-77", "Acme Trading", "Yarkant", "Green tea 1kg", "Carpet, hand-knotted", "12.50",
-        "37.50", "1,276.50", "2,553.00", "Total", "2,590.50",
+        "Kashgar depot",
+        "12 Silk Road",
+        "Kashgar 844000",
+        "INVOICE",
+        "SO-0042",
+        "2026-12-03",
+        "PO-77",
+        "Acme Trading",
+        "Yarkant",
+        "Green tea 1kg",
+        "Carpet, hand-knotted",
+        "12.50",
+        "37.50",
+        "1,276.50",
+        "2,553.00",
+        "Total",
+        "2,590.50",
     ] {
         assert!(text.contains(want), "no {want:?} in the invoice:\n{text}");
     }
@@ -83,7 +101,14 @@ fn the_receipt_is_80_mm_wide() {
     let width: f64 = size.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!((width - 80.0 / 25.4 * 72.0).abs() < 0.1, "{size}");
     let text = poppler("pdftotext", &pdf, dir.path());
-    for want in ["Kashgar depot", "Acme Trading", "Green tea 1kg", "3 × 12.50", "TOTAL", "2590.50"] {
+    for want in [
+        "Kashgar depot",
+        "Acme Trading",
+        "Green tea 1kg",
+        "3 × 12.50",
+        "TOTAL",
+        "2590.50",
+    ] {
         assert!(text.contains(want), "no {want:?} in the receipt:\n{text}");
     }
 }
@@ -93,7 +118,11 @@ fn a_site_template_wins_over_the_built_in_and_reads_files_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("print/Sale");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("_footer.typ"), "#let footer = [Thank you for trading with us]").unwrap();
+    std::fs::write(
+        folder.join("_footer.typ"),
+        "#let footer = [Thank you for trading with us]",
+    )
+    .unwrap();
     std::fs::write(
         folder.join("invoice.typ"),
         "#import \"_footer.typ\": footer\n#let doc = json(\"data.json\")\nSITE INVOICE for #doc.links.at(doc.record.party).title\n\n#footer\n",
@@ -101,15 +130,26 @@ fn a_site_template_wins_over_the_built_in_and_reads_files_beside_it() {
     .unwrap();
     let printer = Printer::new(dir.path()).unwrap();
     assert_eq!(printer.formats("Sale"), vec!["invoice", "receipt"]);
-    let text = poppler("pdftotext", &render(&printer, "invoice", &sale_data()).unwrap(), dir.path());
+    let text = poppler(
+        "pdftotext",
+        &render(&printer, "invoice", &sale_data()).unwrap(),
+        dir.path(),
+    );
     assert!(text.contains("SITE INVOICE for Acme Trading"), "{text}");
     assert!(text.contains("Thank you for trading with us"), "{text}");
     assert!(!text.contains("Bill to"), "the built-in was used:\n{text}");
 
     // A site's own new format is listed and printed too.
     std::fs::write(folder.join("delivery-note.typ"), "Delivery note").unwrap();
-    assert_eq!(printer.formats("Sale"), vec!["delivery-note", "invoice", "receipt"]);
-    let text = poppler("pdftotext", &render(&printer, "delivery-note", &sale_data()).unwrap(), dir.path());
+    assert_eq!(
+        printer.formats("Sale"),
+        vec!["delivery-note", "invoice", "receipt"]
+    );
+    let text = poppler(
+        "pdftotext",
+        &render(&printer, "delivery-note", &sale_data()).unwrap(),
+        dir.path(),
+    );
     assert!(text.contains("Delivery note"), "{text}");
 }
 
@@ -126,7 +166,12 @@ fn a_template_error_names_the_file_and_line() {
     let printer = Printer::new(dir.path()).unwrap();
     let err = render(&printer, "invoice", &sale_data()).unwrap_err();
     match &err {
-        PrintError::Template { file, line, message, .. } => {
+        PrintError::Template {
+            file,
+            line,
+            message,
+            ..
+        } => {
             assert!(file.ends_with("print/Sale/invoice.typ"), "{file}");
             assert_eq!(*line, 3, "{err}");
             assert!(message.contains("no_such_field"), "{message}");
@@ -143,7 +188,10 @@ fn formats_and_paths_are_checked() {
     let err = render(&printer, "../../etc/passwd", &sale_data()).unwrap_err();
     assert!(matches!(err, PrintError::BadFormatName(_)), "{err}");
     let err = render(&printer, "quote", &sale_data()).unwrap_err();
-    assert!(err.to_string().contains("available: invoice, receipt"), "{err}");
+    assert!(
+        err.to_string().contains("available: invoice, receipt"),
+        "{err}"
+    );
     let err = printer.render("Party", "invoice", b"{}").unwrap_err();
     assert!(err.to_string().contains("it has none"), "{err}");
 }

@@ -33,6 +33,8 @@ import type {
   Op,
   Pairing,
   Parked,
+  PrintAnswer,
+  SavedPdf,
   QueryArgs as WireQueryArgs,
   Request,
   Response,
@@ -52,6 +54,7 @@ export type {
   StandbyHere,
   StandbyView,
 } from './generated';
+export type { PrintAnswer, SavedPdf } from './generated';
 export type {
   ApiError as ApiErrorBody,
   Attempt,
@@ -418,6 +421,16 @@ export class Api {
   /** A browser tab's kept sign-in (a reload resumes it); none on the desktop. */
   async signInKept(): Promise<SignInAnswer | null> {
     return this.browser ? this.cmd<SignInAnswer | null>('sign_in_kept') : null;
+  }
+
+  /** A record's document as PDF, made by the master (docs/print.md). */
+  print(doctype: string, name: string, format: string): Promise<PrintAnswer> {
+    return this.call('print', { doctype, name, format });
+  }
+
+  /** Desktop only: saves a PDF in the Downloads folder; `open` starts the system's PDF viewer on it (its Print… is the system print dialog). */
+  pdfSave(pdf: PrintAnswer, open: boolean): Promise<SavedPdf> {
+    return this.cmd('pdf_save', { fileName: pdf.file_name, pdfBase64: pdf.pdf_base64, open });
   }
 
   /** Every write to a record, oldest first: who, which PC, each field before and after. */

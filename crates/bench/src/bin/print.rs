@@ -27,7 +27,9 @@ async fn main() {
     let store = outpost_store::Store::open(dir.path()).expect("store");
     store.set_meta("master_name", "Bench depot").expect("meta");
     let db = LocalDb::new(store.clone(), "bench");
-    db.set_printer(outpost_node::print::PrintEngine::new(dir.path().to_path_buf()));
+    db.set_printer(outpost_node::print::PrintEngine::new(
+        dir.path().to_path_buf(),
+    ));
 
     let party = db
         .run(Op::Insert(InsertArgs {
@@ -59,7 +61,9 @@ async fn main() {
     let sale = db
         .run(Op::Insert(InsertArgs {
             doctype: "Sale".into(),
-            record: record(json!({"party": party["name"], "sale_date": "2026-12-03", "lines": lines})),
+            record: record(
+                json!({"party": party["name"], "sale_date": "2026-12-03", "lines": lines}),
+            ),
         }))
         .await
         .expect("sale");
@@ -101,7 +105,10 @@ async fn main() {
     }
     let (g, i, r) = (pct(&get, 0.5), pct(&invoice, 0.5), pct(&receipt, 0.5));
     println!("print: Sale of {LINES} lines, {ROUNDS} rounds (release build)");
-    println!("  first print (fonts indexed, caches cold): {:.1} ms", ms(first));
+    println!(
+        "  first print (fonts indexed, caches cold): {:.1} ms",
+        ms(first)
+    );
     println!(
         "  get (baseline)   p50 {:>7.2} ms  max {:>7.2} ms",
         ms(g),

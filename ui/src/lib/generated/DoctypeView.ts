@@ -5,7 +5,11 @@ import type { Field } from "./Field";
  * One doctype as the `doctypes` op gives it: its definition and the
  * fields a list shows.
  */
-export type DoctypeView = { list_fields: Array<string>, name: string, description?: string, 
+export type DoctypeView = { list_fields: Array<string>, 
+/**
+ * The formats its records print in (`print`); empty: none.
+ */
+print_formats: Array<string>, name: string, description?: string, 
 /**
  * A child doctype: its rows live only inside a parent's `table` field.
  */
