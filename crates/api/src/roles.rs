@@ -425,4 +425,22 @@ mod tests {
                 .unwrap_err();
         assert!(e.contains("line 2"), "{e}");
     }
+
+    #[test]
+    fn printing_needs_the_read_right_on_the_doctype() {
+        let op = Op::Print(crate::protocol::PrintArgs {
+            doctype: "Sale".into(),
+            name: "x".into(),
+            format: "invoice".into(),
+        });
+        assert_eq!(Need::of(&op), Some(Need::Read("Sale")));
+        let none = with_site_roles(
+            r#"{"roles": {"Stock only": {"doctypes": {"Product": {"read": true}}}}}"#,
+        )
+        .unwrap();
+        let e = none["Stock only"]
+            .check("Stock only", &Need::of(&op).unwrap())
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden, "{e}");
+    }
 }

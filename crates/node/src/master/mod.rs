@@ -165,6 +165,13 @@ impl Master {
             return Err(NodeError::Config("the office name is empty".into()));
         }
         pairing_state::check_code_minutes(config.code_minutes).map_err(NodeError::Config)?;
+        let address = match &config.address {
+            Some(a) => Some(
+                outpost_api::print::check_office_address(a)
+                    .map_err(|e| NodeError::Config(e.message))?,
+            ),
+            None => None,
+        };
         outpost_link::identity::private_dir(&config.data)?;
         let lock = InstanceLock::acquire(&config.data)?;
         let store = Store::open(&config.data)?;
@@ -242,10 +249,8 @@ impl Master {
             );
         }
         let announced = announcement.is_some();
-        if let Some(address) = &config.address {
-            let address = outpost_api::print::check_office_address(address)
-                .map_err(|e| NodeError::Config(e.message))?;
-            store.set_meta(outpost_api::print::OFFICE_ADDRESS_KEY, &address)?;
+        if let Some(address) = &address {
+            store.set_meta(outpost_api::print::OFFICE_ADDRESS_KEY, address)?;
         }
         let db = LocalDb::new(store, "master");
         db.set_printer(crate::print::PrintEngine::new(config.data.clone()));
