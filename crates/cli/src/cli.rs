@@ -41,9 +41,6 @@ pub enum Command {
         /// lines; kept in the database until changed)
         #[arg(long, value_name = "TEXT")]
         office_address: Option<String>,
-        /// Address to listen on (default: all interfaces)
-        #[arg(long, default_value = "0.0.0.0")]
-        listen: std::net::IpAddr,
         /// TCP port of the signaling socket
         #[arg(long, default_value_t = outpost_link::pairing::DEFAULT_PORT)]
         port: u16,

@@ -50,7 +50,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             // The shell does not turn "\n" into a line break; the flag's
             // help says to write it so.
             config.address = office_address.map(|a| a.replace("\\n", "\n"));
-            config.listen = listen;
             config.port = port;
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;

@@ -48,8 +48,6 @@ pub struct MasterConfig {
     /// The office's postal address (lines), printed on invoices; `None`:
     /// keep the one the database has.
     pub address: Option<String>,
-    /// Address to listen on (all interfaces by default).
-    pub listen: IpAddr,
     pub port: u16,
     /// Minutes a pairing code stays valid.
     pub code_minutes: u64,
@@ -90,7 +88,6 @@ impl MasterConfig {
             name: name.into(),
             listen: Listen::Lan,
             address: None,
-            listen: IpAddr::from([0, 0, 0, 0]),
             port: DEFAULT_PORT,
             code_minutes: pairing_state::DEFAULT_CODE_MINUTES,
             rtc: RtcOptions::default(),
