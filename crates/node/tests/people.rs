@@ -366,7 +366,7 @@ async fn ten_thousand_wrong_passwords_slow_one_device_only() {
 async fn a_master_refuses_to_start_an_office_without_users_unless_told_it_is_a_test() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = outpost_node::MasterConfig::new(dir.path().to_path_buf(), "Test depot");
-    config.listen = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.listen = std::net::IpAddr::from([127, 0, 0, 1]).into();
     config.port = 0;
     config.announce = false;
     let refused = Master::start(config.clone()).await.err().expect("refused");
