@@ -8,6 +8,10 @@
 
 import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
+import { ApiError } from './apiError';
+import { EventHub } from './eventHub';
+
+export { ApiError };
 
 // ---------------------------------------------------------------------------
 // Types of the contract
@@ -144,46 +148,6 @@ export type LaggedEvent = Extract<Event, { ev: 'lagged' }>;
 export type DbEvent = Event;
 
 // ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
-
-/** An error from the master or the app: a code, words for a clerk, details. */
-export class ApiError extends Error {
-  readonly code: string;
-  readonly details: any;
-
-  constructor(code: string, message: string, details?: any) {
-    super(message);
-    this.name = 'ApiError';
-    this.code = code;
-    this.details = details ?? null;
-  }
-
-  /**
-   * The app's own condition (`devices_connected`, `not_master`,
-   * `not_slave`): the code itself, or the details' reason when the shell
-   * sends it under a protocol code (`conflict` + reason `devices_connected`).
-   */
-  is(reason: string): boolean {
-    return this.code === reason || this.details?.reason === reason;
-  }
-
-  /** Whatever a command rejected with, as an ApiError. */
-  static from(e: unknown): ApiError {
-    if (e instanceof ApiError) return e;
-    if (e && typeof e === 'object') {
-      const o = e as Record<string, unknown>;
-      if (typeof o.code === 'string' && typeof o.message === 'string') {
-        return new ApiError(o.code, o.message, o.details);
-      }
-      if (e instanceof Error) return new ApiError('internal', e.message);
-    }
-    if (typeof e === 'string' && e.length > 0) return new ApiError('internal', e);
-    return new ApiError('internal', 'the app did not answer as expected');
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Transports
 // ---------------------------------------------------------------------------
 
@@ -235,77 +199,6 @@ export class IdSource {
     const t = Math.floor(this.clock()) * 1000 + this.offset;
     this.last = Math.max(this.last + 1, t);
     return this.last;
-  }
-}
-
-type Listener = (payload: any) => void;
-
-/** One transport listener for one event, shared by its subscribers. */
-interface Channel {
-  subs: Set<Listener>;
-  ready: Promise<void>;
-  un: (() => void) | null;
-  closed: boolean;
-}
-
-/** One transport listener per event, shared by every subscriber. */
-class EventHub {
-  private channels = new Map<string, Channel>();
-
-  constructor(private transport: Transport) {}
-
-  private open(event: string): Channel {
-    const ch: Channel = { subs: new Set(), ready: Promise.resolve(), un: null, closed: false };
-    ch.ready = this.transport
-      .listen(event, (payload) => {
-        if (!ch.closed) this.dispatch(event, ch, payload);
-      })
-      .then((un) => {
-        ch.un = un;
-        // The last subscriber left before the listener was ready.
-        if (ch.closed) un();
-      });
-    ch.ready.catch(() => {
-      ch.closed = true;
-      if (this.channels.get(event) === ch) this.channels.delete(event);
-    });
-    this.channels.set(event, ch);
-    return ch;
-  }
-
-  subscribe(event: string, cb: Listener): Promise<() => void> {
-    const ch = this.channels.get(event) ?? this.open(event);
-    // A wrapper, so one callback subscribed twice is two subscriptions.
-    const entry: Listener = (p) => cb(p);
-    ch.subs.add(entry);
-    const off = () => {
-      if (!ch.subs.delete(entry) || ch.subs.size > 0 || ch.closed) return;
-      ch.closed = true;
-      if (this.channels.get(event) === ch) this.channels.delete(event);
-      ch.un?.();
-    };
-    return ch.ready.then(
-      () => off,
-      (e) => {
-        ch.subs.delete(entry);
-        throw ApiError.from(e);
-      },
-    );
-  }
-
-  private dispatch(event: string, ch: Channel, payload: unknown) {
-    for (const cb of [...ch.subs]) {
-      try {
-        cb(payload);
-      } catch (e) {
-        console.error(`outpost: a ${event} handler failed`, e);
-      }
-    }
-  }
-
-  /** Number of transport listeners held open (for tests). */
-  get listening(): number {
-    return this.channels.size;
   }
 }
 
