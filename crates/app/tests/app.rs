@@ -415,7 +415,7 @@ async fn a_desktop_master_serves_the_web_ui_to_browsers() {
 async fn the_window_shows_only_a_code_its_master_made() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path(), options()).await.unwrap();
-    app.master_enable("Hotan depot", Some(free_port()), None)
+    make_master(&app, "Hotan depot", Some(free_port()))
         .await
         .unwrap();
     let first = app.pairing_info().await.unwrap();
