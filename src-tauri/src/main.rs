@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use outpost_app::pdf::{self, SavedPdf};
+use outpost_app::downloads::{self, SavedFile};
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
 use outpost_app::{
     App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, FirstManager, Keep,
@@ -25,8 +25,17 @@ async fn db_call(app: State<'_, App>, request: Value) -> Result<Box<RawValue>, A
 }
 
 #[tauri::command]
-async fn pdf_save(file_name: String, pdf_base64: String, open: bool) -> Result<SavedPdf, AppError> {
-    pdf::save(&pdf::downloads(), &file_name, &pdf_base64, open)
+async fn pdf_save(
+    file_name: String,
+    pdf_base64: String,
+    open: bool,
+) -> Result<SavedFile, AppError> {
+    downloads::save_pdf(&downloads::folder(), &file_name, &pdf_base64, open)
+}
+
+#[tauri::command]
+async fn sheet_save(file_name: String, data_base64: String) -> Result<SavedFile, AppError> {
+    downloads::save_sheet(&downloads::folder(), &file_name, &data_base64)
 }
 
 #[tauri::command]
@@ -47,6 +56,16 @@ async fn master_enable(
 #[tauri::command]
 async fn office_has_users(app: State<'_, App>) -> Result<bool, AppError> {
     app.office_has_users().await
+}
+
+#[tauri::command]
+async fn office_address(app: State<'_, App>) -> Result<String, AppError> {
+    app.office_address().await
+}
+
+#[tauri::command]
+async fn office_address_set(app: State<'_, App>, address: String) -> Result<String, AppError> {
+    app.office_address_set(&address).await
 }
 
 #[tauri::command]
@@ -312,6 +331,8 @@ fn main() {
             master_disable,
             pairing_info,
             pairing_renew,
+            office_address,
+            office_address_set,
             devices_list,
             device_revoke,
             masters_discover,
@@ -337,6 +358,7 @@ fn main() {
             device_clear_standby,
             standby_promote,
             pdf_save,
+            sheet_save,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

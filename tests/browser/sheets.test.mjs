@@ -2,7 +2,8 @@
 // as CSV and XLSX (every page of it, made on the master and downloaded);
 // a CSV with two bad rows is previewed with one error per bad row and its
 // mapping guessed from the headers; "nothing unless every row is good"
-// cannot run; "all good rows" stores the good ones and the list shows them.
+// cannot run; "all good rows" stores the good ones and the list shows them;
+// a Sale's lines go out one row per line with the Sale's key.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,5 +60,18 @@ test('a browser exports the list query to CSV and XLSX, and imports a CSV after 
   assert.match(await page.textContent(tid('import-done')), /Imported 3 of 5 rows; 2 bad rows were left out/);
   const count = cli(['db', '--data', m.data, 'count', 'Party', 'city:Aksu']);
   assert.equal(count.out.trim(), '2');
+
+  // A Sale's lines go out one row per line, the Sale's key first.
+  const insert = (doctype, record) => JSON.parse(cli(['db', '--data', m.data, 'insert', doctype, JSON.stringify(record)]).out.trim()).name;
+  const party = insert('Party', { party_name: 'Line buyer' });
+  const rice = insert('Product', { product_name: 'Rice 25kg' });
+  const sale = insert('Sale', { party, lines: [{ product: rice, quantity: 2, unit_price: 30 }, { product: rice, quantity: 1, unit_price: 31 }] });
+  await openDoctype(page, 'Sale');
+  await page.selectOption(tid('export-what'), 'lines');
+  const [linesCsv] = await Promise.all([page.waitForEvent('download'), page.click(tid('export-csv'))]);
+  assert.equal(linesCsv.suggestedFilename(), 'Sale lines.csv');
+  const lineRows = readFileSync(await linesCsv.path(), 'utf8').trim().split('\n');
+  assert.match(lineRows[0], /^parent,product,quantity,unit_price/);
+  assert.deepEqual(lineRows.slice(1).map((r) => r.split(',').slice(0, 4).join(',')), [`${sale},${rice},2,30`, `${sale},${rice},1,31`]);
   assert.deepEqual(errors, []);
 }));

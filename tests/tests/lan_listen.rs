@@ -29,6 +29,7 @@ fn start_master(lan: &Lan, data: &Path, args: &[&str]) -> (Killed, String) {
         .cmd(0)
         .args(["master", "--name", "Listen depot", "--data"])
         .arg(data)
+        .args(outpost_e2e::first_manager_args())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -2,7 +2,8 @@
 //! over WebRTC exports 10,000 Parties (all pages) to CSV and to XLSX, each
 //! file goes into a fresh office through another slave, and both offices
 //! then hold the same Parties; an import with two bad rows names both and
-//! stores nothing; Sale lines join their Sales by the Sale's key.
+//! stores nothing; Sale lines join their Sales by the Sale's key, and go
+//! out one row per line with the Sale's key (the file a lines import takes).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -233,4 +234,49 @@ fn sale_lines_from_a_file_become_the_lines_of_the_sales_they_name() {
             .len(),
         1
     );
+
+    // The lines go out the same way: one row per line, its Sale first, in
+    // the query's order; only the lines of the Sales the query matches.
+    let out = files.path().join("out.csv");
+    let made = call(&[
+        "export",
+        "Sale",
+        "reference:S-1",
+        "--table",
+        "lines",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(made["rows"], 2, "{made}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    assert_eq!(
+        &header[..4],
+        ["parent", "product", "quantity", "unit_price"],
+        "{text}"
+    );
+    let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r[0] == s1), "{text}");
+    assert_eq!((rows[0][1], rows[0][2]), (n, "2"), "{text}");
+    assert_eq!((rows[1][1], rows[1][2]), (b, "1"), "{text}");
+
+    // Every line as XLSX, and that file is what a lines import takes: in
+    // again, each Sale holds its lines twice.
+    let out = files.path().join("out.xlsx");
+    let made = call(&["export", "Sale", "--table", "lines", "--out", s(&out)]);
+    assert_eq!(made["rows"], 3, "{made}");
+    let report = call(&["import", "Sale", s(&out), "--table", "lines"]);
+    assert_eq!(report["imported"], 3, "{report}");
+    assert_eq!(call(&["get", "Sale", &s1])["total"], 14.0);
+    assert_eq!(call(&["get", "Sale", &s2])["total"], 10.0);
+
+    // A table the doctype does not have is named.
+    let (_, err) = failed(&remote(
+        slave.path(),
+        &master.url,
+        &["export", "Sale", "--table", "payments", "--out", s(&out)],
+    ));
+    assert!(err.contains("no table field 'payments'"), "{err}");
 }

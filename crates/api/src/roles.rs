@@ -397,6 +397,7 @@ mod tests {
             filters: None,
             sort: None,
             fields: None,
+            table: None,
         });
         assert!(roles["Viewer"]
             .check("Viewer", &Need::of(&export).unwrap())

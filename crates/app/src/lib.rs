@@ -20,8 +20,9 @@
 //!   the Master screen's view of the last backup and whether it is healthy.
 //! - [`people`]: the office's first manager, made from "Make this PC the
 //!   master" when its database has no users yet.
-//! - [`pdf`]: Save as PDF and Print of the master's PDFs (the Downloads
-//!   folder, the system's PDF viewer).
+//! - [`downloads`]: the files the window saves into the Downloads folder:
+//!   Save as PDF and Print of the master's PDFs (then the system's PDF
+//!   viewer), and spreadsheet exports.
 //! - [`qr`]: the pairing QR code as SVG, and reading one back from a photo
 //!   or screenshot (`rqrr`).
 //! - `typescript` (tests only): the UI's TypeScript types in
@@ -31,9 +32,9 @@
 
 pub mod app;
 pub mod backups;
+pub mod downloads;
 pub mod error;
 pub mod head_office;
-pub mod pdf;
 pub mod people;
 pub mod qr;
 pub mod settings;

@@ -81,7 +81,7 @@ fn export(dir: &Path) {
         rp::ColumnKind,
     );
     export!(crate::people::FirstManager);
-    export!(crate::pdf::SavedPdf);
+    export!(crate::downloads::SavedFile);
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;
     export!(

@@ -453,3 +453,32 @@ async fn the_window_shows_only_a_code_its_master_made() {
     assert_eq!(renewed.minutes_left, 10);
     app.shutdown().await;
 }
+
+/// Settings → Documents: the office address is checked, kept in the
+/// office database (trimmed, one kind of line end) and there after a
+/// restart; it needs a master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_address_is_set_in_the_window_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).await.unwrap();
+    let none = app.office_address().await.unwrap_err();
+    assert_eq!(none.to_api().details.unwrap()["reason"], "not_master");
+    make_master(&app, "Yarkant depot", Some(free_port()))
+        .await
+        .unwrap();
+    assert_eq!(app.office_address().await.unwrap(), "");
+    let long = app.office_address_set(&"x".repeat(501)).await.unwrap_err();
+    assert!(long.to_string().contains("under 500"), "{long}");
+    assert_eq!(app.office_address().await.unwrap(), "", "nothing kept");
+    let kept = app
+        .office_address_set("  7 Caravan Lane\r\nYarkant 844100\n")
+        .await
+        .unwrap();
+    assert_eq!(kept, "7 Caravan Lane\nYarkant 844100");
+    app.shutdown().await;
+    drop(app);
+
+    let app = App::open(dir.path(), options()).await.unwrap();
+    assert_eq!(app.office_address().await.unwrap(), kept);
+    app.shutdown().await;
+}

@@ -427,6 +427,10 @@ pub enum DbOp {
         /// The file to write (CSV may go to stdout without it)
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The lines of this table field instead (e.g. Sale --table lines),
+        /// one row per line with its parent's name: what `import --table` takes
+        #[arg(long)]
+        table: Option<String>,
     },
     /// Print change events as they happen (all doctypes, or those named) until Ctrl-C
     Subscribe { doctypes: Vec<String> },

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde_json::{Map, Value};
 
+use crate::doctype::FieldType;
 use crate::error::{Result, StoreError};
 use crate::query::compile::{compile_filter_in, compile_in};
 use crate::query::{Expr, QuerySpec};
-use crate::record::read_record;
+use crate::record::{read_children, read_record};
 use crate::store::Store;
 use crate::values::to_json;
 
@@ -174,6 +175,57 @@ impl Store {
         limit: Duration,
         mut each: impl FnMut(Map<String, Value>) -> Result<()>,
     ) -> Result<u64> {
+        self.rows_each(doctype, spec, limit, |_, row| each(row))
+    }
+
+    /// Each line of table field `table` of the records a query matches,
+    /// in the query's order and then the lines' order, read in the same
+    /// snapshot: what an export of a document's lines streams, one row per
+    /// line. `each` gets the parent's name and the line (its `name`, `idx`
+    /// and fields). Answers how many lines there were.
+    pub fn query_lines_each(
+        &self,
+        doctype: &str,
+        spec: &QuerySpec,
+        table: &str,
+        limit: Duration,
+        mut each: impl FnMut(&str, Map<String, Value>) -> Result<()>,
+    ) -> Result<u64> {
+        let schema = self.schema();
+        let dt = schema.get(doctype)?;
+        let child = dt
+            .field(table)
+            .filter(|f| f.ty == FieldType::Table)
+            .and_then(|f| f.table.as_deref())
+            .ok_or_else(|| {
+                StoreError::BadRequest(format!("{} has no table field '{table}'", dt.name))
+            })?;
+        let child = schema.get(child)?;
+        let spec = QuerySpec {
+            fields: vec!["name".into()],
+            ..spec.clone()
+        };
+        let mut lines = 0u64;
+        self.rows_each(doctype, &spec, limit, |c, row| {
+            let parent = row.get("name").and_then(Value::as_str).unwrap_or_default();
+            // The same connection while its statement runs: the same snapshot.
+            for line in read_children(c, child, parent, &dt.name, table)? {
+                let Value::Object(line) = line else { continue };
+                each(parent, line)?;
+                lines += 1;
+            }
+            Ok(())
+        })?;
+        Ok(lines)
+    }
+
+    fn rows_each(
+        &self,
+        doctype: &str,
+        spec: &QuerySpec,
+        limit: Duration,
+        mut each: impl FnMut(&Connection, Map<String, Value>) -> Result<()>,
+    ) -> Result<u64> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
         let mut compiled = compile_in(dt, &schema.parents_of(dt), spec)?;
@@ -194,7 +246,7 @@ impl Store {
                 for (i, col) in compiled.columns.iter().enumerate() {
                     m.insert(col.key.clone(), to_json(col.ty, row.get_ref(i)?));
                 }
-                each(m)?;
+                each(c, m)?;
                 n += 1;
             }
             Ok(n)

@@ -38,7 +38,7 @@ import type {
   Pairing,
   Parked,
   PrintAnswer,
-  SavedPdf,
+  SavedFile,
   QueryArgs as WireQueryArgs,
   Request,
   Response,
@@ -58,7 +58,7 @@ export type {
   StandbyHere,
   StandbyView,
 } from './generated';
-export type { PrintAnswer, SavedPdf } from './generated';
+export type { PrintAnswer, SavedFile } from './generated';
 export type {
   ApiError as ApiErrorBody,
   Attempt,
@@ -322,8 +322,13 @@ export class Api {
   }
 
   /** Desktop only: saves a PDF in the Downloads folder; `open` starts the system's PDF viewer on it (its Print… is the system print dialog). */
-  pdfSave(pdf: PrintAnswer, open: boolean): Promise<SavedPdf> {
+  pdfSave(pdf: PrintAnswer, open: boolean): Promise<SavedFile> {
     return this.cmd('pdf_save', { fileName: pdf.file_name, pdfBase64: pdf.pdf_base64, open });
+  }
+
+  /** Desktop: an export (CSV or XLSX) into the Downloads folder. */
+  sheetSave(fileName: string, dataBase64: string): Promise<SavedFile> {
+    return this.cmd('sheet_save', { fileName, dataBase64 });
   }
 
   /** Every write to a record, oldest first: who, which PC, each field before and after. */
@@ -383,6 +388,15 @@ export class Api {
 
   masterDisable(force: boolean): Promise<Status> {
     return this.cmd('master_disable', { force });
+  }
+
+  /** The office's postal address, as its documents print it (master only). */
+  officeAddress(): Promise<string> {
+    return this.cmd('office_address');
+  }
+
+  officeAddressSet(address: string): Promise<string> {
+    return this.cmd('office_address_set', { address });
   }
 
   pairingInfo(): Promise<Pairing> {

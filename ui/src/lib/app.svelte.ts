@@ -97,7 +97,7 @@ class AppState {
   api!: Api;
   status = $state<Status | null>(null);
   statusError = $state<string | null>(null);
-  screen = $state<Screen>('records');
+  screen = $state<Screen>('home');
   doctypes = $state<Doctype[]>([]);
   doctypesError = $state<string | null>(null);
   doctypesLoading = $state(false);

@@ -37,6 +37,8 @@ export interface ExportQuery {
   query?: string;
   filters?: unknown;
   sort?: SortArg;
+  /** A table field: its lines, one row per line, instead of the records. */
+  table?: string;
 }
 
 export interface Exported {

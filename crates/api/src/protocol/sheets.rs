@@ -33,7 +33,9 @@ pub struct ImportArgs {
 }
 
 /// `export`: every row of a query (the list's filter and sort, all pages)
-/// into a file on the master; fetch it with `export.chunk`.
+/// into a file on the master; fetch it with `export.chunk`. With `table`,
+/// the lines of that table field of the matching records instead, one row
+/// per line with its parent's name first: the file a lines import takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
@@ -53,6 +55,9 @@ pub struct ExportArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub table: Option<String>,
 }
 
 /// `export.chunk`: up to `len` bytes (at most 1 MiB) of export `id` from

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use outpost_store::{FieldType, StoreError};
+use outpost_store::import::PARENT_KEY;
+use outpost_store::{Doctype, FieldType, Schema, StoreError};
 use serde_json::{json, Value};
 
 use super::file::SheetWriter;
@@ -64,9 +65,22 @@ pub(super) async fn export(db: &LocalDb, a: &ExportArgs) -> Result<Value, ApiErr
     }
     let schema = db.store().schema();
     let dt = schema.get(&a.doctype).map_err(from_store)?.clone();
-    let fields: Vec<String> = match &a.fields {
-        Some(f) if !f.is_empty() => f.clone(),
-        _ => std::iter::once("name".to_string())
+    let lines = match &a.table {
+        Some(t) => Some(lines_of(&schema, &dt, t)?),
+        None => None,
+    };
+    let fields: Vec<String> = match (&lines, &a.fields) {
+        (Some(child), _) => std::iter::once(PARENT_KEY.to_string())
+            .chain(
+                child
+                    .fields
+                    .iter()
+                    .filter(|f| f.ty != FieldType::Table)
+                    .map(|f| f.name.clone()),
+            )
+            .collect(),
+        (None, Some(f)) if !f.is_empty() => f.clone(),
+        (None, _) => std::iter::once("name".to_string())
             .chain(
                 dt.fields
                     .iter()
@@ -79,7 +93,7 @@ pub(super) async fn export(db: &LocalDb, a: &ExportArgs) -> Result<Value, ApiErr
         doctype: a.doctype.clone(),
         query: a.query.clone(),
         filters: a.filters.clone(),
-        fields: Some(fields.clone()),
+        fields: lines.is_none().then(|| fields.clone()),
         sort: a.sort.clone(),
         ..Default::default()
     })?;
@@ -96,28 +110,46 @@ pub(super) async fn export(db: &LocalDb, a: &ExportArgs) -> Result<Value, ApiErr
     let path = file.path().to_path_buf();
     let format = a.format;
     let doctype = a.doctype.clone();
+    let table = a.table.clone();
     let rows = db
         .read(move |store| {
-            let mut out = SheetWriter::create(format, &path, &fields)
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            let sheet_error = |e: super::file::SheetError| StoreError::BadRequest(e.to_string());
+            let mut out = SheetWriter::create(format, &path, &fields).map_err(sheet_error)?;
             let mut cells = Vec::with_capacity(fields.len());
             let mut seen = 0u64;
-            let n = store.query_each(&doctype, &spec, EXPORT_READ_LIMIT, |mut row| {
+            let mut count = || {
                 seen += 1;
                 if seen > MAX_EXPORT_ROWS {
                     return Err(StoreError::BadRequest(format!(
                         "the query matches more than the {MAX_EXPORT_ROWS} rows one export holds; narrow the filter"
                     )));
                 }
-                cells.clear();
-                cells.extend(fields.iter().map(|f| row.remove(f).unwrap_or(Value::Null)));
-                out.row(&cells)
-                    .map_err(|e| StoreError::BadRequest(e.to_string()))?;
                 Ok(())
-            });
-            let n = n?;
-            out.finish()
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            };
+            let n = match &table {
+                None => store.query_each(&doctype, &spec, EXPORT_READ_LIMIT, |mut row| {
+                    count()?;
+                    cells.clear();
+                    cells.extend(fields.iter().map(|f| row.remove(f).unwrap_or(Value::Null)));
+                    out.row(&cells).map_err(sheet_error)
+                }),
+                Some(t) => store.query_lines_each(
+                    &doctype,
+                    &spec,
+                    t,
+                    EXPORT_READ_LIMIT,
+                    |parent, mut line| {
+                        count()?;
+                        cells.clear();
+                        cells.push(Value::String(parent.to_string()));
+                        cells.extend(
+                            fields[1..].iter().map(|f| line.remove(f).unwrap_or(Value::Null)),
+                        );
+                        out.row(&cells).map_err(sheet_error)
+                    },
+                ),
+            }?;
+            out.finish().map_err(sheet_error)?;
             Ok(n)
         })
         .await?;
@@ -138,9 +170,22 @@ pub(super) async fn export(db: &LocalDb, a: &ExportArgs) -> Result<Value, ApiErr
         "id": id,
         "rows": rows,
         "bytes": bytes,
-        "file_name": format!("{}.{}", a.doctype, a.format.extension()),
+        "file_name": match &a.table {
+            Some(t) => format!("{} {t}.{}", a.doctype, a.format.extension()),
+            None => format!("{}.{}", a.doctype, a.format.extension()),
+        },
         "content_type": a.format.content_type(),
     }))
+}
+
+/// The child doctype of table field `table` of `dt`.
+fn lines_of(schema: &Schema, dt: &Doctype, table: &str) -> Result<Doctype, ApiError> {
+    dt.field(table)
+        .filter(|f| f.ty == FieldType::Table)
+        .and_then(|f| f.table.as_deref())
+        .and_then(|child| schema.get(child).ok())
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("{} has no table field '{table}'", dt.name)))
 }
 
 pub(super) async fn chunk(db: &LocalDb, a: &ExportChunkArgs) -> Result<Value, ApiError> {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::people::{self, FirstManager};
+use outpost_api::print::{check_office_address, OFFICE_ADDRESS_KEY};
 use outpost_node::pairing_state::MadeCode;
 use outpost_node::standby;
 
@@ -105,6 +106,31 @@ impl App {
         tracing::info!("master mode off");
         self.publish_status().await;
         Ok(self.status().await)
+    }
+
+    /// The office's postal address as its documents print it (invoices,
+    /// receipts); empty until someone gives it.
+    pub async fn office_address(&self) -> Result<String, AppError> {
+        let store = self.master().await?.store().clone();
+        let address = tokio::task::spawn_blocking(move || store.meta(OFFICE_ADDRESS_KEY))
+            .await
+            .map_err(|e| AppError::Io(std::io::Error::other(e)))??;
+        Ok(address.unwrap_or_default())
+    }
+
+    /// Sets the office's postal address (several lines; at most
+    /// [`MAX_OFFICE_ADDRESS`](outpost_api::print::MAX_OFFICE_ADDRESS)
+    /// characters): the next document printed on any PC carries it.
+    pub async fn office_address_set(&self, address: &str) -> Result<String, AppError> {
+        self.admin(AdminRight::Master).await?;
+        let address = check_office_address(address)?;
+        let store = self.master().await?.store().clone();
+        let kept = address.clone();
+        tokio::task::spawn_blocking(move || store.set_meta(OFFICE_ADDRESS_KEY, &kept))
+            .await
+            .map_err(|e| AppError::Io(std::io::Error::other(e)))??;
+        tracing::info!("office address set from the window");
+        Ok(address)
     }
 
     /// Whether this PC's office database has users (then its window signs

@@ -33,6 +33,7 @@ async fn export(db: &LocalDb, format: SheetFormat) -> (Duration, Vec<u8>, u64) {
             filters: None,
             sort: None,
             fields: None,
+            table: None,
         }))
         .await
         .expect("export");

@@ -198,6 +198,7 @@ async fn call(
             sort,
             format,
             out,
+            table,
         } => match super::sheets::format_of(format.as_deref(), out.as_deref())? {
             Some(format) => {
                 let args = outpost_api::protocol::ExportArgs {
@@ -207,12 +208,13 @@ async fn call(
                     filters: filters.as_deref().map(json_value).transpose()?,
                     sort: sort.map(SortArg::Text),
                     fields: None,
+                    table,
                 };
                 super::sheets::export(db, args, out.as_deref()).await?
             }
-            None if query.is_some() || filters.is_some() || sort.is_some() => {
+            None if query.is_some() || filters.is_some() || sort.is_some() || table.is_some() => {
                 return Err(ApiError::bad_request(
-                    "a query, --filters or --sort export to CSV or XLSX (--format csv|xlsx or --out FILE.csv); JSON lines export every record",
+                    "a query, --filters, --sort or --table export to CSV or XLSX (--format csv|xlsx or --out FILE.csv); JSON lines export every record",
                 )
                 .into())
             }

@@ -96,7 +96,7 @@ pub fn read_record(
     Ok(Some((Value::Object(map), deleted != 0)))
 }
 
-fn read_children(
+pub(crate) fn read_children(
     conn: &Connection,
     child: &Doctype,
     parent: &str,

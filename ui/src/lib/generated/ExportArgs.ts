@@ -5,10 +5,12 @@ import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
  * `export`: every row of a query (the list's filter and sort, all pages)
- * into a file on the master; fetch it with `export.chunk`.
+ * into a file on the master; fetch it with `export.chunk`. With `table`,
+ * the lines of that table field of the matching records instead, one row
+ * per line with its parent's name first: the file a lines import takes.
  */
 export type ExportArgs = { doctype: string, format: SheetFormat, query?: string, filters?: JsonValue, sort?: SortArg, 
 /**
  * Columns in order; left out: `name` and every field but tables.
  */
-fields?: Array<string>, };
+fields?: Array<string>, table?: string, };

@@ -68,7 +68,7 @@ export type { ResumeArgs } from './ResumeArgs';
 export type { Rights } from './Rights';
 export type { Role } from './Role';
 export type { RowError } from './RowError';
-export type { SavedPdf } from './SavedPdf';
+export type { SavedFile } from './SavedFile';
 export type { Secret } from './Secret';
 export type { SheetFormat } from './SheetFormat';
 export type { SignInAnswer } from './SignInAnswer';
