@@ -72,6 +72,6 @@ test('a browser exports the list query to CSV and XLSX, and imports a CSV after 
   assert.equal(linesCsv.suggestedFilename(), 'Sale lines.csv');
   const lineRows = readFileSync(await linesCsv.path(), 'utf8').trim().split('\n');
   assert.match(lineRows[0], /^parent,product,quantity,unit_price/);
-  assert.deepEqual(lineRows.slice(1).map((r) => r.split(',').slice(0, 4).join(',')), [`${sale},${rice},2,30`, `${sale},${rice},1,31`]);
+  assert.deepEqual(lineRows.slice(1).map((r) => r.split(',').slice(0, 4).join(',')), [`${sale},${rice},2.0,30.0`, `${sale},${rice},1.0,31.0`]);
   assert.deepEqual(errors, []);
 }));

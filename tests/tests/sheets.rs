@@ -259,8 +259,8 @@ fn sale_lines_from_a_file_become_the_lines_of_the_sales_they_name() {
     let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
     assert_eq!(rows.len(), 2, "{text}");
     assert!(rows.iter().all(|r| r[0] == s1), "{text}");
-    assert_eq!((rows[0][1], rows[0][2]), (n, "2"), "{text}");
-    assert_eq!((rows[1][1], rows[1][2]), (b, "1"), "{text}");
+    assert_eq!((rows[0][1], rows[0][2]), (n, "2.0"), "{text}");
+    assert_eq!((rows[1][1], rows[1][2]), (b, "1.0"), "{text}");
 
     // Every line as XLSX, and that file is what a lines import takes: in
     // again, each Sale holds its lines twice.
