@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, openBrowser, openDoctype, pair, shot, startMaster, tempDir, tid, withShots } from './harness.mjs';
+import { cli, openBrowser, openDoctype, pair, shot, signIn, startMaster, tempDir, tid, withShots } from './harness.mjs';
 
 test('a browser exports the list query to CSV and XLSX, and imports a CSV after a preview that names its bad rows', withShots(async () => {
   const m = await startMaster('Sheets depot');
@@ -24,6 +24,7 @@ test('a browser exports the list query to CSV and XLSX, and imports a CSV after 
   await page.goto(m.browser);
   await pair(page, m.code, 'Office laptop');
   await page.waitForSelector(`${tid('status-link')}[data-state="connected"]`);
+  await signIn(page);
   await openDoctype(page, 'Party');
 
   // The query of the list, all pages (60 rows; the list shows 50 a page).
@@ -60,6 +61,7 @@ test('a browser exports the list query to CSV and XLSX, and imports a CSV after 
   assert.match(await page.textContent(tid('import-done')), /Imported 3 of 5 rows; 2 bad rows were left out/);
   const count = cli(['db', '--data', m.data, 'count', 'Party', 'city:Aksu']);
   assert.equal(count.out.trim(), '2');
+  await page.click(tid('import-close'));
 
   // A Sale's lines go out one row per line, the Sale's key first.
   const insert = (doctype, record) => JSON.parse(cli(['db', '--data', m.data, 'insert', doctype, JSON.stringify(record)]).out.trim()).name;
