@@ -184,11 +184,42 @@ fn main() {
         Vec<Duration>,
     ) = (vec![], vec![], vec![], vec![]);
     // Interleaved, so drift in the machine's load hits both alike.
+    // `--only op|raw|own|ro[,...]`: those sides alone (for a profiler).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let runs = |side: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s == side))
+    };
     for _ in 0..RUNS {
-        op.push(run_op().0);
-        sql.push(run_raw().0);
-        same.push(run_own().0);
-        read_only.push(run_ro().0);
+        if runs("op") {
+            op.push(run_op().0);
+        }
+        if runs("raw") {
+            sql.push(run_raw().0);
+        }
+        if runs("own") {
+            same.push(run_own().0);
+        }
+        if runs("ro") {
+            read_only.push(run_ro().0);
+        }
+    }
+    if only.is_some() {
+        for (side, d) in [
+            ("op", &mut op),
+            ("raw", &mut sql),
+            ("own", &mut same),
+            ("ro", &mut read_only),
+        ] {
+            if !d.is_empty() {
+                d.sort();
+                println!("{side}: p50 {:.1} ms", pct(d, 0.5).as_secs_f64() * 1000.0);
+            }
+        }
+        return;
     }
     op.sort();
     sql.sort();
