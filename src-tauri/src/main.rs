@@ -180,6 +180,14 @@ async fn device_clear_standby(app: State<'_, App>) -> Result<StandbyView, AppErr
 }
 
 #[tauri::command]
+async fn write_policy_save(
+    app: State<'_, App>,
+    policy: outpost_node::standby::WritePolicy,
+) -> Result<StandbyView, AppError> {
+    app.write_policy_save(policy).await
+}
+
+#[tauri::command]
 async fn standby_promote(app: State<'_, App>) -> Result<Status, AppError> {
     app.standby_promote().await
 }
@@ -356,6 +364,7 @@ fn main() {
             standby_view,
             device_make_standby,
             device_clear_standby,
+            write_policy_save,
             standby_promote,
             pdf_save,
             sheet_save,

@@ -44,13 +44,18 @@ export function cli(args, env = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr, json };
 }
 
-/** A headless `outpost master` on loopback; resolves with its pairing URL. */
-export async function cliMaster(name, { mdns = false } = {}) {
-  const data = tempDir('cli-master');
+/** A headless `outpost master` on loopback; resolves with its pairing URL.
+ * `promote`: a standby's folder, promoted to run it (`outpost promote`);
+ * default: a new office. */
+export async function cliMaster(name, { mdns = false, promote = null } = {}) {
+  const data = promote || tempDir('cli-master');
   const port = await freePort();
   // Multicast does not run on loopback: a master found by name listens on
-  // the LAN interfaces (and its URL names its LAN address).
-  const args = ['master', '--data', data, '--name', name, '--port', String(port), ...firstManagerArgs()];
+  // the LAN interfaces (and its URL names its LAN address). A promoted
+  // standby's copy holds the office's users already.
+  const args = promote
+    ? ['promote', '--data', data, '--port', String(port)]
+    : ['master', '--data', data, '--name', name, '--port', String(port), ...firstManagerArgs()];
   if (!mdns) args.push('--listen', '127.0.0.1', '--no-mdns');
   const proc = spawn(CLI, args, {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -9,8 +9,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { waitFor } from './webdriver.mjs';
-import { cli, cliMaster, openDoctype, openWindow, rowWithText, sel, shot, signIn, tempDir, withShots } from './harness.mjs';
+import { CLI, cleanups, cli, cliMaster, makeMaster, openDoctype, openWindow, rowWithText, sel, shot, signIn, tempDir, withShots } from './harness.mjs';
 
 test('the window as the standby: follows its master, shows it in the status bar, and once the master is killed becomes the master with a click', withShots(async () => {
   const m = await cliMaster('Standby Depot');
@@ -85,4 +88,108 @@ test('the window as the standby: follows its master, shows it in the status bar,
   await s.click(sel('nav-master'));
   await waitFor('the device list', () => s.find(sel('device-row')));
   await shot(s, 'desktop-standby-promoted');
+}));
+
+// The window as the office's master with a CLI standby: the Master screen
+// says how writes are answered and changes it; a standby away is said in
+// red, and a master set to refuse refuses. The standby is promoted while
+// the window's master still runs (a network cut, say): a slave that met the
+// new master tells the window's master, which stops taking writes and says
+// so; "Join the new master" turns it into a PC of the new master's office,
+// made its standby there: it follows from a fresh copy, and the write only
+// it took is listed aside, not merged.
+test('the window as the master: writes on both PCs or not, said on screen; replaced by its promoted standby, it stops writing and joins the new master as its standby', withShots(async () => {
+  const { s, data } = await openWindow('fenced-master');
+  await makeMaster(s, 'Fence Depot');
+  await s.click(sel('nav-master'));
+  const url = (await s.text(sel('pairing-url'))).trim();
+  const plain = url.split('&code=')[0];
+
+  // A CLI PC pairs, and is made the standby with the device list's button.
+  const sb = tempDir('cli-standby');
+  const paired = cli(['db', '--data', sb, '--connect', url, 'count', 'Party']);
+  assert.equal(paired.code, 0, paired.err);
+  const sbId = cli(['id', '--data', sb]).out.trim();
+  await s.click(`[data-testid="device-row"][data-fingerprint="${sbId}"] [data-testid="make-standby"]`);
+  await s.click(sel('confirm-ok'));
+  await s.waitText(sel('standby-line'), (t) => /away/.test(t));
+  const standby = () => {
+    const proc = spawn(CLI, ['standby', '--data', sb, '--connect', plain], { stdio: ['ignore', 'ignore', 'ignore'] });
+    cleanups.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
+    return proc;
+  };
+  let sbProc = standby();
+  await s.waitText(sel('standby-line'), (t) => /following, 0 changes behind/.test(t), 60000);
+
+  // Writes answered once the standby has them too.
+  await s.waitAttr(sel('writes-now'), 'data-mode', 'at_commit');
+  await s.select(sel('durability'), 'sync');
+  await s.waitAttr(sel('writes-now'), 'data-mode', 'on_both');
+  const slave = tempDir('cli-slave');
+  const w1 = cli(['db', '--data', slave, '--connect', url, 'insert', 'Party', JSON.stringify({ party_name: 'On both PCs' })]);
+  assert.equal(w1.code, 0, w1.err);
+  await shot(s, 'desktop-master-writes-on-both');
+
+  // The standby goes away: the screen says writes are on this PC alone.
+  sbProc.kill('SIGKILL');
+  await s.waitAttr(sel('writes-now'), 'data-mode', 'alone_standby_away', 30000);
+  assert.match(await s.text(sel('writes-now')), /standby is away: writes are answered on this PC alone/);
+  const w2 = cli(['db', '--data', slave, '--connect', plain, 'insert', 'Party', JSON.stringify({ party_name: 'On the master alone' })]);
+  assert.equal(w2.code, 0, w2.err);
+  await shot(s, 'desktop-master-standby-away');
+  // Set to refuse while it is away: a write is refused, in words.
+  await s.select(sel('when-away'), 'refuse');
+  await s.waitAttr(sel('writes-now'), 'data-mode', 'refused_standby_away');
+  const w3 = cli(['db', '--data', slave, '--connect', plain, 'insert', 'Party', JSON.stringify({ party_name: 'Refused' })]);
+  assert.notEqual(w3.code, 0);
+  assert.match(w3.err, /the standby is away/);
+  await s.select(sel('when-away'), 'go_async');
+  await s.select(sel('durability'), 'async');
+  await s.waitAttr(sel('writes-now'), 'data-mode', 'at_commit');
+
+  // A second PC pairs; it will not hear of what comes.
+  const unaware = tempDir('cli-unaware');
+  assert.equal(cli(['db', '--data', unaware, '--connect', url, 'count', 'Party']).code, 0);
+
+  // The standby comes back, catches up, and the slave learns the roster.
+  sbProc = standby();
+  await s.waitText(sel('standby-line'), (t) => /following, 0 changes behind/.test(t), 60000);
+  assert.equal(cli(['db', '--data', slave, '--connect', plain, 'count', 'Party']).code, 0);
+
+  // The office loses sight of the window's master: its standby is promoted.
+  sbProc.kill('SIGKILL');
+  const next = await cliMaster('Fence Depot', { promote: sb });
+  // The slave meets the new master, then tells the old one.
+  assert.equal(cli(['db', '--data', slave, '--connect', next.url.split('&code=')[0], 'count', 'Party']).code, 0);
+  // A write only the window's master takes, from a PC that has not heard.
+  const stray = cli(['db', '--data', unaware, '--connect', plain, 'insert', 'Party', JSON.stringify({ party_name: 'Stray at the old master' })]);
+  assert.equal(stray.code, 0, stray.err);
+  const told = cli(['db', '--data', slave, '--connect', plain, '--timeout', '4', 'insert', 'Party', JSON.stringify({ party_name: 'Split brain' })]);
+  assert.notEqual(told.code, 0);
+  await s.$(sel('fenced'));
+  assert.match(await s.text(sel('fenced')), /A standby was promoted in this PC's place \(epoch 1\): this PC takes no writes/);
+  await shot(s, 'desktop-master-fenced');
+
+  // "Join the new master": master mode off, then Connect to it.
+  await s.click(sel('fenced-join'));
+  assert.match(await (await s.$(sel('confirm-dialog'))).text(), /stray-writes/);
+  await s.click(sel('confirm-ok'));
+  await s.$(sel('connect-target'));
+  await s.fill(sel('connect-target'), next.url);
+  await s.click(sel('connect-submit'));
+  await s.waitText(sel('status-link'), (t) => /connected/i.test(t));
+  await signIn(s);
+  const winId = cli(['id', '--data', data]).out.trim();
+  const made = cli(['devices', '--data', sb, 'standby', winId]);
+  assert.equal(made.code, 0, made.err);
+  await s.waitText(sel('status-standby'), (t) => /^Standby: following, 0 changes behind$/.test(t.trim()), 90000);
+  await shot(s, 'desktop-fenced-rejoined');
+  // The stray write is listed aside; the office never sees it.
+  const strays = readdirSync(data).filter((f) => f.startsWith('stray-writes-'));
+  assert.equal(strays.length, 1, `${readdirSync(data)}`);
+  assert.match(readFileSync(join(data, strays[0]), 'utf8'), /"doctype":"Party"/);
+  const names = cli(['db', '--data', slave, '--connect', next.url.split('&code=')[0], 'query', 'Party', '--fields', 'party_name']);
+  assert.equal(names.code, 0, names.err);
+  assert.doesNotMatch(names.out, /Stray at the old master|Split brain/);
+  assert.match(names.out, /On the master alone/);
 }));

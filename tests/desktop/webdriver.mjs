@@ -209,6 +209,34 @@ export class Session {
     return this.req('POST', '/execute/sync', { script, args });
   }
 
+  /** Chooses `value` in the <select> `css` as a person does (the page
+   * hears its change event). WebKitWebDriver cannot click an <option>. */
+  async select(css, value) {
+    await this.$(css);
+    await this.execute(
+      'const x = document.querySelector(arguments[0]); x.value = arguments[1]; x.dispatchEvent(new Event("change", { bubbles: true }));',
+      [css, value],
+    );
+  }
+
+  /** Attribute `name` of the first element matching `css` (null: none). */
+  attr(css, name) {
+    return this.execute('const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);', [css, name]);
+  }
+
+  /** Waits until attribute `name` of `css` is `value`. */
+  async waitAttr(css, name, value, ms) {
+    let seen = null;
+    try {
+      return await waitFor(`${css} ${name}=${value}`, async () => {
+        seen = await this.attr(css, name);
+        return seen === value ? seen : null;
+      }, ms);
+    } catch (e) {
+      throw new Error(`${e.message}; last: ${JSON.stringify(seen)}`);
+    }
+  }
+
   async screenshot(path) {
     const b64 = await this.req('GET', '/screenshot');
     writeFileSync(path, Buffer.from(b64, 'base64'));

@@ -251,6 +251,78 @@ fn a_synchronous_master_set_to_refuse_refuses_writes_while_its_standby_is_away()
     assert_eq!(n, 0, "{n}");
 }
 
+/// The default for a synchronous master whose standby is away: it goes on
+/// alone, and says so (its log, `outpost devices`) until the standby is
+/// back. Checked to fail with `--standby-away refuse` (the write is refused).
+#[test]
+fn a_synchronous_master_goes_on_alone_while_its_standby_is_away_and_says_so() {
+    let (m, sb) = (dir(), dir());
+    let master = master_with_standby(m.path(), sb.path(), &["--durability", "sync"]);
+    let url = master.url_without_code();
+    let standby_id = String::from_utf8(outpost(&["id", "--data", s(sb.path())]).stdout).unwrap();
+    let writes = || shown_lag(m.path(), standby_id.trim())["writes"].clone();
+    let mut standby = StandbyProc::start(sb.path(), &url);
+    standby.wait_line("Following");
+    wait_until(|| writes() == "on_both", || format!("{}", writes()));
+
+    // The standby goes away: the master answers alone, and says so.
+    drop(standby);
+    wait_until(
+        || writes() == "alone_standby_away",
+        || format!("{} / {}", writes(), master.log()),
+    );
+    assert!(
+        master
+            .log()
+            .contains("the standby is away: writes are answered at this master's commit alone"),
+        "{}",
+        master.log()
+    );
+    let slave = dir();
+    ok_one(&remote(
+        slave.path(),
+        &master.url,
+        &[
+            "insert",
+            "Party",
+            r#"{"party_name":"On one PC for a while"}"#,
+        ],
+    ));
+
+    // Back, it catches up, and writes are on both PCs again.
+    let mut standby = StandbyProc::start(sb.path(), &url);
+    standby.wait_line("Following");
+    wait_until(|| writes() == "on_both", || format!("{}", writes()));
+    assert!(
+        master
+            .log()
+            .contains("writes are answered once the standby holds them too"),
+        "{}",
+        master.log()
+    );
+    ok_one(&remote(
+        slave.path(),
+        &url,
+        &["insert", "Party", r#"{"party_name":"On both again"}"#],
+    ));
+    drop(standby);
+    let names = party_names(sb.path());
+    assert!(
+        names.iter().any(|n| n == "On one PC for a while"),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n == "On both again"), "{names:?}");
+}
+
+/// Waits (up to 30 s) for `done`; `what` says what was seen instead.
+fn wait_until(done: impl Fn() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "not reached: {}", what());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Pull the plug on a synchronous master while four slaves write, promote
 /// the standby: the slaves carry on by themselves (they learned the office's
 /// roster), and every acknowledged write is there exactly once.

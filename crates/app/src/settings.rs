@@ -38,6 +38,9 @@ pub struct Settings {
     /// Scheduled backups of the master (Settings → Backups); `None`: off.
     /// Settings written before backups existed read as `None`.
     pub backup: Option<BackupSettings>,
+    /// How the master answers writes (the Master screen's standby card):
+    /// asynchronous until someone chooses otherwise.
+    pub writes: outpost_node::standby::WritePolicy,
 }
 
 impl Settings {
@@ -97,6 +100,10 @@ mod tests {
                 keep: 12,
                 dailies: 7,
             }),
+            writes: outpost_node::standby::WritePolicy {
+                durability: outpost_node::standby::Durability::Sync,
+                when_away: outpost_node::standby::WhenAway::Refuse,
+            },
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), s);

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use outpost_link::identity::short_fingerprint;
 use outpost_node::slave::PairedMaster;
-use outpost_node::standby::StandbyState;
+use outpost_node::standby::{StandbyState, WriteMode, WritePolicy};
 
 /// The Master screen's standby line and its fenced banner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +20,10 @@ pub struct StandbyView {
     /// The higher epoch this master met: a standby was promoted in its
     /// place, and it takes no writes.
     pub fenced: Option<u64>,
+    /// How writes are answered, as chosen.
+    pub policy: WritePolicy,
+    /// How they are answered now (the policy meeting the standby).
+    pub writes: WriteMode,
 }
 
 /// The standby device and where it stands.

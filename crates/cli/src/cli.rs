@@ -64,12 +64,12 @@ pub enum Command {
         backup: BackupFlags,
         /// When a slave's write is answered: at this master's commit (async),
         /// or once the office's standby holds it too (sync)
-        #[arg(long, value_parser = ["async", "sync"], default_value = "async")]
-        durability: String,
+        #[arg(long, value_enum, default_value = "async")]
+        durability: DurabilityArg,
         /// With --durability sync, while the standby is away: go on at the
         /// master's commit (go-async), or refuse writes (refuse)
-        #[arg(long, value_parser = ["go-async", "refuse"], default_value = "go-async")]
-        standby_away: String,
+        #[arg(long, value_enum, default_value = "go-async")]
+        standby_away: StandbyAwayArg,
         #[command(flatten)]
         first_manager: FirstManagerFlags,
     },
@@ -532,4 +532,35 @@ pub struct QueryOpts {
     /// With --group-by: numeric fields to sum per group (comma-separated)
     #[arg(long, value_delimiter = ',')]
     pub sum: Vec<String>,
+}
+
+/// `--durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    Async,
+    Sync,
+}
+
+/// `--standby-away`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StandbyAwayArg {
+    GoAsync,
+    Refuse,
+}
+
+impl DurabilityArg {
+    /// The master's write policy these two flags make.
+    pub fn policy(self, away: StandbyAwayArg) -> outpost_node::standby::WritePolicy {
+        use outpost_node::standby::{Durability, WhenAway, WritePolicy};
+        WritePolicy {
+            durability: match self {
+                DurabilityArg::Async => Durability::Async,
+                DurabilityArg::Sync => Durability::Sync,
+            },
+            when_away: match away {
+                StandbyAwayArg::GoAsync => WhenAway::GoAsync,
+                StandbyAwayArg::Refuse => WhenAway::Refuse,
+            },
+        }
+    }
 }

@@ -2,11 +2,15 @@
 //!
 //! Four things grow with every write and are needed only for a time:
 //!
-//! - the change log (`_changes`): slaves follow it live, and a standby or
-//!   a resuming reader reads it from a sequence; rows older than
-//!   [`CHANGES_KEEP_DAYS`] go, unless they are at or above the floor a
-//!   reader still needs ([`Store::retain_changes_from`]); the newest row
-//!   always stays, so the log's head is never lost;
+//! - the change log (`_changes`): slaves get its rows live, as events;
+//!   rows older than [`CHANGES_KEEP_DAYS`] go, unless they are at or above
+//!   the floor a reader still needs ([`Store::retain_changes_from`]); the
+//!   newest row always stays, so the log's head is never lost. No reader
+//!   in Outpost resumes from the log today, so the node sets no floor: a
+//!   standby follows the numbered changesets (`repl`, kept in memory, not
+//!   here) and starts from a fresh copy when it was away too long, and a
+//!   slave that reconnects reloads what it shows. A reader that would
+//!   resume from a sequence sets the floor;
 //! - tombstones (deleted records kept so the delete syncs): one goes, with
 //!   its child rows, when it is older than [`TOMBSTONES_KEEP_DAYS`] and the
 //!   head office has the delete: no outbox entry of the record is left
@@ -52,8 +56,9 @@ pub const REQUESTS_KEEP_DAYS: i64 = 7;
 const BATCH: i64 = 500;
 /// How often a long-running writer compacts.
 const COMPACT_EVERY: Duration = Duration::from_secs(3600);
-/// The first compaction after open waits this long: time for the node to
-/// set the change-log floor of the readers it serves.
+/// The first compaction after open waits this long: a start is busy
+/// enough, and a reader that resumes from the log has time to set its
+/// floor.
 const FIRST_AFTER: Duration = Duration::from_secs(60);
 /// Between two rounds while working off a backlog: writes go first.
 const CATCH_UP_PAUSE: Duration = Duration::from_secs(1);

@@ -48,15 +48,20 @@ import type {
   Status as StatusView,
   StandbyView,
   SyncView,
+  WritePolicy,
   UpstreamForm,
   UpstreamFormView,
   User,
 } from './generated';
 
 export type {
+  Durability,
   StandbyDeviceView,
   StandbyHere,
   StandbyView,
+  WhenAway,
+  WriteMode,
+  WritePolicy,
 } from './generated';
 export type { PrintAnswer, SavedFile } from './generated';
 export type {
@@ -518,6 +523,11 @@ export class Api {
   /** "No standby": the office has none any more. */
   deviceClearStandby(): Promise<StandbyView> {
     return this.cmd('device_clear_standby');
+  }
+
+  /** The standby card's choice of how writes are answered: saved, and taken by the running master from its next write. */
+  writePolicySave(policy: WritePolicy): Promise<StandbyView> {
+    return this.cmd('write_policy_save', { policy });
   }
 
   /** "Make this PC the office's master", on the standby once its master is gone: the window becomes the master's. */

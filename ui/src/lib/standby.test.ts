@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StandbyDeviceView, StandbyView } from './api';
-import { changesWords, fencedWords, secondsWords, standbyHereLine, standbyLine } from './standby';
+import { changesWords, fencedWords, secondsWords, standbyHereLine, standbyLine, writesLine } from './standby';
 
 function device(d: Partial<StandbyDeviceView>): StandbyDeviceView {
   return {
@@ -18,7 +18,12 @@ function device(d: Partial<StandbyDeviceView>): StandbyDeviceView {
 }
 
 function view(d: Partial<StandbyDeviceView> | null, fenced: number | null = null): StandbyView {
-  return { standby: d ? device(d) : null, fenced };
+  return {
+    standby: d ? device(d) : null,
+    fenced,
+    policy: { durability: 'async', when_away: 'go_async' },
+    writes: 'at_commit',
+  };
 }
 
 describe('the standby line', () => {
@@ -97,5 +102,18 @@ describe('the standby PC\'s own status', () => {
     const refused = standbyHereLine({ state: 'refused', message: "this PC is not the office's standby" });
     expect(refused).toEqual({ tone: 'bad', text: "Standby: refused — this PC is not the office's standby" });
     expect(standbyHereLine({ state: 'stopped', message: 'the disk is full' }).text).toBe('Standby: stopped — the disk is full');
+  });
+});
+
+describe('how writes are answered', () => {
+  it('is quiet when the master answers as chosen', () => {
+    expect(writesLine('at_commit').tone).toBe('none');
+    expect(writesLine('on_both')).toEqual({ tone: 'ok', text: expect.stringMatching(/standby has them too/) });
+  });
+
+  it('turns red whenever writes are kept on one PC only, or refused, though two were chosen', () => {
+    expect(writesLine('alone_standby_away')).toEqual({ tone: 'away', text: expect.stringMatching(/standby is away.*this PC alone/) });
+    expect(writesLine('refused_standby_away')).toEqual({ tone: 'away', text: expect.stringMatching(/refused until it is back/) });
+    expect(writesLine('alone_no_standby')).toEqual({ tone: 'away', text: expect.stringMatching(/no standby/) });
   });
 });

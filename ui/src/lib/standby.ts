@@ -3,7 +3,7 @@
 // was promoted in place of, and, on the standby PC itself, the status bar's
 // words for its copy. The tone says how the line is coloured.
 
-import type { StandbyHere, StandbyView } from './api';
+import type { StandbyHere, StandbyView, WriteMode } from './api';
 
 export type StandbyTone = 'none' | 'ok' | 'behind' | 'away';
 
@@ -44,11 +44,38 @@ export function standbyLine(v: StandbyView): StandbyLine {
   return { tone: 'behind', text: `${who} — following, ${changesWords(s.lag_changes)}, ${secondsWords(s.lag_seconds)} behind` };
 }
 
+/**
+ * How the master answers writes now, in the words of the standby card:
+ * "ok" when it does as chosen, "away" (red) when the office is worse off
+ * than it chose to be (writes on one PC only, or refused).
+ */
+export function writesLine(mode: WriteMode): StandbyLine {
+  switch (mode) {
+    case 'at_commit':
+      return { tone: 'none', text: 'Writes are answered as soon as this PC has them; the standby follows a little behind.' };
+    case 'on_both':
+      return { tone: 'ok', text: 'Writes are answered once the standby has them too: a lost master loses nothing answered.' };
+    case 'alone_no_standby':
+      return { tone: 'away', text: 'Writes should be kept on two PCs, but the office has no standby: they are on this PC only.' };
+    case 'alone_standby_away':
+      return { tone: 'away', text: 'The standby is away: writes are answered on this PC alone until it is back.' };
+    case 'refused_standby_away':
+      return { tone: 'away', text: 'The standby is away: writes are refused until it is back (or choose to go on without it).' };
+  }
+}
+
 /** The red banner of a master a standby was promoted in place of; `null` when it was not. */
 export function fencedWords(epoch: number | null): string | null {
   if (epoch === null) return null;
   return `A standby was promoted in this PC's place (epoch ${epoch}): this PC takes no writes. Run it as the new master's standby.`;
 }
+
+/** What "Join the new master" on a replaced master does, for its confirmation. */
+export const JOIN_NEW_MASTER =
+  'This PC stops being a master. Its database stays in its folder.\n\n' +
+  'Then pair it with the new master (Connect: the office\'s name, or the pairing URL shown on the new master) ' +
+  'and make it the standby there: it follows from a fresh copy of the office. ' +
+  'Writes that only this PC took are listed in a file in its folder (stray-writes-…), never merged into the office.';
 
 export type StandbyHereTone = 'ok' | 'busy' | 'bad';
 

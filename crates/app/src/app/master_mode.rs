@@ -151,6 +151,7 @@ impl App {
         config.announce = self.inner.options.announce;
         config.ui = self.inner.options.web_ui.clone();
         config.backup = self.settings().backup.map(|b| b.to_schedule());
+        config.writes = self.settings().writes;
         match Master::start(config).await {
             Ok(master) => {
                 let label = window_session::MASTER_WINDOW;

@@ -13,12 +13,13 @@ impl App {
             // The device is read afresh: the master's own answer may be a
             // second old, and a standby made a moment ago shows at once.
             let store = master.store();
+            let policy = master.write_policy();
             let standby = match standby::standby_device(store)? {
                 Some(device) => {
                     let status = master
                         .standby_status()
                         .filter(|s| s.device == device)
-                        .unwrap_or_else(|| not_called_yet(store, device));
+                        .unwrap_or_else(|| not_called_yet(store, device, policy));
                     let name = store
                         .devices()?
                         .into_iter()
@@ -28,9 +29,12 @@ impl App {
                 }
                 None => None,
             };
+            let writes = policy.mode(standby.as_ref().map(|s| s.connected));
             Ok(StandbyView {
                 standby,
                 fenced: master.fenced(),
+                policy,
+                writes,
             })
         })
         .await
@@ -47,6 +51,23 @@ impl App {
         self.standby_view().await
     }
 
+    /// The standby card's "Writes are answered ..." choice: saved for the
+    /// next start and taken by the running master from the next write on.
+    pub async fn write_policy_save(
+        &self,
+        policy: standby::WritePolicy,
+    ) -> Result<StandbyView, AppError> {
+        self.admin(AdminRight::Master).await?;
+        let switching = self.inner.switching.lock().await;
+        self.save_settings(|s| s.writes = policy)?;
+        if let Mode::Master { master, .. } = &*self.inner.mode.lock().await {
+            master.set_write_policy(policy);
+        }
+        tracing::info!(durability = ?policy.durability, when_away = ?policy.when_away, "write policy saved from the window");
+        drop(switching);
+        self.standby_view().await
+    }
+
     /// "No standby": the office has none any more.
     pub async fn device_clear_standby(&self) -> Result<StandbyView, AppError> {
         self.admin(AdminRight::Devices).await?;
@@ -59,7 +80,11 @@ impl App {
 
 /// A standby made a moment ago, before the master's own record of it: it
 /// has not called, and holds none of the office's changes yet.
-fn not_called_yet(store: &outpost_store::Store, device: String) -> standby::StandbyStatus {
+fn not_called_yet(
+    store: &outpost_store::Store,
+    device: String,
+    policy: standby::WritePolicy,
+) -> standby::StandbyStatus {
     let master_seq = store.repl_seq();
     standby::StandbyStatus {
         device,
@@ -72,5 +97,6 @@ fn not_called_yet(store: &outpost_store::Store, device: String) -> standby::Stan
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        writes: policy.mode(Some(false)),
     }
 }

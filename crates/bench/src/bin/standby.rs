@@ -58,7 +58,7 @@ async fn start_master_on(dir: &Path, durability: Durability, port: u16) -> Maste
     config.port = port;
     config.announce = false;
     config.without_users = WithoutUsers::OpenForTests;
-    config.durability = durability;
+    config.writes.durability = durability;
     Master::start(config).await.expect("master")
 }
 

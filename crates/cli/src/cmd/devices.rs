@@ -26,6 +26,7 @@ pub fn run(dir: PathBuf, action: Option<DevicesAction>) -> Result<(), CliError> 
                             "at_change": l.acked_seq,
                             "master_change": l.master_seq,
                             "following": l.connected,
+                            "writes": l.writes,
                         });
                     }
                 }

@@ -56,12 +56,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.rtc.ice_servers = ice_server;
             config.ui = master::ui_folder(ui)?;
             config.backup = backup.schedule();
-            if durability == "sync" {
-                config.durability = outpost_node::standby::Durability::Sync;
-            }
-            if standby_away == "refuse" {
-                config.when_away = outpost_node::standby::WhenAway::Refuse;
-            }
+            config.writes = durability.policy(standby_away);
             master::run(config, upstream, &again)
         }
         Command::Db {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::backups::{BackupSchedule, BackupStatus, Scheduler};
 use crate::error::{NodeError, Result};
 use crate::pairing_state;
-use crate::standby::{Durability, WhenAway};
+use crate::standby::{Durability, WriteMode, WritePolicy};
 
 mod admit;
 mod gate;
@@ -59,11 +59,11 @@ pub struct MasterConfig {
     pub ui: Option<PathBuf>,
     /// Backups taken by the master itself; `None`: by hand only.
     pub backup: Option<BackupSchedule>,
-    /// When a write is answered: at the master's commit, or once the
-    /// standby holds it too.
-    pub durability: Durability,
-    /// What a synchronous master does while its standby is away.
-    pub when_away: WhenAway,
+    /// When a write is answered (at the master's commit, or once the
+    /// standby holds it too) and what a synchronous master does while its
+    /// standby is away; the first policy: [`Master::set_write_policy`]
+    /// changes it.
+    pub writes: WritePolicy,
     /// Whether it starts an office that has no users yet.
     pub without_users: WithoutUsers,
 }
@@ -94,8 +94,7 @@ impl MasterConfig {
             announce: true,
             ui: None,
             backup: None,
-            durability: Durability::Async,
-            when_away: WhenAway::GoAsync,
+            writes: WritePolicy::default(),
             without_users: WithoutUsers::Refuse,
         }
     }
@@ -107,6 +106,17 @@ pub(crate) struct SessionEntry {
     tx: ChannelSender,
     /// The person signed in on this channel.
     seat: gate::Seat,
+}
+
+impl Shared {
+    pub(crate) fn write_policy(&self) -> WritePolicy {
+        *self.writes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How writes are answered now: the policy meeting the standby.
+    pub(crate) async fn write_mode(&self) -> WriteMode {
+        self.write_policy().mode(self.standby.following().await)
+    }
 }
 
 pub(crate) struct Shared {
@@ -122,6 +132,8 @@ pub(crate) struct Shared {
     /// The higher epoch this master met (0: none): a standby was promoted
     /// in its place, and it takes no more writes.
     pub(crate) fenced: AtomicU64,
+    /// How writes are answered now (the config's at start).
+    writes: std::sync::RwLock<WritePolicy>,
     /// The office's epoch this master serves (a promotion raises it; a
     /// running master never changes it).
     epoch: u64,
@@ -261,6 +273,7 @@ impl Master {
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             fenced: AtomicU64::new(fenced_at_start),
+            writes: std::sync::RwLock::new(config.writes),
             epoch,
             announcement: Mutex::new(announcement),
         });
@@ -419,7 +432,7 @@ impl Master {
         std::sync::Arc::new(move |seq| {
             let shared = shared.clone();
             Box::pin(async move {
-                if shared.config.durability != Durability::Sync
+                if shared.write_policy().durability != Durability::Sync
                     || shared.standby.following().await != Some(true)
                 {
                     return true;
@@ -440,7 +453,27 @@ impl Master {
 
     /// The standby's lag, when the office has one.
     pub fn standby_status(&self) -> Option<crate::standby::StandbyStatus> {
-        self.shared.standby.status()
+        self.shared.standby.status(self.shared.write_policy())
+    }
+
+    /// How writes are answered, as chosen.
+    pub fn write_policy(&self) -> WritePolicy {
+        self.shared.write_policy()
+    }
+
+    /// Answers writes so from the next one on.
+    pub fn set_write_policy(&self, policy: WritePolicy) {
+        *self
+            .shared
+            .writes
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
+        tracing::info!(durability = ?policy.durability, when_away = ?policy.when_away, "write policy set");
+    }
+
+    /// How writes are answered now: the policy meeting the standby.
+    pub async fn write_mode(&self) -> WriteMode {
+        self.shared.write_mode().await
     }
 
     /// Stops listening, closes every slave's channel, and closes the store
@@ -475,10 +508,26 @@ impl Master {
 /// [`STATUS_EVERY`](crate::standby::hub::STATUS_EVERY) until the master
 /// stops: from a timer, not from the standby's calls, so the figure stays
 /// current while the standby is silent.
+/// Says in the log when the way writes are answered changes (the standby
+/// went away, came back ...), for a headless master's terminal.
 async fn standby_status(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut said = shared.write_mode().await;
+    if said.degraded() {
+        tracing::warn!("{}", said.words());
+    }
     loop {
         let s = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || s.standby.write_status()).await;
+        let policy = shared.write_policy();
+        let _ = tokio::task::spawn_blocking(move || s.standby.write_status(policy)).await;
+        let now = shared.write_mode().await;
+        if now != said {
+            if now.degraded() {
+                tracing::warn!("{}", now.words());
+            } else {
+                tracing::info!("{}", now.words());
+            }
+            said = now;
+        }
         tokio::select! {
             _ = tokio::time::sleep(crate::standby::hub::STATUS_EVERY) => {}
             _ = stop.changed() => return,

@@ -19,7 +19,7 @@ use outpost_store::Store;
 
 use super::admit::{admit, record_arrival, Gates};
 use super::{SessionEntry, Shared};
-use crate::standby::{Durability, WhenAway};
+use crate::standby::WriteMode;
 
 /// Handshakes in progress at once; more connections are dropped at once, so
 /// a flood of half-open connections cannot exhaust the master.
@@ -344,13 +344,8 @@ async fn write_call(
             result: Err(crate::standby::fence::refusal(fenced)),
         };
     }
-    let sync = shared.config.durability == Durability::Sync;
-    let following = if sync {
-        shared.standby.following().await
-    } else {
-        None
-    };
-    if following == Some(false) && shared.config.when_away == WhenAway::Refuse {
+    let mode = shared.write_mode().await;
+    if mode == WriteMode::RefusedStandbyAway {
         return outpost_api::Response {
             id: Some(req.id.clone()),
             result: Err(outpost_api::ApiError::new(
@@ -361,7 +356,7 @@ async fn write_call(
         };
     }
     let (resp, group) = db.call_seq(req).await;
-    if following == Some(true) && resp.result.is_ok() {
+    if mode == WriteMode::OnBoth && resp.result.is_ok() {
         // The write's own group, not whichever group committed last.
         let seq = if group > 0 {
             group

@@ -272,8 +272,8 @@ impl Hub {
 
     /// Writes the standby's state now to `standby.json` (blocking: reads
     /// the standby setting); nothing when the office has no standby.
-    pub fn write_status(&self) {
-        let Some(status) = self.status() else {
+    pub fn write_status(&self, policy: super::WritePolicy) {
+        let Some(status) = self.status(policy) else {
             return;
         };
         if let Err(e) = status.save(&self.data.join(STATUS_FILE)) {
@@ -282,11 +282,11 @@ impl Hub {
     }
 
     /// The standby's state now (none when no device is the standby).
-    pub fn status(&self) -> Option<StandbyStatus> {
-        self.standby_device().map(|d| self.status_for(&d))
+    pub fn status(&self, policy: super::WritePolicy) -> Option<StandbyStatus> {
+        self.standby_device().map(|d| self.status_for(&d, policy))
     }
 
-    fn status_for(&self, device: &str) -> StandbyStatus {
+    fn status_for(&self, device: &str, policy: super::WritePolicy) -> StandbyStatus {
         let master_seq = self.store.repl_seq();
         let s = self.lock();
         let lag_changes = master_seq.saturating_sub(s.acked);
@@ -308,6 +308,7 @@ impl Hub {
             lag_changes,
             lag_seconds,
             at: unix_now(),
+            writes: policy.mode(Some(!away)),
         }
     }
 }

@@ -29,6 +29,7 @@ pub use promote::{promote, Promoted};
 
 /// When a write is answered to its slave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Durability {
     /// At the master's own commit; the standby follows a little behind
@@ -42,6 +43,7 @@ pub enum Durability {
 
 /// What a synchronous master does while its standby is away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum WhenAway {
     /// Goes on answering at its own commit, and says so.
@@ -49,6 +51,69 @@ pub enum WhenAway {
     GoAsync,
     /// Refuses writes until the standby is back.
     Refuse,
+}
+
+/// How a master answers writes, as the office chose (`outpost master
+/// --durability --standby-away`, or the desktop's Master screen); a running
+/// master takes a new one at once ([`crate::Master::set_write_policy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct WritePolicy {
+    pub durability: Durability,
+    pub when_away: WhenAway,
+}
+
+/// How the master answers writes now: its policy meeting its standby.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Asynchronous: at the master's commit; the standby follows.
+    AtCommit,
+    /// Synchronous, the standby following: once both PCs hold the write.
+    OnBoth,
+    /// Synchronous, but the office has no standby: at the master's commit.
+    AloneNoStandby,
+    /// Synchronous, the standby away, going on: at the master's commit
+    /// alone, until it is back.
+    AloneStandbyAway,
+    /// Synchronous, the standby away: writes are refused until it is back.
+    RefusedStandbyAway,
+}
+
+impl WritePolicy {
+    /// The mode, given whether the office's standby follows now (`None`:
+    /// it has none).
+    pub fn mode(&self, following: Option<bool>) -> WriteMode {
+        match (self.durability, following, self.when_away) {
+            (Durability::Async, _, _) => WriteMode::AtCommit,
+            (Durability::Sync, None, _) => WriteMode::AloneNoStandby,
+            (Durability::Sync, Some(true), _) => WriteMode::OnBoth,
+            (Durability::Sync, Some(false), WhenAway::GoAsync) => WriteMode::AloneStandbyAway,
+            (Durability::Sync, Some(false), WhenAway::Refuse) => WriteMode::RefusedStandbyAway,
+        }
+    }
+}
+
+impl WriteMode {
+    /// What the master's log says when it starts answering writes so.
+    pub fn words(self) -> &'static str {
+        match self {
+            WriteMode::AtCommit => "writes are answered at this master's commit; the standby follows",
+            WriteMode::OnBoth => "writes are answered once the standby holds them too",
+            WriteMode::AloneNoStandby => "writes are kept on two PCs, but the office has no standby: they are answered at this master's commit alone",
+            WriteMode::AloneStandbyAway => "the standby is away: writes are answered at this master's commit alone until it is back",
+            WriteMode::RefusedStandbyAway => "the standby is away: writes are refused until it is back (the office keeps every change on two PCs)",
+        }
+    }
+
+    /// Whether the office is worse off than it chose to be.
+    pub fn degraded(self) -> bool {
+        matches!(
+            self,
+            WriteMode::AloneNoStandby | WriteMode::AloneStandbyAway | WriteMode::RefusedStandbyAway
+        )
+    }
 }
 
 /// `_meta` key naming the standby device.
@@ -96,6 +161,14 @@ pub struct StandbyStatus {
     pub lag_seconds: f64,
     /// When this was written (Unix seconds).
     pub at: u64,
+    /// How the master answered writes then (files written before this
+    /// existed read as at the commit).
+    #[serde(default = "at_commit")]
+    pub writes: WriteMode,
+}
+
+fn at_commit() -> WriteMode {
+    WriteMode::AtCommit
 }
 
 impl StandbyStatus {
