@@ -4,7 +4,9 @@
 // delete sent through the page's own API (the button bypassed) is refused
 // `forbidden` by the master; a reload resumes the sign-in without asking.
 // The same Party is changed by a CLI slave signed in as the manager, and
-// `outpost db history` names both people and both devices.
+// `outpost db history` names both people and both devices. The Clerk
+// changes his own password from the status bar; the page stays signed in,
+// the old password no longer signs in anywhere.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,5 +113,29 @@ test('a browser signs in as a Clerk: wrong password refused, no Delete, a direct
   assert.deepEqual(entries.map((e) => e.user), ['bilal', 'bilal', 'manager']);
   assert.equal(entries[0].device_name, 'Counter tablet');
   assert.notEqual(entries[2].device, entries[0].device, 'the CLI slave is another device');
+
+  // Bilal changes his own password from the page: the current one first.
+  const bilalCli = tempDir('cli-bilal');
+  const asBilal = (pw) => cli(['db', '--data', bilalCli, '--connect', m.url, '--user', 'bilal', '--password-file', passwordFile(pw), 'count', 'Party']);
+  assert.equal(asBilal('clerk password').code, 0);
+  await page.click(tid('change-password'));
+  await page.fill(tid('password-current'), 'not his password');
+  await page.fill(tid('password-new'), 'a longer clerk password');
+  await page.fill(tid('password-new2'), 'a longer clerk password');
+  await page.click(tid('password-save'));
+  await page.waitForSelector(`${tid('password-error')}[data-error-for="current"]`);
+  assert.match(await page.textContent(tid('password-error')), /current password is wrong/);
+  await page.fill(tid('password-current'), 'clerk password');
+  await page.click(tid('password-save'));
+  await page.waitForSelector(tid('password-changed'));
+  assert.equal(await page.$(tid('password-dialog')), null);
+  // This page stays signed in; his other sign-ins and the old password end.
+  await page.reload();
+  await page.waitForSelector(tid('status-user'));
+  assert.match(await page.textContent(tid('status-user')), /bilal \(Clerk\)/);
+  const old = asBilal('clerk password');
+  assert.notEqual(old.code, 0);
+  assert.match(old.err, /wrong user name or password/);
+  assert.equal(asBilal('a longer clerk password').code, 0);
   assert.deepEqual(errors, []);
 }));

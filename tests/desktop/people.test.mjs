@@ -159,6 +159,14 @@ test('the window as the master: the first manager asked when master mode is turn
   await s.$('[data-testid="user-row"][data-name="bilal"]');
   await s.execute('document.querySelector("[data-testid=users-panel]").scrollIntoView({block: "start"})');
   await shot(s, 'desktop-users');
+  // What each role may do, not only its name.
+  const clerk = await s.text('[data-testid="role-row"][data-role="Clerk"]');
+  assert.match(clerk, /Party, Product, Sale: read, create, write/);
+  assert.match(clerk, /Everything else: read/);
+  assert.match(await s.text('[data-testid="role-row"][data-role="Manager"]'), /Every record: read, create, write, delete.*devices, master settings, head office, users, backups/);
+  assert.match(await s.text('[data-testid="role-row"][data-role="Viewer"]'), /Every record: read(?!,).*none$/);
+  await s.execute('document.querySelector("[data-testid=roles]").scrollIntoView({block: "center"})');
+  await shot(s, 'desktop-roles');
 
 
 }));

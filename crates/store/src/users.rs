@@ -136,13 +136,29 @@ impl Store {
 
     /// Sets a user's password; their open sign-ins end.
     pub fn set_password(&self, name: &str, hash: &PasswordHash) -> Result<User> {
+        self.set_password_keeping(name, hash, None)
+    }
+
+    /// Sets a user's password and ends their sign-ins but the one whose
+    /// token hashes to `keep` (a person changing their own password stays
+    /// signed in where they did it).
+    pub fn set_password_keeping(
+        &self,
+        name: &str,
+        hash: &PasswordHash,
+        keep: Option<&str>,
+    ) -> Result<User> {
         let hash = hash.0.clone();
+        let keep = keep.unwrap_or_default().to_string();
         self.change_user(name, move |c, n, now| {
             c.execute(
                 "UPDATE _users SET hash = ?, changed = ? WHERE name = ?",
                 params![hash, now, n],
             )?;
-            c.execute("DELETE FROM _signins WHERE user = ?", [n])?;
+            c.execute(
+                "DELETE FROM _signins WHERE user = ? AND token != ?",
+                params![n, keep],
+            )?;
             Ok(())
         })
     }

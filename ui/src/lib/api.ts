@@ -349,8 +349,10 @@ export class Api {
     return this.call('users.add', { name, role, password });
   }
 
-  usersPasswd(name: string, password: string): Promise<User> {
-    return this.call('users.passwd', { name, password });
+  /** Sets `name`'s password: an administrator of users sets anyone's;
+   * a person sets their own, giving `current`. */
+  usersPasswd(name: string, password: string, current?: string): Promise<User> {
+    return this.call('users.passwd', current === undefined ? { name, password } : { name, password, current });
   }
 
   usersDisable(name: string): Promise<User> {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from './api';
-import { IdleLock, mayAdmin, rightsOf, signInNeeded, signedOutText, whoText, type Session, type SignInAnswer } from './people';
+import { IdleLock, mayAdmin, rightsOf, rightsWords, roleSummary, signInNeeded, signedOutText, whoText, type Session, type SignInAnswer } from './people';
 
 const clerk: SignInAnswer = {
   user: 'bilal',
@@ -162,5 +162,26 @@ describe('the first manager', () => {
     const refusal = new ApiError('bad_request', 'too short', { reason: 'invalid_field', field: 'manager_password' });
     expect(managerFieldError(refusal)).toEqual({ field: 'manager_password', text: 'too short' });
     expect(managerFieldError(new ApiError('unavailable', 'port taken'))).toBeNull();
+  });
+});
+
+describe('a role as the Users section lists it', () => {
+  it('groups doctypes with the same rights and puts the rest last', () => {
+    expect(roleSummary(clerk.rights)).toEqual({
+      records: ['Sale: read, create, write', 'Everything else: read'],
+      admin: 'none',
+    });
+    expect(roleSummary(manager.rights)).toEqual({
+      records: ['Every record: read, create, write, delete'],
+      admin: 'devices, master settings, head office, users, backups',
+    });
+  });
+
+  it('says "own records only" where it narrows writes, and "nothing" where a role may not even read', () => {
+    const own = { read: true, create: true, write: true, delete: false, own_only: true };
+    expect(rightsWords(own)).toBe('read, create, write (own records only)');
+    expect(rightsWords({ ...own, write: false, create: false })).toBe('read');
+    const r = roleSummary({ ...clerk.rights, doctypes: { Sale: own, Party: own } });
+    expect(r.records).toEqual(['Party, Sale: read, create, write (own records only)', 'Everything else: nothing']);
   });
 });

@@ -2,7 +2,7 @@
 // person's role lets the screens show, and the idle lock. The master is
 // the authority: whatever is shown or hidden here, it checks every call.
 
-import type { AdminRight, Rights, SignInAnswer } from './generated';
+import type { AccessRole, AdminRight, Rights, SignInAnswer } from './generated';
 import { ApiError } from './api';
 
 export type { AdminRight, Rights, SignInAnswer } from './generated';
@@ -79,6 +79,38 @@ export function signedOutText(why: SignedOutWhy, lastUser: string): string {
     case 'signed_out':
       return 'Signed out.';
   }
+}
+
+/** "read, create, write" ... for one doctype's rights; "nothing" when none. */
+export function rightsWords(r: Rights): string {
+  const words = (['read', 'create', 'write', 'delete'] as const).filter((k) => r[k]);
+  if (!words.length) return 'nothing';
+  return r.own_only && (r.write || r.delete) ? `${words.join(', ')} (own records only)` : words.join(', ');
+}
+
+const ADMIN_WORDS: Record<AdminRight, string> = {
+  devices: 'devices',
+  master: 'master settings',
+  upstream: 'head office',
+  users: 'users',
+  backups: 'backups',
+};
+
+/** A role's rights as the Users section lists them: one line per set of
+ * doctypes with the same rights ("Party, Sale: read, create, write"),
+ * the catch-all last as "Everything else", then the administration. */
+export function roleSummary(role: AccessRole): { records: string[]; admin: string } {
+  const groups = new Map<string, string[]>();
+  for (const [doctype, rights] of Object.entries(role.doctypes)) {
+    if (doctype === ANY_DOCTYPE) continue;
+    const w = rightsWords(rights);
+    groups.set(w, [...(groups.get(w) ?? []), doctype]);
+  }
+  const records = [...groups].map(([w, doctypes]) => `${doctypes.sort().join(', ')}: ${w}`);
+  const rest = role.doctypes[ANY_DOCTYPE];
+  records.push(`${records.length ? 'Everything else' : 'Every record'}: ${rest ? rightsWords(rest) : 'nothing'}`);
+  const admin = role.admin.length ? role.admin.map((a) => ADMIN_WORDS[a]).join(', ') : 'none';
+  return { records, admin };
 }
 
 /** The status bar's words for who is working. */

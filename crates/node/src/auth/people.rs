@@ -206,7 +206,11 @@ impl Auth {
         }
         let hash = self.hash(&a.password).await?;
         let name = a.name.clone();
-        let user = self.on_store(move |s| s.set_password(&name, &hash)).await?;
+        // Changing one's own password ends one's other sign-ins, not this one.
+        let keep = signed.filter(|_| own).map(|s| s.token_hash.clone());
+        let user = self
+            .on_store(move |s| s.set_password_keeping(&name, &hash, keep.as_deref()))
+            .await?;
         tracing::info!(user = %user.name, "password changed");
         Ok(json!(user))
     }

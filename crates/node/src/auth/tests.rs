@@ -89,12 +89,29 @@ async fn people_sign_in_resume_and_sign_out_and_roles_are_enforced() {
         .people_call(Some(&bilal), &own(Some("wrong one")))
         .await
         .is_err());
+    let (bilal_elsewhere, _) = auth
+        .sign_in("dev3", "Bilal", &secret("clerk's password"))
+        .await
+        .unwrap();
     auth.people_call(Some(&bilal), &own(Some("clerk's password")))
         .await
         .unwrap();
-    // ... which ended his sign-ins.
-    assert_eq!(auth.still_valid(&bilal), None);
+    // ... which ended his other sign-ins, not the one he did it from.
+    assert_eq!(auth.still_valid(&bilal_elsewhere), None);
+    assert_eq!(auth.still_valid(&bilal).as_deref(), Some("Clerk"));
     assert_eq!(auth.still_valid(&amina).as_deref(), Some("Manager"));
+    // A password set by an administrator ends them all.
+    auth.people_call(
+        Some(&amina),
+        &Op::UsersPasswd(UserPasswdArgs {
+            name: "Bilal".into(),
+            password: secret("a new password"),
+            current: None,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(auth.still_valid(&bilal), None);
 
     // The last user administrator can be neither disabled nor demoted.
     let e = auth

@@ -5,8 +5,9 @@
 //! the master's own proof of the code back with the offer.
 //!
 //! Before a device is trusted: each address may hold [`MAX_PER_ADDRESS`]
-//! connections at once (a flood from one PC leaves the master's other
-//! slots to everyone else); wrong codes are counted per device and per
+//! connections at once, [`MAX_HANDSHAKES_PER_ADDRESS`] of them in their
+//! handshake (a flood from one PC leaves the master's other slots, and the
+//! handshakes every address shares, to everyone else); wrong codes are counted per device and per
 //! address against the current code, so one PC that guesses is stopped
 //! without retiring the code for the others. Checking a proof costs two
 //! HMACs: the code's slow hash was run once, when the code was made (the
@@ -25,6 +26,9 @@ use crate::pairing_state::{self, CodeCheck};
 /// Connections one address may have open before it is trusted (a browser
 /// loading the UI opens several at once).
 pub(super) const MAX_PER_ADDRESS: usize = 16;
+/// Handshakes one address may have in progress at once (of the master's
+/// 32): a PC connects once, a browser once per tab.
+pub(super) const MAX_HANDSHAKES_PER_ADDRESS: usize = 4;
 /// Pairing codes one device may try against the current code.
 pub(super) const MAX_TRIES_PER_DEVICE: u32 = 5;
 /// Pairing codes one address may try against the current code (a PC can
@@ -34,6 +38,7 @@ pub(super) const MAX_TRIES_PER_ADDRESS: u32 = 10;
 /// The master's gates for devices not yet trusted; one per master.
 pub(super) struct Gates {
     per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    handshaking: Arc<Mutex<HashMap<IpAddr, usize>>>,
     tries: Mutex<Tries>,
 }
 
@@ -58,6 +63,27 @@ impl Drop for AddressSlot {
     }
 }
 
+/// One of `max` slots of `ip` in `map` (loopback: always).
+fn take_slot(
+    map: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+    max: usize,
+) -> Option<AddressSlot> {
+    let ip = canonical(ip);
+    if !ip.is_loopback() {
+        let mut counts = map.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+    }
+    Some(AddressSlot {
+        ip,
+        map: map.clone(),
+    })
+}
+
 /// Codes tried against the current code, by device and by address.
 #[derive(Default)]
 struct Tries {
@@ -72,6 +98,7 @@ impl Gates {
     pub(super) fn new() -> Gates {
         Gates {
             per_address: Arc::new(Mutex::new(HashMap::new())),
+            handshaking: Arc::new(Mutex::new(HashMap::new())),
             tries: Mutex::new(Tries::default()),
         }
     }
@@ -82,23 +109,14 @@ impl Gates {
     /// and the tools talk to the master; it still shares the master's
     /// overall limits.
     pub(super) fn enter(&self, ip: IpAddr) -> Option<AddressSlot> {
-        let ip = canonical(ip);
-        if ip.is_loopback() {
-            return Some(AddressSlot {
-                ip,
-                map: self.per_address.clone(),
-            });
-        }
-        let mut map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= MAX_PER_ADDRESS {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            ip,
-            map: self.per_address.clone(),
-        })
+        take_slot(&self.per_address, ip, MAX_PER_ADDRESS)
+    }
+
+    /// A slot for one more handshake from `ip`; `None` when it has
+    /// [`MAX_HANDSHAKES_PER_ADDRESS`] in progress already (loopback: as
+    /// [`Gates::enter`]).
+    pub(super) fn handshake(&self, ip: IpAddr) -> Option<AddressSlot> {
+        take_slot(&self.handshaking, ip, MAX_HANDSHAKES_PER_ADDRESS)
     }
 
     /// Counts one try of the code `code_tag` by `device` from `ip`, in one
@@ -333,5 +351,25 @@ mod tests {
             .map(|_| g.enter(me).unwrap())
             .collect();
         assert_eq!(mine.len(), MAX_PER_ADDRESS + 1, "this PC is not limited");
+    }
+
+    #[test]
+    fn one_address_has_at_most_a_few_handshakes_in_progress() {
+        let g = Gates::new();
+        let ip: IpAddr = "10.0.0.66".parse().unwrap();
+        let held: Vec<_> = (0..MAX_HANDSHAKES_PER_ADDRESS)
+            .map(|_| g.handshake(ip).unwrap())
+            .collect();
+        assert!(g.handshake(ip).is_none());
+        // Its connections are counted apart, and other addresses go on.
+        assert!(g.enter(ip).is_some());
+        assert!(g.handshake("10.0.0.7".parse().unwrap()).is_some());
+        drop(held);
+        assert!(g.handshake(ip).is_some(), "slots are given back");
+        let me: IpAddr = "::1".parse().unwrap();
+        let mine: Vec<_> = (0..=MAX_HANDSHAKES_PER_ADDRESS)
+            .map(|_| g.handshake(me).unwrap())
+            .collect();
+        assert_eq!(mine.len(), MAX_HANDSHAKES_PER_ADDRESS + 1);
     }
 }

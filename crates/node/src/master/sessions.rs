@@ -103,8 +103,14 @@ pub(super) async fn accept_loop(
                 }
                 Some(Arrival::Signaling) => {}
             }
+            // A browser loads the UI over several connections at once;
+            // the signaling handshakes of one address are fewer.
+            let Some(handshaking) = gates.handshake(peer.ip()) else {
+                tracing::debug!(%peer, "too many handshakes from one address; dropping one");
+                return;
+            };
             let channel = handshake(&shared, &gates, stream, peer).await;
-            drop(permit);
+            drop((permit, handshaking));
             if let Some((channel, hello)) = channel {
                 serve(shared, channel, hello).await;
             }
