@@ -6,7 +6,8 @@
 // The same Party is changed by a CLI slave signed in as the manager, and
 // `outpost db history` names both people and both devices. The Clerk
 // changes his own password from the status bar; the page stays signed in,
-// the old password no longer signs in anywhere.
+// the old password no longer signs in anywhere. Made a Viewer while signed
+// in, his page loses New within seconds.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,5 +138,15 @@ test('a browser signs in as a Clerk: wrong password refused, no Delete, a direct
   assert.notEqual(old.code, 0);
   assert.match(old.err, /wrong user name or password/);
   assert.equal(asBilal('a longer clerk password').code, 0);
+
+  // A manager makes him a Viewer while he is signed in: the page follows
+  // within seconds, without signing in again (New goes away).
+  await openDoctype(page, 'Party');
+  await page.waitForSelector(tid('new-record'));
+  const demoted = cli(['users', '--data', m.data, 'role', 'bilal', '--role', 'Viewer']);
+  assert.equal(demoted.code, 0, demoted.err);
+  await page.locator(tid('status-user'), { hasText: 'bilal (Viewer)' }).waitFor({ timeout: 30000 });
+  await page.waitForSelector(tid('new-record'), { state: 'detached' });
+  assert.equal(await page.$(tid('signin-screen')), null);
   assert.deepEqual(errors, []);
 }));

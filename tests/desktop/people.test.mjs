@@ -168,6 +168,20 @@ test('the window as the master: the first manager asked when master mode is turn
   await s.execute('document.querySelector("[data-testid=roles]").scrollIntoView({block: "center"})');
   await shot(s, 'desktop-roles');
 
+  // The idle lock set here reaches this window within seconds (no new
+  // sign-in); left alone for that minute, the window locks and asks amina
+  // again, her name filled in.
+  await s.fill(sel('idle-lock-minutes'), '1');
+  await s.click(sel('idle-lock-save'));
+  await s.waitText(sel('idle-lock-message'), 'lock after 1 idle minute');
+  await s.$(sel('signin-screen'), 120000);
+  assert.equal(await s.attr(sel('signin-reason'), 'data-why'), 'locked');
+  assert.equal(await s.execute('return document.querySelector("[data-testid=signin-user]").value'), 'amina');
+  await shot(s, 'desktop-idle-locked');
+  await s.fill(sel('signin-password'), 'amina password');
+  await s.click(sel('signin-submit'));
+  await s.waitText(sel('status-user'), 'amina (Manager)');
+
 
 }));
 

@@ -126,6 +126,11 @@ pub async fn classify(stream: &TcpStream) -> Option<Arrival> {
 /// Serves HTTP on `stream` from `root` (the web UI's folder), or a plain
 /// answer saying there is none.
 pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
+    serve_within(stream, root, info, CONNECTION_TIMEOUT).await
+}
+
+/// [`serve`], the connection cut after `limit` in all.
+async fn serve_within(stream: TcpStream, root: Option<PathBuf>, info: WebInfo, limit: Duration) {
     let peer = stream.peer_addr().ok();
     let info = std::sync::Arc::new(info);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -149,7 +154,7 @@ pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
         // hold one of the master's slots (a new one costs little on a LAN).
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
-    match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+    match tokio::time::timeout(limit, conn).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!(peer = ?peer, error = %e, "web connection ended"),
         Err(_) => tracing::debug!(peer = ?peer, "web connection cut: over its time"),
@@ -240,4 +245,47 @@ async fn answer(req: Request<Incoming>, root: Option<&Path>, info: &WebInfo) -> 
     resp.headers_mut()
         .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client that asks for a big file and never reads it (or reads it
+    /// a byte a minute) is cut when the connection's time is up, not held
+    /// forever. The limit is shortened here; the master's is
+    /// [`CONNECTION_TIMEOUT`].
+    #[tokio::test]
+    async fn a_connection_that_never_reads_is_cut_at_its_limit() {
+        let root = tempfile::tempdir().unwrap();
+        let size = 64 << 20;
+        std::fs::write(root.path().join("big.bin"), vec![7u8; size]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dir = root.path().to_path_buf();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let info = WebInfo::new("Depot", &"a".repeat(64));
+            serve_within(stream, Some(dir), info, Duration::from_millis(1500)).await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        // The server's send buffers fill; it waits; its time runs out.
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("the connection was not cut")
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = client.read_to_end(&mut got).await;
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&got[..got.len().min(200)])
+        );
+        assert!(got.len() < size, "the whole file went out: not cut");
+    }
 }

@@ -388,3 +388,33 @@ async fn a_master_refuses_to_start_an_office_without_users_unless_told_it_is_a_t
     let m = Master::start(config).await.expect("starts with a manager");
     m.shutdown().await;
 }
+
+/// One session per device: the same device (a second process with its
+/// identity) connecting again closes its older channel at the master, so a
+/// device never holds two sessions, nor two people's sign-ins at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_holds_one_session_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = office(dir.path()).await;
+    let pc = tempfile::tempdir().unwrap();
+    let first = person(pc.path(), &m, "Bilal", CLERK_PW).await;
+    let id = first.fingerprint().to_string();
+    let sessions_of = |m: &Master| m.connected().iter().filter(|d| d.device == id).count();
+    assert_eq!(sessions_of(&m), 1);
+    let mut first_link = first.state();
+    let second = person(pc.path(), &m, "Chen", VIEWER_PW).await;
+    // The first's channel is closed by the master when the second arrives.
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        first_link.wait_for(|s| !matches!(s, LinkState::Connected { .. })),
+    )
+    .await
+    .expect("the older channel was not closed")
+    .unwrap();
+    for _ in 0..30 {
+        assert!(sessions_of(&m) <= 1, "two sessions of one device");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((first, second));
+    m.shutdown().await;
+}

@@ -8,6 +8,8 @@ import {
   IdleLock,
   mayAdmin,
   rightsOf,
+  SEAT_CHECK_MS,
+  seatChanges,
   signInNeeded,
   type AdminRight,
   type Rights,
@@ -181,6 +183,34 @@ class AppState {
     }
   }
 
+  /** Asks the master again who is signed in here: a role or idle lock
+   * changed meanwhile shows at once (the master applies a role change at
+   * once anyway); a sign-in ended shows the sign-in screen. */
+  private async checkSeat() {
+    if (this.session.state !== 'signed_in' || !this.dbReady) return;
+    const before = this.session.who;
+    let now: SignInAnswer;
+    try {
+      now = await this.api.resume(before.token);
+    } catch (e) {
+      const why = signInNeeded(e);
+      if (why && this.session.state === 'signed_in' && this.session.who === before) {
+        this.signInLost(ApiError.from(e));
+      }
+      return;
+    }
+    // Someone else may have signed in here meanwhile.
+    if (this.session.state !== 'signed_in' || this.session.who !== before) return;
+    const changed = seatChanges(before, now);
+    if (!changed.rights && !changed.idle) return;
+    this.session = { state: 'signed_in', who: now };
+    if (changed.idle) this.idle.set(now.idle_lock_minutes);
+    if (changed.rights) {
+      void this.loadDoctypes();
+      this.epoch++;
+    }
+  }
+
   /** An answer said the sign-in is needed or ended. */
   private signInLost(e: ApiError) {
     const why = signInNeeded(e);
@@ -331,8 +361,10 @@ class AppState {
     });
     // Status events carry every change; this only catches a missed one.
     const timer = setInterval(() => void this.refreshStatus(), 15000);
+    const seat = setInterval(() => void this.checkSeat(), SEAT_CHECK_MS);
     return () => {
       clearInterval(timer);
+      clearInterval(seat);
       for (const ev of inputs) window.removeEventListener(ev, touch, { capture: true });
       this.idle.stop();
       this.api.signInLost = null;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from './api';
-import { IdleLock, mayAdmin, rightsOf, rightsWords, roleSummary, signInNeeded, signedOutText, whoText, type Session, type SignInAnswer } from './people';
+import { IdleLock, mayAdmin, rightsOf, rightsWords, roleSummary, seatChanges, signInNeeded, signedOutText, whoText, type Session, type SignInAnswer } from './people';
 
 const clerk: SignInAnswer = {
   user: 'bilal',
@@ -183,5 +183,13 @@ describe('a role as the Users section lists it', () => {
     expect(rightsWords({ ...own, write: false, create: false })).toBe('read');
     const r = roleSummary({ ...clerk.rights, doctypes: { Sale: own, Party: own } });
     expect(r.records).toEqual(['Party, Sale: read, create, write (own records only)', 'Everything else: nothing']);
+  });
+});
+
+describe('a sign-in checked again', () => {
+  it('says whether the rights or the idle lock changed', () => {
+    expect(seatChanges(clerk, { ...clerk })).toEqual({ rights: false, idle: false });
+    expect(seatChanges(clerk, { ...clerk, role: 'Viewer', rights: { ...clerk.rights, doctypes: { '*': clerk.rights.doctypes['*'] } } })).toEqual({ rights: true, idle: false });
+    expect(seatChanges(clerk, { ...clerk, idle_lock_minutes: 1 })).toEqual({ rights: false, idle: true });
   });
 });

@@ -113,6 +113,18 @@ export function roleSummary(role: AccessRole): { records: string[]; admin: strin
   return { records, admin };
 }
 
+/** How often a window asks the master again who it is (its role, rights
+ * and the site's idle lock may change while someone is signed in). */
+export const SEAT_CHECK_MS = 10_000;
+
+/** What changed between two answers about the same sign-in. */
+export function seatChanges(before: SignInAnswer, now: SignInAnswer): { rights: boolean; idle: boolean } {
+  return {
+    rights: before.role !== now.role || JSON.stringify(before.rights) !== JSON.stringify(now.rights),
+    idle: before.idle_lock_minutes !== now.idle_lock_minutes,
+  };
+}
+
 /** The status bar's words for who is working. */
 export function whoText(session: Session): string | null {
   return session.state === 'signed_in' ? `${session.who.user} (${session.who.role})` : null;

@@ -8,6 +8,17 @@
 //! a resumed sign-in.
 //!
 //! Run with `make bench` (release build).
+//!
+//! `--count-gets N --side on|off`: only N `get`s through the master's own
+//! gate (the desktop master window's path: no network), checks on (a Clerk
+//! signed in) or off (an office without users), for an instruction count
+//! that this noisy machine cannot blur. Run each side under callgrind with
+//! N and with 0; the difference over N is what one `get` costs:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/outpost-bench-people --count-gets 2000 --side on
+//! ```
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,7 +41,7 @@ const IN_FLIGHT: usize = 64;
 const SIGN_INS: usize = 20;
 const PASSWORD: &str = "clerk's bench password";
 
-async fn office(dir: &std::path::Path, users: bool) -> (Master, Vec<String>) {
+async fn office(dir: &std::path::Path, users: bool, records: usize) -> (Master, Vec<String>) {
     std::fs::create_dir_all(dir).expect("dir");
     if users {
         let store = outpost_store::Store::open(dir).expect("store");
@@ -51,8 +62,8 @@ async fn office(dir: &std::path::Path, users: bool) -> (Master, Vec<String>) {
     c.without_users = WithoutUsers::OpenForTests;
     let master = Master::start(c).await.expect("master");
     let local = master.db().for_device("bench-local");
-    for start in (0..RECORDS).step_by(5000) {
-        let records = (start..start + 5000)
+    for start in (0..records).step_by(1000) {
+        let records = (start..(start + 1000).min(records))
             .map(|k| {
                 json!({"party_name": format!("Party {k:06}"), "city": format!("City {:02}", k % 50)})
                     .as_object()
@@ -132,6 +143,50 @@ async fn rate(db: &Arc<RemoteDb>, names: &[String]) -> f64 {
     names.len() as f64 / t.elapsed().as_secs_f64()
 }
 
+/// `--count-gets N --side on|off`.
+fn count_args() -> Option<(usize, bool)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let n = value("--count-gets")?.parse().expect("--count-gets N");
+    let on = match value("--side").as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => panic!("--side on|off"),
+    };
+    Some((n, on))
+}
+
+/// `n` gets through the master's own gate, as the master window sends
+/// them; prints how many were answered.
+async fn count_gets(dir: &std::path::Path, n: usize, on: bool) {
+    let (master, names) = office(dir, on, 1000).await;
+    let session = master.local_session("bench-gate");
+    if on {
+        let r = session
+            .call(outpost_api::Request::new(Op::SignIn(SignInArgs {
+                user: "clerk".into(),
+                password: Secret(PASSWORD.into()),
+            })))
+            .await;
+        r.result.expect("sign-in");
+    }
+    let mut answered = 0;
+    for name in names.iter().cycle().take(n) {
+        let r = session.call(outpost_api::Request::new(get(name))).await;
+        r.result.expect("get");
+        answered += 1;
+    }
+    println!(
+        "{answered} gets through the gate, checks {}",
+        if on { "on (Clerk)" } else { "off" }
+    );
+    master.shutdown().await;
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -140,8 +195,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (open, open_names) = office(&dir.path().join("open"), false).await;
-    let (checked, names) = office(&dir.path().join("checked"), true).await;
+    if let Some((n, on)) = count_args() {
+        count_gets(&dir.path().join("count"), n, on).await;
+        return;
+    }
+    let (open, open_names) = office(&dir.path().join("open"), false, RECORDS).await;
+    let (checked, names) = office(&dir.path().join("checked"), true, RECORDS).await;
     let off = Arc::new(slave(&dir.path().join("s-off"), &open, false));
     let on = Arc::new(slave(&dir.path().join("s-on"), &checked, true));
     for db in [&off, &on] {

@@ -8,7 +8,7 @@ use webrtc::data_channel::DataChannelEvent;
 use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
 
 use super::{
-    candidate_init, candidate_ip, canonical_ip, is_mdns_candidate, kind, CloseOnDrop,
+    candidate_init, canonical_ip, is_mdns_candidate, kind, tried_from, CloseOnDrop,
     HANDSHAKE_DEADLINE, HELLO_DEADLINE, MAX_CANDIDATES, SIGNAL_BUDGET,
 };
 use super::{Admission, SlaveHello};
@@ -200,7 +200,7 @@ async fn offer_channel(
                 Some(Signal::Candidate { candidate, mid }) => {
                     candidates += 1;
                     let init = candidate_init(candidate.clone(), mid);
-                    if candidate_ip(&candidate) != Some(slave_ip) {
+                    if !tried_from(&candidate, slave_ip) {
                         tracing::debug!(%slave_ip, "a candidate not at the slave's own address, not tried: {candidate}");
                     } else if answered {
                         let _ = pc.add_ice_candidate(init).await;

@@ -114,6 +114,13 @@ pub(super) fn candidate_ip(candidate: &str) -> Option<std::net::IpAddr> {
     addr.parse::<std::net::IpAddr>().ok().map(canonical_ip)
 }
 
+/// Whether the master tries a slave's `candidate`: only one at the address
+/// the slave's socket came from (`slave_ip`, canonical), so a stranger's
+/// candidates cannot point the master's checks at other hosts.
+pub(super) fn tried_from(candidate: &str, slave_ip: std::net::IpAddr) -> bool {
+    candidate_ip(candidate) == Some(slave_ip)
+}
+
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 pub(super) fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip {
@@ -143,7 +150,35 @@ impl Drop for CloseOnDrop {
 
 #[cfg(test)]
 mod tests {
-    use super::{candidate_ip, is_mdns_candidate};
+    use super::{candidate_ip, canonical_ip, is_mdns_candidate, tried_from};
+
+    #[test]
+    fn only_candidates_at_the_socket_s_own_address_are_tried() {
+        let from: std::net::IpAddr = "192.168.1.20".parse().unwrap();
+        assert!(tried_from(
+            "candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host",
+            from
+        ));
+        assert!(!tried_from(
+            "candidate:2 1 udp 2130706431 192.168.1.99 50000 typ host",
+            from
+        ));
+        assert!(!tried_from(
+            "candidate:3 1 udp 2130706431 10.0.0.1 53 typ host",
+            from
+        ));
+        assert!(!tried_from(
+            "candidate:4 1 udp 1 not-an-address 1 typ host",
+            from
+        ));
+        assert!(!tried_from("garbage", from));
+        // A socket on an IPv6 listener reports an IPv4 slave as mapped.
+        let mapped = canonical_ip("::ffff:192.168.1.20".parse().unwrap());
+        assert!(tried_from(
+            "candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host",
+            mapped
+        ));
+    }
 
     #[test]
     fn a_candidate_address_is_read_from_its_fifth_field() {

@@ -323,3 +323,42 @@ async fn idle_lock_is_a_site_setting_a_manager_sets_and_every_sign_in_carries() 
     let e = auth.people_call(Some(&amina), &too_long).await.unwrap_err();
     assert!(e.message.contains("at most"), "{e}");
 }
+
+#[tokio::test]
+async fn an_expired_sign_in_resumes_nothing_and_its_channel_ends() {
+    let (_dir, auth) = office().await;
+    let (amina, answer) = auth
+        .sign_in("dev1", "amina", &secret("correct horse"))
+        .await
+        .unwrap();
+    let token = secret(&answer.token);
+    assert!(answer.expires > unix_now(), "a new sign-in lasts a while");
+    assert!(auth.resume("dev1", &token).await.is_ok());
+    // Its time runs out (the office database keeps when it ends).
+    auth.store
+        .add_signin(
+            &amina.token_hash,
+            &SignIn {
+                user: "Amina".into(),
+                device: "dev1".into(),
+                expires: unix_now() - 1,
+            },
+        )
+        .unwrap();
+    let e = auth.resume("dev1", &token).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+    assert_eq!(
+        e.details.as_ref().and_then(|d| d["reason"].as_str()),
+        Some("sign_in_ended"),
+        "{e}"
+    );
+    // The master's watch ends the channel of a sign-in that is no longer
+    // valid, as it does for a disabled person.
+    assert_eq!(auth.still_valid(&amina), None);
+    // A new sign-in is a new token.
+    let (_, again) = auth
+        .sign_in("dev1", "amina", &secret("correct horse"))
+        .await
+        .unwrap();
+    assert_ne!(again.token, answer.token);
+}
