@@ -188,6 +188,11 @@ async fn write_policy_save(
 }
 
 #[tauri::command]
+fn stray_writes(app: State<'_, App>) -> Vec<outpost_node::standby::StrayList> {
+    app.stray_writes()
+}
+
+#[tauri::command]
 async fn standby_promote(app: State<'_, App>) -> Result<Status, AppError> {
     app.standby_promote().await
 }
@@ -365,6 +370,7 @@ fn main() {
             device_make_standby,
             device_clear_standby,
             write_policy_save,
+            stray_writes,
             standby_promote,
             pdf_save,
             sheet_save,

@@ -188,6 +188,11 @@ test('the window as the master: writes on both PCs or not, said on screen; repla
   const strays = readdirSync(data).filter((f) => f.startsWith('stray-writes-'));
   assert.equal(strays.length, 1, `${readdirSync(data)}`);
   assert.match(readFileSync(join(data, strays[0]), 'utf8'), /"doctype":"Party"/);
+  // ... and named on the Standby screen.
+  await s.click(sel('status-standby'));
+  const listed = await s.waitText(sel('stray-writes'), strays[0]);
+  assert.match(listed, /1 write, listed in/);
+  await shot(s, 'desktop-stray-writes');
   const names = cli(['db', '--data', slave, '--connect', next.url.split('&code=')[0], 'query', 'Party', '--fields', 'party_name']);
   assert.equal(names.code, 0, names.err);
   assert.doesNotMatch(names.out, /Stray at the old master|Split brain/);

@@ -118,6 +118,7 @@ fn export(dir: &Path) {
         crate::standby::StandbyView,
         crate::standby::StandbyDeviceView,
         crate::standby::StandbyHere,
+        outpost_node::standby::StrayList,
     );
 }
 

@@ -49,6 +49,7 @@ import type {
   StandbyView,
   SyncView,
   WritePolicy,
+  StrayList,
   UpstreamForm,
   UpstreamFormView,
   User,
@@ -59,6 +60,7 @@ export type {
   StandbyDeviceView,
   StandbyHere,
   StandbyView,
+  StrayList,
   WhenAway,
   WriteMode,
   WritePolicy,
@@ -525,6 +527,11 @@ export class Api {
   /** "No standby": the office has none any more. */
   deviceClearStandby(): Promise<StandbyView> {
     return this.cmd('device_clear_standby');
+  }
+
+  /** Writes this PC took as a former master that never reached the office, listed aside (never merged). */
+  strayWrites(): Promise<StrayList[]> {
+    return this.cmd('stray_writes');
   }
 
   /** The standby card's choice of how writes are answered: saved, and taken by the running master from its next write. */

@@ -175,6 +175,13 @@ pub(super) async fn view(slot: &FollowerSlot) -> Option<StandbyHere> {
 }
 
 impl App {
+    /// The writes this PC took as a former master that never reached the
+    /// office: listed aside when it started following the new master (the
+    /// Standby screen names them; they are never merged).
+    pub fn stray_writes(&self) -> Vec<outpost_node::standby::StrayList> {
+        outpost_node::standby::stray_lists(&self.inner.data)
+    }
+
     /// "Make this PC the office's master", on the standby when its master
     /// is gone: stops following, promotes the copy (the office's epoch is
     /// raised; the office's PCs accept this PC as their master by

@@ -375,6 +375,48 @@ async fn copy(
     Ok(replica)
 }
 
+/// How the lists of stray writes are named in a data folder.
+pub const STRAY_LIST_PREFIX: &str = "stray-writes-";
+
+/// A list of stray writes kept in a data folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StrayList {
+    /// The list's full path (one change per line, JSON).
+    pub path: String,
+    /// The changes in it.
+    pub changes: u64,
+    /// The database kept aside beside it, when it is still there.
+    pub database: Option<String>,
+}
+
+/// The lists of stray writes in `data`, oldest first: the writes a former
+/// master here took that never reached the office.
+pub fn stray_lists(data: &Path) -> Vec<StrayList> {
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return Vec::new();
+    };
+    let mut lists: Vec<StrayList> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let stamp = name
+                .strip_prefix(STRAY_LIST_PREFIX)?
+                .strip_suffix(".jsonl")?
+                .to_string();
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let database = data.join(format!("{DB_FILE}.stray-{stamp}"));
+            Some(StrayList {
+                path: e.path().display().to_string(),
+                changes: text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+                database: database.is_file().then(|| database.display().to_string()),
+            })
+        })
+        .collect();
+    lists.sort_by(|a, b| a.path.cmp(&b.path));
+    lists
+}
+
 /// Before a fresh copy replaces the database here: the changes only this
 /// one holds (a former master's writes that never reached the standby that
 /// was promoted) are listed in `stray-writes-STAMP.jsonl`, and the whole
@@ -391,7 +433,7 @@ fn keep_strays(data: &Path, old: &Path, new: &Path) -> std::result::Result<(), S
     let stamp = outpost_store::values::now_utc().replace([':', '-', '.'], "");
     let aside = data.join(format!("{DB_FILE}.stray-{stamp}"));
     std::fs::copy(old, &aside)?;
-    let list = data.join(format!("stray-writes-{stamp}.jsonl"));
+    let list = data.join(format!("{STRAY_LIST_PREFIX}{stamp}.jsonl"));
     let mut text = String::new();
     for c in &strays {
         text.push_str(&serde_json::to_string(c).unwrap_or_default());

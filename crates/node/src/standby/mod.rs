@@ -24,7 +24,9 @@ use outpost_store::devices::Device;
 use outpost_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use follow::{follow, follow_over, StandbyConfig, StandbyState};
+pub use follow::{
+    follow, follow_over, stray_lists, StandbyConfig, StandbyState, StrayList, STRAY_LIST_PREFIX,
+};
 pub use promote::{promote, Promoted};
 
 /// When a write is answered to its slave.

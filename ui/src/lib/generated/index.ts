@@ -81,6 +81,7 @@ export type { StandbyDeviceView } from './StandbyDeviceView';
 export type { StandbyHere } from './StandbyHere';
 export type { StandbyView } from './StandbyView';
 export type { Status } from './Status';
+export type { StrayList } from './StrayList';
 export type { SubscribeArgs } from './SubscribeArgs';
 export type { SyncBytes } from './SyncBytes';
 export type { SyncCounts } from './SyncCounts';
