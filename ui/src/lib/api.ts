@@ -14,26 +14,20 @@ import { EventHub } from './eventHub';
 export { ApiError };
 
 // ---------------------------------------------------------------------------
-// Types of the contract
+// Types of the contract (contract.ts), re-exported for the screens
 // ---------------------------------------------------------------------------
 
-// Made from the Rust types (crates/app/src/typescript.rs); regenerate with
-// `OUTPOST_WRITE_TS=1 cargo test -p outpost-app --lib typescript`.
+export type * from './contract';
 import type {
   BackupSettings,
   BackupView,
-  Conflict,
   DecodedQr,
   DeleteArgs,
-  DoctypeView,
   DeviceView,
-  Event,
   FirstManager,
   FoundMasterView,
   HistoryEntry,
-  InsertArgs,
   Keep,
-  LinkView,
   Op,
   Pairing,
   Parked,
@@ -42,10 +36,8 @@ import type {
   QueryArgs as WireQueryArgs,
   Request,
   Response,
-  AccessRole,
   Probe,
   SignInAnswer,
-  Status as StatusView,
   StandbyView,
   SyncView,
   WritePolicy,
@@ -54,105 +46,16 @@ import type {
   UpstreamFormView,
   User,
 } from './generated';
-
-export type {
-  Durability,
-  StandbyDeviceView,
-  StandbyHere,
-  StandbyView,
-  StrayList,
-  WhenAway,
-  WriteMode,
-  WritePolicy,
-} from './generated';
-export type { PrintAnswer, SavedFile } from './generated';
-export type {
-  ApiError as ApiErrorBody,
-  Attempt,
-  BackupHealth,
-  BackupInfo,
-  BackupSettings,
-  BackupView,
-  DecodedQr,
-  DeviceView,
-  DoctypeChoice,
-  ErrorCode,
-  FieldChange,
-  FirstManager,
-  HistoryEntry,
-  SignInAnswer,
-  User,
-  Field,
-  FieldType,
-  FoundMasterView,
-  Keep,
-  Kind,
-  LinkState,
-  LinkView,
-  ModelProbe,
-  Op,
-  PairedView,
-  Pairing,
-  Parked,
-  RecordSync,
-  RecordSyncState,
-  Request,
-  Response,
-  Probe,
-  Role,
-  SyncView,
-  UpstreamForm,
-  UpstreamFormView,
-} from './generated';
-
-/** `roles.list`: the master's roles, and what is wrong with the site's file. */
-export interface RolesList {
-  roles: Record<string, AccessRole>;
-  problem: string | null;
-}
-
-/**
- * The connection with every state's fields readable, absent where a state
- * has none (the generated `LinkView` is the exact union).
- */
-export type ConnectionLink = LinkView & Partial<Record<'master' | 'reason' | 'code' | 'message', string>>;
-
-export type Status = Omit<StatusView, 'link'> & { link: ConnectionLink };
-
-/**
- * A conflict with its two versions' shapes spelled out: the Rust type
- * carries them as stored JSON (`local` is the office's record, null when
- * deleted here; `remote` the head office's version in Outpost field names).
- */
-export type SyncConflict = Omit<Conflict, 'local' | 'remote'> & {
-  local: Record<string, unknown> | null;
-  remote: { values: Record<string, unknown>; active: boolean; gone: boolean };
-};
-
-/** A doctype as the `doctypes` op gives it (generated from the Rust types). */
-export type Doctype = DoctypeView;
-
-/** A record as the master returns it: system columns plus the fields. */
-export type DbRecord = Record<string, any> & {
-  name: string;
-  rev: number;
-  doctype?: string;
-  created?: string;
-  modified?: string;
-  modified_by?: string;
-};
-
-export type Filter = [string, string, unknown];
-
-/** `query` and `count` as the UI calls them: filters as the UI builds them (checked by the master). */
-export type QueryArgs = Omit<WireQueryArgs, 'filters'> & { filters?: unknown };
-
-/** A record's values as they go over the wire. */
-type JsonRecord = InsertArgs['record'];
-
-export type ChangedEvent = Extract<Event, { ev: 'changed' }>;
-export type LaggedEvent = Extract<Event, { ev: 'lagged' }>;
-export type DbEvent = Event;
+import type {
+  DbEvent,
+  DbRecord,
+  Doctype,
+  JsonRecord,
+  QueryArgs,
+  RolesList,
+  Status,
+  SyncConflict,
+} from './contract';
 
 // ---------------------------------------------------------------------------
 // Transports
