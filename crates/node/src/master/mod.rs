@@ -115,7 +115,14 @@ impl Shared {
 
     /// How writes are answered now: the policy meeting the standby.
     pub(crate) async fn write_mode(&self) -> WriteMode {
-        self.write_policy().mode(self.standby.following().await)
+        let policy = self.write_policy();
+        // An asynchronous master answers every write alike: it need not
+        // ask (off the runtime) whether its standby follows.
+        let following = match policy.durability {
+            Durability::Async => None,
+            Durability::Sync => self.standby.following().await,
+        };
+        policy.mode(following)
     }
 }
 
@@ -432,9 +439,7 @@ impl Master {
         std::sync::Arc::new(move |seq| {
             let shared = shared.clone();
             Box::pin(async move {
-                if shared.write_policy().durability != Durability::Sync
-                    || shared.standby.following().await != Some(true)
-                {
+                if shared.write_mode().await != WriteMode::OnBoth {
                     return true;
                 }
                 shared
