@@ -283,13 +283,14 @@ fn main() {
         .setup(move |app| {
             // Opened only now, after the single-instance check: a second
             // copy must not open the office database or dial the master.
-            // The web UI for browsers on the LAN: the copy the .deb installs
-            // beside the app (bundle resources), or OUTPOST_UI.
+            // The web UI for browsers on the LAN: OUTPOST_UI's folder, else
+            // the one built into the app.
             let mut options = options.clone();
             options.web_ui = std::env::var_os("OUTPOST_UI")
                 .map(PathBuf::from)
-                .or_else(|| app.path().resource_dir().ok().map(|d| d.join("ui")))
-                .filter(|d| outpost_link::web::is_web_ui(d));
+                .filter(|d| outpost_link::web::is_web_ui(d))
+                .map(outpost_link::web::WebRoot::Folder)
+                .or_else(outpost_webui::built);
             let core = tauri::async_runtime::block_on(App::open(&data, options)).map_err(|e| {
                 format!(
                     "Outpost cannot open its data folder {}: {e}",

@@ -82,7 +82,7 @@ export async function startMaster(name, { data = tempDir('master'), port, listen
   const url = out.match(/^outpost:\/\/\S+$/m)[0];
   const code = out.match(/^Pairing code: (\S+)$/m)[1];
   const fingerprint = out.match(/^Device id: +([0-9a-f]{64})$/m)[1];
-  return { data, port, url, code, browser, fingerprint, proc, stop, log: () => err };
+  return { data, port, url, code, browser, fingerprint, proc, stop, log: () => err, out: () => out };
 }
 
 /** Another PC (`sbData`) pairs with master `m`, is made its standby and

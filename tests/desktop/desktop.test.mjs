@@ -14,6 +14,7 @@ import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { freePort, waitFor } from './webdriver.mjs';
 import { trytond } from './trytond.mjs';
+import { decodePng } from '../browser/qr.mjs';
 import {
   APP,
   cleanups,
@@ -156,6 +157,21 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   assert.match(await page.text(), /<title>Outpost<\/title>/);
   const served = await (await fetch(`http://127.0.0.1:${port}/outpost.json`)).json();
   assert.equal(served.office, 'Window Depot');
+  // The phone QR code, read from a picture of the window as a camera would
+  // (WebKitWebDriver's element pictures come out black: the window's,
+  // cut to the element): the browser address with the code and this
+  // master's fingerprint in its fragment.
+  const qrShot = join(tempDir('qr'), 'window.png');
+  const rect = await s.execute(
+    'const e = document.querySelector(arguments[0]); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(), k = devicePixelRatio; return {x: r.x * k, y: r.y * k, width: r.width * k, height: r.height * k};',
+    [sel('phone-qr')],
+  );
+  await s.screenshot(qrShot);
+  const phone = new URL(decodePng(qrShot, rect) ?? 'about:no-qr-code');
+  assert.equal(`${phone.origin}${phone.pathname}`, browserUrl);
+  const invite = new URLSearchParams(phone.hash.slice(1));
+  assert.equal(bare(invite.get('pair')), bare(code));
+  assert.equal(invite.get('fp'), served.fingerprint);
   await shot(s, '08-master-screen');
 
   // A CLI slave pairs with it and writes; the window's list shows it.

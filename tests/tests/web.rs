@@ -1,5 +1,6 @@
 //! The master's port serves the web UI's files to browsers, beside the
-//! signaling socket: right types and caching, nothing outside the UI folder
+//! signaling socket (from a folder, or built into the binary): right types
+//! and caching, nothing outside the UI folder
 //! (path traversal tried many ways), garbage refused, and slaves still pair
 //! on the same port.
 
@@ -172,15 +173,71 @@ fn the_master_serves_the_web_ui_and_nothing_else() {
     assert_eq!(n, 0);
 }
 
+/// A master started anywhere (here: out of the source tree, no `--ui`)
+/// serves the web UI built into its binary: the same page `ui/dist` held
+/// when it was built, its assets with their types and cached for good, a
+/// page the browser has already answered with 304.
 #[test]
-fn a_master_without_a_web_ui_says_so() {
+fn a_master_serves_the_web_ui_built_into_it() {
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/dist");
+    let page = std::fs::read_to_string(dist.join("index.html"))
+        .expect("ui/dist/index.html: npm --prefix ui run build before cargo test");
     let data = tempfile::tempdir().unwrap();
     let master = MasterProc::start(data.path(), "Bare depot", 0, &[]);
     let port = port_of(&master.url);
     let (head, body) = get(port, "/", "");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, page);
+    assert_eq!(header(&head, "content-type"), Some("text/html"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    assert!(header(&head, "content-security-policy").is_some());
+    let etag = header(&head, "etag").expect("an ETag").to_string();
+    let (again, body) = get(port, "/", &format!("If-None-Match: {etag}\r\n"));
+    assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+    assert_eq!(body, "");
+
+    let script = page
+        .split('"')
+        .find_map(|p| {
+            p.strip_prefix('.')
+                .filter(|p| p.starts_with("/assets/") && p.ends_with(".js"))
+        })
+        .expect("the page loads a script from ./assets/");
+    let (head, body) = get(port, script, "");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        body,
+        std::fs::read_to_string(dist.join(&script[1..])).unwrap()
+    );
+    assert_eq!(header(&head, "content-type"), Some("text/javascript"));
+    assert_eq!(
+        header(&head, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let (head, body) = get(port, "/../Cargo.toml", "");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    assert!(body.contains("serves no web UI"), "{body}");
-    let (head, _) = get(port, "/outpost.json", "");
-    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    assert!(!master.more_output().join("\n").contains("Browser address"));
+    assert!(body.contains("not part of the web UI"), "{body}");
+    let (info, _) = get(port, "/outpost.json", "");
+    assert!(info.starts_with("HTTP/1.1 200"), "{info}");
+
+    // `--ui DIR` with no page in it is refused, in words.
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(outpost_e2e::outpost_bin())
+        .args([
+            "master",
+            "--name",
+            "Bare depot",
+            "--no-mdns",
+            "--port",
+            "0",
+            "--data",
+        ])
+        .arg(data.path().join("other"))
+        .arg("--ui")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("holds no index.html"), "{said}");
 }

@@ -10,6 +10,7 @@ import { BrowserSession } from './lib/rtc/browser';
 const inTauri = typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
 const transport = inTauri ? tauriTransport : new BrowserSession();
 app.api = new Api(transport);
+if (!inTauri) app.takeInvite(location, history);
 // For the browser's console and the benchmark (tests/browser/bench.mjs):
 // the same calls the screens make, nothing more.
 (globalThis as Record<string, unknown>).outpost = { api: app.api, transport };

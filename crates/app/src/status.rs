@@ -83,6 +83,11 @@ pub struct Pairing {
     /// `http://outpost-OFFICE.local:PORT/`: the same, by the office's LAN
     /// name, when the master announces it (follows a failover).
     pub office_url: Option<String>,
+    /// What a phone's camera opens to pair: the browser address with the
+    /// code and the master's fingerprint in its fragment (with a code and
+    /// a web UI only), and its QR code.
+    pub phone_url: Option<String>,
+    pub phone_qr_svg: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

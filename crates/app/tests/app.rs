@@ -374,7 +374,7 @@ async fn a_desktop_master_serves_the_web_ui_to_browsers() {
     let app = App::open(
         &dir.path().join("data"),
         AppOptions {
-            web_ui: Some(ui),
+            web_ui: Some(outpost_link::web::WebRoot::Folder(ui)),
             ..options()
         },
     )

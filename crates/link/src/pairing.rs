@@ -99,6 +99,22 @@ impl fmt::Display for PairingUrl {
     }
 }
 
+/// The page a phone opens from the master's second QR code: the browser
+/// address with the pairing code and the master's fingerprint in the
+/// fragment (`#pair=ABCD-2345&fp=...`). A fragment never travels in the
+/// HTTP request, so the code stays on the phone; the page fills it in and
+/// checks the fingerprint against the master that served it.
+pub fn phone_url(browser: &str, code: &str, fingerprint: &str) -> String {
+    let mut url = browser.to_string();
+    url.push_str("#pair=");
+    url.extend(url::form_urlencoded::byte_serialize(
+        display_code(code).as_bytes(),
+    ));
+    url.push_str("&fp=");
+    url.push_str(fingerprint);
+    url
+}
+
 /// The URL as a QR code drawn with Unicode half blocks, for a terminal.
 pub fn qr_terminal(text: &str) -> Result<String, LinkError> {
     use qrcode::render::unicode;
@@ -117,6 +133,18 @@ mod tests {
     use super::*;
 
     const FP: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
+
+    #[test]
+    fn a_phone_url_carries_the_code_and_fingerprint_in_its_fragment() {
+        let u = phone_url("http://192.168.1.10:7355/", "ABCD2345", FP);
+        assert_eq!(
+            u,
+            format!("http://192.168.1.10:7355/#pair=ABCD-2345&fp={FP}")
+        );
+        let parsed = url::Url::parse(&u).unwrap();
+        assert_eq!(parsed.path(), "/");
+        assert_eq!(parsed.query(), None);
+    }
 
     #[test]
     fn a_pairing_url_round_trips() {

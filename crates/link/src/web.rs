@@ -15,6 +15,11 @@
 //! `Host` is not a LAN name is refused (DNS rebinding, see
 //! [`crate::origin`]). A connection gets [`CONNECTION_TIMEOUT`] in all.
 //!
+//! The files come from a folder ([`WebRoot::Folder`], `--ui DIR`) or from
+//! the program itself ([`WebRoot::Built`]: the UI compiled into the
+//! `outpost` binary and the desktop app, so a master installed anywhere
+//! serves it). Built files are answered with their content hash as ETag.
+//!
 //! One path is not a file: [`INFO_PATH`] answers which master served the
 //! page (office name and certificate fingerprint), so the page can pin the
 //! fingerprint of the master it came from before it pairs.
@@ -65,6 +70,49 @@ impl WebInfo {
 /// Whether `dir` holds a built web UI (its `index.html`).
 pub fn is_web_ui(dir: &Path) -> bool {
     dir.join("index.html").is_file()
+}
+
+/// One file of a web UI built into the program.
+pub struct WebFile {
+    pub body: Bytes,
+    /// Its `Content-Type`.
+    pub mime: String,
+    /// A hash of its content (the `ETag`, quotes added when sent).
+    pub hash: String,
+}
+
+/// A web UI built into the program: its files by path (`index.html`,
+/// `assets/app-3f2a.js`, no leading slash).
+pub trait WebFiles: Send + Sync + 'static {
+    fn file(&self, path: &str) -> Option<WebFile>;
+}
+
+/// Where the web UI's files come from.
+#[derive(Clone)]
+pub enum WebRoot {
+    /// A folder on disk (`--ui DIR`).
+    Folder(PathBuf),
+    /// Built into the program.
+    Built(std::sync::Arc<dyn WebFiles>),
+}
+
+impl std::fmt::Debug for WebRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebRoot::Folder(dir) => f.debug_tuple("Folder").field(dir).finish(),
+            WebRoot::Built(_) => f.write_str("Built"),
+        }
+    }
+}
+
+impl WebRoot {
+    /// Where it comes from, for a log line.
+    pub fn describe(&self) -> String {
+        match self {
+            WebRoot::Folder(dir) => dir.display().to_string(),
+            WebRoot::Built(_) => "built into this program".to_string(),
+        }
+    }
 }
 
 /// How long a browser may take to send its request headers.
@@ -125,12 +173,12 @@ pub async fn classify(stream: &TcpStream) -> Option<Arrival> {
 
 /// Serves HTTP on `stream` from `root` (the web UI's folder), or a plain
 /// answer saying there is none.
-pub async fn serve(stream: TcpStream, root: Option<PathBuf>, info: WebInfo) {
+pub async fn serve(stream: TcpStream, root: Option<WebRoot>, info: WebInfo) {
     serve_within(stream, root, info, CONNECTION_TIMEOUT).await
 }
 
 /// [`serve`], the connection cut after `limit` in all.
-async fn serve_within(stream: TcpStream, root: Option<PathBuf>, info: WebInfo, limit: Duration) {
+async fn serve_within(stream: TcpStream, root: Option<WebRoot>, info: WebInfo, limit: Duration) {
     let peer = stream.peer_addr().ok();
     let info = std::sync::Arc::new(info);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -140,7 +188,7 @@ async fn serve_within(stream: TcpStream, root: Option<PathBuf>, info: WebInfo, l
             let mut resp = match crate::origin::check_host(
                 req.headers().get(HOST).and_then(|h| h.to_str().ok()),
             ) {
-                Ok(()) => answer(req, root.as_deref(), &info).await,
+                Ok(()) => answer(req, root.as_ref(), &info).await,
                 Err(why) => text(StatusCode::FORBIDDEN, format!("Outpost master: {why}\n")),
             };
             guard(&mut resp);
@@ -184,7 +232,7 @@ fn text(status: StatusCode, words: String) -> Response<Body> {
     r
 }
 
-async fn answer(req: Request<Incoming>, root: Option<&Path>, info: &WebInfo) -> Response<Body> {
+async fn answer(req: Request<Incoming>, root: Option<&WebRoot>, info: &WebInfo) -> Response<Body> {
     if req.uri().path() == INFO_PATH && root.is_some() {
         if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
             return text(
@@ -211,13 +259,18 @@ async fn answer(req: Request<Incoming>, root: Option<&Path>, info: &WebInfo) -> 
         );
     };
     let path = req.uri().path().to_string();
-    let served = ServeDir::new(root)
-        .append_index_html_on_directories(true)
-        .oneshot(req)
-        .await;
-    let mut resp = match served {
-        Ok(r) => r.map(Either::Left),
-        Err(e) => match e {},
+    let mut resp = match root {
+        WebRoot::Folder(dir) => {
+            let served = ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .oneshot(req)
+                .await;
+            match served {
+                Ok(r) => r.map(Either::Left),
+                Err(e) => match e {},
+            }
+        }
+        WebRoot::Built(files) => built(&req, files.as_ref()),
     };
     match resp.status() {
         StatusCode::NOT_FOUND => {
@@ -247,6 +300,51 @@ async fn answer(req: Request<Incoming>, root: Option<&Path>, info: &WebInfo) -> 
     resp
 }
 
+/// A file of a UI built into the program, as `ServeDir` answers from a
+/// folder: `GET` and `HEAD` only, `index.html` for a folder's path, 404
+/// for anything else (no path leaves the set of built files). A browser
+/// that has the file already (`If-None-Match` with its hash) gets 304.
+fn built(req: &Request<Incoming>, files: &dyn WebFiles) -> Response<Body> {
+    let head = req.method() == hyper::Method::HEAD;
+    if req.method() != hyper::Method::GET && !head {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, String::new());
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        return r;
+    }
+    let mut name = req.uri().path().trim_start_matches('/').to_string();
+    if name.is_empty() || name.ends_with('/') {
+        name.push_str("index.html");
+    }
+    let Some(file) = files.file(&name) else {
+        return text(StatusCode::NOT_FOUND, String::new());
+    };
+    let tag = format!("\"{}\"", file.hash);
+    let fresh = req
+        .headers()
+        .get(hyper::header::IF_NONE_MATCH)
+        .and_then(|asked| asked.to_str().ok())
+        .is_some_and(|asked| asked.split(',').any(|t| t.trim() == tag));
+    let body = if fresh || head {
+        Bytes::new()
+    } else {
+        file.body.clone()
+    };
+    let mut r = Response::new(Either::Right(Full::new(body)));
+    if fresh {
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+    }
+    let h = r.headers_mut();
+    if let (false, Ok(mime)) = (fresh, HeaderValue::from_str(&file.mime)) {
+        h.insert(CONTENT_TYPE, mime);
+        h.insert(hyper::header::CONTENT_LENGTH, file.body.len().into());
+    }
+    if let Ok(tag) = HeaderValue::from_str(&tag) {
+        h.insert(hyper::header::ETAG, tag);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +365,8 @@ mod tests {
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
             let info = WebInfo::new("Depot", &"a".repeat(64));
-            serve_within(stream, Some(dir), info, Duration::from_millis(1500)).await;
+            let root = WebRoot::Folder(dir);
+            serve_within(stream, Some(root), info, Duration::from_millis(1500)).await;
         });
         let mut client = TcpStream::connect(addr).await.unwrap();
         client

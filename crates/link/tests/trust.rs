@@ -295,7 +295,7 @@ async fn http_get(path: &str, host: &str) -> String {
     std::fs::write(dir.path().join("index.html"), "<html>hi</html>").unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let root = dir.path().to_path_buf();
+    let root = web::WebRoot::Folder(dir.path().to_path_buf());
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         web::serve(

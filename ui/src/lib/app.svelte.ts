@@ -4,6 +4,7 @@
 import { untrack } from 'svelte';
 import { Api, ApiError, subscription, type DbEvent, type Doctype, type FirstManager, type Status } from './api';
 import { schemaOf, type Schema } from './form';
+import { readPhoneInvite, type PhoneInvite } from './pairing';
 import {
   IdleLock,
   mayAdmin,
@@ -106,6 +107,9 @@ class AppState {
   schema: Schema = $derived(schemaOf(this.doctypes));
   /** A pairing URL the app was opened with, for the connect screen. */
   openUrl = $state<string | null>(null);
+  /** A browser opened from the master's phone QR code: its code and the
+   * fingerprint it names, for the pairing screen. */
+  invite = $state<PhoneInvite | null>(null);
   /** The doctype shown in Records, kept across screens. */
   doctype = $state<string | null>(null);
   confirmRequest = $state<ConfirmRequest | null>(null);
@@ -325,6 +329,17 @@ class AppState {
     } finally {
       this.doctypesLoading = false;
     }
+  }
+
+  /** A page opened from the phone QR code: keeps its invite for the
+   * pairing screen and takes the code out of the address bar (and so out
+   * of the browser's history). */
+  takeInvite(loc: Location, history: History) {
+    const invite = readPhoneInvite(loc.hash);
+    if (!invite) return;
+    this.invite = invite;
+    this.screen = 'connect';
+    history.replaceState(null, '', loc.pathname + loc.search);
   }
 
   goConnect(url: string) {

@@ -36,6 +36,23 @@ export function parsePairingUrl(text: string): PairingUrl | null {
   return { host, port, name: get('name'), fp: get('fp'), code: get('code') };
 }
 
+/** What a phone's camera opens from the master's second QR code:
+ * `http://MASTER:PORT/#pair=CODE&fp=SHA256HEX`. The fragment never leaves
+ * the phone (it is not part of the HTTP request). */
+export interface PhoneInvite {
+  code: string;
+  fp: string;
+}
+
+/** Reads the invite from a location's hash; null when it holds none. */
+export function readPhoneInvite(hash: string): PhoneInvite | null {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  const code = params.get('pair')?.trim();
+  const fp = params.get('fp')?.trim().toLowerCase();
+  if (!code || !fp || !/^[0-9a-f]{64}$/.test(fp)) return null;
+  return { code, fp };
+}
+
 /** Whether the text is a pairing URL that carries its code. */
 export function urlHasCode(text: string): boolean {
   return parsePairingUrl(text)?.code != null;

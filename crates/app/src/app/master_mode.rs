@@ -271,7 +271,10 @@ fn pairing(master: &Master, made: Option<MadeCode>) -> Result<Pairing, AppError>
     url.code = made.as_ref().map(|m| m.code.clone());
     let text = url.to_string();
     let expires = made.as_ref().map_or(0, |m| m.expires);
+    let phone_url = made.as_ref().and_then(|m| master.phone_url(&m.code));
     Ok(Pairing {
+        phone_qr_svg: phone_url.as_deref().map(qr::svg).transpose()?,
+        phone_url,
         qr_svg: qr::svg(&text)?,
         url: text,
         code: made.map(|m| display_code(&m.code)),

@@ -150,9 +150,9 @@ pub struct AppOptions {
     pub announce: bool,
     /// The master's port when Settings name none (7355 when this is None).
     pub default_port: Option<u16>,
-    /// The built web UI (`ui/dist`) the master serves to browsers on the
-    /// LAN; none: browsers get a page saying so.
-    pub web_ui: Option<PathBuf>,
+    /// The web UI the master serves to browsers on the LAN (the one built
+    /// into the app, or `OUTPOST_UI`); none: browsers get a page saying so.
+    pub web_ui: Option<outpost_link::web::WebRoot>,
 }
 
 impl Default for AppOptions {

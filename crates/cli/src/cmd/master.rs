@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use outpost_link::pairing::{display_code, qr_terminal, PairingUrl};
+use outpost_link::web::WebRoot;
 use outpost_node::{pairing_state, Master, MasterConfig, NodeError};
 use outpost_sync::{Sync, UpstreamConfig};
 
@@ -66,6 +67,14 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>, again: &str) -> Resu
                 "Browser address (any PC, tablet or phone on the LAN): {browser}"
             ));
         }
+        if let Some(phone) = master.pairing_url().code.as_deref().and_then(|c| master.phone_url(c)) {
+            say("A phone or tablet: point its camera at this code (it opens the page with the pairing code filled in):");
+            match qr_terminal(&phone) {
+                Ok(qr) => say(&qr),
+                Err(e) => eprintln!("(no QR code: {e})"),
+            }
+            say(&format!("Phone address: {phone}"));
+        }
         if let Some(office) = master.office_url() {
             say(&format!(
                 "Browser address by the office's name (follows the office to its standby after a failover; on devices that resolve .local names): {office}"
@@ -94,9 +103,9 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>, again: &str) -> Resu
     })
 }
 
-/// The web UI's folder: the one given (it must hold `index.html`), else
-/// `./ui/dist` when it does (a master run from the source tree).
-pub fn ui_folder(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+/// The web UI the master serves: the folder given (it must hold
+/// `index.html`), else the one built into this program.
+pub fn web_ui(given: Option<PathBuf>) -> anyhow::Result<Option<WebRoot>> {
     match given {
         Some(dir) => {
             if !outpost_link::web::is_web_ui(&dir) {
@@ -105,16 +114,9 @@ pub fn ui_folder(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
                     dir.display()
                 );
             }
-            Ok(Some(dir.canonicalize()?))
+            Ok(Some(WebRoot::Folder(dir.canonicalize()?)))
         }
-        None => {
-            let here = PathBuf::from("ui/dist");
-            if outpost_link::web::is_web_ui(&here) {
-                Ok(Some(here.canonicalize()?))
-            } else {
-                Ok(None)
-            }
-        }
+        None => Ok(outpost_webui::built()),
     }
 }
 

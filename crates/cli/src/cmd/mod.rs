@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.code_minutes = code_minutes;
             config.announce = !no_mdns;
             config.rtc.ice_servers = ice_server;
-            config.ui = master::ui_folder(ui)?;
+            config.ui = master::web_ui(ui)?;
             config.backup = backup.schedule();
             config.writes = durability.policy(standby_away);
             master::run(config, upstream, &again)
@@ -133,7 +133,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.listen = listen_on(listen);
             config.port = port;
             config.announce = !no_mdns;
-            config.ui = master::ui_folder(ui)?;
+            config.ui = master::web_ui(ui)?;
             master::run(config, upstream, "outpost promote")
         }
         Command::Backup {

@@ -54,9 +54,10 @@ pub struct MasterConfig {
     pub rtc: RtcOptions,
     /// Announce over mDNS (and refuse a duplicate name on the LAN).
     pub announce: bool,
-    /// The web UI's folder (`ui/dist`), served over HTTP on the same port
-    /// for browsers on the LAN; `None`: the port answers that there is none.
-    pub ui: Option<PathBuf>,
+    /// The web UI (a folder, or built into the program), served over HTTP
+    /// on the same port for browsers on the LAN; `None`: the port answers
+    /// that there is none.
+    pub ui: Option<outpost_link::web::WebRoot>,
     /// Backups taken by the master itself; `None`: by hand only.
     pub backup: Option<BackupSchedule>,
     /// When a write is answered (at the master's commit, or once the
@@ -349,6 +350,14 @@ impl Master {
                 self.url.port
             )
         })
+    }
+
+    /// What a phone's camera opens to pair with `code` (the browser
+    /// address, the code and this master's fingerprint in its fragment),
+    /// when this master serves the web UI.
+    pub fn phone_url(&self, code: &str) -> Option<String> {
+        self.browser_url()
+            .map(|b| outpost_link::pairing::phone_url(&b, code, self.fingerprint()))
     }
 
     /// When the code made at start expires (seconds since the epoch).

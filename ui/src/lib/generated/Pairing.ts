@@ -24,4 +24,10 @@ browser_url: string | null,
  * `http://outpost-OFFICE.local:PORT/`: the same, by the office's LAN
  * name, when the master announces it (follows a failover).
  */
-office_url: string | null, };
+office_url: string | null, 
+/**
+ * What a phone's camera opens to pair: the browser address with the
+ * code and the master's fingerprint in its fragment (with a code and
+ * a web UI only), and its QR code.
+ */
+phone_url: string | null, phone_qr_svg: string | null, };
