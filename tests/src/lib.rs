@@ -256,6 +256,11 @@ impl MasterProc {
             .to_string()
     }
 
+    /// Its process id (for `/proc/PID`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use outpost_api::protocol::Secret;
 pub use outpost_api::roles::SignInAnswer;
@@ -121,15 +121,44 @@ pub fn hash_password(password: &str) -> Result<PasswordHash, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Whether `password` is the one `hash` was made from.
+/// argon2's working memory (19 MiB with the default parameters), made
+/// once and reused, so one sign-in is checked at a time. Allocated afresh
+/// for each check, the allocator kept a copy per blocking thread, and a
+/// master grew by some 17 MB for each device signing in at the same time
+/// (`outpost-bench-many`, issue 16).
+static WORKING_MEMORY: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `password` is the one `hash` was made from (what argon2's
+/// `verify_password` does, in [`WORKING_MEMORY`]).
 fn verify(password: &str, hash: &PasswordHash) -> bool {
-    argon2::PasswordHash::new(&hash.0)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    use subtle::ConstantTimeEq;
+    let Ok(h) = argon2::PasswordHash::new(&hash.0) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let (Ok(salt), Ok(params), Ok(algorithm)) = (
+        salt.decode_b64(&mut salt_bytes),
+        argon2::Params::try_from(&h),
+        argon2::Algorithm::try_from(h.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match h.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let mut memory = WORKING_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    memory.resize(blocks, argon2::Block::new());
+    argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+        .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// A hash nobody's password matches, checked for unknown users so that a

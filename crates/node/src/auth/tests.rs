@@ -362,3 +362,37 @@ async fn an_expired_sign_in_resumes_nothing_and_its_channel_ends() {
         .unwrap();
     assert_ne!(again.token, answer.token);
 }
+
+/// The check in reused memory agrees with argon2's own, for the hashes
+/// this program makes and for other parameters (a smaller memory cost
+/// after a bigger one: the memory is cut to size, not read past).
+#[test]
+fn a_password_check_in_reused_memory_agrees_with_argon2s_own() {
+    use argon2::password_hash::PasswordVerifier;
+    let made = hash_password("the right password").unwrap();
+    let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+    let small = argon2::Params::new(4096, 3, 1, Some(24)).unwrap();
+    let other = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, small)
+        .hash_password(b"the right password", &salt)
+        .map(|h| PasswordHash(h.to_string()))
+        .unwrap();
+    for hash in [&made, &other, &made] {
+        let parsed = argon2::PasswordHash::new(&hash.0).unwrap();
+        for (password, right) in [("the right password", true), ("the wrong password", false)] {
+            let theirs = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            assert_eq!(theirs, right);
+            assert_eq!(
+                verify(password, hash),
+                right,
+                "{password} against {}",
+                hash.0
+            );
+        }
+    }
+    assert!(!verify(
+        "the right password",
+        &PasswordHash("$argon2id$v=19$garbage".into())
+    ));
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api';
-import { BrowserSession, accepted, backoff, defaultDeviceName, offerMaxFrame } from './browser';
+import { BrowserSession, accepted, asDtlsServer, backoff, defaultDeviceName, offerMaxFrame } from './browser';
 
 describe('browser transport helpers', () => {
   it('reads the master’s frame limit from its offer, capped at what it accepts', () => {
@@ -9,6 +9,15 @@ describe('browser transport helpers', () => {
     expect(offerMaxFrame('v=0\r\n')).toBe(65536);
     expect(offerMaxFrame('a=max-message-size:0\r\n')).toBe(262144);
     expect(offerMaxFrame('a=max-message-size:1073741823\r\n')).toBe(262144);
+  });
+
+  it('makes the browser the DTLS server: the master’s offer is applied as a=setup:active', () => {
+    const offer = 'v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\na=mid:0\r\n';
+    expect(asDtlsServer(offer)).toBe(offer.replace('a=setup:actpass', 'a=setup:active'));
+    expect(asDtlsServer('a=setup:actpass\na=setup:actpass')).toBe('a=setup:active\na=setup:active');
+    // A role the master chose itself is kept.
+    expect(asDtlsServer('a=setup:passive\r\n')).toBe('a=setup:passive\r\n');
+    expect(asDtlsServer('a=setup:active\r\n')).toBe('a=setup:active\r\n');
   });
 
   it('backs off by doubling, with jitter, up to a cap', () => {

@@ -18,7 +18,7 @@ import { loadIdentity, type BrowserIdentity } from './identity';
 import { backoff, LinkFailure, MASTER_CHANGED, openChannel, type Open } from './channel';
 import { normalizeCode, normalizeFingerprint } from './pairing';
 
-export { backoff, LinkFailure, MASTER_CHANGED, offerMaxFrame, openChannel } from './channel';
+export { asDtlsServer, backoff, LinkFailure, MASTER_CHANGED, offerMaxFrame, openChannel } from './channel';
 
 /** What `/outpost.json` says about the master that served the page. */
 export interface ServedBy {

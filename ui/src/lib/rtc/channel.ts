@@ -43,6 +43,26 @@ export function offerMaxFrame(sdp: string): number {
   return Math.min(n === 0 ? MASTER_MAX_FRAME : n, MASTER_MAX_FRAME);
 }
 
+/**
+ * The master's offer as this page applies it: `a=setup:active` in place of
+ * `a=setup:actpass`, so the browser answers `a=setup:passive` and is the
+ * DTLS server, the master the client (as with a desktop slave).
+ *
+ * Left to choose, a browser answers `active` and is the client. Chromium
+ * then sends its ClientHello as soon as its own ICE check succeeds, ~10 ms
+ * before the master (ICE controlling) has nominated a pair; the master
+ * (webrtc-rs) drops every non-STUN packet until it has one, and Chromium
+ * sends the ClientHello again only when its 50 ms DTLS timer fires: a
+ * paired reconnect spent ~60 ms there (BENCHMARKS.md). As the client, the
+ * master sends its ClientHello once its pair is selected, to a browser
+ * listening since its own check succeeded (Chromium keeps a ClientHello
+ * that comes early). Only the copy given to this browser changes; the
+ * fingerprint was checked on the master's own.
+ */
+export function asDtlsServer(offer: string): string {
+  return offer.replace(/^a=setup:actpass(?=\r?$)/gm, 'a=setup:active');
+}
+
 /** Wait before reconnect attempt `n` (0-based): doubling, capped, with jitter. */
 export function backoff(n: number, random: () => number = Math.random): number {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(n, 10));
@@ -184,7 +204,7 @@ export async function openChannel(opts: {
       };
       poke();
     };
-    await conn.setRemoteDescription({ type: 'offer', sdp: first.sdp });
+    await conn.setRemoteDescription({ type: 'offer', sdp: asDtlsServer(first.sdp) });
     const answer = await conn.createAnswer();
     await conn.setLocalDescription(answer);
     ws.send(JSON.stringify({ t: 'answer', sdp: conn.localDescription?.sdp ?? answer.sdp }));
