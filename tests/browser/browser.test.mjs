@@ -127,9 +127,16 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await openDoctype(b.page, 'Party');
   await row(b.page, 'Acme Trading Co').waitFor({ timeout: 15000 });
 
-  // A reload keeps the device: it reconnects with its kept certificate, no code.
+  // A reload keeps the device: it reconnects with its kept certificate, no
+  // code, and resumes its sign-in before anything else (no call of the
+  // reloaded page is refused as not signed in).
+  const refusedCalls = () => (m.log().match(/refused: sign in first/g) ?? []).length;
+  const refusedBefore = refusedCalls();
   await a.page.reload();
   await waitFor('A to reconnect after a reload', async () => (await linkState(a.page)) === 'connected');
+  await openDoctype(a.page, 'Party');
+  await row(a.page, 'Acme Trading Co').waitFor();
+  assert.equal(refusedCalls(), refusedBefore, 'a call of the reloaded page went out before its sign-in was resumed');
   await a.page.click(tid('nav-connect'));
   assert.equal(await a.page.getAttribute(tid('device-id'), 'title'), idA);
 

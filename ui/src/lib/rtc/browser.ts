@@ -84,6 +84,10 @@ export class BrowserSession implements Transport {
   private retries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private ready: Promise<void>;
+  /** The kept sign-in's resume on a new channel, until it answers: other
+   * calls wait for it (sent beside it, the master would refuse them as
+   * not signed in, and the page would show the sign-in screen). */
+  private resuming: Promise<unknown> | null = null;
   /** When the last connection attempt started (`performance.now()`, ms
    * since the page started), for the benchmark. */
   readonly timing = { attempt: 0 };
@@ -364,6 +368,10 @@ export class BrowserSession implements Transport {
     const resumed = kept
       ? this.callOk('auth.resume', { token: kept.token }).catch(() => undefined)
       : Promise.resolve();
+    this.resuming = resumed;
+    void resumed.finally(() => {
+      if (this.resuming === resumed) this.resuming = null;
+    });
     void resumed.then(() => this.callOk('subscribe', {})).catch(() => undefined);
     void this.learnRoster().catch(() => undefined);
     this.emit('db-event', { ev: 'lagged', missed: 0 });
@@ -498,6 +506,10 @@ export class BrowserSession implements Transport {
       throw new ApiError('bad_request', 'a DB call needs a request envelope with an id');
     }
     await this.waitConnected();
+    while (this.resuming && request.op !== 'auth.resume') {
+      await this.resuming;
+      await this.waitConnected();
+    }
     const open = this.open!;
     const key = String(request.id);
     const bytes = new TextEncoder().encode(JSON.stringify(request));
