@@ -6,10 +6,10 @@
 //
 // The name moving over mDNS is tested on a real LAN of namespaces
 // (tests/tests/lan_failover.rs asks where `outpost-failover-depot.local`
-// points before and after a promotion). Here Chromium's resolver is told
-// where the name points (--host-resolver-rules) in place of the OS's
-// `.local` resolver, which this machine's Chromium does not have; the two
-// "PCs" are two loopback addresses, 127.0.0.1 and 127.0.0.2.
+// points before and after a promotion). Here the browser's resolver is told
+// where the name points (harness `hosts`) in place of the OS's `.local`
+// resolver, which this machine's browsers do not have; the two "PCs" are
+// two loopback addresses, 127.0.0.1 and 127.0.0.2.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ test('a browser that opened the office by its name follows it to the standby pro
 
   // The tablet opens the office by its name (pointing at the master) and pairs.
   const byName = `http://${NAME}:${m.port}/`;
-  let b = await openBrowser('by-name', { args: [`--host-resolver-rules=MAP ${NAME} 127.0.0.1`] });
+  let b = await openBrowser('by-name', { hosts: { [NAME]: '127.0.0.1' } });
   await b.page.goto(byName);
   await pair(b.page, m.code, 'Counter tablet');
   await waitFor('the browser to connect', async () => (await linkState(b.page)) === 'connected');
@@ -45,7 +45,7 @@ test('a browser that opened the office by its name follows it to the standby pro
   m.proc.kill('SIGKILL');
   const p = await startMaster('Failover depot', { data: sbData, port: m.port, listen: '127.0.0.2', command: ['promote'] });
   assert.match(p.url, /127\.0\.0\.2/);
-  b = await openBrowser('by-name', { profile, args: [`--host-resolver-rules=MAP ${NAME} 127.0.0.2`] });
+  b = await openBrowser('by-name', { profile, hosts: { [NAME]: '127.0.0.2' } });
   await b.page.goto(byName);
   await waitFor('the browser to connect to the promoted standby', async () => (await linkState(b.page)) === 'connected', 45000);
   const kept = await b.page.evaluate(() => JSON.parse(localStorage.getItem('outpost.pairing')));

@@ -1,19 +1,34 @@
 // What the browser tests share: `outpost master` processes serving the
-// web UI, Chromium profiles (each its own device), screenshots, and the
+// web UI, browser profiles (each its own device), screenshots, and the
 // steps a person takes on a page (pair, open a doctype, pick a link).
+//
+// The engine is OUTPOST_BROWSER: `chromium` (the default; Debian's
+// Chromium driven by playwright-core) or `firefox` (Debian's Firefox ESR
+// driven by puppeteer-core over WebDriver BiDi, behind the same subset of
+// playwright's API: firefox.mjs). A test gets the same objects either way.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { cleanupsAfterAll, freePort, waitFor } from '../desktop/webdriver.mjs';
+import { launchFirefox } from './firefox.mjs';
 
 export const CLI = resolve(process.env.OUTPOST_BIN || 'target/debug/outpost');
 export const UI = resolve(process.env.OUTPOST_UI || 'ui/dist');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const SHOTS = resolve(process.env.SHOTS_DIR || 'docs/screenshots');
 mkdirSync(SHOTS, { recursive: true });
+export const ENGINE = process.env.OUTPOST_BROWSER || 'chromium';
+if (!['chromium', 'firefox'].includes(ENGINE)) {
+  throw new Error(`OUTPOST_BROWSER is "${ENGINE}": say chromium or firefox`);
+}
+export const FIREFOX_ENGINE = ENGINE === 'firefox';
+/** Firefox's pictures are named apart (`ff-...`), so a Firefox run never
+ * replaces the Chromium screenshots the README shows. */
+const SHOT_PREFIX = FIREFOX_ENGINE ? 'ff-' : '';
+const VIEWPORT = { width: 1280, height: 760 };
 /** The launch flags NOTES.md gives for this closed network, as root. */
 export const FLAGS = [
   '--no-sandbox',
@@ -103,15 +118,17 @@ export async function startStandby(m, sbData) {
   return sbId;
 }
 
-/** A Chromium with a profile of its own (a device of its own); `profile`
- * opens an earlier one again (the same device after a restart). */
-export async function openBrowser(tag, { executablePath = CHROMIUM, profile = tempDir(`profile-${tag}`), args = [] } = {}) {
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [...FLAGS, ...args],
-    viewport: { width: 1280, height: 760 },
-  });
+/**
+ * A browser (the OUTPOST_BROWSER engine) with a profile of its own (a
+ * device of its own); `profile` opens an earlier one again (the same
+ * device after a restart). `hosts` maps host names to addresses (the
+ * browser's resolver, not the OS's); `netns` runs the browser in that
+ * network namespace (another host on the LAN).
+ */
+export async function openBrowser(tag, { profile = tempDir(`profile-${tag}`), hosts = {}, netns = null } = {}) {
+  const ctx = FIREFOX_ENGINE
+    ? await launchFirefox({ profile, dir: tempDir(`firefox-${tag}`), viewport: VIEWPORT, hosts, netns })
+    : await launchChromium(tag, { profile, hosts, netns });
   cleanups.push(() => ctx.close());
   // Counts the peer connections the page makes (a refused device makes
   // none) and keeps the ICE candidates it gathers.
@@ -136,16 +153,33 @@ export async function openBrowser(tag, { executablePath = CHROMIUM, profile = te
   return { ctx, page, errors, profile };
 }
 
+function launchChromium(tag, { profile, hosts, netns }) {
+  let executablePath = CHROMIUM;
+  if (netns) {
+    executablePath = join(tempDir(`ns-${tag}`), 'chromium-in-ns');
+    writeFileSync(executablePath, `#!/bin/sh\nexec ip netns exec ${netns} ${CHROMIUM} "$@"\n`);
+    chmodSync(executablePath, 0o755);
+  }
+  const rules = Object.entries(hosts).map(([name, ip]) => `MAP ${name} ${ip}`);
+  return chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: [...FLAGS, ...(rules.length ? [`--host-resolver-rules=${rules.join(', ')}`] : [])],
+    viewport: VIEWPORT,
+  });
+}
+
 export const openPages = [];
 
-/** On failure, every open page is photographed (SHOTS_DIR/browser-failed-N.png). */
+/** On failure, every open page is photographed (SHOTS_DIR/browser-failed-N.png,
+ * ff-browser-failed-N.png in Firefox). */
 export function withShots(body) {
   return async () => {
     try {
       await body();
     } catch (e) {
       for (const [i, p] of openPages.entries()) {
-        await p.screenshot({ path: join(SHOTS, `browser-failed-${i + 1}.png`) }).catch(() => {});
+        await p.screenshot({ path: join(SHOTS, `${SHOT_PREFIX}browser-failed-${i + 1}.png`) }).catch(() => {});
       }
       throw e;
     }
@@ -153,7 +187,7 @@ export function withShots(body) {
 }
 
 export const tid = (id) => `[data-testid="${id}"]`;
-export const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+export const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${SHOT_PREFIX}${name}.png`) });
 
 export async function pair(page, code, name) {
   await page.click(tid('nav-connect'));

@@ -1,5 +1,5 @@
 // People in a browser slave (issue 14): an office whose master has users.
-// Chromium pairs, gets the sign-in screen, a wrong password is refused in
+// The browser pairs, gets the sign-in screen, a wrong password is refused in
 // words, the Clerk signs in, makes a Party and a Sale, sees no Delete, and a
 // delete sent through the page's own API (the button bypassed) is refused
 // `forbidden` by the master; a reload resumes the sign-in without asking.

@@ -1,5 +1,5 @@
 // Print in a browser slave (issue 15): a Sale made on the master, opened in
-// Chromium; Download PDF saves the master's invoice through the browser's
+// the browser; Download PDF saves the master's invoice through the browser's
 // downloads (read back with pdftotext: party, every line, total), and
 // Print loads the PDF in a hidden frame for the browser's print dialog.
 
@@ -33,9 +33,11 @@ test('a browser downloads and prints the invoice the master makes', withShots(as
   });
 
   const { page, errors } = await openBrowser('print');
-  // A frame the page's Content-Security-Policy refuses is only a console message.
+  // A frame the page's Content-Security-Policy refuses is only a console
+  // message (Chromium: "Refused to ... Content Security Policy", Firefox:
+  // "Content-Security-Policy: The page's settings blocked ...").
   const refusals = [];
-  page.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && refusals.push(m.text()));
+  page.on('console', (m) => /Content[- ]Security[- ]Policy|Refused to/i.test(m.text()) && refusals.push(m.text()));
   await page.goto(m.browser);
   await pair(page, m.code, 'Counter browser');
   await page.waitForSelector(`${tid('status-link')}[data-state="connected"]`);

@@ -1,5 +1,5 @@
 // Reports and Home in a browser slave (issue 15). A master with sales
-// over the last six weeks; Chromium pairs and signs in as the manager.
+// over the last six weeks; the browser pairs and signs in as the manager.
 // Home shows today's sales (count and total, as summed here by hand) and
 // the last 30 days as a line; Reports shows the built-ins (top products
 // checked against the sums by hand), builds one (Sale Lines by month of

@@ -3,8 +3,10 @@
 // page). Its SHA-256 fingerprint is the device id the master approves,
 // lists and may revoke, like a desktop PC's.
 //
-// Browsers cap a certificate's life (Chromium: 365 days). When it runs out
-// a new one is made, which is a new device: it pairs again with a code.
+// Browsers cap a certificate's life at 365 days (Chromium and Firefox both;
+// Firefox gives 30 unless asked, hence LIFETIME_MS). When it runs out a new
+// one is made, which is a new device: it pairs again with a code. Both
+// store the RTCCertificate in IndexedDB whole (its key still unreadable).
 
 import { normalizeFingerprint } from './pairing';
 
