@@ -240,6 +240,17 @@ impl Store {
         })
     }
 
+    /// Every kept sign-in's expiry (Unix seconds), by token hash: one read
+    /// for the master's periodic check of all open channels.
+    pub fn signin_expiries(&self) -> Result<std::collections::HashMap<String, u64>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached("SELECT token, expires FROM _signins")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Ends a sign-in (signing out).
     pub fn end_signin(&self, token_hash: &str) -> Result<()> {
         let t = token_hash.to_string();

@@ -217,8 +217,12 @@ async fn offer_channel(
                 Some(PcEvent::Candidate(c)) => {
                     // The slave may already have closed the socket (its side
                     // is up); a late candidate is then simply not needed.
+                    // webrtc-rs leaves the mid empty; the offer's only m-line
+                    // is `a=mid:0`, and a browser that reads the mid strictly
+                    // would refuse a candidate for "".
+                    let mid = c.sdp_mid.filter(|m| !m.is_empty()).or_else(|| Some("0".into()));
                     if !socket_done {
-                        let _ = ws.send(&Signal::Candidate { candidate: c.candidate, mid: c.sdp_mid }).await;
+                        let _ = ws.send(&Signal::Candidate { candidate: c.candidate, mid }).await;
                     }
                 }
                 Some(PcEvent::State(RTCPeerConnectionState::Connected)) => nudge(dc.clone()),

@@ -495,6 +495,28 @@ impl Auth {
         tracing::info!(user = %signed.user, "signed out");
     }
 
+    /// [`Auth::still_valid`] for many sign-ins at once, in two reads
+    /// whatever their number (the master checks every open channel twice a
+    /// second; one read per sign-in cost 200 devices 800 queries a second).
+    /// A read that fails keeps everyone as they were.
+    pub fn still_valid_all(&self, signed: &[&SignedIn]) -> Vec<Option<String>> {
+        let (Ok(expiries), Ok(users)) = (self.store.signin_expiries(), self.store.users()) else {
+            return signed.iter().map(|s| Some(s.role.clone())).collect();
+        };
+        let now = unix_now();
+        signed
+            .iter()
+            .map(|s| {
+                let expires = expiries.get(&s.token_hash)?;
+                if *expires < now {
+                    return None;
+                }
+                let user = users.iter().find(|u| u.name == s.user)?;
+                (!user.disabled).then(|| user.role.clone())
+            })
+            .collect()
+    }
+
     /// Whether `signed` still stands: its user is there, enabled, and its
     /// sign-in is kept. The role it has now, or `None`. (Blocking: reads
     /// the office database.)

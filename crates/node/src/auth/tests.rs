@@ -100,6 +100,11 @@ async fn people_sign_in_resume_and_sign_out_and_roles_are_enforced() {
     assert_eq!(auth.still_valid(&bilal_elsewhere), None);
     assert_eq!(auth.still_valid(&bilal).as_deref(), Some("Clerk"));
     assert_eq!(auth.still_valid(&amina).as_deref(), Some("Manager"));
+    // The master's check of every open channel at once says the same.
+    assert_eq!(
+        auth.still_valid_all(&[&bilal_elsewhere, &bilal, &amina]),
+        vec![None, Some("Clerk".to_string()), Some("Manager".to_string())]
+    );
     // A password set by an administrator ends them all.
     auth.people_call(
         Some(&amina),
@@ -112,6 +117,7 @@ async fn people_sign_in_resume_and_sign_out_and_roles_are_enforced() {
     .await
     .unwrap();
     assert_eq!(auth.still_valid(&bilal), None);
+    assert_eq!(auth.still_valid_all(&[&bilal, &amina])[0], None);
 
     // The last user administrator can be neither disabled nor demoted.
     let e = auth

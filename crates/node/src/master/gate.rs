@@ -149,12 +149,12 @@ pub(super) async fn users_watch(shared: Arc<Shared>, mut stop: watch::Receiver<b
         let auth = shared.auth.clone();
         let checked = tokio::task::spawn_blocking(move || {
             auth.refresh();
+            let who: Vec<&SignedIn> = seated_now.iter().map(|(_, _, w)| w.as_ref()).collect();
+            let now = auth.still_valid_all(&who);
             seated_now
                 .into_iter()
-                .map(|(id, seat, who)| {
-                    let now = auth.still_valid(&who);
-                    (id, seat, who, now)
-                })
+                .zip(now)
+                .map(|((id, seat, who), now)| (id, seat, who, now))
                 .collect::<Vec<_>>()
         })
         .await

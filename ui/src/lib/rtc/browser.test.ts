@@ -18,6 +18,9 @@ describe('browser transport helpers', () => {
     // A role the master chose itself is kept.
     expect(asDtlsServer('a=setup:passive\r\n')).toBe('a=setup:passive\r\n');
     expect(asDtlsServer('a=setup:active\r\n')).toBe('a=setup:active\r\n');
+    // Firefox keeps its own choice.
+    const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0';
+    expect(asDtlsServer(offer, firefox)).toBe(offer);
   });
 
   it('backs off by doubling, with jitter, up to a cap', () => {

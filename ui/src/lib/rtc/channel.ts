@@ -58,8 +58,13 @@ export function offerMaxFrame(sdp: string): number {
  * listening since its own check succeeded (Chromium keeps a ClientHello
  * that comes early). Only the copy given to this browser changes; the
  * fingerprint was checked on the master's own.
+ *
+ * Firefox keeps its choice: it sends its ClientHello only once the master
+ * has nominated the pair, so nothing is lost, and as the server it was
+ * measured slower (issue 16, tests/browser/connect-bench.mjs).
  */
-export function asDtlsServer(offer: string): string {
+export function asDtlsServer(offer: string, ua: string = typeof navigator === 'undefined' ? '' : navigator.userAgent): string {
+  if (/Firefox\//.test(ua)) return offer;
   return offer.replace(/^a=setup:actpass(?=\r?$)/gm, 'a=setup:active');
 }
 
