@@ -500,3 +500,89 @@ async fn a_refused_record_is_parked_and_does_not_hold_the_others_back() {
     assert_eq!(up("PK-4").unwrap()["type"], "service");
     o.sync.stop().await;
 }
+
+/// One cycle that pushes 600 new Parties makes six calls (trytond closes
+/// every connection, so the proxy's connections are the calls): login,
+/// the user's company, two creates of 500 and 100, one pulled page (2000
+/// to a page) that brings them back, and the comparison of id sets. No
+/// version read-back: each link's version comes from that pull, and is
+/// the head office's `_timestamp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_cycle_makes_six_calls_and_its_versions_come_from_the_pull() {
+    use outpost_e2e::proxy::{LinkConfig, LinkProxy};
+    let t = Trytond::start();
+    let proxy = LinkProxy::start(([127, 0, 0, 1], t.port).into(), LinkConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let records: Vec<serde_json::Map<String, Value>> = (0..600)
+        .map(|i| {
+            json!({"party_name": format!("Caravan {i}"), "code": format!("CV-{i:04}")})
+                .as_object()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    store
+        .write(
+            ctx(),
+            Write::InsertMany {
+                doctype: "Party".into(),
+                records,
+            },
+        )
+        .unwrap();
+    let text = t.upstream_toml(
+        Some(&format!("http://{}/", proxy.addr())),
+        "interval_seconds = 3600\n[doctypes.Party]\nmodel = \"party.party\"\n",
+    );
+    let cfg = UpstreamConfig::parse(&text, &dir.path().join("upstream.toml")).unwrap();
+    // Asked before the worker starts: its first cycle serves the ask.
+    let token = outpost_sync::request_now(&store).unwrap();
+    let sync = Sync::start(store.clone(), cfg).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !outpost_sync::request_served(&store, &token) {
+        assert!(Instant::now() < deadline, "no sync cycle ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = store.sync_status().unwrap();
+    assert_eq!(status.link, LinkState::Up, "{status:?}");
+    assert_eq!(status.outbox_pending, 0, "{status:?}");
+    assert_eq!(proxy.connections(), 6, "calls in the cycle");
+
+    let remote: std::collections::HashMap<String, String> = t
+        .rpc(
+            "model.party.party.search_read",
+            json!([
+                [["code", "like", "CV-%"]],
+                0,
+                null,
+                null,
+                ["code", "_timestamp"],
+                {}
+            ]),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["_timestamp"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(remote.len(), 600);
+    for i in [0, 299, 599] {
+        let code = format!("CV-{i:04}");
+        let name = local(&store, "Party", &code).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let link = store.sync_link("Party", &name).unwrap().expect("linked");
+        let version = link.version.expect("a version, from the pull");
+        assert_eq!(version, remote[&code], "{code}");
+    }
+    sync.stop().await;
+}

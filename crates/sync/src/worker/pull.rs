@@ -15,7 +15,7 @@ pub(super) fn stamp_minus(stamp: &str, secs: u64) -> Option<String> {
 
 impl Worker {
     pub(super) async fn pull(&mut self, doctype: &str) -> Result<(), SyncError> {
-        let batch = self.config.batch_size;
+        let batch = self.config.page_size();
         let started = time::OffsetDateTime::now_utc();
         let stored = {
             let doctype = doctype.to_string();

@@ -325,30 +325,27 @@ impl Worker {
         self.create_split(doctype, creates, &mut settled).await?;
         self.write_split(doctype, writes, &mut settled).await?;
         self.pause("after_answer").await;
-        // The versions the remote gave the records (for the next write).
-        let ids: Vec<String> = settled.iter().map(|(_, id)| id.clone()).collect();
-        // Without them the next write could not be checked for staleness:
-        // if the read fails, nothing is recorded and the entries stay
-        // `sending`, so the next run finds the records by lookup (new ones)
-        // or by the stale write's check (changed ones) and records them then.
-        // Documents read back whole: their lines' new ids are needed too.
+        // Documents are read back whole, now: their lines' new ids are
+        // needed to match the rows of a later edit (their versions come
+        // with them). If that read fails, nothing is recorded and the
+        // entries stay `sending`, so the next run finds the records by
+        // lookup (new ones) or by the stale write's check (changed ones).
+        //
+        // Plain records are not read back (issue 16: one round trip per
+        // batch saved). What a push made or changed is newer than the pull's
+        // cursor, so the pull that follows in this cycle brings it back with
+        // its version: the store keeps the version when the values are the
+        // ones pushed, or applies what the head office changed in between.
+        // Until then the link has no version, and a write to it reads the
+        // remote first and judges it as a stale write (`write_split`).
         let has_rows = !self.parts(doctype)?.0.tables.is_empty();
         let mut records: HashMap<String, RemoteRecord> = HashMap::new();
-        let versions: HashMap<String, Option<String>> = if has_rows {
+        if has_rows {
+            let ids: Vec<String> = settled.iter().map(|(_, id)| id.clone()).collect();
             for r in self.connector.rows(doctype, &ids).await? {
                 records.insert(r.id.clone(), r);
             }
-            records
-                .iter()
-                .map(|(id, r)| (id.clone(), r.version.clone()))
-                .collect()
-        } else {
-            self.connector
-                .versions(doctype, &ids)
-                .await?
-                .into_iter()
-                .collect()
-        };
+        }
         let wanted: Vec<(Transition, String, Vec<i64>, String)> = settled
             .iter()
             .filter_map(|(g, id)| Some((g.wants?, id.clone(), g.seqs.clone(), g.name.clone())))
@@ -360,7 +357,7 @@ impl Worker {
                 doctype: g.doctype,
                 upto: if refused.contains(&g.name) { 0 } else { g.upto },
                 link: Some(Link {
-                    version: versions.get(&id).cloned().flatten(),
+                    version: records.get(&id).and_then(|r| r.version.clone()),
                     children: self.children_after(doctype, &g.values, records.get(&id)),
                     remote_id: id,
                     hash: g.hash,
