@@ -378,6 +378,9 @@ async fn main() {
                 "--data",
             ])
             .arg(&mdir2)
+            // A master never runs an office without users (issue 14): its
+            // first manager, whom the slaves below sign in as.
+            .args(outpost_e2e::first_manager_args())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -402,7 +405,11 @@ async fn main() {
         let mut slaves = Vec::new();
         for k in 0..SLAVES_FOR_RSS {
             let d = dir.path().join(format!("rss-slave-{k}"));
-            let s = RemoteDb::start(slave_config(&d, &url2)).expect("slave");
+            let manager = outpost_node::slave::Credentials {
+                user: outpost_e2e::MANAGER.into(),
+                password: outpost_api::protocol::Secret(outpost_e2e::MANAGER_PASSWORD.into()),
+            };
+            let s = RemoteDb::start_as(slave_config(&d, &url2), Some(manager)).expect("slave");
             s.run(Op::Count(QueryArgs {
                 doctype: "Party".into(),
                 ..Default::default()
