@@ -511,7 +511,10 @@ impl Auth {
                 if *expires < now {
                     return None;
                 }
-                let user = users.iter().find(|u| u.name == s.user)?;
+                // As `Store::user` finds them: names are `COLLATE NOCASE`.
+                let user = users
+                    .iter()
+                    .find(|u| u.name.eq_ignore_ascii_case(&s.user))?;
                 (!user.disabled).then(|| user.role.clone())
             })
             .collect()
