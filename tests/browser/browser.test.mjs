@@ -145,6 +145,22 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
   await a.page.click(tid('nav-connect'));
   assert.equal(await a.page.getAttribute(tid('device-id'), 'title'), idA);
 
+  // A second tab of A's browser is the same device: it takes the session,
+  // and the first tab, told so, stops instead of taking it back (the two
+  // would close each other without end). A reload brings the first back.
+  const a2 = await a.ctx.newPage();
+  await a2.goto(m.browser);
+  await waitFor('the second tab to connect', async () => (await linkState(a2)) === 'connected');
+  await waitFor('the first tab to stop', async () => (await linkState(a.page)) === 'refused');
+  assert.match(await a.page.textContent(tid('browser-refused')), /another tab/);
+  await shot(a.page, 'b10-browser-open-in-another-tab');
+  await sleep(1500);
+  assert.equal(await linkState(a2), 'connected', 'the second tab kept the session');
+  assert.equal(await linkState(a.page), 'refused', 'the first tab stays stopped');
+  await a2.close();
+  await a.page.reload();
+  await waitFor('A to connect again after a reload', async () => (await linkState(a.page)) === 'connected');
+
   // The master restarts: the page notices, retries with backoff, and is back.
   await openDoctype(a.page, 'Party');
   await m.stop();

@@ -74,7 +74,7 @@ impl EventStream {
     fn wants(&self, ev: &Event) -> bool {
         let filter = self.filter.read().unwrap_or_else(|e| e.into_inner());
         match (&*filter, ev) {
-            (None, _) => false,
+            (None, _) | (_, Event::Replaced {}) => false,
             (Some(None), _) => true,
             (Some(Some(doctypes)), Event::Changed { doctype, .. }) => doctypes.contains(doctype),
             (Some(Some(_)), Event::Lagged { .. }) => true,

@@ -100,14 +100,15 @@ impl Peer {
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(SCTP_MAX_MESSAGE))
             .with_sctp_max_receive_buffer_size(SCTP_RECEIVE_BUFFER)
-            // ICE's tick while it checks. The DTLS client's first flight
-            // and the controlling side's nomination each wait for a tick in
-            // webrtc-rs 0.21, so a connect pays two ticks (issue 16). A
-            // 2 ms tick was tried and taken back: with connects that fast,
-            // two live connections of one device (which the master does
-            // not allow) took turns closing each other without end
-            // (`a_device_holds_one_session_at_a_time`).
-            .with_ice_connection_attempts(Some(Duration::from_millis(10)), Some(140))
+            // ICE's tick while it checks: 2 ms (not 10), the same 1.4 s in
+            // all. The DTLS client's first flight and the controlling
+            // side's nomination each wait for a tick in webrtc-rs 0.21, so
+            // a connect paid two 10 ms ticks (issue 16: a packet capture
+            // of a browser's connect). Once connected, the keepalive
+            // interval below applies instead. (With connects this fast, a
+            // device's older live connection must not reconnect when the
+            // master replaces it: it is told, `Event::Replaced`.)
+            .with_ice_connection_attempts(Some(Duration::from_millis(2)), Some(700))
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A dead peer (master killed, cable pulled) is noticed within
             // seconds, so the slave can reconnect.
@@ -328,6 +329,21 @@ impl ChannelSender {
 
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Sends a last message, then closes once the peer has acknowledged it
+    /// (or `within` has passed): closing at once could tear the connection
+    /// down while the message still waits in SCTP's queue.
+    pub async fn send_last(&self, msg: &[u8], within: Duration) {
+        if self.send(msg).await.is_ok() {
+            let deadline = tokio::time::Instant::now() + within;
+            while matches!(self.shared.dc.outstanding_bytes().await, Ok(n) if n > 0)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self.close().await;
     }
 
     /// Closes the channel and the connection.

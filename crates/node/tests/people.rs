@@ -15,7 +15,7 @@ use common::*;
 use outpost_api::protocol::{
     DeleteArgs, HistoryArgs, Secret, SignInArgs, UserAddArgs, UserNameArgs,
 };
-use outpost_api::{Db, ErrorCode, Event, LocalDb, Op};
+use outpost_api::{Db, ErrorCode, Event, LocalDb, Op, Request};
 use outpost_node::auth::Auth;
 use outpost_node::slave::{Credentials, LinkState};
 use outpost_node::{Master, RemoteDb, SlaveConfig, Target};
@@ -403,18 +403,49 @@ async fn a_device_holds_one_session_at_a_time() {
     assert_eq!(sessions_of(&m), 1);
     let mut first_link = first.state();
     let second = person(pc.path(), &m, "Chen", VIEWER_PW).await;
-    // The first's channel is closed by the master when the second arrives.
-    tokio::time::timeout(
+    // The first's channel is closed by the master when the second arrives,
+    // and the first is told why: it stops instead of reconnecting (and
+    // closing the second's in its turn).
+    let left = tokio::time::timeout(
         Duration::from_secs(30),
         first_link.wait_for(|s| !matches!(s, LinkState::Connected { .. })),
     )
     .await
     .expect("the older channel was not closed")
-    .unwrap();
+    .unwrap()
+    .clone();
+    match left {
+        LinkState::Refused { code, message } => {
+            assert_eq!(code, "replaced");
+            assert!(message.contains("another window or program"), "{message}");
+        }
+        other => panic!("the older connection should stop, it is {other:?}"),
+    }
     for _ in 0..30 {
         assert!(sessions_of(&m) <= 1, "two sessions of one device");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The newer one kept its session, and the older one's calls say why
+    // they are refused.
+    assert_eq!(sessions_of(&m), 1);
+    assert!(matches!(
+        *second.state().borrow(),
+        LinkState::Connected { .. }
+    ));
+    second
+        .call(Request::new(Op::Doctypes))
+        .await
+        .result
+        .expect("the newer connection answers");
+    let refused = first
+        .call(Request::new(Op::Doctypes))
+        .await
+        .result
+        .unwrap_err();
+    assert!(
+        refused.message.contains("another window or program"),
+        "{refused}"
+    );
     drop((first, second));
     m.shutdown().await;
 }

@@ -142,4 +142,7 @@ export type JsonRecord = InsertArgs['record'];
 
 export type ChangedEvent = Extract<Event, { ev: 'changed' }>;
 export type LaggedEvent = Extract<Event, { ev: 'lagged' }>;
-export type DbEvent = Event;
+/** What reaches the page's subscribers: `replaced` is the link's own
+ * (the master closes a channel the same device opened again elsewhere)
+ * and stops at the link. */
+export type DbEvent = ChangedEvent | LaggedEvent;

@@ -487,6 +487,12 @@ pub enum Event {
     },
     /// The subscriber fell behind and missed events: reload what it shows.
     Lagged { missed: u64 },
+    /// Sent by the master on a channel it is about to close because the
+    /// same device connected again (one session per device): the slave
+    /// that gets it stops reconnecting, so two live connections of one
+    /// device (two programs, two tabs) do not take turns closing each
+    /// other. Never handed to subscribers.
+    Replaced {},
 }
 
 /// Whatever arrives from a master: a response or an event.

@@ -62,6 +62,7 @@ pub(super) async fn forward_master_changes(db: Arc<WindowDb>, tx: broadcast::Sen
         let shown = match &ev {
             Event::Changed { doctype, .. } => db.session.may_see(doctype),
             Event::Lagged { .. } => true,
+            Event::Replaced {} => false,
         };
         if shown {
             let _ = tx.send(AppEvent::Db(ev));

@@ -27,6 +27,8 @@ const MAX_HANDSHAKES: usize = 32;
 /// Calls one slave may have running at once; it waits beyond that.
 const MAX_CALLS_PER_SLAVE: usize = 64;
 /// How often revocations are looked for.
+/// How long a replaced channel is given to acknowledge why it is closed.
+const REPLACED_ACK: Duration = Duration::from_secs(1);
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
 /// Web UI connections (browsers loading files) served at once.
 const MAX_WEB: usize = 64;
@@ -226,7 +228,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 seat: seat.clone(),
             },
         );
-    close_older_sessions(&shared, &hello.device, id).await;
+    close_older_sessions(&shared, &hello.device, id);
     tracing::info!("slave connected");
     let db = shared.db.for_device(hello.device.clone());
     let events = tokio::spawn(forward_events(
@@ -320,7 +322,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
 
 /// One session per device: a device that connects again (its old channel
 /// half-dead after a network cut) replaces its older sessions.
-async fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
+fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
     let older: Vec<SessionEntry> = {
         let mut sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<u64> = sessions
@@ -330,9 +332,15 @@ async fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
             .collect();
         ids.iter().filter_map(|id| sessions.remove(id)).collect()
     };
+    // Told why first: the older connection, if it is alive (another
+    // program or tab of the same device), stops reconnecting instead of
+    // replacing this one in its turn. A half-dead one never acknowledges
+    // that, so the new session does not wait for it.
+    let why = serde_json::to_string(&Event::Replaced {}).unwrap_or_default();
     for s in older {
         tracing::info!("the device connected again: closing its older channel");
-        s.tx.close().await;
+        let why = why.clone();
+        tokio::spawn(async move { s.tx.send_last(why.as_bytes(), REPLACED_ACK).await });
     }
 }
 

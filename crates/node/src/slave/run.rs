@@ -185,6 +185,10 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
                         None => {} // a duplicate answer to a re-sent request
                     }
                 }
+                Ok(Incoming::Event(Event::Replaced {})) => {
+                    replaced(&inner).await;
+                    return;
+                }
                 Ok(Incoming::Event(ev)) => {
                     let _ = inner.events.send(ev);
                 }
@@ -199,6 +203,26 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
         });
     }
 }
+
+/// The master closed this channel because this device connected again
+/// from elsewhere (another program with this PC's identity): this one
+/// stops for good, or the two would take turns closing each other.
+async fn replaced(inner: &Inner) {
+    let message = REPLACED.to_string();
+    tracing::warn!("{message}");
+    let tx = inner.tx.write().unwrap_or_else(|e| e.into_inner()).take();
+    inner.state.send_replace(LinkState::Refused {
+        code: "replaced".into(),
+        message: message.clone(),
+    });
+    fail_all(inner, refusal("replaced", message));
+    if let Some(tx) = tx {
+        tx.close().await;
+    }
+}
+
+/// What a replaced connection says, to the person and in its calls.
+const REPLACED: &str = "this PC connected to the master again from another window or program, which now holds its session; this one stopped (close it, or connect again here)";
 
 pub(super) fn fail_all(inner: &Inner, err: ApiError) {
     let pending: Vec<(String, Pending)> = inner

@@ -3,4 +3,4 @@
 /**
  * A change pushed to subscribers.
  */
-export type Event = { "ev": "changed", doctype: string, name: string, rev: number, op: string, seq: number, device: string, } | { "ev": "lagged", missed: number, };
+export type Event = { "ev": "changed", doctype: string, name: string, rev: number, op: string, seq: number, device: string, } | { "ev": "lagged", missed: number, } | { "ev": "replaced", };

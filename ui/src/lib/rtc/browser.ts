@@ -474,6 +474,14 @@ export class BrowserSession implements Transport {
       console.error('outpost: a message from the master that is not JSON');
       return;
     }
+    if (v && v.ev === 'replaced') {
+      // This browser connected again from another tab (the same device):
+      // the master closes this channel, and this tab stops, or the two
+      // would take turns closing each other.
+      this.drop('this browser connected to the master from another tab');
+      this.setLink({ state: 'refused', code: 'replaced', message: REPLACED });
+      return;
+    }
     if (v && typeof v.ev === 'string') {
       this.emit('db-event', v);
       return;
@@ -588,3 +596,7 @@ export function defaultDeviceName(ua: string = typeof navigator === 'undefined' 
             : '';
   return os ? `${browser} on ${os}` : browser;
 }
+
+/** What a tab whose channel another tab took over says. */
+export const REPLACED =
+  'this browser connected to the master again from another tab or window, which now holds its session; this tab stopped';
