@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use outpost_app::downloads::{self, SavedFile};
 use outpost_app::status::{DecodedQr, DeviceView, FoundMasterView, Pairing, Status, SyncView};
+use outpost_app::update::UpdateStarted;
 use outpost_app::{
     App, AppError, AppEvent, AppOptions, BackupSettings, BackupView, Conflict, FirstManager, Keep,
     Parked, Probe, StandbyView, UpstreamForm, UpstreamFormView,
@@ -31,6 +32,13 @@ async fn pdf_save(
     open: bool,
 ) -> Result<SavedFile, AppError> {
     downloads::save_pdf(&downloads::folder(), &file_name, &pdf_base64, open)
+}
+
+/// Downloads the master's newer Outpost into the Downloads folder, checks
+/// its SHA-256, and starts the system's installer on it.
+#[tauri::command]
+async fn update_install(app: State<'_, App>) -> Result<UpdateStarted, AppError> {
+    app.install_update(&downloads::folder()).await
 }
 
 #[tauri::command]
@@ -252,6 +260,14 @@ fn data_dir() -> PathBuf {
 }
 
 fn main() {
+    // `outpost-desktop --cli ARGS` is the `outpost` command (the installed
+    // /usr/bin/outpost runs it so): no window, no GTK.
+    let mut args = std::env::args_os();
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("--cli")) {
+        let _ = args.next();
+        let _ = args.next();
+        outpost_cli::main_with(std::iter::once("outpost".into()).chain(args));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -375,6 +391,7 @@ fn main() {
             standby_promote,
             pdf_save,
             sheet_save,
+            update_install,
         ]);
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,

@@ -36,6 +36,9 @@ pub enum AppError {
     Node(Box<outpost_node::NodeError>),
     #[error("cannot write to the data folder: {0}")]
     Io(#[from] std::io::Error),
+    /// The update from the master could not be had or checked.
+    #[error("{0}")]
+    Update(String),
 }
 
 // Boxed: an `AppError` travels in every command's `Result`, and the
@@ -109,6 +112,8 @@ impl AppError {
                 _ => ApiError::new(ErrorCode::Internal, message),
             },
             AppError::Io(_) => ApiError::new(ErrorCode::Internal, message),
+            AppError::Update(_) => ApiError::new(ErrorCode::Unavailable, message)
+                .with_details(json!({"reason": "update"})),
         }
     }
 }

@@ -42,6 +42,7 @@ pub mod standby;
 pub mod status;
 #[cfg(test)]
 mod typescript;
+pub mod update;
 
 pub use app::{App, AppEvent, AppOptions};
 pub use backups::{BackupSettings, BackupView};

@@ -62,6 +62,8 @@ pub struct Status {
     /// This PC as the office's standby (a slave the master made its
     /// standby keeps a copy of the office database); `None`: it is not.
     pub standby: Option<StandbyHere>,
+    /// On a slave: the newer Outpost its master carries, when it runs one.
+    pub update: Option<crate::update::UpdateView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +90,12 @@ pub struct Pairing {
     /// a web UI only), and its QR code.
     pub phone_url: Option<String>,
     pub phone_qr_svg: Option<String>,
+    /// `http://HOST:PORT/install/`: the packages this master carries for
+    /// the office's other PCs.
+    pub install_url: String,
+    /// How many packages it carries, and the folder they are taken from.
+    pub packages: usize,
+    pub packages_dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

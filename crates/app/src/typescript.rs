@@ -82,6 +82,7 @@ fn export(dir: &Path) {
     );
     export!(crate::people::FirstManager);
     export!(crate::downloads::SavedFile);
+    export!(crate::update::UpdateView, crate::update::UpdateStarted);
     // The desktop API (docs/desktop-api.md).
     use crate::status as a;
     export!(

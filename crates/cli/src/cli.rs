@@ -60,6 +60,10 @@ pub enum Command {
         /// (default: OUTPOST_UI, else ./ui/dist when present)
         #[arg(long, env = "OUTPOST_UI", value_name = "DIR")]
         ui: Option<PathBuf>,
+        /// Folder of Outpost packages (.deb) to offer the office's other PCs
+        /// at http://MASTER:PORT/install/ (default: DATA/packages)
+        #[arg(long, value_name = "DIR")]
+        packages: Option<PathBuf>,
         #[command(flatten)]
         backup: BackupFlags,
         /// When a slave's write is answered: at this master's commit (async),

@@ -27,6 +27,7 @@ pub mod error;
 pub mod framing;
 pub mod handshake;
 pub mod identity;
+pub mod install;
 pub mod origin;
 pub mod pairing;
 pub mod peer;
@@ -44,7 +45,7 @@ pub const QUIET_LOG_FILTER: &str =
     "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
 pub use handshake::{
     accept_slave, connect_master, connect_master_again, connect_master_as, connect_master_in,
-    Admission, MasterInfo, SlaveHello,
+    Admission, MasterInfo, SlaveHello, Versions,
 };
 pub use identity::Identity;
 pub use pairing::PairingUrl;

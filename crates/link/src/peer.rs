@@ -53,6 +53,9 @@ pub struct RtcOptions {
     pub ice_servers: Vec<String>,
     /// TURN username and credential, when `ice_servers` has TURN.
     pub turn_user: Option<(String, String)>,
+    /// What this program says it is in the hello (a slave) or the offer
+    /// (a master); nothing when unset.
+    pub versions: Option<crate::handshake::Versions>,
 }
 
 pub(crate) enum PcEvent {

@@ -35,6 +35,13 @@ pub enum Signal {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<String>,
+        /// Which Outpost the slave runs (its app version, e.g. "0.1.0"),
+        /// and the DB protocol it speaks. Absent from slaves older than
+        /// this field (they speak protocol 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
     },
     Offer {
         /// The office name.
@@ -46,6 +53,12 @@ pub enum Signal {
         /// from masters older than the proof: older slaves ignore it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<String>,
+        /// Which Outpost the master runs, and its DB protocol: a slave
+        /// older than the master hears that an update is available.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
     },
     Answer {
         sdp: String,
@@ -91,6 +104,8 @@ mod tests {
             device: "ab".into(),
             name: "Desk".into(),
             proof: Some("ab12".into()),
+            app: Some("0.1.0".into()),
+            protocol: Some(1),
         };
         let text = m.encode();
         assert!(text.starts_with(r#"{"t":"hello""#), "{text}");
@@ -103,13 +118,17 @@ mod tests {
             Signal::Offer {
                 master: "M".into(),
                 sdp: "v=0".into(),
-                proof: None
+                proof: None,
+                app: None,
+                protocol: None,
             }
         );
         let with = Signal::Offer {
             master: "M".into(),
             sdp: "v=0".into(),
             proof: Some("ab".into()),
+            app: Some("0.2.0".into()),
+            protocol: Some(1),
         };
         assert_eq!(Signal::decode(&with.encode()).unwrap(), with);
         assert!(Signal::decode("garbage").is_err());

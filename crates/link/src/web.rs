@@ -41,7 +41,9 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
+use crate::install::{Shelf, INSTALL_PATH, PACKAGES_JSON};
 use crate::signal::SIGNAL_PATH;
+use std::sync::Arc;
 
 /// The master's description for the page that it served.
 pub const INFO_PATH: &str = "/outpost.json";
@@ -172,22 +174,41 @@ pub async fn classify(stream: &TcpStream) -> Option<Arrival> {
 }
 
 /// Serves HTTP on `stream` from `root` (the web UI's folder), or a plain
-/// answer saying there is none.
-pub async fn serve(stream: TcpStream, root: Option<WebRoot>, info: WebInfo) {
-    serve_within(stream, root, info, CONNECTION_TIMEOUT).await
+/// answer saying there is none; and the packages on `shelf` at
+/// [`INSTALL_PATH`](crate::install::INSTALL_PATH).
+pub async fn serve(
+    stream: TcpStream,
+    root: Option<WebRoot>,
+    info: WebInfo,
+    shelf: Option<Arc<Shelf>>,
+) {
+    serve_within(stream, root, info, shelf, CONNECTION_TIMEOUT).await
 }
 
 /// [`serve`], the connection cut after `limit` in all.
-async fn serve_within(stream: TcpStream, root: Option<WebRoot>, info: WebInfo, limit: Duration) {
+async fn serve_within(
+    stream: TcpStream,
+    root: Option<WebRoot>,
+    info: WebInfo,
+    shelf: Option<Arc<Shelf>>,
+    limit: Duration,
+) {
     let peer = stream.peer_addr().ok();
     let info = std::sync::Arc::new(info);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let root = root.clone();
         let info = info.clone();
+        let shelf = shelf.clone();
         async move {
-            let mut resp = match crate::origin::check_host(
-                req.headers().get(HOST).and_then(|h| h.to_str().ok()),
-            ) {
+            let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+            let mut resp = match crate::origin::check_host(host) {
+                Ok(()) if is_install(req.uri().path()) => match &shelf {
+                    Some(shelf) => install(req, shelf.clone(), &info).await,
+                    None => text(
+                        StatusCode::NOT_FOUND,
+                        "Outpost master: this master carries no packages\n".into(),
+                    ),
+                },
                 Ok(()) => answer(req, root.as_ref(), &info).await,
                 Err(why) => text(StatusCode::FORBIDDEN, format!("Outpost master: {why}\n")),
             };
@@ -230,6 +251,81 @@ fn text(status: StatusCode, words: String) -> Response<Body> {
     r.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// Whether `path` is the install page or one of its files.
+fn is_install(path: &str) -> bool {
+    path == INSTALL_PATH.trim_end_matches('/') || path.starts_with(INSTALL_PATH)
+}
+
+/// The install page, its JSON list, or one package (`GET`/`HEAD` only).
+async fn install(req: Request<Incoming>, shelf: Arc<Shelf>, info: &WebInfo) -> Response<Body> {
+    if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Outpost master: {INSTALL_PATH} is read with GET\n"),
+        );
+    }
+    let path = req.uri().path().to_string();
+    let file = path.strip_prefix(INSTALL_PATH).unwrap_or("");
+    if file.is_empty() || file == PACKAGES_JSON {
+        let listing = shelf.clone();
+        let list = tokio::task::spawn_blocking(move || listing.list())
+            .await
+            .unwrap_or_default();
+        let mut r = if file.is_empty() {
+            // The Host was checked: a LAN name or address of this master.
+            let host = req
+                .headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("MASTER");
+            let mut r = text(
+                StatusCode::OK,
+                crate::install::page(&info.office, host, &list),
+            );
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        } else {
+            let mut r = text(
+                StatusCode::OK,
+                serde_json::to_string(&list).unwrap_or_default(),
+            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        };
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return r;
+    }
+    let Some(found) = shelf.path_of(file) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("Outpost master: {file} is not a package this master carries (see {INSTALL_PATH})\n"),
+        );
+    };
+    match tower_http::services::ServeFile::new(found)
+        .oneshot(req)
+        .await
+    {
+        Ok(r) => {
+            let mut r = r.map(Either::Left);
+            let h = r.headers_mut();
+            if h.contains_key(CONTENT_TYPE) {
+                h.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/vnd.debian.binary-package"),
+                );
+            }
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => match e {},
+    }
 }
 
 async fn answer(req: Request<Incoming>, root: Option<&WebRoot>, info: &WebInfo) -> Response<Body> {
@@ -366,7 +462,7 @@ mod tests {
             let (stream, _) = listener.accept().await.unwrap();
             let info = WebInfo::new("Depot", &"a".repeat(64));
             let root = WebRoot::Folder(dir);
-            serve_within(stream, Some(root), info, Duration::from_millis(1500)).await;
+            serve_within(stream, Some(root), info, None, Duration::from_millis(1500)).await;
         });
         let mut client = TcpStream::connect(addr).await.unwrap();
         client

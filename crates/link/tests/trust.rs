@@ -158,6 +158,8 @@ async fn raw_hello(addr: &str) -> SignalSocket {
         device: "ab".repeat(32),
         name: "Flood".into(),
         proof: None,
+        app: None,
+        protocol: None,
     })
     .await
     .unwrap();
@@ -302,6 +304,7 @@ async fn http_get(path: &str, host: &str) -> String {
             stream,
             Some(root),
             web::WebInfo::new("Depot", &"ab".repeat(32)),
+            None,
         )
         .await;
     });

@@ -27,6 +27,7 @@ pub mod pairing_state;
 pub mod print;
 pub mod slave;
 pub mod standby;
+pub mod version;
 
 pub use backups::{BackupSchedule, BackupStatus};
 pub use error::{NodeError, Result};

@@ -254,7 +254,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
 ///
 /// With `ca_file`: only its certificates. That CA is who vouches for this
 /// head office; a public CA should not be able to stand in for it.
-fn tls_config(ca: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
+pub fn tls_config(ca: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     if ca.is_empty() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

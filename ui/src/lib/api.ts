@@ -33,6 +33,7 @@ import type {
   Parked,
   PrintAnswer,
   SavedFile,
+  UpdateStarted,
   QueryArgs as WireQueryArgs,
   Request,
   Response,
@@ -239,6 +240,11 @@ export class Api {
   /** Desktop: an export (CSV or XLSX) into the Downloads folder. */
   sheetSave(fileName: string, dataBase64: string): Promise<SavedFile> {
     return this.cmd('sheet_save', { fileName, dataBase64 });
+  }
+
+  /** Desktop slave: downloads the master's newer Outpost, checks its SHA-256 against the one the master gave over the channel, and starts the system's installer on it. */
+  updateInstall(): Promise<UpdateStarted> {
+    return this.cmd('update_install');
   }
 
   /** Every write to a record, oldest first: who, which PC, each field before and after. */

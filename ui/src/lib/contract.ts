@@ -55,7 +55,7 @@ export type {
   WriteMode,
   WritePolicy,
 } from './generated';
-export type { PrintAnswer, SavedFile } from './generated';
+export type { PrintAnswer, SavedFile, UpdateStarted, UpdateView } from './generated';
 export type {
   ApiError as ApiErrorBody,
   Attempt,

@@ -282,6 +282,9 @@ fn pairing(master: &Master, made: Option<MadeCode>) -> Result<Pairing, AppError>
         minutes_left: pairing_state::minutes_left(expires),
         browser_url: master.browser_url(),
         office_url: master.office_url(),
+        install_url: master.install_url(),
+        packages: master.packages().len(),
+        packages_dir: master.packages_dir().display().to_string(),
     })
 }
 

@@ -56,7 +56,8 @@ const SOLE_POLL: Duration = Duration::from_millis(20);
 pub enum AppEvent {
     /// A record changed (here or on another PC), or the feed lagged.
     Db(Event),
-    Status(Status),
+    /// Boxed: a status is large, and most events are record changes.
+    Status(Box<Status>),
     /// An `outpost://` URL was opened while the app runs.
     OpenUrl(String),
 }
@@ -301,6 +302,7 @@ impl App {
             })
         };
         let mut standby = None;
+        let mut update = None;
         let (office_name, link, devices_connected, listen, master) = match &*mode {
             Mode::None => (None, LinkView::Idle, 0, None, paired()),
             Mode::MasterFailed(message) => (
@@ -335,6 +337,7 @@ impl App {
                 db, standby: copy, ..
             } => {
                 standby = standby_here::view(copy).await;
+                update = db.update().map(crate::update::UpdateView::from);
                 let link = match db.state().borrow().clone() {
                     LinkState::Connecting => LinkView::Connecting,
                     LinkState::Connected { master } => LinkView::Connected { master },
@@ -357,6 +360,7 @@ impl App {
             listen,
             data_dir: self.inner.data.display().to_string(),
             standby,
+            update,
         }
     }
 
@@ -396,7 +400,7 @@ impl App {
             .unwrap_or_else(|e| e.into_inner());
         if last.as_ref() != Some(&status) {
             *last = Some(status.clone());
-            let _ = self.inner.events.send(AppEvent::Status(status));
+            let _ = self.inner.events.send(AppEvent::Status(Box::new(status)));
         }
     }
 

@@ -125,6 +125,52 @@ impl App {
         ];
         Ok(Mode::Slave { db, tasks, standby })
     }
+
+    /// Downloads the newer Outpost the master carries into `folder`,
+    /// checks it against the SHA-256 the master gives over the channel,
+    /// and starts the system's installer on it.
+    pub async fn install_update(
+        &self,
+        folder: &std::path::Path,
+    ) -> Result<crate::update::UpdateStarted, AppError> {
+        let db =
+            match &*self.inner.mode.lock().await {
+                Mode::Slave { db, .. } => db.clone(),
+                _ => return Err(AppError::Update(
+                    "this PC is not connected to a master, so there is no update to take from one"
+                        .into(),
+                )),
+            };
+        let Some(update) = db.update() else {
+            return Err(AppError::Update(
+                "the master runs the same Outpost as this PC (or an older one): there is no update"
+                    .into(),
+            ));
+        };
+        // The list with hashes comes over the pinned channel; the file over
+        // plain HTTP is trusted only if it matches.
+        let hello = outpost_api::Request::new(Op::Hello(Default::default()));
+        let answer = db.call(hello).await.result?;
+        let packages: Vec<outpost_link::install::Package> =
+            serde_json::from_value(answer["packages"].clone()).unwrap_or_default();
+        let Some(package) = crate::update::pick(&packages, &update.version) else {
+            return Err(AppError::Update(format!(
+                "the master runs Outpost {} but carries no package of it for this PC ({}); see {}",
+                update.version,
+                crate::update::deb_arch(),
+                update.url
+            )));
+        };
+        let path = crate::update::download(&update.url, package, folder).await?;
+        tracing::info!(file = %path.display(), sha256 = %package.sha256, "the update was downloaded and checked");
+        let installer = crate::update::start_installer(&path)?;
+        Ok(crate::update::UpdateStarted {
+            path: path.display().to_string(),
+            sha256: package.sha256.clone(),
+            version: package.version.clone(),
+            installer,
+        })
+    }
 }
 
 /// Publishes the slave's status when its connection changes.

@@ -71,10 +71,17 @@ pub fn run_remote(dir: PathBuf, remote: Remote, op: DbOp) -> Result<(), CliError
             rtc: outpost_link::RtcOptions {
                 ice_servers,
                 turn_user: None,
+                versions: None,
             },
         };
         let db = RemoteDb::start_as(config, credentials).map_err(anyhow::Error::from)?;
         db.wait_connected(timeout).await?;
+        if let Some(u) = db.update() {
+            eprintln!(
+                "An update is available from the master: Outpost {} (this PC has {}). Get it at {}",
+                u.version, u.current, u.url
+            );
+        }
         let state = db.state();
         let result = call(&db, op, Some(state)).await;
         db.close().await;

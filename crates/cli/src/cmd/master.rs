@@ -75,6 +75,17 @@ pub fn run(config: MasterConfig, upstream: Option<PathBuf>, again: &str) -> Resu
             }
             say(&format!("Phone address: {phone}"));
         }
+        let packages = master.packages();
+        say(&format!(
+            "Install Outpost on another PC: {} ({} in {})",
+            master.install_url(),
+            match packages.len() {
+                0 => "no packages yet; put Outpost's .deb".to_string(),
+                1 => "1 package".to_string(),
+                n => format!("{n} packages"),
+            },
+            master.packages_dir().display()
+        ));
         if let Some(office) = master.office_url() {
             say(&format!(
                 "Browser address by the office's name (follows the office to its standby after a failover; on devices that resolve .local names): {office}"

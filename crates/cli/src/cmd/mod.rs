@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             ice_server,
             upstream,
             ui,
+            packages,
             backup,
             durability,
             standby_away,
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             config.announce = !no_mdns;
             config.rtc.ice_servers = ice_server;
             config.ui = master::web_ui(ui)?;
+            config.packages = packages;
             config.backup = backup.schedule();
             config.writes = durability.policy(standby_away);
             master::run(config, upstream, &again)

@@ -50,6 +50,8 @@ where
             device,
             name,
             proof,
+            app,
+            protocol,
         }) => {
             if v != SIGNAL_VERSION {
                 return refuse(ws, "bad_request", format!("signaling version {v} is not supported; this master speaks {SIGNAL_VERSION} (update Outpost on the older PC)")).await;
@@ -66,6 +68,9 @@ where
                 device,
                 name: name.chars().take(100).collect(),
                 proof: proof.filter(|p| p.len() <= 128),
+                app: app.map(|a| a.chars().take(40).collect()),
+                protocol,
+                reached: Some(ws.local_addr()),
             }
         }
         Some(other) => {
@@ -165,6 +170,8 @@ async fn offer_channel(
         master: master_name.to_string(),
         sdp: offer.sdp,
         proof: master_proof,
+        app: opts.versions.as_ref().map(|v| v.app.clone()),
+        protocol: opts.versions.as_ref().map(|v| v.protocol),
     })
     .await?;
     let mut answered = false;

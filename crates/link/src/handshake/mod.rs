@@ -53,6 +53,21 @@ pub struct SlaveHello {
     /// Proof of the pairing code (first contact only), see
     /// [`crate::code::CodeKeys`]; the master checks it against its own code.
     pub proof: Option<String>,
+    /// The Outpost it runs and the DB protocol it speaks, when it said
+    /// (slaves older than these fields do not).
+    pub app: Option<String>,
+    pub protocol: Option<u32>,
+    /// The master's address the slave reached (for words that point it
+    /// back to this master, such as its install page).
+    pub reached: Option<std::net::SocketAddr>,
+}
+
+/// What a program says it is in the signaling hello and offer: its app
+/// version and the DB protocol version it speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    pub app: String,
+    pub protocol: u32,
 }
 
 /// The master's decision about a slave that said hello.

@@ -22,6 +22,9 @@ use crate::socket::SignalSocket;
 pub struct MasterInfo {
     pub name: String,
     pub fingerprint: String,
+    /// The Outpost the master runs and its DB protocol, when it said.
+    pub app: Option<String>,
+    pub protocol: Option<u32>,
 }
 
 /// Slave side: says hello to the master at `addr` (`host:port`), refuses an
@@ -132,6 +135,8 @@ async fn connect(
         device: claimed_device.to_string(),
         name: name.to_string(),
         proof: keys.as_ref().map(|k| k.slave_proof().to_string()),
+        app: opts.versions.as_ref().map(|v| v.app.clone()),
+        protocol: opts.versions.as_ref().map(|v| v.protocol),
     })
     .await?;
     let local = ws.local_addr();
@@ -167,8 +172,14 @@ async fn answer_channel(
     addr: &str,
 ) -> Result<(Channel, MasterInfo)> {
     // Wait for the offer (or a refusal) before making a peer connection.
-    let (master_name, offer_sdp, master_proof) = match ws.recv().await? {
-        Some(Signal::Offer { master, sdp, proof }) => (master, sdp, proof),
+    let (master_name, offer_sdp, master_proof, app, protocol) = match ws.recv().await? {
+        Some(Signal::Offer {
+            master,
+            sdp,
+            proof,
+            app,
+            protocol,
+        }) => (master, sdp, proof, app, protocol),
         Some(Signal::Refused { code, message }) => {
             return Err(LinkError::Refused { code, message })
         }
@@ -250,6 +261,8 @@ async fn answer_channel(
         MasterInfo {
             name: master_name,
             fingerprint,
+            app: app.map(|a| a.chars().take(40).collect()),
+            protocol,
         },
     ))
 }

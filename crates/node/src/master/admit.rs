@@ -194,8 +194,13 @@ fn admit_inner(
     hello: &SlaveHello,
     ip: IpAddr,
 ) -> Result<Admission, Admission> {
-    let store = shared.db.store();
     let office = &shared.config.name;
+    // Before anything else: a slave whose protocol this master does not
+    // speak is told which versions, and where the right package is.
+    if let Some(why) = crate::version::refusal(hello, office) {
+        return Err(refuse(crate::version::REFUSED_VERSION, why));
+    }
+    let store = shared.db.store();
     let revoked_words = || {
         refuse(
             "forbidden",

@@ -38,6 +38,9 @@ use sessions::revocation_watch;
 /// How long to look for another master of the same name at start.
 const NAME_CHECK: Duration = Duration::from_millis(1500);
 
+/// The packages folder in a master's data folder, unless told another.
+pub const PACKAGES_DIR: &str = "packages";
+
 #[derive(Debug, Clone)]
 pub struct MasterConfig {
     pub data: PathBuf,
@@ -67,6 +70,9 @@ pub struct MasterConfig {
     pub writes: WritePolicy,
     /// Whether it starts an office that has no users yet.
     pub without_users: WithoutUsers,
+    /// The folder of packages (`.deb`) this master serves to the office's
+    /// other PCs at `/install/`; `None`: `DATA/packages`.
+    pub packages: Option<PathBuf>,
 }
 
 /// Whether a master starts an office that has no users (issue 14). The
@@ -97,6 +103,7 @@ impl MasterConfig {
             backup: None,
             writes: WritePolicy::default(),
             without_users: WithoutUsers::Refuse,
+            packages: None,
         }
     }
 }
@@ -147,6 +154,8 @@ pub(crate) struct Shared {
     epoch: u64,
     /// This master on the LAN (mDNS), until it is replaced or stops.
     announcement: Mutex<Option<Announcement>>,
+    /// The packages served at `/install/`.
+    shelf: Arc<outpost_link::install::Shelf>,
 }
 
 /// A running master. Dropping it does not stop it: call `shutdown`.
@@ -176,7 +185,9 @@ pub struct ConnectedDevice {
 impl Master {
     /// Opens the office database, checks the name is free on the LAN,
     /// listens, and starts serving slaves.
-    pub async fn start(config: MasterConfig) -> Result<Master> {
+    pub async fn start(mut config: MasterConfig) -> Result<Master> {
+        // Said in every offer (a test may say another).
+        config.rtc.versions.get_or_insert_with(crate::version::ours);
         let name = config.name.trim().to_string();
         if name.is_empty() {
             return Err(NodeError::Config("the office name is empty".into()));
@@ -271,6 +282,12 @@ impl Master {
         }
         let db = LocalDb::new(store, "master");
         db.set_printer(crate::print::PrintEngine::new(config.data.clone()));
+        let shelf = Arc::new(outpost_link::install::Shelf::new(
+            config
+                .packages
+                .clone()
+                .unwrap_or_else(|| config.data.join(PACKAGES_DIR)),
+        ));
         let shared = Arc::new(Shared {
             auth,
             standby: crate::standby::hub::Hub::new(db.store().clone(), config.data.clone()),
@@ -284,6 +301,7 @@ impl Master {
             writes: std::sync::RwLock::new(config.writes),
             epoch,
             announcement: Mutex::new(announcement),
+            shelf,
         });
         let (stop, stop_rx) = watch::channel(false);
         let (backups, backup_task) = Scheduler::start(
@@ -335,6 +353,22 @@ impl Master {
             .ui
             .as_ref()
             .map(|_| format!("http://{}/", self.url.authority()))
+    }
+
+    /// The install page (`http://HOST:PORT/install/`), listing the
+    /// packages this master carries for the office's other PCs.
+    pub fn install_url(&self) -> String {
+        crate::version::install_url(&self.url.authority())
+    }
+
+    /// The folder the install page lists.
+    pub fn packages_dir(&self) -> &std::path::Path {
+        self.shared.shelf.dir()
+    }
+
+    /// The packages this master carries now (blocking: hashes new files).
+    pub fn packages(&self) -> Vec<outpost_link::install::Package> {
+        self.shared.shelf.list()
     }
 
     /// The address browsers open by the office's LAN name

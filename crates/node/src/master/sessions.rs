@@ -100,7 +100,8 @@ pub(super) async fn accept_loop(
                     };
                     let info =
                         web::WebInfo::new(&shared.config.name, shared.identity.fingerprint());
-                    web::serve(stream, shared.config.ui.clone(), info).await;
+                    let shelf = Some(shared.shelf.clone());
+                    web::serve(stream, shared.config.ui.clone(), info, shelf).await;
                     return;
                 }
                 Some(Arrival::Signaling) => {}
@@ -295,6 +296,16 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                     v["roster"] = serde_json::json!(roster);
                     v["sign_in_required"] = serde_json::json!(shared.auth.required());
                     v["epoch"] = serde_json::json!(epoch);
+                    // Which Outpost this master runs, and the packages it
+                    // carries: their SHA-256 reaches a slave here, over the
+                    // authenticated channel, so a download over plain HTTP
+                    // can be checked against it.
+                    v["app"] = serde_json::json!(crate::version::app_version());
+                    let shelf = shared.shelf.clone();
+                    let packages = tokio::task::spawn_blocking(move || shelf.list())
+                        .await
+                        .unwrap_or_default();
+                    v["packages"] = serde_json::json!(packages);
                     let fenced = shared.fenced.load(Ordering::SeqCst);
                     if fenced > 0 {
                         v["fenced_by"] = serde_json::json!(fenced);

@@ -117,6 +117,8 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// What this handle subscribed to, re-sent after a reconnect.
     subscription: SubscriptionFilter,
+    /// A newer Outpost the master carries, learned on connecting.
+    update: RwLock<Option<crate::version::Update>>,
     /// Who is signed in, resumed after a reconnect.
     person: Mutex<signin::Person>,
 }
@@ -148,8 +150,10 @@ impl RemoteDb {
 
     /// The same, signing in as `credentials` on each connect (before any
     /// call goes out).
-    pub fn start_as(config: SlaveConfig, credentials: Option<Credentials>) -> Result<RemoteDb> {
+    pub fn start_as(mut config: SlaveConfig, credentials: Option<Credentials>) -> Result<RemoteDb> {
         std::fs::create_dir_all(&config.data)?;
+        // Said in the hello (a test may say another).
+        config.rtc.versions.get_or_insert_with(crate::version::ours);
         let identity = Identity::load_or_create(&config.data)?;
         let (state, _) = watch::channel(LinkState::Connecting);
         let (events, _) = broadcast::channel(4096);
@@ -162,6 +166,7 @@ impl RemoteDb {
             events,
             subscription: Arc::new(RwLock::new(None)),
             person: Mutex::new(signin::Person::new(credentials)),
+            update: RwLock::new(None),
         });
         let task = tokio::spawn(run(Arc::downgrade(&inner)));
         Ok(RemoteDb {
@@ -172,6 +177,16 @@ impl RemoteDb {
 
     pub fn fingerprint(&self) -> &str {
         self.inner.identity.fingerprint()
+    }
+
+    /// The newer Outpost the master carries (its version and install
+    /// page), when the master this slave last connected to runs one.
+    pub fn update(&self) -> Option<crate::version::Update> {
+        self.inner
+            .update
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn state(&self) -> watch::Receiver<LinkState> {

@@ -63,6 +63,16 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
             }
         };
         backoff = BACKOFF_START;
+        let update = crate::version::update_from(info.app.as_deref(), &addr);
+        if let Some(u) = &update {
+            tracing::info!(
+                master = %u.version,
+                this = %u.current,
+                "an update is available from the master: {}",
+                u.url
+            );
+        }
+        *inner.update.write().unwrap_or_else(|e| e.into_inner()) = update;
         let reconnect = connected_once;
         connected_once = true;
         refused_before = false;

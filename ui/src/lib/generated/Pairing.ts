@@ -30,4 +30,13 @@ office_url: string | null,
  * code and the master's fingerprint in its fragment (with a code and
  * a web UI only), and its QR code.
  */
-phone_url: string | null, phone_qr_svg: string | null, };
+phone_url: string | null, phone_qr_svg: string | null, 
+/**
+ * `http://HOST:PORT/install/`: the packages this master carries for
+ * the office's other PCs.
+ */
+install_url: string, 
+/**
+ * How many packages it carries, and the folder they are taken from.
+ */
+packages: number, packages_dir: string, };

@@ -3,6 +3,7 @@ import type { LinkView } from "./LinkView";
 import type { PairedView } from "./PairedView";
 import type { Role } from "./Role";
 import type { StandbyHere } from "./StandbyHere";
+import type { UpdateView } from "./UpdateView";
 
 export type Status = { role: Role, device_id: string, device_short: string, 
 /**
@@ -18,4 +19,8 @@ listen: string | null, data_dir: string,
  * This PC as the office's standby (a slave the master made its
  * standby keeps a copy of the office database); `None`: it is not.
  */
-standby: StandbyHere | null, };
+standby: StandbyHere | null, 
+/**
+ * On a slave: the newer Outpost its master carries, when it runs one.
+ */
+update: UpdateView | null, };

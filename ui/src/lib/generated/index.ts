@@ -90,6 +90,8 @@ export type { SyncStatus } from './SyncStatus';
 export type { SyncView } from './SyncView';
 export type { TemplateKind } from './TemplateKind';
 export type { UpdateArgs } from './UpdateArgs';
+export type { UpdateStarted } from './UpdateStarted';
+export type { UpdateView } from './UpdateView';
 export type { UpstreamForm } from './UpstreamForm';
 export type { UpstreamFormView } from './UpstreamFormView';
 export type { User } from './User';

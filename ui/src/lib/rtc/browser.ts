@@ -204,8 +204,10 @@ export class BrowserSession implements Transport {
       devices_connected: 0,
       listen: null,
       data_dir: '',
-      // A browser never keeps a copy of the office.
+      // A browser never keeps a copy of the office, and is served by the
+      // master itself: it never runs an older Outpost than its master.
       standby: null,
+      update: null,
     };
   }
 
