@@ -7,7 +7,7 @@
 //! time after a master restart, export of 100k Parties to a slave (MB/s),
 //! and the RSS of a separate `outpost master` process with 32 slaves.
 //!
-//! Run with `make bench` (release build; needs target/release/outpost).
+//! Run with `make bench` (the `measure` profile; needs target/measure/outpost).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -432,12 +432,12 @@ async fn main() {
         )
     } else {
         format!(
-            "not measured: {} is missing (cargo build --release -p outpost-cli)",
+            "not measured: {} is missing (cargo build --profile measure -p outpost-cli)",
             outpost.display()
         )
     };
 
-    println!("loopback, 2-core VM, release build; {RECORDS} Parties; same master and data for every path");
+    println!("loopback, 2-core VM, measure build (release speed, no LTO); {RECORDS} Parties; same master and data for every path");
     println!(
         "{:<52} {:>14} {:>14} {:>14} {:>9}",
         "", "data channel", "WebSocket", "LocalDb", "DC/WS"
