@@ -65,6 +65,11 @@ test('two browsers pair by code, one makes a Sale with lines, the other and a CL
     assert.ok(signalled.length > 0 && hostAddrs.every((h) => h.endsWith('.local')), signalled.join(' | '));
   }
   await shot(a.page, 'b02-browser-paired');
+  // The Pairing screen points to the master's install page (issue 17).
+  assert.equal(await a.page.getAttribute(tid('install-link'), 'href'), '/install/');
+  const install = await fetch(`${m.browser}install/`);
+  assert.equal(install.status, 200);
+  assert.match(await install.text(), /Install Outpost on another PC/);
 
   const b = await openBrowser('b');
   await b.page.goto(m.browser);

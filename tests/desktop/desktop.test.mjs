@@ -155,6 +155,11 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   const page = await fetch(`http://127.0.0.1:${port}/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<title>Outpost<\/title>/);
+  // And its install page, for the office's other PCs (an empty shelf here).
+  assert.equal((await s.text(sel('install-url'))).trim(), `${browserUrl}install/`);
+  assert.match(await s.text(sel('install')), /carries no package yet/);
+  const shelf = await fetch(`http://127.0.0.1:${port}/install/packages.json`);
+  assert.deepEqual(await shelf.json(), []);
   const served = await (await fetch(`http://127.0.0.1:${port}/outpost.json`)).json();
   assert.equal(served.office, 'Window Depot');
   // The phone QR code, read from a picture of the window as a camera would

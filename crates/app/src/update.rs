@@ -194,6 +194,69 @@ mod tests {
         }
     }
 
+    /// A master's web port with one package on its shelf; its address.
+    async fn master_with(dir: &Path) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shelf = std::sync::Arc::new(outpost_link::install::Shelf::new(dir));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let info = outpost_link::web::WebInfo::new("Depot", &"ab".repeat(32));
+                tokio::spawn(outpost_link::web::serve(
+                    stream,
+                    None,
+                    info,
+                    Some(shelf.clone()),
+                ));
+            }
+        });
+        format!("http://{addr}/install/")
+    }
+
+    /// The download is kept only when it has the SHA-256 the master gave
+    /// over the channel: a package changed on the way (or on the shelf) is
+    /// refused and deleted.
+    #[tokio::test]
+    async fn a_download_is_kept_only_with_the_hash_the_master_gave() {
+        let shelf = tempfile::tempdir().unwrap();
+        let file = format!("Outpost_0.2.0_{}.deb", deb_arch());
+        std::fs::write(shelf.path().join(&file), b"the package").unwrap();
+        let page = master_with(shelf.path()).await;
+        let listed = outpost_link::install::Shelf::new(shelf.path()).list();
+        let good = listed[0].clone();
+        let into = tempfile::tempdir().unwrap();
+        let got = download(&page, &good, into.path()).await.unwrap();
+        assert_eq!(std::fs::read(&got).unwrap(), b"the package");
+
+        let mut forged = good.clone();
+        forged.sha256 = "0".repeat(64);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let err = download(&page, &forged, elsewhere.path())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("does not have the SHA-256 the master gave"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(elsewhere.path()).unwrap().count(),
+            0,
+            "nothing is kept"
+        );
+
+        let mut shorter = good.clone();
+        shorter.size = 3;
+        let err = download(&page, &shorter, elsewhere.path())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("more than the 3 bytes it listed"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
     #[test]
     fn the_package_for_this_machine_and_version_is_picked() {
         let list = [
