@@ -289,6 +289,68 @@ fn a_record_changed_on_both_sides_waits_for_a_person_who_keeps_one_side() {
     assert!(err.contains("already settled"), "{err}");
 }
 
+/// "Keep the office's" version, then a pull that sees the same remote
+/// version again before the push went out (a cycle already under way when
+/// the person chose): no new conflict, and the office's change still goes
+/// out over that version.
+#[test]
+fn a_remote_version_already_decided_over_is_not_a_new_conflict_when_pulled_again() {
+    let (_dir, store) = open();
+    let p = party(&store, "Acme", "AC");
+    let name = name_of(&p);
+    let seq = store.outbox_batch(&["Party".into()], 10).unwrap()[0].seq;
+    store
+        .sync_done(&[Synced {
+            doctype: "Party".into(),
+            name: name.clone(),
+            upto: seq,
+            link: Some(Link {
+                remote_id: "5".into(),
+                hash: "agreed".into(),
+                version: Some("v0".into()),
+                inactive: false,
+                children: BTreeMap::new(),
+            }),
+        }])
+        .unwrap();
+    store
+        .write(
+            ctx("till"),
+            upd("Party", &name, rev_of(&p), json!({"city": "Hotan"})),
+        )
+        .unwrap();
+    let there = || {
+        page(
+            "Party",
+            "code",
+            Policy::Ask,
+            vec![pulled("5", json!({"party_name": "Acme HQ", "code": "AC"}))],
+        )
+    };
+    store.write(upstream(), there()).unwrap();
+    let open = store.sync_conflicts(false).unwrap();
+    assert_eq!(open.len(), 1);
+    store.sync_resolve(open[0].id, Keep::Local).unwrap();
+    // The same remote version, pulled again before the push.
+    store.write(upstream(), there()).unwrap();
+    assert!(
+        store.sync_conflicts(false).unwrap().is_empty(),
+        "a new conflict over a version already decided"
+    );
+    let out = store.outbox_batch(&["Party".into()], 10).unwrap();
+    assert_eq!(out.len(), 1, "the office's change goes out");
+    assert_eq!(store.get("Party", &name).unwrap()["city"], "Hotan");
+    assert_eq!(store.get("Party", &name).unwrap()["party_name"], "Acme");
+    // A newer remote version after that is a conflict again.
+    let mut newer = pulled("5", json!({"party_name": "Acme HQ 2", "code": "AC"}));
+    newer.version = Some("v2".into());
+    newer.hash = "h-5-2".into();
+    store
+        .write(upstream(), page("Party", "code", Policy::Ask, vec![newer]))
+        .unwrap();
+    assert_eq!(store.sync_conflicts(false).unwrap().len(), 1);
+}
+
 trait Json {
     fn query_json(&self, doctype: &str, q: &str) -> Vec<Value>;
     fn count_json(&self, doctype: &str) -> u64;

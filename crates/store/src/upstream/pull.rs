@@ -291,6 +291,19 @@ fn apply_one(
         Some(n) => local_change(conn, &dt.name, n)?,
         None => None,
     };
+    // The remote version a person already chose to go over ("keep the
+    // office's", `keep_local`: the link took its version, not its hash),
+    // seen again by a pull before the push went out: not a new conflict.
+    // The office's change goes out over it at the next push.
+    if let (Some(name), Some(_), Some(version)) = (&local, change, &r.version) {
+        let kept: Option<Option<String>> = conn
+            .prepare_cached("SELECT version FROM _sync_links WHERE doctype = ? AND name = ?")?
+            .query_row([&dt.name, name], |x| x.get(0))
+            .optional()?;
+        if kept.flatten().as_ref() == Some(version) && link.is_some() && !r.gone {
+            return Ok(Outcome::Unchanged);
+        }
+    }
     let (Some(name), Some(local_op)) = (&local, change) else {
         apply_remote(conn, schema, ctx, now, dt, page, local.as_deref(), r)?;
         return Ok(Outcome::Applied);
