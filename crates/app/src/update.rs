@@ -123,7 +123,7 @@ pub async fn download(page: &str, package: &Package, folder: &Path) -> Result<Pa
         Ok(())
     }
     .await;
-    let sha: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha = outpost_link::code::hex(&hash.finalize());
     let checked = written.and_then(|()| {
         if got != package.size {
             Err(fail(format!("got {got} of its {} bytes", package.size)))

@@ -206,7 +206,8 @@ pub fn code_proof(code: &str, slave_fp: &str, master_fp: &str) -> String {
     CodeKeys::derive(code, slave_fp, master_fp).slave_proof
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -154,7 +154,7 @@ pub fn sha256_of(path: &Path) -> std::io::Result<String> {
         }
         hash.update(&buf[..n]);
     }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::code::hex(&hash.finalize()))
 }
 
 /// The one-line terminal command that installs `p` from the master at

@@ -225,10 +225,10 @@ fn a_known_only_page_skips_records_made_elsewhere_and_sets_what_only_the_head_of
     assert!(store.sync_conflicts(true).unwrap().is_empty());
 }
 
-#[test]
-fn a_record_changed_on_both_sides_waits_for_a_person_who_keeps_one_side() {
-    let (_dir, store) = open();
-    let p = party(&store, "Acme", "AC");
+/// A Party synced (linked to remote 5 at version v0), then changed here;
+/// its name.
+fn synced_then_changed_here(store: &outpost_store::Store) -> String {
+    let p = party(store, "Acme", "AC");
     let name = name_of(&p);
     let seq = store.outbox_batch(&["Party".into()], 10).unwrap()[0].seq;
     store
@@ -245,13 +245,20 @@ fn a_record_changed_on_both_sides_waits_for_a_person_who_keeps_one_side() {
             }),
         }])
         .unwrap();
-    // Changed here ...
     store
         .write(
             ctx("till"),
             upd("Party", &name, rev_of(&p), json!({"city": "Hotan"})),
         )
         .unwrap();
+    name
+}
+
+#[test]
+fn a_record_changed_on_both_sides_waits_for_a_person_who_keeps_one_side() {
+    let (_dir, store) = open();
+    // Changed here ...
+    let name = synced_then_changed_here(&store);
     // ... and there.
     store
         .write(
@@ -296,29 +303,7 @@ fn a_record_changed_on_both_sides_waits_for_a_person_who_keeps_one_side() {
 #[test]
 fn a_remote_version_already_decided_over_is_not_a_new_conflict_when_pulled_again() {
     let (_dir, store) = open();
-    let p = party(&store, "Acme", "AC");
-    let name = name_of(&p);
-    let seq = store.outbox_batch(&["Party".into()], 10).unwrap()[0].seq;
-    store
-        .sync_done(&[Synced {
-            doctype: "Party".into(),
-            name: name.clone(),
-            upto: seq,
-            link: Some(Link {
-                remote_id: "5".into(),
-                hash: "agreed".into(),
-                version: Some("v0".into()),
-                inactive: false,
-                children: BTreeMap::new(),
-            }),
-        }])
-        .unwrap();
-    store
-        .write(
-            ctx("till"),
-            upd("Party", &name, rev_of(&p), json!({"city": "Hotan"})),
-        )
-        .unwrap();
+    let name = synced_then_changed_here(&store);
     let there = || {
         page(
             "Party",
