@@ -208,6 +208,7 @@ async fn hello_as(addr: &str, protocol: u32, app: &str) -> (String, String) {
         proof: None,
         app: Some(app.into()),
         protocol: Some(protocol),
+        keepalive_ms: None,
     })
     .await
     .unwrap();

@@ -58,6 +58,81 @@ pub struct RtcOptions {
     pub versions: Option<crate::handshake::Versions>,
 }
 
+/// How often a Rust slave sends its ICE keepalive (a STUN request the
+/// master answers), and says so in its hello. The master then sends none:
+/// an idle connection costs the master one request and one answer every
+/// 4 s, where both sides' 500 ms keepalives (and webrtc-rs's 200 ms ICE
+/// tick, patched out in `vendor/rtc-ice`) woke it about eight times a
+/// second: 11% of a core for 200 idle devices, under 2% now (BENCHMARKS.md,
+/// issue 16). The price: a slave notices a silent master (killed, cable
+/// pulled) after 9 to 13 s, where it took 2 s.
+pub(crate) const SLAVE_KEEPALIVE: Duration = Duration::from_millis(4000);
+/// The keepalives a master takes from a slave's hello; outside, it keeps
+/// the connection alive itself.
+const KEEPALIVE_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(200), Duration::from_secs(10));
+
+/// A slave's announced keepalive, in milliseconds, when the master takes
+/// it (a stranger sends this before it is admitted).
+pub(crate) fn slave_keepalive(ms: u64) -> Option<Duration> {
+    let k = Duration::from_millis(ms);
+    (KEEPALIVE_BOUNDS.0..=KEEPALIVE_BOUNDS.1)
+        .contains(&k)
+        .then_some(k)
+}
+
+/// Which end of the connection this peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A master, and how often the slave said it keeps the connection
+    /// alive (none: a browser or an older slave).
+    Master {
+        slave_keepalive: Option<Duration>,
+    },
+    Slave,
+}
+
+/// ICE's timers for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IceTimes {
+    /// Silence after which the peer is taken for gone (the channel ends).
+    pub disconnected: Duration,
+    pub failed: Duration,
+    /// How often this side sends a keepalive (zero: never).
+    pub keepalive: Duration,
+}
+
+impl Side {
+    pub(crate) fn ice(self) -> IceTimes {
+        // Two of the keeping side's keepalives missed, and a second more.
+        let silence = |k: Duration| 2 * k + Duration::from_secs(1);
+        match self {
+            Side::Master {
+                slave_keepalive: Some(k),
+            } => IceTimes {
+                disconnected: silence(k),
+                failed: silence(k),
+                keepalive: Duration::ZERO,
+            },
+            // A browser keeps to its own timers (Chromium pings about
+            // every 2.5 s once stable): the master's 500 ms keepalive
+            // keeps answers coming, so 2 s of silence is a dead peer.
+            Side::Master {
+                slave_keepalive: None,
+            } => IceTimes {
+                disconnected: Duration::from_secs(2),
+                failed: Duration::from_secs(4),
+                keepalive: Duration::from_millis(500),
+            },
+            Side::Slave => IceTimes {
+                disconnected: silence(SLAVE_KEEPALIVE),
+                failed: silence(SLAVE_KEEPALIVE),
+                keepalive: SLAVE_KEEPALIVE,
+            },
+        }
+    }
+}
+
 pub(crate) enum PcEvent {
     State(RTCPeerConnectionState),
     Candidate(RTCIceCandidateInit),
@@ -94,10 +169,16 @@ impl Peer {
     /// A peer connection with host candidates on `local`'s address only
     /// (the address the signaling socket connected on; an IPv6 link-local
     /// one keeps its interface).
-    pub async fn new(identity: &Identity, opts: &RtcOptions, local: SocketAddr) -> Result<Peer> {
+    pub async fn new(
+        identity: &Identity,
+        opts: &RtcOptions,
+        local: SocketAddr,
+        side: Side,
+    ) -> Result<Peer> {
         let mut local = local;
         local.set_port(0);
         let (tx, events) = mpsc::unbounded_channel();
+        let ice = side.ice();
         let se = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_answering_dtls_role(RTCDtlsRole::Server)
@@ -114,11 +195,11 @@ impl Peer {
             .with_ice_connection_attempts(Some(Duration::from_millis(2)), Some(700))
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A dead peer (master killed, cable pulled) is noticed within
-            // seconds, so the slave can reconnect.
+            // seconds, so the slave can reconnect (`Side::ice`).
             .with_ice_timeouts(
-                Some(Duration::from_secs(2)),
-                Some(Duration::from_secs(4)),
-                Some(Duration::from_millis(500)),
+                Some(ice.disconnected),
+                Some(ice.failed),
+                Some(ice.keepalive),
             )
             .build();
         let mut config =
@@ -368,6 +449,37 @@ impl ChannelReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_side_keeps_the_link_alive_and_the_other_waits_longer() {
+        let slave = Side::Slave.ice();
+        assert_eq!(slave.keepalive, SLAVE_KEEPALIVE);
+        // Two keepalives may be lost before the slave gives the master up.
+        assert!(slave.disconnected > 2 * SLAVE_KEEPALIVE);
+        let master = Side::Master {
+            slave_keepalive: slave_keepalive(SLAVE_KEEPALIVE.as_millis() as u64),
+        }
+        .ice();
+        assert_eq!(master.keepalive, Duration::ZERO);
+        assert_eq!(master.disconnected, slave.disconnected);
+        // A browser (or an older slave) announces nothing: the master
+        // keeps its connection alive itself, as before.
+        let browser = Side::Master {
+            slave_keepalive: None,
+        }
+        .ice();
+        assert_eq!(browser.keepalive, Duration::from_millis(500));
+        assert_eq!(browser.disconnected, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_announced_keepalive_out_of_bounds_is_not_taken() {
+        assert_eq!(slave_keepalive(0), None);
+        assert_eq!(slave_keepalive(50), None);
+        assert_eq!(slave_keepalive(u64::MAX), None);
+        assert_eq!(slave_keepalive(60_000), None);
+        assert_eq!(slave_keepalive(4000), Some(Duration::from_secs(4)));
+    }
 
     #[test]
     fn the_remote_limit_comes_from_the_sdp() {

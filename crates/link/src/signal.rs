@@ -42,6 +42,13 @@ pub enum Signal {
         app: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protocol: Option<u32>,
+        /// How often the slave checks the connection itself (an ICE
+        /// keepalive the master answers), in milliseconds: the master then
+        /// sends none of its own, which is what keeps an idle master quiet
+        /// with hundreds of devices. Absent from browsers and older slaves:
+        /// the master keeps those connections alive itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keepalive_ms: Option<u64>,
     },
     Offer {
         /// The office name.
@@ -106,8 +113,10 @@ mod tests {
             proof: Some("ab12".into()),
             app: Some("0.1.0".into()),
             protocol: Some(1),
+            keepalive_ms: Some(4000),
         };
         let text = m.encode();
+        assert!(text.contains(r#""keepalive_ms":4000"#), "{text}");
         assert!(text.starts_with(r#"{"t":"hello""#), "{text}");
         assert_eq!(Signal::decode(&text).unwrap(), m);
         assert!(Signal::decode("{\"t\":\"nonsense\"}").is_err());

@@ -160,6 +160,7 @@ async fn raw_hello(addr: &str) -> SignalSocket {
         proof: None,
         app: None,
         protocol: None,
+        keepalive_ms: None,
     })
     .await
     .unwrap();

@@ -151,6 +151,7 @@ mod tests {
             proof: None,
             app: app.map(str::to_string),
             protocol,
+            keepalive: None,
             reached: Some("192.168.1.10:7355".parse().unwrap()),
         }
     }

@@ -67,6 +67,17 @@ impl Store {
         })
     }
 
+    /// The fingerprints of the devices that are not approved (revoked):
+    /// what a master polls for, so that it costs little with many devices.
+    pub fn unapproved_devices(&self) -> Result<Vec<String>> {
+        self.with_reader(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT fingerprint FROM _devices WHERE state <> 'approved'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Records a device as approved (first pairing, or pairing again after
     /// a revocation).
     pub fn approve_device(&self, fingerprint: &str, name: &str) -> Result<Device> {

@@ -212,8 +212,9 @@ impl App {
     /// without a code when the current one was made by `outpost pair` (it
     /// is shown there only: the database keeps no code) or was retired.
     pub async fn pairing_info(&self) -> Result<Pairing, AppError> {
-        self.with_master(|master| pairing(master, master.shown_code()?))
-            .await
+        let master = self.master().await?;
+        let made = master.shown_code()?;
+        pairing(&master, made).await
     }
 
     /// A new pairing code, made here and shown here; the old one stops
@@ -223,7 +224,7 @@ impl App {
         let master = self.master().await?;
         let made = master.new_code(pairing_state::DEFAULT_CODE_MINUTES).await?;
         tracing::info!("new pairing code made from the window");
-        pairing(&master, Some(made))
+        pairing(&master, Some(made)).await
     }
 
     /// Every device that ever paired, connected ones first.
@@ -266,7 +267,13 @@ impl App {
     }
 }
 
-fn pairing(master: &Master, made: Option<MadeCode>) -> Result<Pairing, AppError> {
+/// The Master screen's pairing view. The packages folder is listed off the
+/// async runtime: a package not seen before is hashed first.
+async fn pairing(master: &Arc<Master>, made: Option<MadeCode>) -> Result<Pairing, AppError> {
+    let listing = master.clone();
+    let packages = tokio::task::spawn_blocking(move || listing.packages().len())
+        .await
+        .unwrap_or(0);
     let mut url = master.pairing_url().clone();
     url.code = made.as_ref().map(|m| m.code.clone());
     let text = url.to_string();
@@ -283,7 +290,7 @@ fn pairing(master: &Master, made: Option<MadeCode>) -> Result<Pairing, AppError>
         browser_url: master.browser_url(),
         office_url: master.office_url(),
         install_url: master.install_url(),
-        packages: master.packages().len(),
+        packages,
         packages_dir: master.packages_dir().display().to_string(),
     })
 }

@@ -14,7 +14,9 @@ use super::{
 use super::{Admission, SlaveHello};
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint, normalize_fingerprint, Identity};
-use crate::peer::{nudge, remote_max_frame, Channel, PcEvent, Peer, RtcOptions, DB_CHANNEL};
+use crate::peer::{
+    nudge, remote_max_frame, slave_keepalive, Channel, PcEvent, Peer, RtcOptions, Side, DB_CHANNEL,
+};
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
 
@@ -52,6 +54,7 @@ where
             proof,
             app,
             protocol,
+            keepalive_ms,
         }) => {
             if v != SIGNAL_VERSION {
                 return refuse(ws, "bad_request", format!("signaling version {v} is not supported; this master speaks {SIGNAL_VERSION} (update Outpost on the older PC)")).await;
@@ -70,6 +73,7 @@ where
                 proof: proof.filter(|p| p.len() <= 128),
                 app: app.map(|a| a.chars().take(40).collect()),
                 protocol,
+                keepalive: keepalive_ms.and_then(slave_keepalive),
                 reached: Some(ws.local_addr()),
             }
         }
@@ -156,7 +160,15 @@ async fn offer_channel(
     // ICE is tried only towards the address the slave's socket came from:
     // its candidates cannot point the master at other hosts.
     let slave_ip = canonical_ip(ws.peer_addr().ip());
-    let Peer { pc, mut events } = Peer::new(identity, opts, local).await?;
+    let Peer { pc, mut events } = Peer::new(
+        identity,
+        opts,
+        local,
+        Side::Master {
+            slave_keepalive: hello.keepalive,
+        },
+    )
+    .await?;
     let guard = CloseOnDrop(Some(pc.clone()));
     let dc = pc
         .create_data_channel(DB_CHANNEL, None)

@@ -57,6 +57,10 @@ pub struct SlaveHello {
     /// (slaves older than these fields do not).
     pub app: Option<String>,
     pub protocol: Option<u32>,
+    /// How often the slave keeps the connection alive itself, when it said
+    /// (a Rust slave of this version; not a browser), within the bounds
+    /// the master takes.
+    pub keepalive: Option<std::time::Duration>,
     /// The master's address the slave reached (for words that point it
     /// back to this master, such as its install page).
     pub reached: Option<std::net::SocketAddr>,

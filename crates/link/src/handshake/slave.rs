@@ -13,7 +13,7 @@ use super::{candidate_init, kind, CloseOnDrop, HANDSHAKE_DEADLINE};
 use crate::code::CodeKeys;
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint_in, Identity};
-use crate::peer::{remote_max_frame, Channel, PcEvent, Peer, RtcOptions};
+use crate::peer::{remote_max_frame, Channel, PcEvent, Peer, RtcOptions, Side, SLAVE_KEEPALIVE};
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
 
@@ -137,6 +137,7 @@ async fn connect(
         proof: keys.as_ref().map(|k| k.slave_proof().to_string()),
         app: opts.versions.as_ref().map(|v| v.app.clone()),
         protocol: opts.versions.as_ref().map(|v| v.protocol),
+        keepalive_ms: Some(SLAVE_KEEPALIVE.as_millis() as u64),
     })
     .await?;
     let local = ws.local_addr();
@@ -207,7 +208,7 @@ async fn answer_channel(
         })?;
     }
     let max_frame = remote_max_frame(&offer_sdp);
-    let Peer { pc, mut events } = Peer::new(identity, opts, local).await?;
+    let Peer { pc, mut events } = Peer::new(identity, opts, local, Side::Slave).await?;
     let guard = CloseOnDrop(Some(pc.clone()));
     let desc = RTCSessionDescription::offer(offer_sdp).map_err(LinkError::rtc)?;
     pc.set_remote_description(desc)

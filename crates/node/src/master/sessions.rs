@@ -443,14 +443,16 @@ pub(super) async fn revocation_watch(shared: Arc<Shared>, mut stop: watch::Recei
         if open.is_empty() {
             continue;
         }
-        let Some(Ok(devices)) = on_store(&shared, |store| store.devices()).await else {
+        let Some(Ok(unapproved)) = on_store(&shared, |store| store.unapproved_devices()).await
+        else {
             continue;
         };
+        if unapproved.is_empty() {
+            continue;
+        }
+        let unapproved: std::collections::HashSet<String> = unapproved.into_iter().collect();
         for (id, device) in open {
-            let revoked = devices
-                .iter()
-                .any(|d| d.fingerprint == device && !d.is_approved());
-            if revoked && shared.end_session(id).await {
+            if unapproved.contains(&device) && shared.end_session(id).await {
                 tracing::info!(device = %short(&device), "device revoked: its channel closed");
             }
         }

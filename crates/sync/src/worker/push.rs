@@ -3,6 +3,8 @@
 //! after a lost answer; writes checked against the version last seen;
 //! refused batches split until the refused record is alone, and parked.
 
+use futures_util::future::join_all;
+
 use super::documents::Outgoing;
 use super::*;
 use crate::config::Transition;
@@ -49,6 +51,9 @@ enum Remote {
     /// Changed there too.
     Changed(PulledRecord),
 }
+
+/// Create batches sent at once.
+const CREATES_IN_FLIGHT: usize = 2;
 
 /// `items` in batches of `size`, as a stack: the first batch pops first.
 fn batches<T>(mut items: Vec<T>, size: usize) -> Vec<Vec<T>> {
@@ -435,37 +440,74 @@ impl Worker {
     ) -> Result<(), SyncError> {
         let size = (self.config.batch_size as usize).min(self.connector.max_batch());
         let mut queue = batches(groups, size);
-        while let Some(mut chunk) = queue.pop() {
-            let values: Vec<Map<String, Value>> = chunk.iter().map(|g| g.send.clone()).collect();
-            match self.connector.create(doctype, &values).await {
-                Ok(ids) => settled.extend(chunk.into_iter().zip(ids)),
-                Err(e) if e.class == ErrorClass::Rejected && chunk.len() > 1 => {
-                    let second = chunk.split_off(chunk.len() / 2);
-                    queue.push(second);
-                    queue.push(chunk);
+        while !queue.is_empty() {
+            // Up to CREATES_IN_FLIGHT batches at once: on a slow link the
+            // second batch's round trip overlaps the first's. The answers
+            // are taken in order, as one at a time would.
+            let round: Vec<Vec<Group>> =
+                (0..CREATES_IN_FLIGHT).map_while(|_| queue.pop()).collect();
+            let values: Vec<Vec<Map<String, Value>>> = round
+                .iter()
+                .map(|chunk| chunk.iter().map(|g| g.send.clone()).collect())
+                .collect();
+            let answers = join_all(values.iter().map(|v| self.connector.create(doctype, v))).await;
+            let mut failed = None;
+            // Split halves go back on the stack in reverse, so the first
+            // one sent comes off first.
+            let mut again = Vec::new();
+            for (chunk, answer) in round.into_iter().zip(answers) {
+                if failed.is_some() {
+                    break;
                 }
-                Err(e) if e.class == ErrorClass::Rejected => {
-                    let g = chunk.remove(0);
-                    let found = self
-                        .connector
-                        .lookup(doctype, std::slice::from_ref(&g.key))
-                        .await?;
-                    if found.len() > 1 {
-                        self.park_ambiguous(doctype, &g, found.len()).await?;
-                    } else if let Some(r) = found.first() {
-                        // Made at the head office too: a create/create
-                        // conflict, settled by the doctype's policy.
-                        let pulled = self.pulled(doctype, r)?;
-                        self.apply(doctype, vec![pulled], None).await?;
-                    } else {
-                        tracing::warn!(doctype, name = %g.name, error = %e, "refused upstream; parked");
-                        self.park(g.seqs.clone(), e.message.clone()).await?;
-                    }
+                match self.create_answer(doctype, chunk, answer, settled).await {
+                    Ok(halves) => again.extend(halves),
+                    Err(e) => failed = Some(e),
                 }
-                Err(e) => return Err(e),
             }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            queue.extend(again.into_iter().rev());
         }
         Ok(())
+    }
+
+    /// One batch's answer: its ids, or the halves to send again when it was
+    /// refused, or (a single refused record) a conflict or a parked record.
+    async fn create_answer(
+        &mut self,
+        doctype: &str,
+        mut chunk: Vec<Group>,
+        answer: Result<Vec<String>, SyncError>,
+        settled: &mut Vec<(Group, String)>,
+    ) -> Result<Vec<Vec<Group>>, SyncError> {
+        match answer {
+            Ok(ids) => settled.extend(chunk.into_iter().zip(ids)),
+            Err(e) if e.class == ErrorClass::Rejected && chunk.len() > 1 => {
+                let second = chunk.split_off(chunk.len() / 2);
+                return Ok(vec![chunk, second]);
+            }
+            Err(e) if e.class == ErrorClass::Rejected => {
+                let g = chunk.remove(0);
+                let found = self
+                    .connector
+                    .lookup(doctype, std::slice::from_ref(&g.key))
+                    .await?;
+                if found.len() > 1 {
+                    self.park_ambiguous(doctype, &g, found.len()).await?;
+                } else if let Some(r) = found.first() {
+                    // Made at the head office too: a create/create
+                    // conflict, settled by the doctype's policy.
+                    let pulled = self.pulled(doctype, r)?;
+                    self.apply(doctype, vec![pulled], None).await?;
+                } else {
+                    tracing::warn!(doctype, name = %g.name, error = %e, "refused upstream; parked");
+                    self.park(g.seqs.clone(), e.message.clone()).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Vec::new())
     }
 
     /// Writes in batches; a stale or refused batch is split down to the

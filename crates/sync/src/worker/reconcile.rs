@@ -4,15 +4,27 @@
 use super::*;
 
 impl Worker {
-    pub(super) async fn reconcile(&mut self, doctype: &str) -> Result<(), SyncError> {
+    /// Pulls `doctype` and compares its remote id set with the records
+    /// linked before the pull, reading that set while the pull runs.
+    ///
+    /// Linked before the pull is what makes the overlap safe: a record the
+    /// head office made after the id set was read, and this pull brought,
+    /// is not among them, so it is never taken for deleted. One linked
+    /// before and missing from the set was deleted there before the set was
+    /// read: no pull can bring it back.
+    pub(super) async fn pull_and_reconcile(&mut self, doctype: &str) -> Result<(), SyncError> {
         let linked = {
             let doctype = doctype.to_string();
             self.on_store(move |s| s.sync_remote_ids(&doctype)).await?
         };
         if linked.is_empty() {
-            return Ok(());
+            return self.pull(doctype).await;
         }
-        let remote: HashSet<String> = self.connector.ids(doctype).await?.into_iter().collect();
+        let connector = self.connector.clone();
+        let ids = async { connector.ids(doctype).await };
+        let (pulled, remote) = tokio::join!(self.pull(doctype), ids);
+        pulled?;
+        let remote: HashSet<String> = remote?.into_iter().collect();
         let vanished: Vec<PulledRecord> = linked
             .iter()
             .filter(|id| !remote.contains(*id))

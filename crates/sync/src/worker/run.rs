@@ -157,15 +157,19 @@ impl Worker {
         let push = self.push().await;
         self.count_traffic().await;
         push?;
+        let due = Duration::from_secs(self.config.reconcile_minutes * 60);
+        let reconcile = self.last_reconcile.is_none_or(|t| t.elapsed() >= due);
         for doctype in self.order.clone() {
-            self.pull(&doctype).await?;
+            if reconcile {
+                // The remote id set is read while the pull runs: one round
+                // trip less on a slow link (see `reconcile`).
+                self.pull_and_reconcile(&doctype).await?;
+            } else {
+                self.pull(&doctype).await?;
+            }
             self.count_traffic().await;
         }
-        let due = Duration::from_secs(self.config.reconcile_minutes * 60);
-        if self.last_reconcile.is_none_or(|t| t.elapsed() >= due) {
-            for doctype in self.order.clone() {
-                self.reconcile(&doctype).await?;
-            }
+        if reconcile {
             self.last_reconcile = Some(Instant::now());
         }
         Ok(())
