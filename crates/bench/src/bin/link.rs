@@ -7,7 +7,9 @@
 //! time after a master restart, export of 100k Parties to a slave (MB/s),
 //! and the RSS of a separate `outpost master` process with 32 slaves.
 //!
-//! Run with `make bench` (the `measure` profile; needs target/measure/outpost).
+//! Run with `make bench` (release), or `cargo build --profile profiling` of
+//! this and `outpost` for perf and callgrind: the `outpost` beside this
+//! binary is the master of the last step.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

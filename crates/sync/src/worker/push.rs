@@ -138,12 +138,17 @@ impl Worker {
     }
 
     /// Each doctype in turn, what others link to first (a sale's party and
-    /// products), each in full batches of its own.
+    /// products), each in full batches of its own. A round takes as many
+    /// entries as the create batches sent at once can carry.
     pub(super) async fn push(&mut self) -> Result<(), SyncError> {
+        let round = self
+            .config
+            .batch_size
+            .saturating_mul(CREATES_IN_FLIGHT as u32);
         for doctype in self.order.clone() {
             let one = std::slice::from_ref(&doctype);
             for _ in 0..MAX_ROUNDS {
-                let (wanted, size) = (one.to_vec(), self.config.batch_size);
+                let (wanted, size) = (one.to_vec(), round);
                 let entries = self
                     .on_store(move |s| s.outbox_batch(&wanted, size))
                     .await?;
@@ -155,7 +160,7 @@ impl Worker {
                 self.push_doctype(&doctype, groups).await?;
                 // A round that settled nothing (all entries wait on a
                 // conflict, or on what they link to) must not spin.
-                let (wanted, size) = (one.to_vec(), self.config.batch_size);
+                let (wanted, size) = (one.to_vec(), round);
                 let after = self
                     .on_store(move |s| s.outbox_batch(&wanted, size))
                     .await?;
