@@ -65,7 +65,7 @@ pub struct RtcOptions {
 /// tick, patched out in `vendor/rtc-ice`) woke it about eight times a
 /// second: 11% of a core for 200 idle devices, under 2% now (BENCHMARKS.md,
 /// issue 16). The price: a slave notices a silent master (killed, cable
-/// pulled) after 9 to 13 s, where it took 2 s.
+/// pulled) after 13 to 17 s, where it took 2 s.
 pub(crate) const SLAVE_KEEPALIVE: Duration = Duration::from_millis(4000);
 /// The keepalives a master takes from a slave's hello; outside, it keeps
 /// the connection alive itself.
@@ -97,6 +97,11 @@ pub(crate) enum Side {
 pub(crate) struct IceTimes {
     /// Silence after which the peer is taken for gone (the channel ends).
     pub disconnected: Duration,
+    /// After `disconnected`, until ICE calls the connection failed. The
+    /// channel has ended by then, so this only sets how often a side with
+    /// no keepalive of its own checks the silence; while connecting, ICE
+    /// gives up after `disconnected + failed` (a slave's handshake gives up
+    /// sooner, `handshake::NO_PATH`).
     pub failed: Duration,
     /// How often this side sends a keepalive (zero: never).
     pub keepalive: Duration,
@@ -104,14 +109,17 @@ pub(crate) struct IceTimes {
 
 impl Side {
     pub(crate) fn ice(self) -> IceTimes {
-        // Two of the keeping side's keepalives missed, and a second more.
-        let silence = |k: Duration| 2 * k + Duration::from_secs(1);
+        // Two of the keeping side's keepalives lost in a row (or their
+        // answers), and a second more: the link ends on the third. The
+        // silence is checked at each wake-up, every keepalive (the slave)
+        // or every `failed` (the master, which sends none).
+        let silence = |k: Duration| 3 * k + Duration::from_secs(1);
         match self {
             Side::Master {
                 slave_keepalive: Some(k),
             } => IceTimes {
                 disconnected: silence(k),
-                failed: silence(k),
+                failed: k,
                 keepalive: Duration::ZERO,
             },
             // A browser keeps to its own timers (Chromium pings about
@@ -126,7 +134,7 @@ impl Side {
             },
             Side::Slave => IceTimes {
                 disconnected: silence(SLAVE_KEEPALIVE),
-                failed: silence(SLAVE_KEEPALIVE),
+                failed: SLAVE_KEEPALIVE,
                 keepalive: SLAVE_KEEPALIVE,
             },
         }
@@ -454,14 +462,18 @@ mod tests {
     fn one_side_keeps_the_link_alive_and_the_other_waits_longer() {
         let slave = Side::Slave.ice();
         assert_eq!(slave.keepalive, SLAVE_KEEPALIVE);
-        // Two keepalives may be lost before the slave gives the master up.
-        assert!(slave.disconnected > 2 * SLAVE_KEEPALIVE);
+        // Two keepalives in a row may be lost (the third is sent before
+        // the silence is checked again) before the slave gives up.
+        assert!(slave.disconnected > 3 * SLAVE_KEEPALIVE);
+        // The master, which sends none, checks as often as one arrives.
+        assert!(slave.failed <= SLAVE_KEEPALIVE);
         let master = Side::Master {
             slave_keepalive: slave_keepalive(SLAVE_KEEPALIVE.as_millis() as u64),
         }
         .ice();
         assert_eq!(master.keepalive, Duration::ZERO);
         assert_eq!(master.disconnected, slave.disconnected);
+        assert!(master.failed <= SLAVE_KEEPALIVE);
         // A browser (or an older slave) announces nothing: the master
         // keeps its connection alive itself, as before.
         let browser = Side::Master {

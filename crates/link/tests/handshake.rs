@@ -194,3 +194,80 @@ async fn the_master_refuses_an_impostor_claiming_an_approved_device_id() {
         "{master_err}"
     );
 }
+
+/// A signaling relay to `master` that passes everything but the ICE
+/// candidates (their own messages, and any in the SDP): the two peers
+/// never learn an address to check, as with no network path between them.
+async fn relay_without_candidates(master: String) -> String {
+    use outpost_link::signal::Signal;
+    fn strip(sdp: String) -> String {
+        sdp.split_inclusive('\n')
+            .filter(|l| !l.starts_with("a=candidate"))
+            .collect()
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut slave = SignalSocket::accept(stream, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut master = SignalSocket::connect(&master, Duration::from_secs(5))
+            .await
+            .unwrap();
+        loop {
+            let (msg, to) = tokio::select! {
+                m = slave.recv() => (m, &mut master),
+                m = master.recv() => (m, &mut slave),
+            };
+            let msg = match msg {
+                Ok(Some(Signal::Candidate { .. })) => continue,
+                Ok(Some(Signal::Offer {
+                    master,
+                    sdp,
+                    proof,
+                    app,
+                    protocol,
+                })) => Signal::Offer {
+                    master,
+                    sdp: strip(sdp),
+                    proof,
+                    app,
+                    protocol,
+                },
+                Ok(Some(Signal::Answer { sdp })) => Signal::Answer { sdp: strip(sdp) },
+                Ok(Some(other)) => other,
+                _ => return,
+            };
+            if to.send(&msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_with_no_network_path_to_the_master_is_told_so() {
+    let ids = ids();
+    let (addr, _master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
+    let relay = relay_without_candidates(addr).await;
+    let err = connect_master(
+        &relay,
+        &ids.slave,
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Front desk",
+        None,
+    )
+    .await
+    .err()
+    .expect("no path, no channel");
+    // Said as a missing path (`handshake::NO_PATH`), not as the whole
+    // handshake's time running out.
+    assert!(
+        matches!(err, LinkError::Rtc(_))
+            && err.to_string().contains("no network path to the master"),
+        "{err}"
+    );
+}

@@ -36,6 +36,10 @@ pub use slave::{
 pub const HELLO_DEADLINE: Duration = Duration::from_secs(3);
 /// Time for the whole exchange, hello to open channel.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(15);
+/// Time for a slave's connection to come up once it has answered the
+/// offer; past it the master is out of reach over what it offered (the
+/// time ICE took to give up before issue 16's keepalives).
+pub const NO_PATH: Duration = Duration::from_secs(6);
 
 /// Candidates a slave may send (a real one sends a few: one per interface
 /// and protocol); more is refused.

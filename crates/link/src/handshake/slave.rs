@@ -9,7 +9,7 @@ use std::time::Duration;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
 
-use super::{candidate_init, kind, CloseOnDrop, HANDSHAKE_DEADLINE};
+use super::{candidate_init, kind, CloseOnDrop, HANDSHAKE_DEADLINE, NO_PATH};
 use crate::code::CodeKeys;
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint_in, Identity};
@@ -222,8 +222,16 @@ async fn answer_channel(
 
     let mut dc: Option<Arc<dyn DataChannel>> = None;
     let mut socket_done = false;
+    // ICE's own timers are set for a link that is up (`Side::ice`): left to
+    // them, a master out of reach would be given up only after 17 s.
+    let no_path = tokio::time::sleep(NO_PATH);
+    tokio::pin!(no_path);
+    let mut connected = false;
+    let unreachable =
+        || LinkError::Rtc("the connection failed (no network path to the master?)".into());
     loop {
         tokio::select! {
+            _ = &mut no_path, if !connected => return Err(unreachable()),
             msg = ws.recv(), if !socket_done => match msg {
                 Ok(Some(Signal::Candidate { candidate, mid })) => {
                     let _ = pc.add_ice_candidate(candidate_init(candidate, mid)).await;
@@ -242,9 +250,8 @@ async fn answer_channel(
                 Some(PcEvent::Channel(ch)) => {
                     dc = Some(ch);
                 }
-                Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
-                    return Err(LinkError::Rtc("the connection failed (no network path to the master?)".into()));
-                }
+                Some(PcEvent::State(RTCPeerConnectionState::Connected)) => connected = true,
+                Some(PcEvent::State(RTCPeerConnectionState::Failed)) => return Err(unreachable()),
                 Some(_) => {}
                 None => return Err(LinkError::Closed),
             },

@@ -53,6 +53,8 @@ const WITH_DISABLED: &[&str] = &["Customer", "Supplier", "Item", "Employee", "Wa
 /// Parent names per child-row list call: the names travel in the URL,
 /// which proxies in front of Frappe cap (nginx: 8 KB a header line).
 const PARENTS_PER_CALL: usize = 100;
+/// Keys looked up per call (they travel in the URL).
+const KEYS_PER_LOOKUP: usize = 100;
 
 /// A document (a Sales Order): records with rows or a workflow. They have
 /// no `disabled`; a cancelled one is still there (its status says so).
@@ -579,7 +581,13 @@ impl Connector for Erpnext {
         }
         let map = self.config.map(doctype)?;
         let key = map.remote_field(map.key_field())?;
-        self.records(map, json!([[key, "in", keys]]), None).await
+        // The keys go in a GET's URL: a few at a time keeps it under a
+        // proxy's limit (nginx's is 8 KB by default).
+        let mut found = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+            found.extend(self.records(map, json!([[key, "in", chunk]]), None).await?);
+        }
+        Ok(found)
     }
 
     async fn ids(&self, doctype: &str) -> Result<Vec<String>, SyncError> {

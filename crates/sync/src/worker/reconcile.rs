@@ -12,19 +12,28 @@ impl Worker {
     /// is not among them, so it is never taken for deleted. One linked
     /// before and missing from the set was deleted there before the set was
     /// read: no pull can bring it back.
-    pub(super) async fn pull_and_reconcile(&mut self, doctype: &str) -> Result<(), SyncError> {
+    ///
+    /// A pull that fails is the error; an id set that could not be read is
+    /// the `Some` answer, so the caller can pull the other doctypes first.
+    pub(super) async fn pull_and_reconcile(
+        &mut self,
+        doctype: &str,
+    ) -> Result<Option<SyncError>, SyncError> {
         let linked = {
             let doctype = doctype.to_string();
             self.on_store(move |s| s.sync_remote_ids(&doctype)).await?
         };
         if linked.is_empty() {
-            return self.pull(doctype).await;
+            return self.pull(doctype).await.map(|()| None);
         }
         let connector = self.connector.clone();
         let ids = async { connector.ids(doctype).await };
         let (pulled, remote) = tokio::join!(self.pull(doctype), ids);
         pulled?;
-        let remote: HashSet<String> = remote?.into_iter().collect();
+        let remote: HashSet<String> = match remote {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(e) => return Ok(Some(e)),
+        };
         let vanished: Vec<PulledRecord> = linked
             .iter()
             .filter(|id| !remote.contains(*id))
@@ -38,6 +47,6 @@ impl Worker {
             );
             self.apply(doctype, vanished, None).await?;
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -159,15 +159,24 @@ impl Worker {
         push?;
         let due = Duration::from_secs(self.config.reconcile_minutes * 60);
         let reconcile = self.last_reconcile.is_none_or(|t| t.elapsed() >= due);
+        // An id set that could not be read fails the cycle once every
+        // doctype is pulled; it is read again next cycle.
+        let mut unreconciled = None;
         for doctype in self.order.clone() {
             if reconcile {
                 // The remote id set is read while the pull runs: one round
                 // trip less on a slow link (see `reconcile`).
-                self.pull_and_reconcile(&doctype).await?;
+                if let Some(e) = self.pull_and_reconcile(&doctype).await? {
+                    tracing::warn!(doctype, error = %e, "could not read the head office's id list");
+                    unreconciled.get_or_insert(e);
+                }
             } else {
                 self.pull(&doctype).await?;
             }
             self.count_traffic().await;
+        }
+        if let Some(e) = unreconciled {
+            return Err(e);
         }
         if reconcile {
             self.last_reconcile = Some(Instant::now());
