@@ -28,6 +28,23 @@ fn ids() -> Ids {
     }
 }
 
+/// The slave "Front desk" connecting to `addr`, expecting the master's
+/// fingerprint.
+async fn front_desk(
+    addr: &str,
+    ids: &Ids,
+) -> Result<(outpost_link::Channel, outpost_link::MasterInfo), LinkError> {
+    connect_master(
+        addr,
+        &ids.slave,
+        &RtcOptions::default(),
+        ids.master.fingerprint(),
+        "Front desk",
+        None,
+    )
+    .await
+}
+
 /// A master that accepts one connection, admitting only `allowed`.
 async fn one_master(
     master: Identity,
@@ -67,16 +84,7 @@ async fn one_master(
 async fn a_channel_comes_up_and_carries_small_and_chunked_messages_both_ways() {
     let ids = ids();
     let (addr, master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
-    let (slave_ch, info) = connect_master(
-        &addr,
-        &ids.slave,
-        &RtcOptions::default(),
-        ids.master.fingerprint(),
-        "Front desk",
-        None,
-    )
-    .await
-    .expect("slave connects");
+    let (slave_ch, info) = front_desk(&addr, &ids).await.expect("slave connects");
     assert_eq!(info.name, "Test depot");
     let mut master_ch = master.await.unwrap().expect("master accepts");
     let mut slave_ch = slave_ch;
@@ -109,17 +117,7 @@ async fn the_slave_refuses_a_master_with_another_fingerprint() {
     let ids = ids();
     // The "master" here is an impostor identity; the slave expects the real one.
     let (addr, master) = one_master(ids.impostor.clone(), ids.slave.fingerprint().into()).await;
-    let err = connect_master(
-        &addr,
-        &ids.slave,
-        &RtcOptions::default(),
-        ids.master.fingerprint(),
-        "Front desk",
-        None,
-    )
-    .await
-    .err()
-    .expect("must refuse");
+    let err = front_desk(&addr, &ids).await.err().expect("must refuse");
     assert!(
         matches!(err, LinkError::FingerprintMismatch { .. }),
         "{err}"
@@ -252,17 +250,10 @@ async fn a_slave_with_no_network_path_to_the_master_is_told_so() {
     let ids = ids();
     let (addr, _master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
     let relay = relay_without_candidates(addr).await;
-    let err = connect_master(
-        &relay,
-        &ids.slave,
-        &RtcOptions::default(),
-        ids.master.fingerprint(),
-        "Front desk",
-        None,
-    )
-    .await
-    .err()
-    .expect("no path, no channel");
+    let err = front_desk(&relay, &ids)
+        .await
+        .err()
+        .expect("no path, no channel");
     // Said as a missing path (`handshake::NO_PATH`), not as the whole
     // handshake's time running out.
     assert!(
