@@ -26,9 +26,9 @@ impl Worker {
         if linked.is_empty() {
             return self.pull(doctype).await.map(|()| None);
         }
+        // Its own handle: the pull borrows the worker meanwhile.
         let connector = self.connector.clone();
-        let ids = async { connector.ids(doctype).await };
-        let (pulled, remote) = tokio::join!(self.pull(doctype), ids);
+        let (pulled, remote) = tokio::join!(self.pull(doctype), connector.ids(doctype));
         pulled?;
         let remote: HashSet<String> = match remote {
             Ok(ids) => ids.into_iter().collect(),

@@ -165,7 +165,7 @@ impl Worker {
         for doctype in self.order.clone() {
             if reconcile {
                 // The remote id set is read while the pull runs: one round
-                // trip less on a slow link (see `reconcile`).
+                // trip less on a slow link (`pull_and_reconcile`).
                 if let Some(e) = self.pull_and_reconcile(&doctype).await? {
                     tracing::warn!(doctype, error = %e, "could not read the head office's id list");
                     unreconciled.get_or_insert(e);
