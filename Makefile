@@ -13,7 +13,7 @@ test:
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
 bench:
-	cargo build --release -p outpost-cli -p outpost-bench
+	cargo build --release -p outpost-cli -p outpost-bench -p outpost-print-engine
 	$(TARGET)/release/outpost-bench
 	$(TARGET)/release/outpost-bench-link
 	$(TARGET)/release/outpost-bench-sync

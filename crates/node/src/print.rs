@@ -1,55 +1,48 @@
-//! The master's document engine for the `print` op: `outpost-print`'s
-//! typst [`Printer`] behind the api's [`Render`]. The fonts are indexed at
-//! the first print, not at start (a master that never prints pays
-//! nothing); a PC without fonts answers each print with what to install.
+//! The master's document engine for the `print` op: the engine program
+//! (`outpost-print`, typst) behind the api's [`Render`], through
+//! `outpost_print`'s [`PrintWorker`]. The program starts at the first
+//! print, not at start (a master that never prints pays nothing), and
+//! indexes the fonts then; a PC without fonts answers each print with what
+//! to install. Prints go to it one at a time.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use outpost_api::print::{Render, Rendered};
 use outpost_api::protocol::TemplateKind;
 use outpost_api::{ApiError, ErrorCode};
-use outpost_print::{PrintError, Printer, TemplateSource};
+use outpost_print::{PrintError, PrintWorker, TemplateSource};
 
 /// Renders prints for the data folder `data` (its `print/` folder holds
 /// the site's templates).
 pub struct PrintEngine {
     data: PathBuf,
-    printer: OnceLock<Result<Printer, String>>,
+    worker: PrintWorker,
 }
 
 impl PrintEngine {
     pub fn new(data: PathBuf) -> Arc<PrintEngine> {
         Arc::new(PrintEngine {
+            worker: PrintWorker::new(data.clone()),
             data,
-            printer: OnceLock::new(),
         })
-    }
-
-    fn printer(&self) -> Result<&Printer, ApiError> {
-        self.printer
-            .get_or_init(|| Printer::new(&self.data).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|message| ApiError::new(ErrorCode::Unavailable, message.clone()))
     }
 }
 
 impl Render for PrintEngine {
     fn render(&self, doctype: &str, format: &str, data: &[u8]) -> Result<Rendered, ApiError> {
-        let printer = self.printer()?;
         let started = std::time::Instant::now();
-        let source = printer.template(doctype, format).map_err(to_api)?.0;
-        let pdf = printer.render(doctype, format, data).map_err(to_api)?;
+        let printed = self.worker.render(doctype, format, data).map_err(to_api)?;
         tracing::debug!(
             doctype,
             format,
-            bytes = pdf.len(),
+            bytes = printed.pdf.len(),
             ms = started.elapsed().as_millis() as u64,
             "printed"
         );
         Ok(Rendered {
-            pdf,
-            template: match source {
+            pdf: printed.pdf,
+            template: match printed.template {
                 TemplateSource::BuiltIn => TemplateKind::BuiltIn,
                 TemplateSource::Site(_) => TemplateKind::Site,
             },
@@ -80,7 +73,13 @@ fn to_api(e: PrintError) -> ApiError {
         PrintError::BadFormatName(_) | PrintError::BadDoctypeName(_) => {
             ApiError::bad_request(message)
         }
-        PrintError::NoFonts { .. } => ApiError::new(ErrorCode::Unavailable, message),
+        PrintError::NoFonts { .. } | PrintError::Engine(_) => {
+            ApiError::new(ErrorCode::Unavailable, message)
+        }
+        PrintError::TooSlow { file, seconds } => ApiError::new(ErrorCode::Unavailable, message)
+            .with_details(serde_json::json!({
+                "reason": "too_slow", "file": file, "seconds": seconds
+            })),
         PrintError::Read { .. } | PrintError::Pdf { .. } => {
             ApiError::new(ErrorCode::Internal, message)
         }

@@ -1,9 +1,13 @@
 //! What can go wrong when printing, each case with what to do about it.
+//! It crosses the engine program's pipe as JSON ([`crate::worker`]).
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// A failed print.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PrintError {
     /// No usable font on this PC: typst needs at least one.
     #[error(
@@ -32,11 +36,8 @@ pub enum PrintError {
         available: Vec<String>,
     },
     /// The site's template could not be read.
-    #[error("cannot read the print template {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the print template {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
     /// The template does not compile: where, and what typst says.
     #[error("{file}:{line}:{column}: {message}")]
     Template {
@@ -49,6 +50,13 @@ pub enum PrintError {
     /// The document compiled but the PDF writer refused it.
     #[error("the PDF of {file} could not be written: {message}")]
     Pdf { file: String, message: String },
+    /// The engine program could not be started, or stopped mid-print.
+    #[error("the print engine failed: {0}")]
+    Engine(String),
+    /// The print ran past its time and the engine was stopped (a template
+    /// that loops, most likely). The next print starts a new engine.
+    #[error("the print of {file} took longer than {seconds} s and was stopped; if it is the site's template, look for a loop that never ends")]
+    TooSlow { file: String, seconds: u64 },
 }
 
 fn available_list(available: &[String]) -> String {

@@ -1,11 +1,13 @@
 //! The built-in templates render real PDFs (read back with poppler's
 //! `pdftotext` and `pdfinfo`), a site template wins over a built-in, and a
-//! broken template is reported at its line.
+//! broken template is reported at its line. Every print goes the way the
+//! master's do: through the engine program, `outpost-print`, over its
+//! pipes ([`PrintWorker`]).
 
 use std::path::Path;
 use std::process::Command;
 
-use outpost_print::{PrintError, Printer};
+use outpost_print::{formats, PrintError, PrintWorker};
 use serde_json::{json, Value};
 
 /// A sale like the `print` op gathers it: two lines, a party, an office.
@@ -31,8 +33,15 @@ fn sale_data() -> Value {
     })
 }
 
-fn render(printer: &Printer, format: &str, data: &Value) -> Result<Vec<u8>, PrintError> {
-    printer.render("Sale", format, &serde_json::to_vec(data).unwrap())
+/// The master's side of the engine program, for the data folder `data`.
+fn engine(data: &Path) -> PrintWorker {
+    PrintWorker::new(data.to_path_buf()).with_program(env!("CARGO_BIN_EXE_outpost-print").into())
+}
+
+fn render(printer: &PrintWorker, format: &str, data: &Value) -> Result<Vec<u8>, PrintError> {
+    printer
+        .render("Sale", format, &serde_json::to_vec(data).unwrap())
+        .map(|printed| printed.pdf)
 }
 
 /// Runs a poppler tool on `pdf` and returns what it printed.
@@ -58,7 +67,7 @@ fn poppler(tool: &str, pdf: &[u8], dir: &Path) -> String {
 #[test]
 fn the_built_in_invoice_shows_the_office_party_every_line_and_the_total() {
     let dir = tempfile::tempdir().unwrap();
-    let printer = Printer::new(dir.path()).unwrap();
+    let printer = engine(dir.path());
     let pdf = render(&printer, "invoice", &sale_data()).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
     let text = poppler("pdftotext", &pdf, dir.path());
@@ -90,7 +99,7 @@ fn the_built_in_invoice_shows_the_office_party_every_line_and_the_total() {
 #[test]
 fn the_receipt_is_80_mm_wide() {
     let dir = tempfile::tempdir().unwrap();
-    let printer = Printer::new(dir.path()).unwrap();
+    let printer = engine(dir.path());
     let pdf = render(&printer, "receipt", &sale_data()).unwrap();
     let info = poppler("pdfinfo", &pdf, dir.path());
     let size = info
@@ -128,8 +137,8 @@ fn a_site_template_wins_over_the_built_in_and_reads_files_beside_it() {
         "#import \"_footer.typ\": footer\n#let doc = json(\"data.json\")\nSITE INVOICE for #doc.links.at(doc.record.party).title\n\n#footer\n",
     )
     .unwrap();
-    let printer = Printer::new(dir.path()).unwrap();
-    assert_eq!(printer.formats("Sale"), vec!["invoice", "receipt"]);
+    let printer = engine(dir.path());
+    assert_eq!(formats(dir.path(), "Sale"), vec!["invoice", "receipt"]);
     let text = poppler(
         "pdftotext",
         &render(&printer, "invoice", &sale_data()).unwrap(),
@@ -142,7 +151,7 @@ fn a_site_template_wins_over_the_built_in_and_reads_files_beside_it() {
     // A site's own new format is listed and printed too.
     std::fs::write(folder.join("delivery-note.typ"), "Delivery note").unwrap();
     assert_eq!(
-        printer.formats("Sale"),
+        formats(dir.path(), "Sale"),
         vec!["delivery-note", "invoice", "receipt"]
     );
     let text = poppler(
@@ -163,7 +172,7 @@ fn a_template_error_names_the_file_and_line() {
         "#let doc = json(\"data.json\")\nA line\n#doc.record.no_such_field\n",
     )
     .unwrap();
-    let printer = Printer::new(dir.path()).unwrap();
+    let printer = engine(dir.path());
     let err = render(&printer, "invoice", &sale_data()).unwrap_err();
     match &err {
         PrintError::Template {
@@ -184,7 +193,7 @@ fn a_template_error_names_the_file_and_line() {
 #[test]
 fn formats_and_paths_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let printer = Printer::new(dir.path()).unwrap();
+    let printer = engine(dir.path());
     let err = render(&printer, "../../etc/passwd", &sale_data()).unwrap_err();
     assert!(matches!(err, PrintError::BadFormatName(_)), "{err}");
     let err = render(&printer, "quote", &sale_data()).unwrap_err();

@@ -64,7 +64,6 @@ impl Fonts {
                 });
             }
         }
-        tracing::debug!(faces = fonts.slots.len(), "fonts indexed for printing");
         fonts
     }
 
