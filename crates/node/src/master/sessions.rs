@@ -272,52 +272,23 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         let tx = tx.clone();
         let shared = shared.clone();
         let seat = seat.clone();
-        tokio::spawn(async move {
-            let gated = super::gate::gate(&shared, db.device(), &seat, &req).await;
-            let db = db.as_user(super::gate::seated(&seat).map(|s| s.user.clone()));
-            let resp = if let Some(answer) = gated {
-                answer
-            } else if req.op.is_standby() {
-                let result = shared.standby.call(db.device(), &req.op).await;
-                outpost_api::Response {
-                    id: Some(req.id.clone()),
-                    result,
+        // Every call, gated ones (sign-in, resume, people) included, is
+        // traced with its request id from arrival to answer.
+        let span = tracing::debug_span!("call", req = %req.id, op = req.op.name());
+        tokio::spawn(
+            async move {
+                tracing::debug!("received");
+                let resp = answer(&shared, &db, &seat, req).await;
+                match tx.send(resp.encode().as_bytes()).await {
+                    Ok(()) => tracing::debug!("answered"),
+                    // The channel closed under the call: the slave fails
+                    // the call itself when its channel ends.
+                    Err(e) => tracing::debug!(error = %e, "answer not sent"),
                 }
-            } else if req.op.is_write() {
-                write_call(&shared, &db, req).await
-            } else if let outpost_api::Op::Hello(args) = &req.op {
-                let theirs = args.epoch.unwrap_or(0);
-                let mut resp = db.call(req).await;
-                if let Ok(v) = &mut resp.result {
-                    let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
-                    if theirs > epoch {
-                        crate::standby::fence::fence(&shared, theirs).await;
-                    }
-                    v["roster"] = serde_json::json!(roster);
-                    v["sign_in_required"] = serde_json::json!(shared.auth.required());
-                    v["epoch"] = serde_json::json!(epoch);
-                    // Which Outpost this master runs, and the packages it
-                    // carries: their SHA-256 reaches a slave here, over the
-                    // authenticated channel, so a download over plain HTTP
-                    // can be checked against it.
-                    v["app"] = serde_json::json!(crate::version::app_version());
-                    let shelf = shared.shelf.clone();
-                    let packages = tokio::task::spawn_blocking(move || shelf.list())
-                        .await
-                        .unwrap_or_default();
-                    v["packages"] = serde_json::json!(packages);
-                    let fenced = shared.fenced.load(Ordering::SeqCst);
-                    if fenced > 0 {
-                        v["fenced_by"] = serde_json::json!(fenced);
-                    }
-                }
-                resp
-            } else {
-                db.call(req).await
-            };
-            let _ = tx.send(resp.encode().as_bytes()).await;
-            drop(permit);
-        });
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     events.abort();
     tx.close().await;
@@ -352,6 +323,59 @@ fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
         tracing::info!("the device connected again: closing its older channel");
         let why = why.clone();
         tokio::spawn(async move { s.tx.send_last(why.as_bytes(), REPLACED_ACK).await });
+    }
+}
+
+/// Runs one call of a slave: a sign-in or people's op and the role check
+/// at the gate, a standby's op, a write in the master's write mode, or a
+/// read; `hello` also carries the roster, the epoch and the packages.
+async fn answer(
+    shared: &Shared,
+    db: &LocalDb,
+    seat: &super::gate::Seat,
+    req: outpost_api::Request,
+) -> outpost_api::Response {
+    let gated = super::gate::gate(shared, db.device(), seat, &req).await;
+    let db = db.as_user(super::gate::seated(seat).map(|s| s.user.clone()));
+    if let Some(answer) = gated {
+        answer
+    } else if req.op.is_standby() {
+        let result = shared.standby.call(db.device(), &req.op).await;
+        outpost_api::Response {
+            id: Some(req.id.clone()),
+            result,
+        }
+    } else if req.op.is_write() {
+        write_call(shared, &db, req).await
+    } else if let outpost_api::Op::Hello(args) = &req.op {
+        let theirs = args.epoch.unwrap_or(0);
+        let mut resp = db.call(req).await;
+        if let Ok(v) = &mut resp.result {
+            let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
+            if theirs > epoch {
+                crate::standby::fence::fence(shared, theirs).await;
+            }
+            v["roster"] = serde_json::json!(roster);
+            v["sign_in_required"] = serde_json::json!(shared.auth.required());
+            v["epoch"] = serde_json::json!(epoch);
+            // Which Outpost this master runs, and the packages it
+            // carries: their SHA-256 reaches a slave here, over the
+            // authenticated channel, so a download over plain HTTP
+            // can be checked against it.
+            v["app"] = serde_json::json!(crate::version::app_version());
+            let shelf = shared.shelf.clone();
+            let packages = tokio::task::spawn_blocking(move || shelf.list())
+                .await
+                .unwrap_or_default();
+            v["packages"] = serde_json::json!(packages);
+            let fenced = shared.fenced.load(Ordering::SeqCst);
+            if fenced > 0 {
+                v["fenced_by"] = serde_json::json!(fenced);
+            }
+        }
+        resp
+    } else {
+        db.call(req).await
     }
 }
 
