@@ -159,7 +159,9 @@ async fn connect(
             "connecting to the master at {addr}"
         )))
     });
-    ws.close().await;
+    // The close handshake goes on in the background: the channel (or the
+    // refusal) is what the caller waits for.
+    tokio::spawn(ws.close());
     result
 }
 
