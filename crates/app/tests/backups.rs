@@ -28,6 +28,17 @@ async fn open(dir: &Path, port: u16) -> App {
     .unwrap()
 }
 
+/// The app opened again on a master's data folder: it is the master again.
+async fn reopen(dir: &Path, port: u16) -> App {
+    let app = open(dir, port).await;
+    let status = app.status().await;
+    assert!(
+        app.backup_view().await.is_ok(),
+        "the master starts again: {status:?}"
+    );
+    app
+}
+
 fn form(folder: &Path, keep: u32, dailies: u32) -> BackupSettings {
     BackupSettings {
         folder: folder.display().to_string(),
@@ -136,7 +147,7 @@ async fn a_schedule_saved_in_settings_backs_up_into_its_folder_and_the_master_sc
     // Restarted, the master keeps its schedule and backs up at start.
     app.shutdown().await;
     drop(app);
-    let app = open(data.path(), port).await;
+    let app = reopen(data.path(), port).await;
     assert_eq!(app.backup_form(), form(&nas, 1, 0));
     let v = view_until(&app, "the backup at start", |v| {
         v.last_good.as_ref().is_some_and(|g| g.at > newest.at)
@@ -214,7 +225,7 @@ async fn a_backup_that_cannot_be_written_shows_failed_and_turning_the_schedule_o
     std::fs::create_dir(&usb).unwrap();
     app.shutdown().await;
     drop(app);
-    let app = open(data.path(), port).await;
+    let app = reopen(data.path(), port).await;
     let v = app.backup_view().await.unwrap();
     assert_eq!(v.schedule, None);
     assert_eq!(v.last.unwrap().at, last.at, "no backup was tried since");

@@ -547,6 +547,12 @@ impl Master {
         self.backups
             .stop_after_current(|| tasks.iter().for_each(|t| t.abort()))
             .await;
+        // An aborted task is dropped on a worker thread some time later:
+        // waited for, so the port and the files it holds are free once the
+        // master has stopped (a master started again at once can listen).
+        for t in tasks {
+            let _ = t.await;
+        }
         self.shared.db.store().close();
         tracing::info!("master stopped");
     }
