@@ -209,6 +209,7 @@ async fn hello_as(addr: &str, protocol: u32, app: &str) -> (String, String) {
         app: Some(app.into()),
         protocol: Some(protocol),
         keepalive_ms: None,
+        batches: false,
     })
     .await
     .unwrap();

@@ -21,6 +21,7 @@
 //!   LAN's, not a DNS-rebinding page's).
 //! - [`discovery`]: announcing and finding masters on the LAN over mDNS.
 
+pub mod channel;
 pub mod code;
 pub mod discovery;
 pub mod error;
@@ -43,11 +44,12 @@ pub use error::{LinkError, Result};
 /// server name default). Every program that logs appends it.
 pub const QUIET_LOG_FILTER: &str =
     "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
+pub use channel::{Channel, ChannelReceiver, ChannelSender};
 pub use handshake::{
     accept_slave, connect_master, connect_master_again, connect_master_as, connect_master_in,
     Admission, MasterInfo, SlaveHello, Versions,
 };
 pub use identity::Identity;
 pub use pairing::PairingUrl;
-pub use peer::{Channel, ChannelReceiver, ChannelSender, RtcOptions};
+pub use peer::RtcOptions;
 pub use socket::SignalSocket;

@@ -1,6 +1,5 @@
-//! One WebRTC peer connection with its `db` data channel, tuned for a LAN,
-//! and `Channel`: the data channel as a pipe of whole messages (framed and
-//! chunked, see `framing`).
+//! One WebRTC peer connection with its `db` data channel, tuned for a LAN
+//! (the channel as a pipe of messages is `channel::Channel`).
 //!
 //! Tuning (measured, see NOTES.md): host candidates on one given address,
 //! mDNS candidates off, a 10 ms ICE check interval with enough attempts for
@@ -10,16 +9,14 @@
 //! about 20 ms instead of about 400 ms.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
 use rtc::peer_connection::transport::RTCDtlsRole;
-use tokio::sync::{mpsc, Mutex};
-use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, RTCDataChannelState};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
@@ -27,7 +24,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::error::{LinkError, Result};
-use crate::framing::{split, Reassembler, MAX_FRAME};
+use crate::framing::MAX_FRAME;
 use crate::identity::Identity;
 
 /// Label of the one data channel DB calls travel on.
@@ -40,8 +37,6 @@ const SCTP_MAX_MESSAGE: u32 = 262_144;
 /// SCTP receive window: large answers (an export page is ~300 KiB) flow
 /// without waiting on window updates.
 const SCTP_RECEIVE_BUFFER: u32 = 4 * 1024 * 1024;
-/// Messages waiting to be read before the channel stops reading (back-pressure).
-const INCOMING_QUEUE: usize = 256;
 /// Bytes a channel may have in flight before `send` waits.
 const SEND_BUFFER: usize = 4 * 1024 * 1024;
 
@@ -272,186 +267,6 @@ pub(crate) fn nudge(dc: Arc<dyn DataChannel>) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
-}
-
-struct Shared {
-    pc: Arc<dyn PeerConnection>,
-    dc: Arc<dyn DataChannel>,
-    send_lock: Mutex<()>,
-    max_frame: usize,
-    closed: AtomicBool,
-}
-
-/// Sending half of a channel; cheap to clone.
-#[derive(Clone)]
-pub struct ChannelSender {
-    shared: Arc<Shared>,
-}
-
-/// Receiving half: whole messages, in order.
-pub struct ChannelReceiver {
-    rx: mpsc::Receiver<Result<Vec<u8>>>,
-}
-
-/// An open `db` data channel to one peer.
-pub struct Channel {
-    pub tx: ChannelSender,
-    pub rx: ChannelReceiver,
-}
-
-impl Channel {
-    /// Wraps an open data channel. `events` are the rest of the peer's
-    /// events (connection state); `max_frame` the remote's limit.
-    pub(crate) fn start(
-        pc: Arc<dyn PeerConnection>,
-        dc: Arc<dyn DataChannel>,
-        events: mpsc::UnboundedReceiver<PcEvent>,
-        max_frame: usize,
-    ) -> Channel {
-        let shared = Arc::new(Shared {
-            pc,
-            dc,
-            send_lock: Mutex::new(()),
-            max_frame: max_frame.min(MAX_FRAME),
-            closed: AtomicBool::new(false),
-        });
-        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
-        tokio::spawn(pump(shared.clone(), events, tx));
-        Channel {
-            tx: ChannelSender { shared },
-            rx: ChannelReceiver { rx },
-        }
-    }
-}
-
-/// Reads frames until the channel or the connection ends, reassembling
-/// messages; closes the connection when done.
-async fn pump(
-    shared: Arc<Shared>,
-    mut events: mpsc::UnboundedReceiver<PcEvent>,
-    tx: mpsc::Sender<Result<Vec<u8>>>,
-) {
-    let mut reasm = Reassembler::new(MAX_MESSAGE);
-    loop {
-        tokio::select! {
-            ev = shared.dc.poll() => match ev {
-                Some(DataChannelEvent::OnMessage(m)) => {
-                    match reasm.push(&m.data) {
-                        Ok(Some(msg)) => {
-                            if tx.send(Ok(msg)).await.is_err() {
-                                break;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            if tx.send(Err(e)).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                Some(DataChannelEvent::OnClose) | None => break,
-                Some(_) => {}
-            },
-            ev = events.recv() => match ev {
-                Some(PcEvent::State(
-                    RTCPeerConnectionState::Failed
-                    | RTCPeerConnectionState::Closed
-                    | RTCPeerConnectionState::Disconnected,
-                )) => break,
-                Some(_) => {}
-                None => {}
-            },
-            _ = tx.closed() => break,
-        }
-    }
-    shared.closed.store(true, Ordering::SeqCst);
-    let _ = shared.dc.close().await;
-    let _ = shared.pc.close().await;
-}
-
-impl ChannelSender {
-    /// Sends one message (chunked as needed). Messages from concurrent
-    /// callers never interleave, and a caller that stops waiting half way
-    /// does not cut a message short: the frames go out from a task of their
-    /// own (a cut message would make the peer drop the next one too).
-    pub async fn send(&self, msg: &[u8]) -> Result<()> {
-        if self.is_closed() {
-            return Err(LinkError::Closed);
-        }
-        if msg.len() > MAX_MESSAGE {
-            return Err(LinkError::TooLarge {
-                size: msg.len(),
-                limit: MAX_MESSAGE,
-            });
-        }
-        let frames = split(msg, self.shared.max_frame);
-        let shared = self.shared.clone();
-        let task = tokio::spawn(async move {
-            let _guard = shared.send_lock.lock().await;
-            for f in frames {
-                if let Err(e) = shared.dc.send(BytesMut::from(&f[..])).await {
-                    return Err(if shared.closed.load(Ordering::SeqCst) {
-                        LinkError::Closed
-                    } else {
-                        LinkError::rtc(e)
-                    });
-                }
-            }
-            Ok(())
-        });
-        task.await.unwrap_or(Err(LinkError::Closed))
-    }
-
-    /// Sends one frame as given (header byte included), unchecked: only for
-    /// tests that play a broken or hostile peer (bad frame kinds, messages
-    /// over the limit), which `send` never produces.
-    #[doc(hidden)]
-    pub async fn send_raw_frame(&self, frame: &[u8]) -> Result<()> {
-        if self.is_closed() {
-            return Err(LinkError::Closed);
-        }
-        let _guard = self.shared.send_lock.lock().await;
-        self.shared
-            .dc
-            .send(BytesMut::from(frame))
-            .await
-            .map_err(LinkError::rtc)
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::SeqCst)
-    }
-
-    /// Sends a last message, then closes once the peer has acknowledged it
-    /// (or `within` has passed): closing at once could tear the connection
-    /// down while the message still waits in SCTP's queue.
-    pub async fn send_last(&self, msg: &[u8], within: Duration) {
-        if self.send(msg).await.is_ok() {
-            let deadline = tokio::time::Instant::now() + within;
-            while matches!(self.shared.dc.outstanding_bytes().await, Ok(n) if n > 0)
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        self.close().await;
-    }
-
-    /// Closes the channel and the connection.
-    pub async fn close(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
-        let _ = self.shared.dc.close().await;
-        let _ = self.shared.pc.close().await;
-    }
-}
-
-impl ChannelReceiver {
-    /// The next message; `None` once the channel is closed. A malformed or
-    /// oversized message is an `Err` and the channel stays usable.
-    pub async fn recv(&mut self) -> Option<Result<Vec<u8>>> {
-        self.rx.recv().await
-    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,11 @@ pub enum Signal {
         /// the master keeps those connections alive itself.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keepalive_ms: Option<u64>,
+        /// The slave reads batch frames on the data channel
+        /// (`framing`): the master may send several answers as one. Absent
+        /// from browsers and older slaves.
+        #[serde(default, skip_serializing_if = "is_false")]
+        batches: bool,
     },
     Offer {
         /// The office name.
@@ -66,6 +71,10 @@ pub enum Signal {
         app: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protocol: Option<u32>,
+        /// The master reads batch frames: the slave may send several calls
+        /// as one. Absent from older masters.
+        #[serde(default, skip_serializing_if = "is_false")]
+        batches: bool,
     },
     Answer {
         sdp: String,
@@ -82,6 +91,10 @@ pub enum Signal {
         code: String,
         message: String,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl Signal {
@@ -114,9 +127,11 @@ mod tests {
             app: Some("0.1.0".into()),
             protocol: Some(1),
             keepalive_ms: Some(4000),
+            batches: true,
         };
         let text = m.encode();
         assert!(text.contains(r#""keepalive_ms":4000"#), "{text}");
+        assert!(text.contains(r#""batches":true"#), "{text}");
         assert!(text.starts_with(r#"{"t":"hello""#), "{text}");
         assert_eq!(Signal::decode(&text).unwrap(), m);
         assert!(Signal::decode("{\"t\":\"nonsense\"}").is_err());
@@ -130,6 +145,7 @@ mod tests {
                 proof: None,
                 app: None,
                 protocol: None,
+                batches: false,
             }
         );
         let with = Signal::Offer {
@@ -138,6 +154,7 @@ mod tests {
             proof: Some("ab".into()),
             app: Some("0.2.0".into()),
             protocol: Some(1),
+            batches: true,
         };
         assert_eq!(Signal::decode(&with.encode()).unwrap(), with);
         assert!(Signal::decode("garbage").is_err());

@@ -112,6 +112,49 @@ async fn a_channel_comes_up_and_carries_small_and_chunked_messages_both_ways() {
     assert!(end.is_ok(), "the slave did not notice the close");
 }
 
+/// Many messages sent at once, as pipelined calls and their answers are:
+/// each arrives whole, in the order it was queued, most of them sharing
+/// batch frames; a chunked one in the middle goes alone, in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_messages_shares_frames_and_arrives_whole_and_in_order() {
+    let ids = ids();
+    let (addr, master) = one_master(ids.master.clone(), ids.slave.fingerprint().into()).await;
+    let (slave_ch, _) = front_desk(&addr, &ids).await.expect("slave connects");
+    let mut master_ch = master.await.unwrap().expect("master accepts");
+    let mut slave_ch = slave_ch;
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let message = |i: usize| -> Vec<u8> {
+        if i == 150 {
+            big.clone()
+        } else {
+            format!("call {i} {}", "x".repeat(i % 97)).into_bytes()
+        }
+    };
+    for (from, to) in [
+        (&slave_ch.tx, &mut master_ch.rx),
+        (&master_ch.tx, &mut slave_ch.rx),
+    ] {
+        let before = from.sent_whole();
+        // All at once from one task: each send queues its message on its
+        // first poll, in this order.
+        let want: Vec<Vec<u8>> = (0..300).map(message).collect();
+        let sent = futures_util::future::join_all(want.iter().map(|m| from.send(m))).await;
+        assert!(sent.iter().all(|r| r.is_ok()));
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            got.push(to.recv().await.unwrap().unwrap());
+        }
+        assert!(got == want, "every message arrives whole, in order");
+        let after = from.sent_whole();
+        let (messages, frames) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(messages, 299, "the chunked one is not counted");
+        assert!(
+            frames < messages / 2,
+            "{messages} messages in {frames} frames"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slave_refuses_a_master_with_another_fingerprint() {
     let ids = ids();
@@ -226,12 +269,14 @@ async fn relay_without_candidates(master: String) -> String {
                     proof,
                     app,
                     protocol,
+                    batches,
                 })) => Signal::Offer {
                     master,
                     sdp: strip(sdp),
                     proof,
                     app,
                     protocol,
+                    batches,
                 },
                 Ok(Some(Signal::Answer { sdp })) => Signal::Answer { sdp: strip(sdp) },
                 Ok(Some(other)) => other,

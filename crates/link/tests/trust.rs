@@ -161,6 +161,7 @@ async fn raw_hello(addr: &str) -> SignalSocket {
         app: None,
         protocol: None,
         keepalive_ms: None,
+        batches: false,
     })
     .await
     .unwrap();

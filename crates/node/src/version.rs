@@ -152,6 +152,7 @@ mod tests {
             app: app.map(str::to_string),
             protocol,
             keepalive: None,
+            batches: false,
             reached: Some("192.168.1.10:7355".parse().unwrap()),
         }
     }

@@ -12,10 +12,11 @@ use super::{
     HANDSHAKE_DEADLINE, HELLO_DEADLINE, MAX_CANDIDATES, SIGNAL_BUDGET,
 };
 use super::{Admission, SlaveHello};
+use crate::channel::Channel;
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint, normalize_fingerprint, Identity};
 use crate::peer::{
-    nudge, remote_max_frame, slave_keepalive, Channel, PcEvent, Peer, RtcOptions, Side, DB_CHANNEL,
+    nudge, remote_max_frame, slave_keepalive, PcEvent, Peer, RtcOptions, Side, DB_CHANNEL,
 };
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
@@ -55,6 +56,7 @@ where
             app,
             protocol,
             keepalive_ms,
+            batches,
         }) => {
             if v != SIGNAL_VERSION {
                 return refuse(ws, "bad_request", format!("signaling version {v} is not supported; this master speaks {SIGNAL_VERSION} (update Outpost on the older PC)")).await;
@@ -74,6 +76,7 @@ where
                 app: app.map(|a| a.chars().take(40).collect()),
                 protocol,
                 keepalive: keepalive_ms.and_then(slave_keepalive),
+                batches,
                 reached: Some(ws.local_addr()),
             }
         }
@@ -189,6 +192,7 @@ async fn offer_channel(
         proof: master_proof,
         app: opts.versions.as_ref().map(|v| v.app.clone()),
         protocol: opts.versions.as_ref().map(|v| v.protocol),
+        batches: true,
     })
     .await?;
     let mut answered = false;
@@ -269,5 +273,11 @@ async fn offer_channel(
         }
     }
     guard.disarm();
-    Ok(Channel::start(pc, dc, events, max_frame.unwrap_or(65_536)))
+    Ok(Channel::start(
+        pc,
+        dc,
+        events,
+        max_frame.unwrap_or(65_536),
+        hello.batches,
+    ))
 }

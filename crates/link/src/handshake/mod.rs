@@ -65,6 +65,8 @@ pub struct SlaveHello {
     /// (a Rust slave of this version; not a browser), within the bounds
     /// the master takes.
     pub keepalive: Option<std::time::Duration>,
+    /// It reads batch frames (several answers in one data-channel message).
+    pub batches: bool,
     /// The master's address the slave reached (for words that point it
     /// back to this master, such as its install page).
     pub reached: Option<std::net::SocketAddr>,

@@ -10,10 +10,11 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
 
 use super::{candidate_init, kind, CloseOnDrop, HANDSHAKE_DEADLINE, NO_PATH};
+use crate::channel::Channel;
 use crate::code::CodeKeys;
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint_in, Identity};
-use crate::peer::{remote_max_frame, Channel, PcEvent, Peer, RtcOptions, Side, SLAVE_KEEPALIVE};
+use crate::peer::{remote_max_frame, PcEvent, Peer, RtcOptions, Side, SLAVE_KEEPALIVE};
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
 
@@ -138,6 +139,7 @@ async fn connect(
         app: opts.versions.as_ref().map(|v| v.app.clone()),
         protocol: opts.versions.as_ref().map(|v| v.protocol),
         keepalive_ms: Some(SLAVE_KEEPALIVE.as_millis() as u64),
+        batches: true,
     })
     .await?;
     let local = ws.local_addr();
@@ -175,14 +177,15 @@ async fn answer_channel(
     addr: &str,
 ) -> Result<(Channel, MasterInfo)> {
     // Wait for the offer (or a refusal) before making a peer connection.
-    let (master_name, offer_sdp, master_proof, app, protocol) = match ws.recv().await? {
+    let (master_name, offer_sdp, master_proof, app, protocol, batches) = match ws.recv().await? {
         Some(Signal::Offer {
             master,
             sdp,
             proof,
             app,
             protocol,
-        }) => (master, sdp, proof, app, protocol),
+            batches,
+        }) => (master, sdp, proof, app, protocol, batches),
         Some(Signal::Refused { code, message }) => {
             return Err(LinkError::Refused { code, message })
         }
@@ -267,7 +270,7 @@ async fn answer_channel(
     guard.disarm();
     let dc = dc.ok_or(LinkError::Closed)?;
     Ok((
-        Channel::start(pc, dc, events, max_frame),
+        Channel::start(pc, dc, events, max_frame, batches),
         MasterInfo {
             name: master_name,
             fingerprint,
