@@ -37,7 +37,32 @@ pub struct ChannelSender {
 /// A message waiting for the channel's writer, and who waits for it.
 struct Outgoing {
     frames: Frames,
-    sent: oneshot::Sender<Result<(), Failed>>,
+    sent: Waiter,
+}
+
+/// Who waits for a queued message.
+enum Waiter {
+    /// A sender that wants the outcome (`send`).
+    Outcome(oneshot::Sender<Result<(), Failed>>),
+    /// What a poster holds until the message has left (`post`): a permit
+    /// that bounds how much one peer can have queued.
+    Hold(Box<dyn Send>),
+}
+
+impl Waiter {
+    fn done(self, outcome: &Result<(), Failed>) {
+        match self {
+            Waiter::Outcome(s) => {
+                let _ = s.send(outcome.clone());
+            }
+            Waiter::Hold(hold) => {
+                if let Err(e) = outcome {
+                    tracing::debug!(error = ?e, "a posted message was not sent");
+                }
+                drop(hold);
+            }
+        }
+    }
 }
 
 enum Frames {
@@ -178,7 +203,7 @@ async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>
             }
         }
         for w in waiting {
-            let _ = w.send(outcome.clone());
+            w.done(&outcome);
         }
     }
     let (messages, frames) = ChannelSender::counts(&shared);
@@ -195,6 +220,28 @@ impl ChannelSender {
     /// does not cut a message short: the frames go out from a task of their
     /// own (a cut message would make the peer drop the next one too).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
+        let frames = self.frames(msg)?;
+        self.enqueue(frames).await
+    }
+
+    /// Queues one message and returns at once, where [`send`](Self::send)
+    /// waits until it has left: for answers whose sender does nothing with
+    /// the outcome, which saves waking it again for each (issue 16). `hold`
+    /// is dropped once the message has left (or failed to): a permit there
+    /// keeps a peer that stops reading from having more queued.
+    pub fn post(&self, msg: &[u8], hold: impl Send + 'static) -> Result<()> {
+        let frames = self.frames(msg)?;
+        self.queue
+            .send(Outgoing {
+                frames,
+                sent: Waiter::Hold(Box::new(hold)),
+            })
+            .map_err(|_| LinkError::Closed)
+    }
+
+    /// One message as the frames it goes in; refused when the channel is
+    /// closed or the message is over the limit.
+    fn frames(&self, msg: &[u8]) -> Result<Frames> {
         if self.is_closed() {
             return Err(LinkError::Closed);
         }
@@ -204,7 +251,7 @@ impl ChannelSender {
                 limit: MAX_MESSAGE,
             });
         }
-        let frames = match whole(msg, self.shared.max_frame) {
+        Ok(match whole(msg, self.shared.max_frame) {
             Some(f) => Frames::Whole(f),
             None => Frames::Alone(
                 split(msg, self.shared.max_frame)
@@ -212,15 +259,17 @@ impl ChannelSender {
                     .map(|f| BytesMut::from(&f[..]))
                     .collect(),
             ),
-        };
-        self.enqueue(frames).await
+        })
     }
 
     /// Hands frames to the channel's writer and waits until they are sent.
     async fn enqueue(&self, frames: Frames) -> Result<()> {
         let (sent, outcome) = oneshot::channel();
         self.queue
-            .send(Outgoing { frames, sent })
+            .send(Outgoing {
+                frames,
+                sent: Waiter::Outcome(sent),
+            })
             .map_err(|_| LinkError::Closed)?;
         Ok(outcome.await.map_err(|_| LinkError::Closed)??)
     }

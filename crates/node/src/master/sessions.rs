@@ -279,13 +279,15 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
             async move {
                 tracing::debug!("received");
                 let resp = answer(&shared, &db, &seat, req).await;
-                match tx.send(resp.encode().as_bytes()).await {
+                // Queued: the permit goes with the answer until it has
+                // left, so a slave that stops reading cannot have more
+                // than its share waiting.
+                match tx.post(resp.encode().as_bytes(), permit) {
                     Ok(()) => tracing::debug!("answered"),
                     // The channel closed under the call: the slave fails
                     // the call itself when its channel ends.
                     Err(e) => tracing::debug!(error = %e, "answer not sent"),
                 }
-                drop(permit);
             }
             .instrument(span),
         );

@@ -369,8 +369,9 @@ impl Db for RemoteDb {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(tx) = tx {
-            // On failure the request stays pending and is re-sent on reconnect.
-            let _ = tx.send(text.as_bytes()).await;
+            // On failure the request stays pending and is re-sent on
+            // reconnect. Queued, not waited for: its answer is.
+            let _ = tx.post(text.as_bytes(), ());
         }
         match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
             Ok(Ok(resp)) => {
