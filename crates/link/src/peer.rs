@@ -37,8 +37,6 @@ const SCTP_MAX_MESSAGE: u32 = 262_144;
 /// SCTP receive window: large answers (an export page is ~300 KiB) flow
 /// without waiting on window updates.
 const SCTP_RECEIVE_BUFFER: u32 = 4 * 1024 * 1024;
-/// Threads that run the connections' drivers, shared by all of them.
-const REACTOR_THREADS: usize = 1;
 /// Bytes a channel may have in flight before `send` waits.
 const SEND_BUFFER: usize = 4 * 1024 * 1024;
 
@@ -224,13 +222,12 @@ impl Peer {
             .with_runtime(crate::runtime::runtime())
             .with_udp_addrs(vec![local])
             .with_data_channel_send_buffer_limit(SEND_BUFFER)
-            // Every connection's driver on one thread of its own (a
-            // single-threaded runtime webrtc-rs keeps per process), not
-            // moved between tokio's workers at each wake-up: pipelined
-            // calls 0.91x and 0.88x of a WebSocket (0.81x, 0.83x on the
-            // shared pool), and at 200 devices a lower p99 and idle CPU
-            // (BENCHMARKS.md, issue 16).
-            .with_dedicated_reactor_pool_size(REACTOR_THREADS)
+            // The drivers run on tokio's workers (webrtc-rs's default).
+            // One reactor thread of their own for all of them
+            // (`with_dedicated_reactor_pool_size(1)`) was measured: calls
+            // pipelined 0.82x to 0.92x of a WebSocket, but a single get's
+            // p50 went from 1.2x to 2.2x, each round trip crossing to and
+            // from that thread four times (BENCHMARKS.md, issue 16).
             .build()
             .await
             .map_err(LinkError::rtc)?;
