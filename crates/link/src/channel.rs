@@ -14,7 +14,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use crate::error::{LinkError, Result};
-use crate::framing::{batch, batch_size, split, whole, Reassembler, MAX_FRAME};
+use crate::framing::{batch, batch_size, split, Reassembler, MAX_FRAME};
 use crate::peer::{PcEvent, MAX_MESSAGE};
 
 struct Shared {
@@ -25,6 +25,15 @@ struct Shared {
     /// Whole messages sent, and the frames they went in.
     whole_messages: AtomicU64,
     whole_frames: AtomicU64,
+}
+
+impl Shared {
+    /// Marks the channel closed, then closes it and the connection.
+    async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = self.dc.close().await;
+        let _ = self.pc.close().await;
+    }
 }
 
 /// Sending half of a channel; cheap to clone.
@@ -251,14 +260,10 @@ impl ChannelSender {
                 limit: MAX_MESSAGE,
             });
         }
-        Ok(match whole(msg, self.shared.max_frame) {
-            Some(f) => Frames::Whole(f),
-            None => Frames::Alone(
-                split(msg, self.shared.max_frame)
-                    .iter()
-                    .map(|f| BytesMut::from(&f[..]))
-                    .collect(),
-            ),
+        let mut frames = split(msg, self.shared.max_frame);
+        Ok(match frames.len() {
+            1 => Frames::Whole(frames.remove(0)),
+            _ => Frames::Alone(frames),
         })
     }
 
@@ -320,9 +325,7 @@ impl ChannelSender {
 
     /// Closes the channel and the connection.
     pub async fn close(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
-        let _ = self.shared.dc.close().await;
-        let _ = self.shared.pc.close().await;
+        self.shared.close().await;
     }
 }
 
@@ -360,9 +363,7 @@ impl ChannelReceiver {
             };
             if ended {
                 self.ended = true;
-                self.shared.closed.store(true, Ordering::SeqCst);
-                let _ = self.shared.dc.close().await;
-                let _ = self.shared.pc.close().await;
+                self.shared.close().await;
             }
         }
     }
@@ -378,10 +379,7 @@ impl Drop for ChannelReceiver {
         self.shared.closed.store(true, Ordering::SeqCst);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let shared = self.shared.clone();
-            rt.spawn(async move {
-                let _ = shared.dc.close().await;
-                let _ = shared.pc.close().await;
-            });
+            rt.spawn(async move { shared.close().await });
         }
     }
 }

@@ -26,17 +26,7 @@ const BATCH: u8 = 3;
 /// What a message adds to a batch frame besides its own bytes: its length.
 pub const BATCH_ENTRY: usize = 4;
 
-/// One whole message as its frame, when it fits in `max_frame`.
-pub fn whole(msg: &[u8], max_frame: usize) -> Option<BytesMut> {
-    (msg.len() < max_frame).then(|| {
-        let mut f = BytesMut::with_capacity(msg.len() + 1);
-        f.put_u8(WHOLE);
-        f.extend_from_slice(msg);
-        f
-    })
-}
-
-/// Joins whole-message frames (each from [`whole`]) into one batch frame,
+/// Joins whole-message frames (each the one frame of [`split`]) into one batch frame,
 /// or gives the one frame back alone. The caller keeps the total within
 /// the peer's frame limit: [`batch_size`].
 pub fn batch(frames: Vec<BytesMut>) -> BytesMut {
@@ -59,27 +49,27 @@ pub fn batch_size(whole: &[u8]) -> usize {
     whole.len() - 1 + BATCH_ENTRY
 }
 
-/// Splits `msg` into frames of at most `max_frame` bytes (header included).
-pub fn split(msg: &[u8], max_frame: usize) -> Vec<Vec<u8>> {
+/// Splits `msg` into frames of at most `max_frame` bytes (header included):
+/// one whole-message frame when it fits, else its chunks.
+pub fn split(msg: &[u8], max_frame: usize) -> Vec<BytesMut> {
     let room = max_frame.max(2) - 1;
     if msg.len() <= room {
-        let mut f = Vec::with_capacity(msg.len() + 1);
-        f.push(WHOLE);
-        f.extend_from_slice(msg);
-        return vec![f];
+        return vec![frame(WHOLE, msg)];
     }
     let chunks: Vec<&[u8]> = msg.chunks(room).collect();
     let last = chunks.len() - 1;
     chunks
         .into_iter()
         .enumerate()
-        .map(|(i, c)| {
-            let mut f = Vec::with_capacity(c.len() + 1);
-            f.push(if i == last { LAST } else { MORE });
-            f.extend_from_slice(c);
-            f
-        })
+        .map(|(i, c)| frame(if i == last { LAST } else { MORE }, c))
         .collect()
+}
+
+fn frame(kind: u8, body: &[u8]) -> BytesMut {
+    let mut f = BytesMut::with_capacity(body.len() + 1);
+    f.put_u8(kind);
+    f.extend_from_slice(body);
+    f
 }
 
 /// Joins frames back into messages, refusing any message over `limit`.
@@ -197,6 +187,9 @@ mod tests {
     fn small_messages_are_one_frame() {
         let f = split(b"hello", MAX_FRAME);
         assert_eq!(f, vec![b"\0hello".to_vec()]);
+        // A frame is the message and its kind.
+        assert_eq!(split(&[0; 9], 10).len(), 1);
+        assert_eq!(split(&[0; 10], 10).len(), 2);
         let mut r = Reassembler::new(1 << 20);
         assert_eq!(r.push(&f[0]).unwrap(), vec![b"hello".to_vec()]);
     }
@@ -250,8 +243,9 @@ mod tests {
     fn a_batch_carries_whole_messages_in_order_and_one_alone_stays_whole() {
         let frames: Vec<BytesMut> = [&b"get 1"[..], b"", b"get three"]
             .iter()
-            .map(|m| whole(m, MAX_FRAME).unwrap())
+            .flat_map(|m| split(m, MAX_FRAME))
             .collect();
+        assert_eq!(frames.len(), 3);
         let size = 1 + frames.iter().map(|f| batch_size(f)).sum::<usize>();
         let b = batch(frames);
         assert_eq!(b.len(), size);
@@ -261,12 +255,7 @@ mod tests {
             r.push(&b).unwrap(),
             vec![b"get 1".to_vec(), vec![], b"get three".to_vec()]
         );
-        let one = batch(vec![whole(b"alone", MAX_FRAME).unwrap()]);
+        let one = batch(split(b"alone", MAX_FRAME));
         assert_eq!(&one[..], b"\0alone");
-        assert_eq!(
-            whole(&[0; 10], 10),
-            None,
-            "a frame is the message and its kind"
-        );
     }
 }
