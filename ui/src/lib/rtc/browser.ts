@@ -332,22 +332,23 @@ export class BrowserSession implements Transport {
       if (['failed', 'closed', 'disconnected'].includes(pc.connectionState)) lost();
     };
     this.setLink({ state: 'connected', master: this.served?.office ?? '' });
-    // The tab's sign-in first (the master forgets it with the channel),
-    // then change events for every doctype; and a reload of whatever is
-    // shown, since events may have been missed while away.
-    // The first call is the sign-in's resume, or without one the `hello`
-    // that learns the office's roster; every other call waits for it.
+    // The first call is the tab's sign-in resume (the master forgets it
+    // with the channel), or without one the `hello` that learns the
+    // office's roster; every other call waits for it. Then change events
+    // for every doctype, and a reload of whatever is shown, since events
+    // may have been missed while away.
     const kept = this.keptSignIn();
+    const helloArgs = { epoch: this.kept()?.epoch ?? 0 };
     const first = kept
       ? this.firstCall(open, 'auth.resume', { token: kept.token })
-      : this.firstCall(open, 'hello', { epoch: this.kept()?.epoch ?? 0 });
+      : this.firstCall(open, 'hello', helloArgs);
     const resumed = first.catch(() => undefined);
     this.resuming = resumed;
     void resumed.finally(() => {
       if (this.resuming === resumed) this.resuming = null;
     });
     void resumed.then(() => this.callOk('subscribe', {})).catch(() => undefined);
-    const hello = kept ? this.callOk('hello', { epoch: this.kept()?.epoch ?? 0 }) : first;
+    const hello = kept ? this.callOk('hello', helloArgs) : first;
     void hello.then((v) => this.learnRoster(v)).catch(() => undefined);
     this.emit('db-event', { ev: 'lagged', missed: 0 });
   }
