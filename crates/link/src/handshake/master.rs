@@ -15,9 +15,7 @@ use super::{Admission, SlaveHello};
 use crate::channel::Channel;
 use crate::error::{LinkError, Result};
 use crate::identity::{check_sdp_fingerprint, normalize_fingerprint, Identity};
-use crate::peer::{
-    nudge, remote_max_frame, slave_keepalive, PcEvent, Peer, RtcOptions, Side, DB_CHANNEL,
-};
+use crate::peer::{remote_max_frame, slave_keepalive, PcEvent, Peer, RtcOptions, Side, DB_CHANNEL};
 use crate::signal::{Signal, SIGNAL_VERSION};
 use crate::socket::SignalSocket;
 
@@ -253,7 +251,6 @@ async fn offer_channel(
                         let _ = ws.send(&Signal::Candidate { candidate: c.candidate, mid }).await;
                     }
                 }
-                Some(PcEvent::State(RTCPeerConnectionState::Connected)) => nudge(dc.clone()),
                 Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
                     return Err(LinkError::Rtc("the connection failed (no network path to the slave?)".into()));
                 }
