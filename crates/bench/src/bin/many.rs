@@ -8,15 +8,20 @@
 //! 2. `--slaves N` slaves connected: the master's RSS and CPU at idle;
 //! 3. a Party written through the CLI: every slave must get its live event,
 //!    then every slave must answer a `get` of it;
-//! 4. `--callers K` of them calling `get` in a loop for `--seconds S`:
-//!    p50, p99, the master's CPU while they call, and its RSS after.
+//! 4. `--callers K` of them calling `get` in a loop for `--seconds S`,
+//!    each call sent as soon as the last is answered (the most the master
+//!    and this machine can answer): p50, p99, calls a second, the
+//!    master's CPU while they call, and its RSS after;
+//! 5. the same K calling at a steady pace, `--rate R` calls a second each,
+//!    for `--seconds S`: p50 and p99. A call is timed from when it was due,
+//!    so one held up behind a slow answer counts its wait.
 //!
 //! It prints a table with ratios against the baseline, then one JSON line
 //! (`tests/many.rs` checks its counts: every slave got the event and
 //! answered). Not a test itself: nothing here asserts on time.
 //!
 //! Usage: `outpost-bench-many [--slaves 200] [--procs 4] [--callers 50]
-//! [--seconds 10] [--idle 10]`; `OUTPOST_BIN` names the `outpost` binary
+//! [--seconds 10] [--idle 10] [--rate 50]` (`--rate 0` skips step 5); `OUTPOST_BIN` names the `outpost` binary
 //! (default: beside this one).
 
 use std::collections::HashSet;
@@ -38,6 +43,8 @@ struct Args {
     callers: usize,
     seconds: u64,
     idle: u64,
+    /// Calls a second for each caller in the paced step (0: no such step).
+    rate: u64,
 }
 
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
@@ -62,6 +69,7 @@ fn main() {
         callers: flag(&args, "--callers", 50) as usize,
         seconds: flag(&args, "--seconds", 10),
         idle: flag(&args, "--idle", 10),
+        rate: flag(&args, "--rate", 50),
     };
     coordinate(&a);
 }
@@ -185,7 +193,7 @@ fn coordinate(a: &Args) {
         .to_string();
     let mut one = Holder::start(&url, 0, 1, 1);
     assert_eq!(one.answer()["ready"], 1, "the baseline slave connects");
-    one.send(&format!("load {} {first}", a.seconds));
+    one.send(&format!("load {} {first} 0", a.seconds));
     let base = latencies([one.answer()]);
     drop(one);
 
@@ -237,13 +245,22 @@ fn coordinate(a: &Args) {
         .map(|h| h.answer()["answered"].as_u64().unwrap_or(0))
         .sum();
 
-    // K of them calling.
+    // K of them calling, each as fast as its answers come.
     for h in &mut holders {
-        h.send(&format!("load {} {name}", a.seconds));
+        h.send(&format!("load {} {name} 0", a.seconds));
     }
     let cpu_load = cpu_percent(pid, a.seconds.saturating_sub(1).max(1));
     let load = latencies(holders.iter_mut().map(|h| h.answer()));
     let rss_load = rss_kb(pid);
+
+    // The same K at a steady pace.
+    let paced = 1_000_000u64.checked_div(a.rate).map(|every_us| {
+        for h in &mut holders {
+            h.send(&format!("load {} {name} {every_us}", a.seconds));
+        }
+        let cpu = cpu_percent(pid, a.seconds.saturating_sub(1).max(1));
+        (cpu, latencies(holders.iter_mut().map(|h| h.answer())))
+    });
     drop(holders);
 
     let mb = |kb: u64| kb as f64 / 1024.0;
@@ -302,6 +319,34 @@ fn coordinate(a: &Args) {
         percentile(&load, 0.99),
         "ms",
     );
+    if let Some((cpu, paced)) = &paced {
+        row(
+            "master CPU: idle with N / K at a pace (% of a core)",
+            cpu_idle,
+            *cpu,
+            "%",
+        );
+        row(
+            "get p50: 1 slave calling / K at a pace",
+            percentile(&base, 0.5),
+            percentile(paced, 0.5),
+            "ms",
+        );
+        row(
+            "get p99: 1 slave calling / K at a pace",
+            percentile(&base, 0.99),
+            percentile(paced, 0.99),
+            "ms",
+        );
+    }
+    let per_second = |n: usize| n as f64 / a.seconds.max(1) as f64;
+    println!(
+        "K calling as fast as answered: {:.0} calls a second; at a pace: {:.0} a second ({} each, every {:.1} ms)",
+        per_second(load.len()),
+        paced.as_ref().map_or(0.0, |(_, p)| per_second(p.len())),
+        a.rate,
+        if a.rate > 0 { 1000.0 / a.rate as f64 } else { 0.0 },
+    );
     println!(
         "per connected slave: {:.0} KB of master RSS; {} of {} got the live event, {} answered; all connected in {:.1} s",
         (rss_idle.saturating_sub(rss_alone)) as f64 / a.slaves.max(1) as f64,
@@ -328,6 +373,9 @@ fn coordinate(a: &Args) {
             "p99_ms_base": percentile(&base, 0.99),
             "p50_ms_load": percentile(&load, 0.5),
             "p99_ms_load": percentile(&load, 0.99),
+            "paced_calls": paced.as_ref().map(|(_, p)| p.len()),
+            "p50_ms_paced": paced.as_ref().map(|(_, p)| percentile(p, 0.5)),
+            "p99_ms_paced": paced.as_ref().map(|(_, p)| percentile(p, 0.99)),
         })
     );
 }
@@ -363,9 +411,11 @@ fn child(args: &[String]) {
         match words.as_slice() {
             ["event", name] => say(json!({ "events": rt.block_on(heard_by_all(&held, name)) })),
             ["get", name] => say(json!({ "answered": rt.block_on(answered_by_all(&held, name)) })),
-            ["load", secs, name] => {
+            ["load", secs, name, every_us] => {
                 let secs: u64 = secs.parse().expect("seconds");
-                let lat = rt.block_on(load(&held[..callers.min(held.len())], name, secs));
+                let every = Duration::from_micros(every_us.parse().expect("microseconds"));
+                let callers = &held[..callers.min(held.len())];
+                let lat = rt.block_on(load(callers, first, name, secs, every));
                 say(json!({ "lat_us": lat }));
             }
             _ => break,
@@ -470,16 +520,36 @@ async fn answered_by_all(held: &[Held], name: &str) -> usize {
         .count()
 }
 
-/// Each of `callers` calls `get` in a loop for `secs`; every round trip in
-/// microseconds.
-async fn load(callers: &[Held], name: &str, secs: u64) -> Vec<u64> {
-    let until = Instant::now() + Duration::from_secs(secs);
-    let loops = callers.iter().map(|h| async move {
+/// Each of `callers` calls `get` for `secs`: with `every` zero, each call
+/// as soon as the last is answered; otherwise one call every `every`, the
+/// callers spread over that interval (`first` is the first one's number
+/// among all the slaves, so callers in other processes do not line up).
+/// Every call's time in microseconds, from when it was due: a call due
+/// while the last was still out counts that wait too.
+async fn load(callers: &[Held], first: usize, name: &str, secs: u64, every: Duration) -> Vec<u64> {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let loops = callers.iter().enumerate().map(|(i, h)| async move {
         let mut lat = Vec::new();
-        while Instant::now() < until {
-            let t = Instant::now();
+        // The golden ratio's fraction spreads any run of numbers evenly.
+        let phase = ((first + i) as f64 * 0.618_034).fract();
+        let mut due = start + every.mul_f64(phase);
+        let mut last_done = start;
+        while due < until {
+            if !every.is_zero() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            // On time, the clock starts now (not at the timer's tick);
+            // late because the last answer came after `due`, at `due`.
+            let t = if last_done > due { due } else { Instant::now() };
             h.db.run(get(name)).await.expect("get under load");
-            lat.push(t.elapsed().as_micros() as u64);
+            last_done = Instant::now();
+            lat.push((last_done - t).as_micros() as u64);
+            due = if every.is_zero() {
+                last_done
+            } else {
+                due + every
+            };
         }
         lat
     });
