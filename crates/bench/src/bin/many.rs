@@ -21,8 +21,8 @@
 //! answered). Not a test itself: nothing here asserts on time.
 //!
 //! Usage: `outpost-bench-many [--slaves 200] [--procs 4] [--callers 50]
-//! [--seconds 10] [--idle 10] [--rate 50]` (`--rate 0` skips step 5); `OUTPOST_BIN` names the `outpost` binary
-//! (default: beside this one).
+//! [--seconds 10] [--idle 10] [--rate 50]` (`--rate 0` skips step 5);
+//! `OUTPOST_BIN` names the `outpost` binary (default: beside this one).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -340,13 +340,19 @@ fn coordinate(a: &Args) {
         );
     }
     let per_second = |n: usize| n as f64 / a.seconds.max(1) as f64;
-    println!(
-        "K calling as fast as answered: {:.0} calls a second; at a pace: {:.0} a second ({} each, every {:.1} ms)",
-        per_second(load.len()),
-        paced.as_ref().map_or(0.0, |(_, p)| per_second(p.len())),
-        a.rate,
-        if a.rate > 0 { 1000.0 / a.rate as f64 } else { 0.0 },
+    print!(
+        "K calling as fast as answered: {:.0} calls a second",
+        per_second(load.len())
     );
+    match &paced {
+        Some((_, p)) => println!(
+            "; at a pace: {:.0} a second ({} each, every {:.1} ms)",
+            per_second(p.len()),
+            a.rate,
+            1000.0 / a.rate as f64
+        ),
+        None => println!(),
+    }
     println!(
         "per connected slave: {:.0} KB of master RSS; {} of {} got the live event, {} answered; all connected in {:.1} s",
         (rss_idle.saturating_sub(rss_alone)) as f64 / a.slaves.max(1) as f64,
