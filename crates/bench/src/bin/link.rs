@@ -10,6 +10,9 @@
 //! Run with `make bench` (release), or `cargo build --profile profiling` of
 //! this and `outpost` for perf and callgrind: the `outpost` beside this
 //! binary is the master of the last step.
+//!
+//! `outpost-bench-link STEP [CALLS]` runs one step alone for callgrind
+//! (`link/profile.rs`; `scripts/callgrind-table` sums the dump).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,6 +35,10 @@ const CONNECTS: usize = 20;
 const SLAVES_FOR_RSS: usize = 32;
 
 use outpost_bench::pct;
+
+#[path = "link/profile.rs"]
+mod profile;
+use profile::{via_dc, via_local, via_ws};
 
 fn us(d: Duration) -> String {
     format!("{:.0} us", d.as_secs_f64() * 1e6)
@@ -196,20 +203,33 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// The three paths to one master and its data, warmed.
+struct Rig {
+    dir: tempfile::TempDir,
+    mdir: std::path::PathBuf,
+    master: Master,
+    url: outpost_link::PairingUrl,
+    local: LocalDb,
+    ws: WsClient,
+    slave: RemoteDb,
+    /// Names of Parties, in random order.
+    names: Vec<String>,
+}
+
+/// Starts a master with `records` Parties, the WebSocket baseline and a
+/// paired slave, and warms all three paths.
+async fn rig(records: usize, names: usize) -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
     let mdir = dir.path().join("master");
     let master = start_master(&mdir, 0).await;
-    let port = master.local_addr().port();
     let url = master.pairing_url().clone();
     let local = master.db().for_device("bench-local");
 
     // Load the data through the master's own LocalDb.
     let t = Instant::now();
     let mut i = 0;
-    while i < RECORDS {
-        let records = (i..(i + 5000).min(RECORDS))
+    while i < records {
+        let records = (i..(i + 5000).min(records))
             .map(|k| {
                 json!({"party_name": format!("Party {k:06}"), "code": format!("C{k:06}"),
                        "city": format!("City {:02}", k % 50), "email": format!("p{k}@example.com"),
@@ -229,22 +249,21 @@ async fn main() {
         i += 5000;
     }
     eprintln!(
-        "loaded {RECORDS} Parties in {:.1} s",
+        "loaded {records} Parties in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let names: Vec<String> = master
         .store()
         .with_reader(|c| {
             let mut s = c.prepare("SELECT name FROM \"tab Party\" ORDER BY random() LIMIT ?")?;
-            let rows = s.query_map([PIPELINED as i64], |r| r.get(0))?;
+            let rows = s.query_map([names as i64], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
         })
         .expect("names");
 
     let ws_addr = ws_server(master.db().for_device("bench-ws")).await;
     let ws = WsClient::connect(&ws_addr).await;
-    let sdir = dir.path().join("slave");
-    let slave = RemoteDb::start(slave_config(&sdir, &url)).expect("slave");
+    let slave = RemoteDb::start(slave_config(&dir.path().join("slave"), &url)).expect("slave");
     slave
         .wait_connected(Duration::from_secs(10))
         .await
@@ -256,56 +275,41 @@ async fn main() {
         ws.call(get_op(n)).await;
         slave.run(get_op(n)).await.expect("get");
     }
-    let sample = &names[..RTT_ROUNDS];
-    let l = local.clone();
-    let rtt_local = rtt(sample, |n| {
-        let l = l.clone();
-        async move {
-            l.run(get_op(&n)).await.expect("get");
-        }
-    })
-    .await;
-    let w = ws.clone();
-    let rtt_ws = rtt(sample, |n| {
-        let w = w.clone();
-        async move {
-            w.call(get_op(&n)).await;
-        }
-    })
-    .await;
-    let s = slave.clone();
-    let rtt_dc = rtt(sample, |n| {
-        let s = s.clone();
-        async move {
-            s.run(get_op(&n)).await.expect("get");
-        }
-    })
-    .await;
+    Rig {
+        dir,
+        mdir,
+        master,
+        url,
+        local,
+        ws,
+        slave,
+        names,
+    }
+}
 
-    let w = ws.clone();
-    let tput_ws = pipelined(&names, move |n| {
-        let w = w.clone();
-        async move {
-            w.call(get_op(&n)).await;
-        }
-    })
-    .await;
-    let s = slave.clone();
-    let tput_dc = pipelined(&names, move |n| {
-        let s = s.clone();
-        async move {
-            s.run(get_op(&n)).await.expect("get");
-        }
-    })
-    .await;
-    let l = local.clone();
-    let tput_local = pipelined(&names, move |n| {
-        let l = l.clone();
-        async move {
-            l.run(get_op(&n)).await.expect("get");
-        }
-    })
-    .await;
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return profile::run(&args).await;
+    }
+    let rig = rig(RECORDS, PIPELINED).await;
+    let (master, slave, ws, local) = (rig.master, rig.slave, rig.ws, rig.local);
+    let (dir, mdir, url, names) = (rig.dir, rig.mdir, rig.url, rig.names);
+    let port = master.local_addr().port();
+    let sdir = dir.path().join("slave");
+    let sample = &names[..RTT_ROUNDS];
+    let (dc, ws_call, lo) = (
+        via_dc(slave.clone()),
+        via_ws(ws.clone()),
+        via_local(local.clone()),
+    );
+    let rtt_local = rtt(sample, lo.clone()).await;
+    let rtt_ws = rtt(sample, ws_call.clone()).await;
+    let rtt_dc = rtt(sample, dc.clone()).await;
+    let tput_ws = pipelined(&names, ws_call).await;
+    let tput_dc = pipelined(&names, dc).await;
+    let tput_local = pipelined(&names, lo).await;
 
     // Export: every Party, in pages of 1000 by name, as `outpost db export` does.
     let t = Instant::now();

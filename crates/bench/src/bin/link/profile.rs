@@ -1,0 +1,110 @@
+//! `outpost-bench-link STEP [CALLS]`: one step of the benchmark alone, for
+//! valgrind's callgrind to count, between two marker functions that name
+//! where the step starts and ends:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --separate-threads=no \
+//!   --zero-before=outpost_bench_measure_start --dump-before=outpost_bench_measure_end \
+//!   target/profiling/outpost-bench-link dc-get 2000
+//! ```
+//!
+//! The dump holds the step alone (all threads, both ends): its instructions
+//! divided by CALLS are one call's. Steps: `dc-get`, `ws-get` (one call at
+//! a time), `dc-pipelined`, `ws-pipelined` (64 in flight).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use outpost_api::Db;
+
+use super::{get_op, pipelined, rig, rtt, LocalDb, RemoteDb, WsClient};
+
+/// Fewer Parties than the timed run: under valgrind the load is slow, and
+/// a `get` by name costs the same at this size.
+const RECORDS: usize = 10_000;
+
+const USAGE: &str =
+    "usage: outpost-bench-link [dc-get | ws-get | dc-pipelined | ws-pipelined [CALLS]]";
+
+/// Where the measured step starts: callgrind zeroes its counts here.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn outpost_bench_measure_start(calls: usize) -> usize {
+    std::hint::black_box(calls)
+}
+
+/// Where the measured step ends: callgrind dumps its counts here.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn outpost_bench_measure_end(calls: usize) -> usize {
+    // Not the same body as the start's: identical functions are merged
+    // into one, and callgrind would see the start as the end.
+    std::hint::black_box(calls).wrapping_add(1)
+}
+
+pub async fn run(args: &[String]) {
+    let step = args[0].as_str();
+    let calls = match args.get(1).map(|c| c.parse::<usize>()) {
+        None => 2000,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => fail(&format!(
+            "CALLS must be a number above 0, not {:?}",
+            args[1]
+        )),
+    };
+    if args.len() > 2 || !["dc-get", "ws-get", "dc-pipelined", "ws-pipelined"].contains(&step) {
+        fail(&format!("unknown arguments {args:?}"));
+    }
+    let rig = rig(RECORDS, RECORDS).await;
+    let names: Vec<String> = rig.names.iter().cycle().take(calls).cloned().collect();
+    let (dc, ws) = (via_dc(rig.slave.clone()), via_ws(rig.ws.clone()));
+    outpost_bench_measure_start(calls);
+    match step {
+        "dc-get" => drop(rtt(&names, dc).await),
+        "ws-get" => drop(rtt(&names, ws).await),
+        "dc-pipelined" => drop(pipelined(&names, dc).await),
+        _ => drop(pipelined(&names, ws).await),
+    }
+    outpost_bench_measure_end(calls);
+    println!("{step}: {calls} calls");
+    rig.slave.close().await;
+    rig.master.shutdown().await;
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("outpost-bench-link: {why}\n{USAGE}");
+    std::process::exit(2)
+}
+
+/// One `get` by name, on one path.
+pub type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One `get` by name over the data channel.
+pub fn via_dc(slave: RemoteDb) -> impl Fn(String) -> Call + Clone + Send + 'static {
+    move |n| {
+        let s = slave.clone();
+        Box::pin(async move {
+            s.run(get_op(&n)).await.expect("get");
+        })
+    }
+}
+
+/// One `get` by name over the WebSocket baseline.
+pub fn via_ws(ws: WsClient) -> impl Fn(String) -> Call + Clone + Send + 'static {
+    move |n| {
+        let w = ws.clone();
+        Box::pin(async move {
+            w.call(get_op(&n)).await;
+        })
+    }
+}
+
+/// One `get` by name through the master's own `LocalDb`.
+pub fn via_local(local: LocalDb) -> impl Fn(String) -> Call + Clone + Send + 'static {
+    move |n| {
+        let l = local.clone();
+        Box::pin(async move {
+            l.run(get_op(&n)).await.expect("get");
+        })
+    }
+}
