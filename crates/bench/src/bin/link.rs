@@ -31,6 +31,10 @@ const RECORDS: usize = 100_000;
 const RTT_ROUNDS: usize = 3_000;
 const PIPELINED: usize = 20_000;
 const IN_FLIGHT: usize = 64;
+/// The pipelined step takes the paths in turn this many times.
+const ROUNDS: usize = 4;
+/// The round-trip step takes the paths in turn in blocks of this many calls.
+const BLOCK: usize = 100;
 const CONNECTS: usize = 20;
 const SLAVES_FOR_RSS: usize = 32;
 
@@ -38,7 +42,7 @@ use outpost_bench::pct;
 
 #[path = "link/profile.rs"]
 mod profile;
-use profile::{via_dc, via_local, via_ws};
+use profile::{via_dc, via_local, via_ws, Path};
 
 fn us(d: Duration) -> String {
     format!("{:.0} us", d.as_secs_f64() * 1e6)
@@ -134,42 +138,63 @@ fn get_op(name: &str) -> Op {
     })
 }
 
-async fn rtt<F, Fut>(names: &[String], f: F) -> Vec<Duration>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        let t = Instant::now();
-        f(n.clone()).await;
-        out.push(t.elapsed());
+/// The round trip of one call after another on each path, the paths taking
+/// turns in blocks of [`BLOCK`] calls (the first path rotating), so a change
+/// in the machine's load falls on all paths alike, while each block runs on
+/// a warmed path. Sorted, per path.
+async fn rtt(names: &[String], paths: &[Path]) -> Vec<Vec<Duration>> {
+    let mut out = vec![Vec::with_capacity(names.len()); paths.len()];
+    for (b, block) in names.chunks(BLOCK).enumerate() {
+        for k in 0..paths.len() {
+            let p = (b + k) % paths.len();
+            for n in block {
+                let t = Instant::now();
+                paths[p](n.clone()).await;
+                out[p].push(t.elapsed());
+            }
+        }
     }
-    out.sort();
+    for o in &mut out {
+        o.sort();
+    }
     out
 }
 
-async fn pipelined<F, Fut>(names: &[String], f: F) -> f64
-where
-    F: Fn(String) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
+/// Calls a second on one path with [`IN_FLIGHT`] calls always waiting.
+async fn pipelined(names: &[String], path: &Path) -> f64 {
+    names.len() as f64 / pipelined_for(names, path).await.as_secs_f64()
+}
+
+/// Calls a second on each path, in [`ROUNDS`] rounds that take the paths
+/// in turn, each round a slice of `names` on every path.
+async fn pipelined_rounds(names: &[String], paths: &[Path]) -> Vec<f64> {
+    let mut took = vec![Duration::ZERO; paths.len()];
+    for slice in names.chunks(names.len().div_ceil(ROUNDS)) {
+        for (p, path) in paths.iter().enumerate() {
+            took[p] += pipelined_for(slice, path).await;
+        }
+    }
+    took.iter()
+        .map(|t| names.len() as f64 / t.as_secs_f64())
+        .collect()
+}
+
+async fn pipelined_for(names: &[String], path: &Path) -> Duration {
     let sem = Arc::new(Semaphore::new(IN_FLIGHT));
     let t = Instant::now();
     let mut tasks = Vec::with_capacity(names.len());
     for n in names {
         let permit = sem.clone().acquire_owned().await.expect("sem");
-        let f = f.clone();
-        let n = n.clone();
+        let call = path(n.clone());
         tasks.push(tokio::spawn(async move {
-            f(n).await;
+            call.await;
             drop(permit);
         }));
     }
     for t in tasks {
         t.await.expect("task");
     }
-    names.len() as f64 / t.elapsed().as_secs_f64()
+    t.elapsed()
 }
 
 fn slave_config(dir: &std::path::Path, url: &outpost_link::PairingUrl) -> SlaveConfig {
@@ -299,17 +324,15 @@ async fn main() {
     let port = master.local_addr().port();
     let sdir = dir.path().join("slave");
     let sample = &names[..RTT_ROUNDS];
-    let (dc, ws_call, lo) = (
+    let paths = [
         via_dc(slave.clone()),
         via_ws(ws.clone()),
         via_local(local.clone()),
-    );
-    let rtt_local = rtt(sample, lo.clone()).await;
-    let rtt_ws = rtt(sample, ws_call.clone()).await;
-    let rtt_dc = rtt(sample, dc.clone()).await;
-    let tput_ws = pipelined(&names, ws_call).await;
-    let tput_dc = pipelined(&names, dc).await;
-    let tput_local = pipelined(&names, lo).await;
+    ];
+    let rtts = rtt(sample, &paths).await;
+    let (rtt_dc, rtt_ws, rtt_local) = (&rtts[0], &rtts[1], &rtts[2]);
+    let tputs = pipelined_rounds(&names, &paths).await;
+    let (tput_dc, tput_ws, tput_local) = (tputs[0], tputs[1], tputs[2]);
 
     // Export: every Party, in pages of 1000 by name, as `outpost db export` does.
     let t = Instant::now();

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use outpost_api::Db;
 
@@ -60,10 +61,10 @@ pub async fn run(args: &[String]) {
     let (dc, ws) = (via_dc(rig.slave.clone()), via_ws(rig.ws.clone()));
     outpost_bench_measure_start(calls);
     match step {
-        "dc-get" => drop(rtt(&names, dc).await),
-        "ws-get" => drop(rtt(&names, ws).await),
-        "dc-pipelined" => drop(pipelined(&names, dc).await),
-        _ => drop(pipelined(&names, ws).await),
+        "dc-get" => drop(rtt(&names, &[dc]).await),
+        "ws-get" => drop(rtt(&names, &[ws]).await),
+        "dc-pipelined" => drop(pipelined(&names, &dc).await),
+        _ => drop(pipelined(&names, &ws).await),
     }
     outpost_bench_measure_end(calls);
     println!("{step}: {calls} calls");
@@ -79,32 +80,35 @@ fn fail(why: &str) -> ! {
 /// One `get` by name, on one path.
 pub type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A path to the master: makes the call that gets one Party by name.
+pub type Path = Arc<dyn Fn(String) -> Call + Send + Sync>;
+
 /// One `get` by name over the data channel.
-pub fn via_dc(slave: RemoteDb) -> impl Fn(String) -> Call + Clone + Send + 'static {
-    move |n| {
+pub fn via_dc(slave: RemoteDb) -> Path {
+    Arc::new(move |n| {
         let s = slave.clone();
         Box::pin(async move {
             s.run(get_op(&n)).await.expect("get");
         })
-    }
+    })
 }
 
 /// One `get` by name over the WebSocket baseline.
-pub fn via_ws(ws: WsClient) -> impl Fn(String) -> Call + Clone + Send + 'static {
-    move |n| {
+pub fn via_ws(ws: WsClient) -> Path {
+    Arc::new(move |n| {
         let w = ws.clone();
         Box::pin(async move {
             w.call(get_op(&n)).await;
         })
-    }
+    })
 }
 
 /// One `get` by name through the master's own `LocalDb`.
-pub fn via_local(local: LocalDb) -> impl Fn(String) -> Call + Clone + Send + 'static {
-    move |n| {
+pub fn via_local(local: LocalDb) -> Path {
+    Arc::new(move |n| {
         let l = local.clone();
         Box::pin(async move {
             l.run(get_op(&n)).await.expect("get");
         })
-    }
+    })
 }
