@@ -474,18 +474,18 @@ async fn main() {
     println!(
         "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
         "get round trip p50",
-        us(pct(&rtt_dc, 0.5)),
-        us(pct(&rtt_ws, 0.5)),
-        us(pct(&rtt_local, 0.5)),
-        pct(&rtt_dc, 0.5).as_secs_f64() / pct(&rtt_ws, 0.5).as_secs_f64()
+        us(pct(rtt_dc, 0.5)),
+        us(pct(rtt_ws, 0.5)),
+        us(pct(rtt_local, 0.5)),
+        pct(rtt_dc, 0.5).as_secs_f64() / pct(rtt_ws, 0.5).as_secs_f64()
     );
     println!(
         "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
         "get round trip p99",
-        us(pct(&rtt_dc, 0.99)),
-        us(pct(&rtt_ws, 0.99)),
-        us(pct(&rtt_local, 0.99)),
-        pct(&rtt_dc, 0.99).as_secs_f64() / pct(&rtt_ws, 0.99).as_secs_f64()
+        us(pct(rtt_dc, 0.99)),
+        us(pct(rtt_ws, 0.99)),
+        us(pct(rtt_local, 0.99)),
+        pct(rtt_dc, 0.99).as_secs_f64() / pct(rtt_ws, 0.99).as_secs_f64()
     );
     println!(
         "{:<52} {:>12.0}/s {:>12.0}/s {:>12.0}/s {:>8.2}x",
