@@ -1709,3 +1709,27 @@ fn test_sack_that_does_not_fit_leaves_alone_within_the_mtu() -> Result<()> {
     assert_eq!(AckState::Idle, a.ack_state);
     Ok(())
 }
+
+#[test]
+fn test_sack_that_does_not_fit_still_reports_the_duplicates() -> Result<()> {
+    let mut a = timed_test_association();
+    let now = Instant::now();
+    a.ack_state = AckState::Immediate;
+    // A DATA chunk received twice: the next SACK reports its TSN.
+    let tsn = a.peer_last_tsn;
+    assert!(!a.payload_queue.push(payload_chunk(tsn, 1), a.peer_last_tsn));
+    let ppi = PayloadProtocolIdentifier::Binary;
+    let mut s = a.open_stream(1, ppi)?;
+    s.write_sctp(now, &Bytes::from(vec![7u8; 3000]), ppi)?;
+    let (packets, _) = a.gather_outbound(now);
+    let duplicates: Vec<Vec<u32>> = packets
+        .iter()
+        .flat_map(|raw| Packet::unmarshal(raw).unwrap().chunks)
+        .filter_map(|c| {
+            let sack = c.as_any().downcast_ref::<ChunkSelectiveAck>()?;
+            Some(sack.duplicate_tsn.clone())
+        })
+        .collect();
+    assert_eq!(vec![vec![tsn]], duplicates, "one SACK, reporting the duplicate");
+    Ok(())
+}

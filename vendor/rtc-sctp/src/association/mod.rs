@@ -3014,9 +3014,6 @@ impl Association {
         (chunks, sis_to_reset)
     }
 
-    /// bundle_data_chunks_into_packets packs DATA chunks into packets. It tries to bundle
-    /// DATA chunks into a packet so long as the resulting packet size does not exceed
-    /// the path MTU.
     /// The SACK owed to the peer (delayed or due now), taken to go ahead of
     /// `first` in its packet; `None` when none is owed or the two would not
     /// fit in one packet (the SACK then leaves on its own, as before).
@@ -3029,6 +3026,8 @@ impl Association {
         let first_wire =
             (DATA_CHUNK_HEADER_SIZE as usize + first.user_data.len()).next_multiple_of(4);
         if COMMON_HEADER_SIZE as usize + sack_wire + first_wire > self.mtu as usize {
+            // The SACK sent on its own later reports these duplicates.
+            self.payload_queue.restore_duplicates(sack.duplicate_tsn);
             return None;
         }
         debug!("[{}] sending SACK with DATA: {}", self.side, sack);
@@ -3037,6 +3036,9 @@ impl Association {
         Some(sack)
     }
 
+    /// bundle_data_chunks_into_packets packs DATA chunks into packets. It tries to bundle
+    /// DATA chunks into a packet so long as the resulting packet size does not exceed
+    /// the path MTU.
     fn bundle_data_chunks_into_packets(
         &self,
         chunks: Vec<ChunkPayloadData>,

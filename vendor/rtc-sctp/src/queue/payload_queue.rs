@@ -186,6 +186,13 @@ impl PayloadQueue {
         std::mem::take(&mut self.dup_tsn)
     }
 
+    /// Puts back the duplicates `pop_duplicates` took for a SACK that was not
+    /// sent (Outpost, vendor/README.md).
+    pub(crate) fn restore_duplicates(&mut self, mut dups: Vec<u32>) {
+        dups.append(&mut self.dup_tsn);
+        self.dup_tsn = dups;
+    }
+
     pub(crate) fn get_gap_ack_blocks(&self, cumulative_tsn: u32) -> Vec<GapAckBlock> {
         if self.chunk_map.is_empty() {
             return vec![];
