@@ -38,7 +38,7 @@ const BLOCK: usize = 100;
 const CONNECTS: usize = 20;
 const SLAVES_FOR_RSS: usize = 32;
 
-use outpost_bench::pct;
+use outpost_bench::{cpu_ticks, pct, TICKS_A_SECOND};
 
 #[path = "link/profile.rs"]
 mod profile;
@@ -165,17 +165,33 @@ async fn pipelined(names: &[String], path: &Path) -> f64 {
     names.len() as f64 / pipelined_for(names, path).await.as_secs_f64()
 }
 
-/// Calls a second on each path, in [`ROUNDS`] rounds that take the paths
+/// What the pipelined step measured on one path.
+struct Pipelined {
+    /// Calls a second.
+    rate: f64,
+    /// This process's CPU time (both ends, all threads) a call.
+    cpu: Duration,
+}
+
+/// Each path's pipelined calls, in [`ROUNDS`] rounds that take the paths
 /// in turn, each round a slice of `names` on every path.
-async fn pipelined_rounds(names: &[String], paths: &[Path]) -> Vec<f64> {
+async fn pipelined_rounds(names: &[String], paths: &[Path]) -> Vec<Pipelined> {
     let mut took = vec![Duration::ZERO; paths.len()];
+    let mut ticks = vec![0u64; paths.len()];
     for slice in names.chunks(names.len().div_ceil(ROUNDS)) {
         for (p, path) in paths.iter().enumerate() {
+            let before = cpu_ticks(std::process::id());
             took[p] += pipelined_for(slice, path).await;
+            ticks[p] += cpu_ticks(std::process::id()) - before;
         }
     }
+    let calls = names.len() as f64;
     took.iter()
-        .map(|t| names.len() as f64 / t.as_secs_f64())
+        .zip(ticks)
+        .map(|(t, ticks)| Pipelined {
+            rate: calls / t.as_secs_f64(),
+            cpu: Duration::from_secs_f64(ticks as f64 / TICKS_A_SECOND / calls),
+        })
         .collect()
 }
 
@@ -331,8 +347,8 @@ async fn main() {
     ];
     let rtts = rtt(sample, &paths).await;
     let (rtt_dc, rtt_ws, rtt_local) = (&rtts[0], &rtts[1], &rtts[2]);
-    let tputs = pipelined_rounds(&names, &paths).await;
-    let (tput_dc, tput_ws, tput_local) = (tputs[0], tputs[1], tputs[2]);
+    let piped = pipelined_rounds(&names, &paths).await;
+    let (tput_dc, tput_ws, tput_local) = (piped[0].rate, piped[1].rate, piped[2].rate);
 
     // Export: every Party, in pages of 1000 by name, as `outpost db export` does.
     let t = Instant::now();
@@ -494,6 +510,14 @@ async fn main() {
         tput_ws,
         tput_local,
         tput_dc / tput_ws
+    );
+    println!(
+        "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
+        "  CPU a pipelined call (this process, both ends)",
+        us(piped[0].cpu),
+        us(piped[1].cpu),
+        us(piped[2].cpu),
+        piped[0].cpu.as_secs_f64() / piped[1].cpu.as_secs_f64()
     );
     println!(
         "{:<52} {:>14}",

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use outpost_api::protocol::{GetArgs, Secret, SubscribeArgs};
 use outpost_api::{Db, Event, Op};
+use outpost_bench::{cpu_ticks, TICKS_A_SECOND};
 use outpost_e2e::{MasterProc, SIGN_IN};
 use outpost_node::slave::Credentials;
 use outpost_node::{RemoteDb, SlaveConfig, Target};
@@ -131,22 +132,11 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time a process has used (user + system), in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(11) + n(12)
-}
-
 /// The share of one core a process used over `secs` seconds, in percent.
 fn cpu_percent(pid: u32, secs: u64) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(secs));
-    (cpu_ticks(pid) - before) as f64 / ticks / secs as f64 * 100.0
+    (cpu_ticks(pid) - before) as f64 / TICKS_A_SECOND / secs as f64 * 100.0
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
