@@ -84,14 +84,31 @@ pub const SIGN_IN: [(&str, &str); 2] = [
 ];
 
 /// `--admin-password-file FILE` for `outpost master`: makes [`MANAGER`] on
-/// an office without users (ignored once it has some). The file is written
-/// once per test binary.
+/// an office without users (ignored once it has some). Every test process
+/// shares one file (its content is the same constant), so runs leave one
+/// file behind, not one a process: each writes its own copy, owner-only,
+/// then renames it over the shared one, so a master never reads half a file.
 pub fn first_manager_args() -> [&'static str; 2] {
     static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("outpost-e2e-{}.manager", std::process::id()));
-        std::fs::write(&path, format!("{MANAGER_PASSWORD}\n"))
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir();
+        let path = dir.join("outpost-e2e-manager-password");
+        let mine = dir.join(format!(
+            "outpost-e2e-manager-password.{}",
+            std::process::id()
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&mine)
             .expect("the manager's password file");
+        f.write_all(format!("{MANAGER_PASSWORD}\n").as_bytes())
+            .expect("the manager's password file");
+        std::fs::rename(&mine, &path).expect("the manager's password file");
         path.to_str().expect("a UTF-8 temp path").to_string()
     });
     ["--admin-password-file", file]
