@@ -11,7 +11,6 @@ use crate::media_stream::track_local::TrackLocalEvent;
 use crate::media_stream::track_remote::static_rtp::TrackRemoteStaticRTP;
 use crate::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use crate::peer_connection::PeerConnectionRef;
-use crate::peer_connection::recv_set::RecvSet;
 use crate::peer_connection::transport::tcp_transport::RTCTcpTransport;
 use crate::peer_connection::transport::{
     MAX_GSO_BATCH_BYTES, MAX_GSO_SEGMENTS, MIN_GSO_RUN, SocketRecvResult, UDP_RECV_BUF_LEN,
@@ -26,7 +25,7 @@ use crate::runtime::{
 use bytes::BytesMut;
 use futures::FutureExt; // For .fuse() in futures::select!
 use futures::future::OptionFuture;
-use futures::stream::StreamExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use log::{debug, error, trace, warn};
 use rtc::ice::candidate::Candidate;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -802,8 +801,8 @@ where
             }
         };
 
-        // Create initial set of futures (Outpost: a `RecvSet`, see recv_set.rs)
-        let mut udp_recv_futures: RecvSet<_> = udp_socket_list
+        // Create initial set of futures in FuturesUnordered
+        let mut udp_recv_futures: FuturesUnordered<_> = udp_socket_list
             .iter()
             .enumerate()
             .map(|(idx, (local_addr, socket))| {

@@ -50,8 +50,6 @@
 //! ```
 
 pub(crate) mod driver;
-// Outpost (vendor/README.md).
-pub(crate) mod recv_set;
 pub mod transport;
 
 use crate::peer_connection::transport::{SctpTransport, SctpTransportImpl};
