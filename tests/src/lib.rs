@@ -92,11 +92,16 @@ pub fn first_manager_args() -> [&'static str; 2] {
     static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let dir = std::env::temp_dir();
-        let path = dir.join("outpost-e2e-manager-password");
+        // One file a user: /tmp's sticky bit keeps another user's file
+        // from being renamed over.
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .expect("this process's user");
+        let path = dir.join(format!("outpost-e2e-manager-password-{uid}"));
         let mine = dir.join(format!(
-            "outpost-e2e-manager-password.{}",
+            "outpost-e2e-manager-password-{uid}.{}",
             std::process::id()
         ));
         let mut f = std::fs::OpenOptions::new()

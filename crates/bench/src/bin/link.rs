@@ -2,10 +2,11 @@
 //! plain WebSocket RPC baseline and `LocalDb` itself, in one run, on
 //! loopback, against the same master and the same data. Prints ratios.
 //!
-//! Measures: get round trip (p50, p99), pipelined get throughput, connect
-//! time of a paired slave (start to first answer, median of 20), reconnect
-//! time after a master restart, export of 100k Parties to a slave (MB/s),
-//! and the RSS of a separate `outpost master` process with 32 slaves.
+//! Measures: get round trip (p50, p99), pipelined get throughput and the
+//! process's CPU time a pipelined call, connect time of a paired slave
+//! (start to first answer, median of 20), reconnect time after a master
+//! restart, export of 100k Parties to a slave (MB/s), and the RSS of a
+//! separate `outpost master` process with 32 slaves.
 //!
 //! Run with `make bench` (release), or `cargo build --profile profiling` of
 //! this and `outpost` for perf and callgrind: the `outpost` beside this
