@@ -10,7 +10,9 @@
 //!
 //! The dump holds the step alone (all threads, both ends): its instructions
 //! divided by CALLS are one call's. Steps: `dc-get`, `ws-get` (one call at
-//! a time), `dc-pipelined`, `ws-pipelined` (64 in flight).
+//! a time), `dc-pipelined`, `ws-pipelined` (64 in flight). `mix-get` takes
+//! the two paths in turn like the timed run's get step and prints each
+//! path's p50 and their ratio: a quick look at one number, not for callgrind.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +27,7 @@ use super::{get_op, pipelined, rig, rtt, LocalDb, RemoteDb, WsClient};
 const RECORDS: usize = 10_000;
 
 const USAGE: &str =
-    "usage: outpost-bench-link [dc-get | ws-get | dc-pipelined | ws-pipelined [CALLS]]";
+    "usage: outpost-bench-link [dc-get | ws-get | dc-pipelined | ws-pipelined | mix-get [CALLS]]";
 
 /// Where the measured step starts: callgrind zeroes its counts here.
 #[no_mangle]
@@ -53,7 +55,16 @@ pub async fn run(args: &[String]) {
             args[1]
         )),
     };
-    if args.len() > 2 || !["dc-get", "ws-get", "dc-pipelined", "ws-pipelined"].contains(&step) {
+    if args.len() > 2
+        || ![
+            "dc-get",
+            "ws-get",
+            "dc-pipelined",
+            "ws-pipelined",
+            "mix-get",
+        ]
+        .contains(&step)
+    {
         fail(&format!("unknown arguments {args:?}"));
     }
     let rig = rig(RECORDS, RECORDS).await;
@@ -64,6 +75,12 @@ pub async fn run(args: &[String]) {
         "dc-get" => drop(rtt(&names, &[dc]).await),
         "ws-get" => drop(rtt(&names, &[ws]).await),
         "dc-pipelined" => drop(pipelined(&names, &dc).await),
+        "mix-get" => {
+            let took = rtt(&names, &[dc, ws]).await;
+            let p50 = |t: &[std::time::Duration]| t[t.len() / 2].as_secs_f64() * 1e6;
+            let (d, w) = (p50(&took[0]), p50(&took[1]));
+            println!("get p50: DC {d:.0} us, WS {w:.0} us, DC/WS {:.2}x", d / w);
+        }
         _ => drop(pipelined(&names, &ws).await),
     }
     outpost_bench_measure_end(calls);
