@@ -19,12 +19,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use outpost_api::Db;
+use outpost_bench::pct;
 
 use super::{get_op, pipelined, rig, rtt, LocalDb, RemoteDb, WsClient};
 
 /// Fewer Parties than the timed run: under valgrind the load is slow, and
 /// a `get` by name costs the same at this size.
 const RECORDS: usize = 10_000;
+
+/// The steps, as named on the command line.
+const STEPS: [&str; 5] = [
+    "dc-get",
+    "ws-get",
+    "dc-pipelined",
+    "ws-pipelined",
+    "mix-get",
+];
 
 const USAGE: &str =
     "usage: outpost-bench-link [dc-get | ws-get | dc-pipelined | ws-pipelined | mix-get [CALLS]]";
@@ -55,16 +65,7 @@ pub async fn run(args: &[String]) {
             args[1]
         )),
     };
-    if args.len() > 2
-        || ![
-            "dc-get",
-            "ws-get",
-            "dc-pipelined",
-            "ws-pipelined",
-            "mix-get",
-        ]
-        .contains(&step)
-    {
+    if args.len() > 2 || !STEPS.contains(&step) {
         fail(&format!("unknown arguments {args:?}"));
     }
     let rig = rig(RECORDS, RECORDS).await;
@@ -77,7 +78,7 @@ pub async fn run(args: &[String]) {
         "dc-pipelined" => drop(pipelined(&names, &dc).await),
         "mix-get" => {
             let took = rtt(&names, &[dc, ws]).await;
-            let p50 = |t: &[std::time::Duration]| t[t.len() / 2].as_secs_f64() * 1e6;
+            let p50 = |t: &[std::time::Duration]| pct(t, 0.5).as_secs_f64() * 1e6;
             let (d, w) = (p50(&took[0]), p50(&took[1]));
             println!("get p50: DC {d:.0} us, WS {w:.0} us, DC/WS {:.2}x", d / w);
         }
