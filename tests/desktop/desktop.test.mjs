@@ -23,6 +23,7 @@ import {
   openDoctype,
   openWindow,
   pickLink,
+  pictureRect,
   rowWithText,
   sel,
   shot,
@@ -168,10 +169,7 @@ test('the window as the master: toggled in Settings, pairs a CLI slave by the UR
   // cut to the element): the browser address with the code and this
   // master's fingerprint in its fragment.
   const qrShot = join(tempDir('qr'), 'window.png');
-  const rect = await s.execute(
-    'const e = document.querySelector(arguments[0]); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(), k = devicePixelRatio; return {x: r.x * k, y: r.y * k, width: r.width * k, height: r.height * k};',
-    [sel('phone-qr')],
-  );
+  const rect = await pictureRect(s, sel('phone-qr'));
   await s.screenshot(qrShot);
   const phone = new URL(decodePng(qrShot, rect) ?? 'about:no-qr-code');
   assert.equal(`${phone.origin}${phone.pathname}`, browserUrl);
@@ -237,10 +235,7 @@ test('two windows at once: a master and a slave paired by a QR image, editing th
   // the app's own reader. B must then read every photo jsQR can.
   await a.s.$(sel('pairing-qr'));
   const qrDir = tempDir('qr');
-  const rect = await a.s.execute(
-    'const r = document.querySelector(arguments[0]).getBoundingClientRect(), k = devicePixelRatio; return {x: r.x * k, y: r.y * k, width: r.width * k, height: r.height * k};',
-    [sel('pairing-qr')],
-  );
+  const rect = await pictureRect(a.s, sel('pairing-qr'));
   let pictures = 0;
   const qrPng = await waitFor('a picture of the master screen with its QR code readable', async () => {
     const png = join(qrDir, `master-screen-${++pictures}.png`);

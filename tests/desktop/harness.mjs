@@ -122,6 +122,16 @@ export function withShots(body) {
 }
 
 export const shot = (s, name) => s.screenshot(join(SHOTS, `${name}.png`));
+
+/** Where the element `css` is in a screenshot of the window (in its
+ * pixels), once scrolled into the middle: the part of a picture of the
+ * window a camera would aim at. */
+export function pictureRect(s, css) {
+  return s.execute(
+    'const e = document.querySelector(arguments[0]); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(), k = devicePixelRatio; return {x: r.x * k, y: r.y * k, width: r.width * k, height: r.height * k};',
+    [css],
+  );
+}
 export const sel = (testid) => `[data-testid="${testid}"]`;
 
 /** Picks `title` in the link input `inputCss` the way a keyboard user
