@@ -2,12 +2,15 @@
 //! each connected device its own handle (`for_device`), so writes are logged
 //! with the device and request ids are remembered per device.
 //!
-//! No SQLite work runs on the async runtime: the runtime's few workers also
-//! drive every slave's WebRTC peer (ICE keepalives, DTLS, the data
-//! channels), and two slow queries on them would drop every slave. Writes
-//! go to the store's writer thread; reads run on tokio's blocking threads,
-//! at most [`READERS`] at once (the others wait their turn, they are not
-//! refused), each under the store's read deadline.
+//! No SQLite work that can be slow runs on the async runtime: the runtime's
+//! few workers also drive every slave's WebRTC peer (ICE keepalives, DTLS,
+//! the data channels), and two slow queries on them would drop every
+//! slave. Writes go to the store's writer thread; reads run on tokio's
+//! blocking threads, at most [`READERS`] at once (the others wait their
+//! turn, they are not refused), each under the store's read deadline. The
+//! one exception is the commonest call, the get of a record without child
+//! tables: one row by its key, read in place, in less time than the hand-off
+//! to a blocking thread and back would take.
 
 use std::sync::{Arc, RwLock};
 
@@ -264,8 +267,15 @@ impl LocalDb {
                 Ok(json!(list))
             }
             Op::Get(a) => {
-                let (doctype, name) = (a.doctype.clone(), a.name.clone());
-                self.read(move |s| s.get(&doctype, &name)).await
+                if store.get_reads_one_row(&a.doctype) {
+                    // One row by its key: a few microseconds of SQLite,
+                    // less than the two thread hand-offs of a blocking
+                    // read (BENCHMARKS.md, 2026-12-06 (night)).
+                    store.get(&a.doctype, &a.name).map_err(from_store)
+                } else {
+                    let (doctype, name) = (a.doctype.clone(), a.name.clone());
+                    self.read(move |s| s.get(&doctype, &name)).await
+                }
             }
             Op::Insert(a) => {
                 self.write(

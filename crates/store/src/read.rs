@@ -28,6 +28,12 @@ use crate::values::to_json;
 /// well: WAL readers never block each other, and a read often waits on the
 /// disk.
 pub const READERS: usize = 4;
+/// Reader connections kept open between reads: the [`READERS`] the api
+/// layer runs on blocking threads, and as many again for the record gets it
+/// runs in place on the async runtime's workers (one per core). A read that
+/// finds none idle opens one, and it is closed after the read when this
+/// many are already kept.
+const KEPT_READERS: usize = 2 * READERS;
 /// How long one read may run before it is stopped: far beyond any list or
 /// form the UI shows (milliseconds), short enough that a runaway query
 /// does not hold a reader for minutes.
@@ -47,7 +53,7 @@ pub(crate) struct Readers {
 impl Readers {
     pub(crate) fn new() -> Readers {
         Readers {
-            idle: Mutex::new(Vec::with_capacity(READERS)),
+            idle: Mutex::new(Vec::with_capacity(KEPT_READERS)),
             deadline_us: AtomicU64::new(DEFAULT_READ_DEADLINE.as_micros() as u64),
         }
     }
@@ -106,7 +112,7 @@ impl Store {
         // The connection goes back to the pool as it came: no handler.
         conn.progress_handler(0, None::<fn() -> bool>);
         let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < READERS {
+        if idle.len() < KEPT_READERS {
             idle.push(conn);
         }
         drop(idle);
@@ -120,6 +126,16 @@ impl Store {
             }
             other => other,
         }
+    }
+
+    /// Whether [`Store::get`] of a `doctype` record reads one row by its
+    /// key: the doctype has no child tables (or is not known, and the get
+    /// reads nothing). Such a get takes microseconds whatever the size of
+    /// the table, so the api layer runs it in place.
+    pub fn get_reads_one_row(&self, doctype: &str) -> bool {
+        self.schema()
+            .get(doctype)
+            .map_or(true, |dt| dt.table_fields().next().is_none())
     }
 
     /// One live record with its child rows.

@@ -122,3 +122,18 @@ fn a_read_within_its_deadline_is_not_stopped() {
     assert!(want > 0 && want < 100);
     assert_eq!(rows.len() as u64, want);
 }
+
+/// The api layer runs in place only a get that reads one row by its key: a
+/// Party's, not a Sale's (its lines are a child table, as many rows as the
+/// sale has lines). An unknown doctype reads nothing, and says so.
+#[test]
+fn only_a_get_without_child_tables_reads_one_row() {
+    let (_dir, store) = open();
+    assert!(store.get_reads_one_row("Party"));
+    assert!(!store.get_reads_one_row("Sale"));
+    assert!(store.get_reads_one_row("No Such Doctype"));
+    assert!(matches!(
+        store.get("No Such Doctype", "x"),
+        Err(StoreError::UnknownDoctype(_))
+    ));
+}

@@ -393,8 +393,11 @@ fn child(args: &[String]) {
     let first: usize = first.parse().expect("FIRST");
     let count: usize = count.parse().expect("COUNT");
     let callers: usize = callers.parse().expect("CALLERS");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: these processes stand for devices that each have a CPU
+    // of their own, but here they share the master's two cores, and a
+    // runtime of two workers spends more of them waking its own threads
+    // (BENCHMARKS.md, 2026-12-06 (night)).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
