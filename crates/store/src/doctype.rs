@@ -257,6 +257,11 @@ impl Doctype {
         self.fields.iter().filter(|f| f.ty == FieldType::Table)
     }
 
+    /// Whether a record of this doctype is one row: it has no child tables.
+    pub fn is_one_row(&self) -> bool {
+        self.table_fields().next().is_none()
+    }
+
     /// Fields a list shows: those marked `in_list`, else the title field.
     pub fn list_fields(&self) -> Vec<&str> {
         let marked: Vec<&str> = self

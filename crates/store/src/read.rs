@@ -135,17 +135,24 @@ impl Store {
     pub fn get_reads_one_row(&self, doctype: &str) -> bool {
         self.schema()
             .get(doctype)
-            .map_or(true, |dt| dt.table_fields().next().is_none())
+            .map_or(true, |dt| dt.is_one_row())
     }
 
     /// One live record with its child rows.
     pub fn get(&self, doctype: &str, name: &str) -> Result<Value> {
         let schema = self.schema();
         let dt = schema.get(doctype)?;
-        // One read transaction: the record and its child rows from the
-        // same commit.
-        self.with_reader(
-            |c| match read_record(&*c.unchecked_transaction()?, &schema, dt, name)? {
+        self.with_reader(|c| {
+            let found = if dt.is_one_row() {
+                // One statement, which reads one commit: no transaction to
+                // begin and roll back around it.
+                read_record(c, &schema, dt, name)?
+            } else {
+                // One read transaction: the record and its child rows from
+                // the same commit.
+                read_record(&*c.unchecked_transaction()?, &schema, dt, name)?
+            };
+            match found {
                 Some((v, false)) => Ok(v),
                 Some((_, true)) => Err(StoreError::Deleted {
                     doctype: doctype.to_string(),
@@ -155,8 +162,8 @@ impl Store {
                     doctype: doctype.to_string(),
                     name: name.to_string(),
                 }),
-            },
-        )
+            }
+        })
     }
 
     /// Rows of a query, each a JSON object of the selected columns.
