@@ -111,7 +111,9 @@ struct Pending {
 struct Inner {
     config: SlaveConfig,
     identity: Identity,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// Calls waiting for their answer, by request id (`RequestId` keeps
+    /// `1` and `"1"` apart, as their JSON does).
+    pending: Mutex<HashMap<outpost_api::RequestId, Pending>>,
     tx: RwLock<Option<ChannelSender>>,
     state: watch::Sender<LinkState>,
     events: broadcast::Sender<Event>,
@@ -300,7 +302,6 @@ pub fn refusal(code: &str, message: String) -> ApiError {
 impl Db for RemoteDb {
     async fn call(&self, req: Request) -> Response {
         let id = req.id.clone();
-        let key = id_key(&id);
         // Remember the subscription locally so it is restored on reconnect
         // and events are filtered the same way as on the master.
         match &req.op {
@@ -320,11 +321,14 @@ impl Db for RemoteDb {
             }
             _ => {}
         }
-        let state = self.inner.state.borrow().clone();
-        if let LinkState::Refused { code, message } = state {
+        let refused = match &*self.inner.state.borrow() {
+            LinkState::Refused { code, message } => Some(refusal(code, message.clone())),
+            _ => None,
+        };
+        if let Some(err) = refused {
             return Response {
                 id: Some(id),
-                result: Err(refusal(&code, message)),
+                result: Err(err),
             };
         }
         let text = req.encode();
@@ -346,7 +350,7 @@ impl Db for RemoteDb {
         let (reply, rx) = oneshot::channel();
         {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.contains_key(&key) {
+            if pending.contains_key(&id) {
                 return Response {
                     id: Some(id),
                     result: Err(ApiError::bad_request(
@@ -355,7 +359,7 @@ impl Db for RemoteDb {
                 };
             }
             pending.insert(
-                key.clone(),
+                id.clone(),
                 Pending {
                     text: text.clone(),
                     reply,
@@ -384,7 +388,7 @@ impl Db for RemoteDb {
                     .pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
+                    .remove(&id);
                 // Clone first: `unavailable` borrows the state again, and a
                 // second read behind a waiting writer would deadlock.
                 let state = self.inner.state.borrow().clone();
@@ -407,11 +411,6 @@ impl Db for RemoteDb {
             self.inner.subscription.clone(),
         )
     }
-}
-
-/// Pending calls are keyed by the id's JSON form, so `1` and `"1"` differ.
-fn id_key(id: &outpost_api::RequestId) -> String {
-    serde_json::to_string(id).unwrap_or_default()
 }
 
 /// A short name for this PC on the master's device list.

@@ -10,7 +10,7 @@ use outpost_link::LinkError;
 
 use super::resolve::{dial, hello_first, load_paired, save_paired, PairedMaster};
 use super::{
-    id_key, refusal, signin, Inner, LinkState, Pending, BACKOFF_MAX, BACKOFF_START, REFUSED_RETRY,
+    refusal, signin, Inner, LinkState, Pending, BACKOFF_MAX, BACKOFF_START, REFUSED_RETRY,
 };
 
 /// Keeps the channel up for as long as the `RemoteDb` lives.
@@ -176,12 +176,13 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
             };
             match decode_incoming(&bytes) {
                 Ok(Incoming::Response(resp)) => {
-                    let key = resp.id.as_ref().map(id_key).unwrap_or_default();
-                    let waiting = inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&key);
+                    let waiting = resp.id.as_ref().and_then(|id| {
+                        inner
+                            .pending
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(id)
+                    });
                     match waiting {
                         Some(p) => {
                             let _ = p.reply.send(resp);
@@ -235,15 +236,15 @@ async fn replaced(inner: &Inner) {
 const REPLACED: &str = "this PC connected to the master again from another window or program, which now holds its session; this one stopped (close it, or connect again here)";
 
 pub(super) fn fail_all(inner: &Inner, err: ApiError) {
-    let pending: Vec<(String, Pending)> = inner
+    let pending: Vec<(outpost_api::RequestId, Pending)> = inner
         .pending
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .drain()
         .collect();
-    for (key, p) in pending {
+    for (id, p) in pending {
         let _ = p.reply.send(Response {
-            id: serde_json::from_str(&key).ok(),
+            id: Some(id),
             result: Err(err.clone()),
         });
     }
