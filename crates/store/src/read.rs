@@ -28,12 +28,6 @@ use crate::values::to_json;
 /// well: WAL readers never block each other, and a read often waits on the
 /// disk.
 pub const READERS: usize = 4;
-/// Reader connections kept open between reads: the [`READERS`] the api
-/// layer runs on blocking threads, and as many again for the record gets it
-/// runs in place on the async runtime's workers (one per core). A read that
-/// finds none idle opens one, and it is closed after the read when this
-/// many are already kept.
-const KEPT_READERS: usize = 2 * READERS;
 /// How long one read may run before it is stopped: far beyond any list or
 /// form the UI shows (milliseconds), short enough that a runaway query
 /// does not hold a reader for minutes.
@@ -45,6 +39,11 @@ const DEADLINE_CHECK_EVERY: std::os::raw::c_int = 1000;
 /// The reader connections and the deadline every read runs under.
 pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
+    /// Connections kept open between reads: the [`READERS`] the api layer
+    /// runs on blocking threads, and one for each core, whose async worker
+    /// runs record gets in place. A read that finds none idle opens one,
+    /// and it is closed after the read when this many are already kept.
+    kept: usize,
     /// The deadline in microseconds (an atomic so it can be changed on a
     /// running store).
     deadline_us: AtomicU64,
@@ -53,7 +52,8 @@ pub(crate) struct Readers {
 impl Readers {
     pub(crate) fn new() -> Readers {
         Readers {
-            idle: Mutex::new(Vec::with_capacity(KEPT_READERS)),
+            idle: Mutex::new(Vec::new()),
+            kept: READERS + std::thread::available_parallelism().map_or(1, |n| n.get()),
             deadline_us: AtomicU64::new(DEFAULT_READ_DEADLINE.as_micros() as u64),
         }
     }
@@ -112,7 +112,7 @@ impl Store {
         // The connection goes back to the pool as it came: no handler.
         conn.progress_handler(0, None::<fn() -> bool>);
         let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < KEPT_READERS {
+        if idle.len() < readers.kept {
             idle.push(conn);
         }
         drop(idle);
