@@ -36,9 +36,6 @@ const STEPS: [&str; 5] = [
     "mix-get",
 ];
 
-const USAGE: &str =
-    "usage: outpost-bench-link [dc-get | ws-get | dc-pipelined | ws-pipelined | mix-get [CALLS]]";
-
 /// Where the measured step starts: callgrind zeroes its counts here.
 #[no_mangle]
 #[inline(never)]
@@ -91,7 +88,10 @@ pub async fn run(args: &[String]) {
 }
 
 fn fail(why: &str) -> ! {
-    eprintln!("outpost-bench-link: {why}\n{USAGE}");
+    eprintln!(
+        "outpost-bench-link: {why}\nusage: outpost-bench-link [{} [CALLS]]",
+        STEPS.join(" | ")
+    );
     std::process::exit(2)
 }
 
