@@ -2,7 +2,9 @@
 //! plain WebSocket RPC baseline and `LocalDb` itself, in one run, on
 //! loopback, against the same master and the same data. Prints ratios.
 //!
-//! Measures: get round trip (p50, p99), pipelined get throughput and the
+//! Measures: get round trip (p50, p99; the p50 again with everything on one
+//! thread, to tell the paths' own work from the hand-offs between
+//! threads), pipelined get throughput and the
 //! process's CPU time a pipelined call, connect time of a paired slave
 //! (start to first answer, median of 20), reconnect time after a master
 //! restart, export of 100k Parties to a slave (MB/s), and the RSS of a
@@ -38,6 +40,9 @@ const ROUNDS: usize = 4;
 const BLOCK: usize = 100;
 const CONNECTS: usize = 20;
 const SLAVES_FOR_RSS: usize = 32;
+/// Parties of the master the one-thread round trip runs against (a get
+/// reads one row by its key, whatever the table's size).
+const ONE_THREAD_RECORDS: usize = 10_000;
 
 use outpost_bench::{cpu_ticks, pct, TICKS_A_SECOND};
 
@@ -329,6 +334,34 @@ async fn rig(records: usize, names: usize) -> Rig {
     }
 }
 
+/// The get round trip's p50 on each path with the master, the slave and
+/// the caller all on one thread (a runtime of its own, on a thread of its
+/// own): the paths' own work, without the hand-offs between the two
+/// workers of the runtime above, which on this VM cost more than the work
+/// (BENCHMARKS.md, issue 16).
+fn one_thread_rtt() -> Vec<Duration> {
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let rig = rig(ONE_THREAD_RECORDS, RTT_ROUNDS).await;
+            let paths = [
+                via_dc(rig.slave.clone()),
+                via_ws(rig.ws.clone()),
+                via_local(rig.local.clone()),
+            ];
+            let rtts = rtt(&rig.names, &paths).await;
+            rig.slave.close().await;
+            rig.master.shutdown().await;
+            rtts.iter().map(|r| pct(r, 0.5)).collect()
+        })
+    })
+    .join()
+    .expect("one-thread round trip")
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -350,6 +383,9 @@ async fn main() {
     let (rtt_dc, rtt_ws, rtt_local) = (&rtts[0], &rtts[1], &rtts[2]);
     let piped = pipelined_rounds(&names, &paths).await;
     let (tput_dc, tput_ws, tput_local) = (piped[0].rate, piped[1].rate, piped[2].rate);
+    let one_thread = tokio::task::spawn_blocking(one_thread_rtt)
+        .await
+        .expect("one-thread round trip");
 
     // Export: every Party, in pages of 1000 by name, as `outpost db export` does.
     let t = Instant::now();
@@ -503,6 +539,14 @@ async fn main() {
         us(pct(rtt_ws, 0.99)),
         us(pct(rtt_local, 0.99)),
         pct(rtt_dc, 0.99).as_secs_f64() / pct(rtt_ws, 0.99).as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>14} {:>14} {:>14} {:>8.2}x",
+        "get p50, master, slave and caller on one thread",
+        us(one_thread[0]),
+        us(one_thread[1]),
+        us(one_thread[2]),
+        one_thread[0].as_secs_f64() / one_thread[1].as_secs_f64()
     );
     println!(
         "{:<52} {:>12.0}/s {:>12.0}/s {:>12.0}/s {:>8.2}x",
