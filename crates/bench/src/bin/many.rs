@@ -27,6 +27,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -251,6 +252,15 @@ fn coordinate(a: &Args) {
         let cpu = cpu_percent(pid, a.seconds.saturating_sub(1).max(1));
         (cpu, latencies(holders.iter_mut().map(|h| h.answer())))
     });
+    // A slave that lost its master during the run (and came back) would
+    // make the numbers above those of another test: none may.
+    for h in &mut holders {
+        h.send("lost");
+    }
+    let link_changes: u64 = holders
+        .iter_mut()
+        .map(|h| h.answer()["lost"].as_u64().unwrap_or(0))
+        .sum();
     drop(holders);
 
     let mb = |kb: u64| kb as f64 / 1024.0;
@@ -344,12 +354,13 @@ fn coordinate(a: &Args) {
         None => println!(),
     }
     println!(
-        "per connected slave: {:.0} KB of master RSS; {} of {} got the live event, {} answered; all connected in {:.1} s",
+        "per connected slave: {:.0} KB of master RSS; {} of {} got the live event, {} answered; all connected in {:.1} s; {} changes of a slave's link after that (0: none lost the master)",
         (rss_idle.saturating_sub(rss_alone)) as f64 / a.slaves.max(1) as f64,
         events,
         a.slaves,
         answered,
-        connect_all.as_secs_f64()
+        connect_all.as_secs_f64(),
+        link_changes
     );
     println!(
         "{}",
@@ -358,6 +369,7 @@ fn coordinate(a: &Args) {
             "ready": ready,
             "events": events,
             "answered": answered,
+            "link_changes": link_changes,
             "calls": load.len(),
             "rss_mb_alone": mb(rss_alone),
             "rss_mb_idle": mb(rss_idle),
@@ -378,10 +390,13 @@ fn coordinate(a: &Args) {
 
 // ---- a process holding slaves ----------------------------------------------
 
-/// One slave: its handle, and the names of the Parties it heard about.
+/// One slave: its handle, the names of the Parties it heard about, and
+/// how many times its link state changed once connected (0: it never lost
+/// its master).
 struct Held {
     db: RemoteDb,
     heard: Arc<Mutex<HashSet<String>>>,
+    lost: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
 }
 
@@ -401,26 +416,40 @@ fn child(args: &[String]) {
         .enable_all()
         .build()
         .expect("runtime");
-    let held = rt.block_on(connect_all(&url, first, count));
-    say(json!({ "ready": held.len() }));
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["event", name] => say(json!({ "events": rt.block_on(heard_by_all(&held, name)) })),
-            ["get", name] => say(json!({ "answered": rt.block_on(answered_by_all(&held, name)) })),
-            ["load", secs, name, every_us] => {
-                let secs: u64 = secs.parse().expect("seconds");
-                let every = Duration::from_micros(every_us.parse().expect("microseconds"));
-                let callers = &held[..callers.min(held.len())];
-                let lat = rt.block_on(load(callers, first, name, secs, every));
-                say(json!({ "lat_us": lat }));
+    // Every command runs inside one `block_on`, which lasts the process's
+    // life: the slaves keep running (keepalives, live events) while the
+    // process waits for its next command. A `block_on` per command froze
+    // them in between, and the master dropped them after a long idle step.
+    let (lines, mut commands) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
             }
-            _ => break,
         }
-    }
+    });
     rt.block_on(async {
+        let held = connect_all(&url, first, count).await;
+        say(json!({ "ready": held.len() }));
+        while let Some(line) = commands.recv().await {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["event", name] => say(json!({ "events": heard_by_all(&held, name).await })),
+                ["get", name] => say(json!({ "answered": answered_by_all(&held, name).await })),
+                ["lost"] => say(json!({
+                    "lost": held.iter().map(|h| h.lost.load(Ordering::Relaxed)).sum::<u64>()
+                })),
+                ["load", secs, name, every_us] => {
+                    let secs: u64 = secs.parse().expect("seconds");
+                    let every = Duration::from_micros(every_us.parse().expect("microseconds"));
+                    let callers = &held[..callers.min(held.len())];
+                    let lat = load(callers, first, name, secs, every).await;
+                    say(json!({ "lat_us": lat }));
+                }
+                _ => break,
+            }
+        }
         for h in &held {
             h.db.close().await;
         }
@@ -473,9 +502,22 @@ async fn connect_all(url: &outpost_link::PairingUrl, first: usize, count: usize)
                     }
                 }
             });
+            let lost = Arc::new(AtomicU64::new(0));
+            let count = lost.clone();
+            // Connected now: any change after this (lost, reconnecting,
+            // connected again; a watch may fold several into one) is a
+            // slave that lost its master.
+            let mut state = db.state();
+            state.mark_unchanged();
+            tokio::spawn(async move {
+                while state.changed().await.is_ok() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
             Held {
                 db,
                 heard,
+                lost,
                 _dir: dir,
             }
         }));
