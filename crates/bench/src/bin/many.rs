@@ -14,11 +14,13 @@
 //!    master's CPU while they call, and its RSS after;
 //! 5. the same K calling at a steady pace, `--rate R` calls a second each,
 //!    for `--seconds S`: p50 and p99. A call is timed from when it was due,
-//!    so one held up behind a slow answer counts its wait.
+//!    so one held up behind a slow answer counts its wait;
+//! 6. how often a slave's link state changed after it connected: 0 when
+//!    none lost the master, which would make the numbers another test's.
 //!
 //! It prints a table with ratios against the baseline, then one JSON line
 //! (`tests/many.rs` checks its counts: every slave got the event and
-//! answered). Not a test itself: nothing here asserts on time.
+//! answered, none lost the master). Not a test itself: nothing here asserts on time.
 //!
 //! Usage: `outpost-bench-many [--slaves 200] [--procs 4] [--callers 50]
 //! [--seconds 10] [--idle 10] [--rate 50]` (`--rate 0` skips step 5);
