@@ -3,22 +3,47 @@
 
 import { after } from 'node:test';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * A port nobody listens on, for a process the test starts next. Taken
+ * below the kernel's ephemeral range (`ip_local_port_range`), where
+ * outgoing connections get their local ports: a port the kernel hands out
+ * for port 0 could be taken by one of them (this test's own polls of
+ * tauri-driver included) before the process it was meant for binds it,
+ * and that process then fails with "address in use".
+ */
+export async function freePort() {
+  const high = ephemeralLow();
+  const low = 20000;
+  for (let i = 0; i < 200 && high > low; i++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${low} and ${high}`);
+}
+
+/** The first port of the kernel's ephemeral range. */
+function ephemeralLow() {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 0 ? first : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
