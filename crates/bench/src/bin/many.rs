@@ -257,11 +257,11 @@ fn coordinate(a: &Args) {
     // A slave that lost its master during the run (and came back) would
     // make the numbers above those of another test: none may.
     for h in &mut holders {
-        h.send("lost");
+        h.send("link_changes");
     }
     let link_changes: u64 = holders
         .iter_mut()
-        .map(|h| h.answer()["lost"].as_u64().unwrap_or(0))
+        .map(|h| h.answer()["link_changes"].as_u64().unwrap_or(0))
         .sum();
     drop(holders);
 
@@ -398,7 +398,7 @@ fn coordinate(a: &Args) {
 struct Held {
     db: RemoteDb,
     heard: Arc<Mutex<HashSet<String>>>,
-    lost: Arc<AtomicU64>,
+    link_changes: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
 }
 
@@ -439,8 +439,11 @@ fn child(args: &[String]) {
             match words.as_slice() {
                 ["event", name] => say(json!({ "events": heard_by_all(&held, name).await })),
                 ["get", name] => say(json!({ "answered": answered_by_all(&held, name).await })),
-                ["lost"] => say(json!({
-                    "lost": held.iter().map(|h| h.lost.load(Ordering::Relaxed)).sum::<u64>()
+                ["link_changes"] => say(json!({
+                    "link_changes": held
+                        .iter()
+                        .map(|h| h.link_changes.load(Ordering::Relaxed))
+                        .sum::<u64>()
                 })),
                 ["load", secs, name, every_us] => {
                     let secs: u64 = secs.parse().expect("seconds");
@@ -504,8 +507,8 @@ async fn connect_all(url: &outpost_link::PairingUrl, first: usize, count: usize)
                     }
                 }
             });
-            let lost = Arc::new(AtomicU64::new(0));
-            let count = lost.clone();
+            let link_changes = Arc::new(AtomicU64::new(0));
+            let count = link_changes.clone();
             // Connected now: any change after this (lost, reconnecting,
             // connected again; a watch may fold several into one) is a
             // slave that lost its master.
@@ -519,7 +522,7 @@ async fn connect_all(url: &outpost_link::PairingUrl, first: usize, count: usize)
             Held {
                 db,
                 heard,
-                lost,
+                link_changes,
                 _dir: dir,
             }
         }));
