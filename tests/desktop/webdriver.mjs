@@ -23,10 +23,19 @@ export async function freePort() {
   const low = 20000;
   for (let i = 0; i < 200 && high > low; i++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (await canListen(port)) return port;
+    // Never the same port twice in one test file, as the kernel's choice
+    // was not: two taken back to back (tauri-driver's two) are both free
+    // until their process binds them.
+    if (!given.has(port) && (await canListen(port))) {
+      given.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port between ${low} and ${high}`);
 }
+
+/** The ports `freePort` has handed out in this process. */
+const given = new Set();
 
 /** The first port of the kernel's ephemeral range. */
 function ephemeralLow() {
