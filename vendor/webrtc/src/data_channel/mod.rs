@@ -471,17 +471,18 @@ impl DataChannel for DataChannelImpl {
         // so a caller blocked on a stalled peer is released by close()/Drop rather than
         // buffering unboundedly. Mirrors tokio::mpsc::Sender::send.
         self.writable().await?;
-        {
+        let taken = {
             let mut peer_connection = self.inner.core.lock().await;
             let mut dc = peer_connection
                 .data_channel(self.id)
                 .ok_or(Error::ErrDataChannelClosed)?;
             dc.send(self.inner.runtime.now(), data)?;
-        }
+            self.inner.direct.take(&mut peer_connection)
+        };
 
-        // Wake the driver so it flushes SCTP output (poll_write) and checks
-        // for newly generated events (e.g. OnBufferedAmountHigh).
-        self.inner.wake_writes().await;
+        // Outpost (vendor/README.md): send the packets here; wake the driver only when it
+        // must (`peer_connection/direct.rs`).
+        self.inner.send_taken(taken).await;
         Ok(())
     }
 
@@ -489,15 +490,16 @@ impl DataChannel for DataChannelImpl {
     async fn send_text(&self, text: &str) -> Result<()> {
         // Await capacity, then enqueue — see `send` for the rationale.
         self.writable().await?;
-        {
+        let taken = {
             let mut peer_connection = self.inner.core.lock().await;
             let mut dc = peer_connection
                 .data_channel(self.id)
                 .ok_or(Error::ErrDataChannelClosed)?;
             dc.send_text(self.inner.runtime.now(), text)?;
-        }
+            self.inner.direct.take(&mut peer_connection)
+        };
 
-        self.inner.wake_writes().await;
+        self.inner.send_taken(taken).await;
         Ok(())
     }
 
@@ -545,7 +547,7 @@ impl DataChannel for DataChannelImpl {
             return Err(Error::ErrDataChannelClosed);
         }
         let limit = self.inner.data_channel_send_buffer_limit;
-        {
+        let taken = {
             let mut peer_connection = self.inner.core.lock().await;
             let mut dc = peer_connection
                 .data_channel(self.id)
@@ -559,9 +561,10 @@ impl DataChannel for DataChannelImpl {
                 return Err(Error::ErrSendBufferFull);
             }
             dc.send(self.inner.runtime.now(), data)?;
-        }
+            self.inner.direct.take(&mut peer_connection)
+        };
 
-        self.inner.wake_writes().await;
+        self.inner.send_taken(taken).await;
         Ok(())
     }
 
@@ -571,7 +574,7 @@ impl DataChannel for DataChannelImpl {
             return Err(Error::ErrDataChannelClosed);
         }
         let limit = self.inner.data_channel_send_buffer_limit;
-        {
+        let taken = {
             let mut peer_connection = self.inner.core.lock().await;
             let mut dc = peer_connection
                 .data_channel(self.id)
@@ -581,9 +584,10 @@ impl DataChannel for DataChannelImpl {
                 return Err(Error::ErrSendBufferFull);
             }
             dc.send_text(self.inner.runtime.now(), text)?;
-        }
+            self.inner.direct.take(&mut peer_connection)
+        };
 
-        self.inner.wake_writes().await;
+        self.inner.send_taken(taken).await;
         Ok(())
     }
 

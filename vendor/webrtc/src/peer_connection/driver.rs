@@ -722,6 +722,8 @@ where
     /// [`writable`](crate::data_channel::DataChannel::writable) loop return `ErrDataChannelClosed`
     /// on its next re-check; the wake makes that immediate. Idempotent on the clean path.
     pub(crate) fn signal_stopped(&self) {
+        // Outpost (vendor/README.md): senders stop sending on the driver's sockets.
+        self.inner.direct.set_sockets(std::iter::empty());
         self.inner.closing.store(true, Ordering::Release);
         self.inner.data_channel_backpressure.notify_waiters();
     }
@@ -742,6 +744,8 @@ where
             return Err(err);
         }
         let _ = init_tx.try_send(Ok(()));
+        // Outpost (vendor/README.md): data-channel senders send on these sockets themselves.
+        self.inner.direct.set_sockets(self.udp_sockets.iter());
 
         // Collect socket info into a vec for indexed access
         let mut udp_socket_list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)> = self
@@ -988,6 +992,7 @@ where
                             udp_recv_futures.clear();
                             udp_socket_list.clear();
                             udp_socket_buffers.clear();
+                            self.inner.direct.set_sockets(std::iter::empty());
 
                             match self.bind_transports().await {
                                 Ok(()) => {
@@ -1027,6 +1032,7 @@ where
                                         })
                                         .collect();
                                     active_socket_count = udp_socket_list.len();
+                                    self.inner.direct.set_sockets(self.udp_sockets.iter());
                                 }
                                 Err(err) => {
                                     // `bind_transports` drops before it binds, so there is
@@ -1107,6 +1113,7 @@ where
 
                                 error!("Socket recv error on {}: {}", local_addr, err);
                                 self.udp_sockets.remove(&local_addr);
+                                self.inner.direct.set_sockets(self.udp_sockets.iter());
                                 active_socket_count -= 1;
 
                                 if active_socket_count == 0 && self.tcp_transport.is_empty() {
@@ -1813,6 +1820,8 @@ where
     async fn drain_core_writes(inner: Arc<PeerConnectionRef>) -> Vec<TaggedBytesMut> {
         let mut writes = Vec::new();
         let mut core = inner.core.lock().await;
+        // Outpost (vendor/README.md): what data-channel senders left goes first.
+        inner.direct.take_left(&mut writes);
         while let Some(msg) = core.poll_write() {
             writes.push(msg);
         }
@@ -2170,7 +2179,10 @@ where
     async fn poll_timeout(&mut self) -> Instant {
         let core_timeout = {
             let mut core = self.inner.core.lock().await;
-            core.poll_timeout()
+            let timeout = core.poll_timeout();
+            // Outpost (vendor/README.md): a sender wakes the driver for an earlier timer.
+            self.inner.direct.note_deadline(timeout);
+            timeout
         };
         let stun_timeout = self.stun_gatherer.poll_timeout();
         let turn_timeout = self.turn_relayer.poll_timeout();

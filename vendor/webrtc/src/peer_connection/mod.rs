@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+pub(crate) mod direct;
 pub(crate) mod driver;
 pub mod transport;
 
@@ -821,6 +822,9 @@ pub(crate) struct PeerConnectionRef {
     /// must precede: the driver checks it while handling `IceGathering`, which is the message
     /// that starts the restarted generation's gathering.
     pub(crate) ice_restart_rebind_pending: AtomicBool,
+    /// Outpost (vendor/README.md): what a data-channel sender needs to send its packets
+    /// itself (`direct.rs`).
+    pub(crate) direct: direct::DirectSend,
 }
 
 /// The ICE credentials a description carries, resolved the way the core resolves them.
@@ -959,6 +963,14 @@ impl PeerConnectionRef {
     /// Without it a hot sender either starves the driver (no yield) or forces a
     /// 1:1 wake per message (yield every time) on cooperatively-scheduled
     /// runtimes such as smol — both collapse throughput.
+    /// Outpost (vendor/README.md): after a data-channel send, sends what the sender took
+    /// out of the core (`direct.rs`), waking the driver only when it must.
+    pub(crate) async fn send_taken(&self, taken: direct::Taken) {
+        if self.direct.send(taken) {
+            self.wake_writes().await;
+        }
+    }
+
     #[inline]
     pub(crate) async fn wake_writes(&self) {
         if !self.write_pending.swap(true, Ordering::AcqRel) {
@@ -1017,6 +1029,7 @@ impl PeerConnectionImpl {
                 data_channel_consumed: crate::runtime::Notify::new(),
                 discard_local_candidates_during_ice_restart,
                 ice_restart_rebind_pending: AtomicBool::new(false),
+                direct: direct::DirectSend::new(runtime.now()),
             }),
             driver_handle: Mutex::new(None),
             driver_stopped: Mutex::new(None),

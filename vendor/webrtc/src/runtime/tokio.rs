@@ -289,6 +289,16 @@ impl AsyncUdpSocket for UdpSocket {
         }
     }
 
+    fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<usize> {
+        // `try_io` checks tokio's cached readiness and registers no waker, so the driver's
+        // own waker for this socket (it may be parked in `poll_send`) is left in place.
+        self.io.try_io(::tokio::io::Interest::WRITABLE, || {
+            self.batch
+                .try_send(::quinn_udp::UdpSockRef::from(&self.io), transmit)
+                .map(|()| transmit.contents.len())
+        })
+    }
+
     fn poll_recv(
         &self,
         cx: &mut Context<'_>,
