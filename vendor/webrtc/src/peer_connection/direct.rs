@@ -2,8 +2,9 @@
 //! itself, instead of waking the driver to send them.
 //!
 //! Upstream, `DataChannel::send` puts the message in the core and wakes the driver, which
-//! takes the packets out and sends them: one hand-off between threads per message, on the
-//! path of every call and every answer. Here the sender takes the packets out under the
+//! takes the packets out and sends them: one more turn of the driver task per message, on
+//! the path of every call and every answer (on tokio it runs on the sender's own worker,
+//! so it costs work, not a wake of another thread). Here the sender takes the packets out under the
 //! core's lock it already holds and sends them on the driver's socket itself
 //! ([`AsyncUdpSocket::try_send`], which registers no waker). The driver is woken only when
 //! it must be:

@@ -304,7 +304,7 @@ pub trait AsyncUdpSocket: Send + Sync + Debug + 'static {
     /// Outpost (vendor/README.md): send `transmit` now if the socket is known to be
     /// writable, without registering any waker; `WouldBlock` otherwise. A data-channel
     /// sender uses it to send what its message made itself, instead of waking the driver
-    /// (`PeerConnectionRef::send_direct`). The default always says `WouldBlock`, so such a
+    /// (`peer_connection/direct.rs`). The default always says `WouldBlock`, so such a
     /// socket's packets go through the driver as before.
     fn try_send(&self, _transmit: &Transmit<'_>) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
