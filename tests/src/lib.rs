@@ -166,12 +166,45 @@ pub fn failed(out: &Output) -> (i32, String) {
     )
 }
 
-/// A free TCP port on loopback (bound, then released).
+/// A port nobody listens on, for a server the test starts next (bound,
+/// then released). Taken below the kernel's ephemeral range
+/// (`ip_local_port_range`), where outgoing connections get their local
+/// ports: a port the kernel hands out for port 0 can be taken by one of
+/// them (another test's client, in the same process or not) before the
+/// server meant for it binds it, which then fails with "address in use".
+/// Never the same port twice in one process, as the kernel's choice was
+/// not: two taken back to back are both free until their servers bind
+/// them. (tests/desktop/webdriver.mjs picks its ports the same way.)
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let (low, high) = (20_000u32, u32::from(ephemeral_low()));
+    let span = high.saturating_sub(low).max(1);
+    // A start of its own for each process (tests in other processes pick
+    // from the same range), then a step that visits every port of it.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..span.min(5_000) {
+        let port = (low + (seed.wrapping_add(i.wrapping_mul(7_919)) % span)) as u16;
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {high}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 if unreadable).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .filter(|&p: &u16| p > 20_001)
+        .unwrap_or(32_768)
 }
 
 /// A running `outpost master` process on loopback.
@@ -541,5 +574,21 @@ impl Drop for StandbyProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        for p in ports {
+            assert!((20_000..ephemeral_low()).contains(&p), "{p}");
+            std::net::TcpListener::bind(("127.0.0.1", p)).expect("still free");
+        }
     }
 }

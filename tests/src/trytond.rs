@@ -7,7 +7,7 @@
 //! (under a lock) and each server starts on a copy of it (under 1 s).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::free_port;
 
 pub fn venv() -> PathBuf {
     let v = std::env::var_os("OUTPOST_TRYTON_VENV")
@@ -26,14 +28,6 @@ pub fn venv() -> PathBuf {
         v.display()
     );
     v
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(cmd: &mut Command, what: &str) {

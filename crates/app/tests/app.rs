@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{make_master, sign_in};
 use outpost_api::Event;
 use outpost_app::{App, AppEvent, AppOptions, Role};
+use outpost_e2e::free_port;
 use serde_json::{json, Value};
 
 fn options() -> AppOptions {
@@ -16,14 +17,6 @@ fn options() -> AppOptions {
         announce: false,
         ..AppOptions::default()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn call(app: &App, op: &str, args: Value) -> Value {
