@@ -4,8 +4,8 @@
 //! Upstream, `DataChannel::send` puts the message in the core and wakes the driver, which
 //! takes the packets out and sends them: one more turn of the driver task per message, on
 //! the path of every call and every answer (on tokio it runs on the sender's own worker,
-//! so it costs work, not a wake of another thread). Here the sender takes the packets out under the
-//! core's lock it already holds and sends them on the driver's socket itself
+//! so it costs work, not a wake of another thread). Here the sender takes the packets out
+//! under the core's lock it already holds and sends them on the driver's socket itself
 //! ([`AsyncUdpSocket::try_send`], which registers no waker). The driver is woken only when
 //! it must be:
 //!
@@ -21,6 +21,7 @@
 //! Events the send raised in the core (buffered-amount ones) are handed over at the
 //! driver's next wake, at the latest when the peer acknowledges the message.
 
+use super::PeerConnectionRef;
 use crate::runtime::{AsyncUdpSocket, Transmit};
 use rtc::mdns::MDNS_PORT;
 use rtc::peer_connection::RTCPeerConnection;
@@ -170,5 +171,15 @@ impl DirectSend {
 
     fn nanos(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NO_DEADLINE - 1)
+    }
+}
+
+impl PeerConnectionRef {
+    /// After a data-channel send, sends what the sender took out of the core, waking the
+    /// driver only when it must.
+    pub(crate) async fn send_taken(&self, taken: Taken) {
+        if self.direct.send(taken) {
+            self.wake_writes().await;
+        }
     }
 }

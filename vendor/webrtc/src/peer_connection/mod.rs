@@ -946,14 +946,6 @@ impl PeerConnectionRef {
         }
     }
 
-    /// Outpost (vendor/README.md): after a data-channel send, sends what the sender took
-    /// out of the core (`direct.rs`), waking the driver only when it must.
-    pub(crate) async fn send_taken(&self, taken: direct::Taken) {
-        if self.direct.send(taken) {
-            self.wake_writes().await;
-        }
-    }
-
     /// Coalescing driver wake for pending writes — the pion `awakeWriteLoop`
     /// equivalent. Marks a flush as pending and pokes the driver only on the
     /// `false -> true` transition, so a burst of sends yields at most one wake.
