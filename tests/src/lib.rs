@@ -181,7 +181,7 @@ pub fn free_port() -> u16 {
     let (low, high) = (20_000u32, u32::from(ephemeral_low()));
     let span = high.saturating_sub(low).max(1);
     // A start of its own for each process (tests in other processes pick
-    // from the same range), then a step that visits every port of it.
+    // from the same range), then the ports after it in turn.
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -189,7 +189,7 @@ pub fn free_port() -> u16 {
         ^ std::process::id().wrapping_mul(2_654_435_761);
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for i in 0..span.min(5_000) {
-        let port = (low + (seed.wrapping_add(i.wrapping_mul(7_919)) % span)) as u16;
+        let port = (low + seed.wrapping_add(i) % span) as u16;
         if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             given.insert(port);
             return port;
