@@ -2,7 +2,6 @@
 //! kept for the next, started again after it dies, stopped when a print
 //! runs past its limit, and refused when what answers is not the engine.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,8 +91,20 @@ fn a_template_that_never_ends_is_stopped_at_the_limit_and_the_next_print_works()
 fn garbage_from_the_program_is_an_engine_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("not-the-engine");
-    std::fs::write(&fake, "#!/bin/sh\nread asked\necho 'Segmentation fault'\n").unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child shell, not by this process: a sibling test that
+    // forks while this process holds the file open for writing keeps that
+    // descriptor until its exec, and starting the file then fails with
+    // "Text file busy" (ETXTBSY).
+    let written = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '%s\\n' '#!/bin/sh' 'read asked' \"echo 'Segmentation fault'\" > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&fake)
+        .status()
+        .unwrap();
+    assert!(written.success());
     let worker = PrintWorker::new(dir.path().to_path_buf()).with_program(fake);
     match worker.render("Sale", "invoice", SALE) {
         Err(PrintError::Engine(message)) => assert!(message.contains("a bad header"), "{message}"),
