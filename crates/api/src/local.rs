@@ -55,9 +55,10 @@ struct Shared {
 #[derive(Clone)]
 pub struct LocalDb {
     shared: Arc<Shared>,
-    device: String,
+    /// Shared, not copied, by the handle each call makes (`as_user`).
+    device: Arc<str>,
     /// The signed-in user this handle acts for (`None`: nobody).
-    user: Option<String>,
+    user: Option<Arc<str>>,
     subscription: SubscriptionFilter,
 }
 
@@ -88,7 +89,7 @@ impl LocalDb {
                 reads: Arc::new(Semaphore::new(READERS)),
                 exports: Default::default(),
             }),
-            device: device.into(),
+            device: Arc::from(device.into()),
             user: None,
             subscription: Arc::new(RwLock::new(None)),
         }
@@ -99,7 +100,7 @@ impl LocalDb {
     pub fn for_device(&self, device: impl Into<String>) -> LocalDb {
         LocalDb {
             shared: self.shared.clone(),
-            device: device.into(),
+            device: Arc::from(device.into()),
             user: None,
             subscription: Arc::new(RwLock::new(None)),
         }
@@ -109,8 +110,10 @@ impl LocalDb {
     /// writes are in each record's history under that name.
     pub fn as_user(&self, user: Option<String>) -> LocalDb {
         LocalDb {
-            user,
-            ..self.clone()
+            shared: self.shared.clone(),
+            device: self.device.clone(),
+            user: user.map(Arc::from),
+            subscription: self.subscription.clone(),
         }
     }
 
@@ -183,8 +186,8 @@ impl LocalDb {
         write: Write,
     ) -> Result<Value, StoreError> {
         let ctx = WriteCtx {
-            device: self.device.clone(),
-            user: self.user.clone(),
+            device: self.device.to_string(),
+            user: self.user.as_deref().map(str::to_string),
             request_id: Some(id.id.to_string()),
             from_upstream: false,
         };
@@ -247,7 +250,7 @@ impl LocalDb {
                 "server": concat!("outpost ", env!("CARGO_PKG_VERSION")),
                 "ops": OPS,
                 "site_id": self.read(|s| s.site_id()).await?,
-                "device": self.device,
+                "device": &*self.device,
             })),
             Op::Doctypes => {
                 let schema = store.schema();

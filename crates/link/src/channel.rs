@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use crate::error::{LinkError, Result};
-use crate::framing::{batch, batch_size, split, Reassembler, MAX_FRAME};
+use crate::framing::{batch, batch_size, fits_whole, split, Reassembler, MAX_FRAME};
 use crate::peer::{PcEvent, MAX_MESSAGE};
 
 struct Shared {
@@ -75,8 +75,9 @@ impl Waiter {
 }
 
 enum Frames {
-    /// A whole message in one frame: may share a batch frame.
-    Whole(BytesMut),
+    /// A whole message that fits one frame, as the sender gave it: framed
+    /// by the writer, alone or in a batch frame.
+    Whole(Bytes),
     /// A message's chunks, or a test's raw frame: sent alone, in order.
     Alone(Vec<BytesMut>),
 }
@@ -108,7 +109,7 @@ pub struct ChannelReceiver {
     events: mpsc::UnboundedReceiver<PcEvent>,
     reasm: Reassembler,
     /// The messages of a batch frame not yet handed out.
-    ready: VecDeque<Vec<u8>>,
+    ready: VecDeque<Bytes>,
     ended: bool,
 }
 
@@ -160,6 +161,9 @@ impl Channel {
 /// for company, a message alone goes as it is.
 async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>, batches: bool) {
     let mut next = None;
+    // Kept from frame to frame, so a batch allocates only its frame.
+    let mut waiting = Vec::new();
+    let mut together = Vec::new();
     loop {
         let first = match next.take() {
             Some(o) => o,
@@ -168,12 +172,12 @@ async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>
                 None => break,
             },
         };
-        let mut waiting = vec![first.sent];
+        waiting.push(first.sent);
         let frames = match first.frames {
             Frames::Alone(frames) => frames,
             Frames::Whole(f) => {
                 let mut room = shared.max_frame.saturating_sub(1 + batch_size(&f));
-                let mut together = vec![f];
+                together.push(f);
                 if batches {
                     // One turn for the tasks already woken (the other
                     // answers of a pipelined burst) to queue theirs: 4.5
@@ -197,7 +201,9 @@ async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>
                 shared
                     .whole_messages
                     .fetch_add(together.len() as u64, Ordering::Relaxed);
-                vec![batch(together)]
+                let frame = batch(&together);
+                together.clear();
+                vec![frame]
             }
         };
         let mut outcome = Ok(());
@@ -211,7 +217,7 @@ async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>
                 break;
             }
         }
-        for w in waiting {
+        for w in waiting.drain(..) {
             w.done(&outcome);
         }
     }
@@ -229,7 +235,7 @@ impl ChannelSender {
     /// does not cut a message short: the frames go out from a task of their
     /// own (a cut message would make the peer drop the next one too).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
-        let frames = self.frames(msg)?;
+        let frames = self.frames(Bytes::copy_from_slice(msg))?;
         self.enqueue(frames).await
     }
 
@@ -237,9 +243,10 @@ impl ChannelSender {
     /// waits until it has left: for answers whose sender does nothing with
     /// the outcome, which saves waking it again for each (issue 16). `hold`
     /// is dropped once the message has left (or failed to): a permit there
-    /// keeps a peer that stops reading from having more queued.
-    pub fn post(&self, msg: &[u8], hold: impl Send + 'static) -> Result<()> {
-        let frames = self.frames(msg)?;
+    /// keeps a peer that stops reading from having more queued. The
+    /// message is taken as it is (a `String` or `Bytes` moves in, no copy).
+    pub fn post(&self, msg: impl Into<Bytes>, hold: impl Send + 'static) -> Result<()> {
+        let frames = self.frames(msg.into())?;
         self.queue
             .send(Outgoing {
                 frames,
@@ -250,7 +257,7 @@ impl ChannelSender {
 
     /// One message as the frames it goes in; refused when the channel is
     /// closed or the message is over the limit.
-    fn frames(&self, msg: &[u8]) -> Result<Frames> {
+    fn frames(&self, msg: Bytes) -> Result<Frames> {
         if self.is_closed() {
             return Err(LinkError::Closed);
         }
@@ -260,10 +267,10 @@ impl ChannelSender {
                 limit: MAX_MESSAGE,
             });
         }
-        let mut frames = split(msg, self.shared.max_frame);
-        Ok(match frames.len() {
-            1 => Frames::Whole(frames.remove(0)),
-            _ => Frames::Alone(frames),
+        Ok(if fits_whole(msg.len(), self.shared.max_frame) {
+            Frames::Whole(msg)
+        } else {
+            Frames::Alone(split(&msg, self.shared.max_frame))
         })
     }
 
@@ -332,7 +339,7 @@ impl ChannelSender {
 impl ChannelReceiver {
     /// The next message; `None` once the channel is closed. A malformed or
     /// oversized message is an `Err` and the channel stays usable.
-    pub async fn recv(&mut self) -> Option<Result<Vec<u8>>> {
+    pub async fn recv(&mut self) -> Option<Result<Bytes>> {
         loop {
             if let Some(msg) = self.ready.pop_front() {
                 return Some(Ok(msg));
@@ -342,13 +349,12 @@ impl ChannelReceiver {
             }
             let ended = tokio::select! {
                 ev = self.shared.dc.poll() => match ev {
-                    Some(DataChannelEvent::OnMessage(m)) => match self.reasm.push(&m.data) {
-                        Ok(msgs) => {
-                            self.ready.extend(msgs);
-                            false
+                    Some(DataChannelEvent::OnMessage(m)) => {
+                        if let Err(e) = self.reasm.push(m.data.freeze(), &mut self.ready) {
+                            return Some(Err(e));
                         }
-                        Err(e) => return Some(Err(e)),
-                    },
+                        false
+                    }
                     Some(DataChannelEvent::OnClose) | None => true,
                     Some(_) => false,
                 },

@@ -12,7 +12,9 @@
 //! go at once (pipelined calls, their answers), one SCTP message carries
 //! them all, where each would cost the same again in webrtc-rs (issue 16).
 
-use bytes::{BufMut, BytesMut};
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::LinkError;
 
@@ -26,27 +28,32 @@ const BATCH: u8 = 3;
 /// What a message adds to a batch frame besides its own bytes: its length.
 pub const BATCH_ENTRY: usize = 4;
 
-/// Joins whole-message frames (each the one frame of [`split`]) into one batch frame,
-/// or gives the one frame back alone. The caller keeps the total within
-/// the peer's frame limit: [`batch_size`].
-pub fn batch(frames: Vec<BytesMut>) -> BytesMut {
-    if frames.len() == 1 {
-        return frames.into_iter().next().unwrap_or_default();
+/// Whether a message of `len` bytes goes whole, in one frame of at most
+/// `max_frame` bytes (its kind byte included), rather than in chunks.
+pub fn fits_whole(len: usize, max_frame: usize) -> bool {
+    len < max_frame.max(2)
+}
+
+/// Joins whole messages (each one that [`fits_whole`]) into one batch
+/// frame, or makes the one message's whole frame. The caller keeps the
+/// total within the peer's frame limit: [`batch_size`].
+pub fn batch(msgs: &[Bytes]) -> BytesMut {
+    if let [one] = msgs {
+        return frame(WHOLE, one);
     }
-    let size = 1 + frames.iter().map(|f| batch_size(f)).sum::<usize>();
+    let size = 1 + msgs.iter().map(|m| batch_size(m)).sum::<usize>();
     let mut b = BytesMut::with_capacity(size);
     b.put_u8(BATCH);
-    for f in &frames {
-        let msg = &f[1..];
+    for msg in msgs {
         b.put_u32(msg.len() as u32);
         b.extend_from_slice(msg);
     }
     b
 }
 
-/// What a whole-message frame takes in a batch frame.
-pub fn batch_size(whole: &[u8]) -> usize {
-    whole.len() - 1 + BATCH_ENTRY
+/// What a whole message takes in a batch frame.
+pub fn batch_size(msg: &[u8]) -> usize {
+    msg.len() + BATCH_ENTRY
 }
 
 /// Splits `msg` into frames of at most `max_frame` bytes (header included):
@@ -90,21 +97,24 @@ impl Reassembler {
         }
     }
 
-    /// Feeds one frame; returns the messages it completes (none, one, or a
-    /// batch's).
-    pub fn push(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, LinkError> {
-        let (&kind, body) = frame
-            .split_first()
-            .ok_or_else(|| LinkError::Frame("an empty frame".into()))?;
+    /// Feeds one frame; adds the messages it completes (none, one, or a
+    /// batch's) to `out`. A whole message or a batch's are slices of
+    /// `frame`, not copies.
+    pub fn push(&mut self, frame: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), LinkError> {
+        let Some(&kind) = frame.first() else {
+            return Err(LinkError::Frame("an empty frame".into()));
+        };
+        let body = &frame[1..];
         let idle = self.buf.is_empty() && !self.skipping;
         match kind {
             WHOLE if idle => {
                 if body.len() > self.limit {
                     return Err(self.too_large(body.len()));
                 }
-                Ok(vec![body.to_vec()])
+                out.push_back(frame.slice(1..));
+                Ok(())
             }
-            BATCH if idle => unbatch(body),
+            BATCH if idle => unbatch(&frame, out),
             MORE | LAST => {
                 if !self.skipping {
                     if self.buf.len() + body.len() > self.limit {
@@ -119,10 +129,10 @@ impl Reassembler {
                     let skipped = std::mem::replace(&mut self.skipping, false);
                     let msg = std::mem::take(&mut self.buf);
                     if !skipped {
-                        return Ok(vec![msg]);
+                        out.push_back(msg.into());
                     }
                 }
-                Ok(Vec::new())
+                Ok(())
             }
             WHOLE | BATCH => {
                 self.buf.clear();
@@ -143,30 +153,45 @@ impl Reassembler {
     }
 }
 
-/// The messages of a batch frame's body; a body cut short, or with no
-/// message at all, is refused whole.
-fn unbatch(mut body: &[u8]) -> Result<Vec<Vec<u8>>, LinkError> {
-    let mut out = Vec::new();
-    while !body.is_empty() {
-        let cut = || LinkError::Frame("a batch frame cut short".into());
-        let (len, rest) = body.split_first_chunk::<BATCH_ENTRY>().ok_or_else(cut)?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if len > rest.len() {
-            return Err(cut());
+/// The messages of a batch frame, as slices of it; a batch cut short, or
+/// with no message at all, is refused whole (checked before any is added).
+fn unbatch(frame: &Bytes, out: &mut VecDeque<Bytes>) -> Result<(), LinkError> {
+    let entries = |mut at: usize| {
+        std::iter::from_fn(move || {
+            let len = frame.get(at..at + BATCH_ENTRY)?;
+            let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
+            let msg = at + BATCH_ENTRY..at + BATCH_ENTRY + len;
+            at = msg.end;
+            Some(msg)
+        })
+    };
+    let (mut count, mut end) = (0, 1);
+    for msg in entries(1) {
+        if msg.end > frame.len() {
+            break;
         }
-        let (msg, rest) = rest.split_at(len);
-        out.push(msg.to_vec());
-        body = rest;
+        (count, end) = (count + 1, msg.end);
     }
-    if out.is_empty() {
+    if end != frame.len() {
+        return Err(LinkError::Frame("a batch frame cut short".into()));
+    }
+    if count == 0 {
         return Err(LinkError::Frame("an empty batch frame".into()));
     }
-    Ok(out)
+    out.extend(entries(1).take(count).map(|msg| frame.slice(msg)));
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The messages `frame` completes, or its error.
+    fn push(r: &mut Reassembler, frame: &[u8]) -> Result<Vec<Vec<u8>>, LinkError> {
+        let mut out = VecDeque::new();
+        r.push(Bytes::copy_from_slice(frame), &mut out)?;
+        Ok(out.into_iter().map(|m| m.to_vec()).collect())
+    }
 
     /// The same vector is pinned in the browser's framing
     /// (`ui/src/lib/rtc/rtc.test.ts`).
@@ -191,7 +216,7 @@ mod tests {
         assert_eq!(split(&[0; 9], 10).len(), 1);
         assert_eq!(split(&[0; 10], 10).len(), 2);
         let mut r = Reassembler::new(1 << 20);
-        assert_eq!(r.push(&f[0]).unwrap(), vec![b"hello".to_vec()]);
+        assert_eq!(push(&mut r, &f[0]).unwrap(), vec![b"hello".to_vec()]);
     }
 
     #[test]
@@ -203,7 +228,7 @@ mod tests {
         let mut r = Reassembler::new(1 << 20);
         let mut out = Vec::new();
         for f in &frames {
-            out.extend(r.push(f).unwrap());
+            out.extend(push(&mut r, f).unwrap());
         }
         assert_eq!(out, vec![msg]);
     }
@@ -214,48 +239,60 @@ mod tests {
         let mut r = Reassembler::new(1000);
         let mut errors = 0;
         for f in split(&big, 600) {
-            if r.push(&f).is_err() {
+            if push(&mut r, &f).is_err() {
                 errors += 1;
             }
         }
         assert_eq!(errors, 1, "one error for the message, not one per chunk");
-        assert_eq!(r.push(&split(b"ok", 600)[0]).unwrap(), vec![b"ok".to_vec()]);
+        assert_eq!(
+            push(&mut r, &split(b"ok", 600)[0]).unwrap(),
+            vec![b"ok".to_vec()]
+        );
     }
 
     #[test]
     fn garbage_frames_are_errors_not_panics() {
         let mut r = Reassembler::new(100);
-        assert!(r.push(&[]).is_err());
-        assert!(r.push(&[9, 1, 2]).is_err());
-        r.push(&[1, 1]).unwrap();
-        assert!(r.push(&[0, 1]).is_err());
-        assert_eq!(r.push(&[0, 5]).unwrap(), vec![vec![5]]);
+        assert!(push(&mut r, &[]).is_err());
+        assert!(push(&mut r, &[9, 1, 2]).is_err());
+        push(&mut r, &[1, 1]).unwrap();
+        assert!(push(&mut r, &[0, 1]).is_err());
+        assert_eq!(push(&mut r, &[0, 5]).unwrap(), vec![vec![5]]);
         // Batches: cut short, empty, or inside a chunked message.
-        assert!(r.push(&[3, 0, 0, 0, 2, 9]).is_err());
-        assert!(r.push(&[3, 0, 0]).is_err());
-        assert!(r.push(&[3]).is_err());
-        r.push(&[1, 1]).unwrap();
-        assert!(r.push(&[3, 0, 0, 0, 1, 9]).is_err());
-        assert_eq!(r.push(&[3, 0, 0, 0, 1, 9]).unwrap(), vec![vec![9]]);
+        assert!(push(&mut r, &[3, 0, 0, 0, 2, 9]).is_err());
+        assert!(push(&mut r, &[3, 0, 0]).is_err());
+        assert!(push(&mut r, &[3]).is_err());
+        push(&mut r, &[1, 1]).unwrap();
+        assert!(push(&mut r, &[3, 0, 0, 0, 1, 9]).is_err());
+        assert_eq!(push(&mut r, &[3, 0, 0, 0, 1, 9]).unwrap(), vec![vec![9]]);
     }
 
     #[test]
     fn a_batch_carries_whole_messages_in_order_and_one_alone_stays_whole() {
-        let frames: Vec<BytesMut> = [&b"get 1"[..], b"", b"get three"]
+        let msgs: Vec<Bytes> = [&b"get 1"[..], b"", b"get three"]
             .iter()
-            .flat_map(|m| split(m, MAX_FRAME))
+            .map(|m| Bytes::copy_from_slice(m))
             .collect();
-        assert_eq!(frames.len(), 3);
-        let size = 1 + frames.iter().map(|f| batch_size(f)).sum::<usize>();
-        let b = batch(frames);
+        assert!(msgs.iter().all(|m| fits_whole(m.len(), MAX_FRAME)));
+        let size = 1 + msgs.iter().map(|m| batch_size(m)).sum::<usize>();
+        let b = batch(&msgs);
         assert_eq!(b.len(), size);
         assert_eq!(&b[..10], &[3, 0, 0, 0, 5, b'g', b'e', b't', b' ', b'1']);
         let mut r = Reassembler::new(100);
         assert_eq!(
-            r.push(&b).unwrap(),
+            push(&mut r, &b).unwrap(),
             vec![b"get 1".to_vec(), vec![], b"get three".to_vec()]
         );
-        let one = batch(split(b"alone", MAX_FRAME));
+        let one = batch(&[Bytes::from_static(b"alone")]);
         assert_eq!(&one[..], b"\0alone");
+        assert_eq!(&split(b"alone", MAX_FRAME)[0][..], &one[..]);
+    }
+
+    #[test]
+    fn a_message_fits_whole_when_it_and_its_kind_fit_the_frame() {
+        assert!(fits_whole(9, 10));
+        assert!(!fits_whole(10, 10));
+        assert_eq!(split(&[0; 9], 10).len(), 1);
+        assert_eq!(split(&[0; 10], 10).len(), 2);
     }
 }

@@ -275,14 +275,16 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         // Every call, gated ones (sign-in, resume, people) included, is
         // traced with its request id from arrival to answer.
         let span = tracing::debug_span!("call", req = %req.id, op = req.op.name());
-        tokio::spawn(
+        // Boxed: the task then moves a pointer, not the call's future
+        // (the request and every branch of `answer`), as it starts.
+        tokio::spawn(Box::pin(
             async move {
                 tracing::debug!("received");
                 let resp = answer(&shared, &db, &seat, req).await;
                 // Queued: the permit goes with the answer until it has
                 // left, so a slave that stops reading cannot have more
                 // than its share waiting.
-                match tx.post(resp.encode().as_bytes(), permit) {
+                match tx.post(resp.encode(), permit) {
                     Ok(()) => tracing::debug!("answered"),
                     // The channel closed under the call: the slave fails
                     // the call itself when its channel ends.
@@ -290,7 +292,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
                 }
             }
             .instrument(span),
-        );
+        ));
     }
     events.abort();
     tx.close().await;
@@ -342,43 +344,55 @@ async fn answer(
     if let Some(answer) = gated {
         answer
     } else if req.op.is_standby() {
-        let result = shared.standby.call(db.device(), &req.op).await;
+        let result = Box::pin(shared.standby.call(db.device(), &req.op)).await;
         outpost_api::Response {
             id: Some(req.id.clone()),
             result,
         }
     } else if req.op.is_write() {
-        write_call(shared, &db, req).await
+        Box::pin(write_call(shared, &db, req)).await
     } else if let outpost_api::Op::Hello(args) = &req.op {
         let theirs = args.epoch.unwrap_or(0);
-        let mut resp = db.call(req).await;
-        if let Ok(v) = &mut resp.result {
-            let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
-            if theirs > epoch {
-                crate::standby::fence::fence(shared, theirs).await;
-            }
-            v["roster"] = serde_json::json!(roster);
-            v["sign_in_required"] = serde_json::json!(shared.auth.required());
-            v["epoch"] = serde_json::json!(epoch);
-            // Which Outpost this master runs, and the packages it
-            // carries: their SHA-256 reaches a slave here, over the
-            // authenticated channel, so a download over plain HTTP
-            // can be checked against it.
-            v["app"] = serde_json::json!(crate::version::app_version());
-            let shelf = shared.shelf.clone();
-            let packages = tokio::task::spawn_blocking(move || shelf.list())
-                .await
-                .unwrap_or_default();
-            v["packages"] = serde_json::json!(packages);
-            let fenced = shared.fenced.load(Ordering::SeqCst);
-            if fenced > 0 {
-                v["fenced_by"] = serde_json::json!(fenced);
-            }
-        }
-        resp
+        Box::pin(hello(shared, &db, req, theirs)).await
     } else {
         db.call(req).await
     }
+}
+
+/// The answer to a `hello` (boxed by its caller, as the other rare
+/// calls: the future of every call is as large as its largest branch, and
+/// is moved whole when its task starts). `theirs` is the epoch the slave
+/// knows.
+async fn hello(
+    shared: &Shared,
+    db: &LocalDb,
+    req: outpost_api::Request,
+    theirs: u64,
+) -> outpost_api::Response {
+    let mut resp = db.call(req).await;
+    if let Ok(v) = &mut resp.result {
+        let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
+        if theirs > epoch {
+            crate::standby::fence::fence(shared, theirs).await;
+        }
+        v["roster"] = serde_json::json!(roster);
+        v["sign_in_required"] = serde_json::json!(shared.auth.required());
+        v["epoch"] = serde_json::json!(epoch);
+        // Which Outpost this master runs, and the packages it carries:
+        // their SHA-256 reaches a slave here, over the authenticated
+        // channel, so a download over plain HTTP can be checked against it.
+        v["app"] = serde_json::json!(crate::version::app_version());
+        let shelf = shared.shelf.clone();
+        let packages = tokio::task::spawn_blocking(move || shelf.list())
+            .await
+            .unwrap_or_default();
+        v["packages"] = serde_json::json!(packages);
+        let fenced = shared.fenced.load(Ordering::SeqCst);
+        if fenced > 0 {
+            v["fenced_by"] = serde_json::json!(fenced);
+        }
+    }
+    resp
 }
 
 /// A write, answered as the office's durability says: at the master's

@@ -104,7 +104,8 @@ pub enum LinkState {
 }
 
 struct Pending {
-    text: String,
+    /// The request as sent (shared with the channel's queue, not copied).
+    text: bytes::Bytes,
     reply: oneshot::Sender<Response>,
 }
 
@@ -331,7 +332,7 @@ impl Db for RemoteDb {
                 result: Err(err),
             };
         }
-        let text = req.encode();
+        let text = bytes::Bytes::from(req.encode());
         // 8: refuse here what the channel would refuse, instead of leaving
         // it pending and blaming the master 30 s later.
         if text.len() > outpost_link::peer::MAX_MESSAGE {
@@ -375,7 +376,7 @@ impl Db for RemoteDb {
         if let Some(tx) = tx {
             // On failure the request stays pending and is re-sent on
             // reconnect. Queued, not waited for: its answer is.
-            let _ = tx.post(text.as_bytes(), ());
+            let _ = tx.post(text, ());
         }
         match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
             Ok(Ok(resp)) => {

@@ -146,7 +146,7 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
             }));
             let _ = tx.send(req.encode().as_bytes()).await;
         }
-        let waiting: Vec<String> = inner
+        let waiting: Vec<bytes::Bytes> = inner
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -154,7 +154,7 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
             .map(|p| p.text.clone())
             .collect();
         for text in waiting {
-            let _ = tx.send(text.as_bytes()).await;
+            let _ = tx.send(&text).await;
         }
         inner.state.send_replace(LinkState::Connected {
             master: info.name.clone(),
