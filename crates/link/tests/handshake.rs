@@ -90,7 +90,10 @@ async fn a_channel_comes_up_and_carries_small_and_chunked_messages_both_ways() {
     let mut slave_ch = slave_ch;
 
     slave_ch.tx.send(b"hello master").await.unwrap();
-    assert_eq!(master_ch.rx.recv().await.unwrap().unwrap(), &b"hello master"[..]);
+    assert_eq!(
+        master_ch.rx.recv().await.unwrap().unwrap(),
+        &b"hello master"[..]
+    );
     // 1 MiB: far over one SCTP message, so it is chunked and reassembled.
     let big: Vec<u8> = (0..1_048_576u32).map(|i| (i % 253) as u8).collect();
     master_ch.tx.send(&big).await.unwrap();
