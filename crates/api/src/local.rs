@@ -110,10 +110,8 @@ impl LocalDb {
     /// writes are in each record's history under that name.
     pub fn as_user(&self, user: Option<String>) -> LocalDb {
         LocalDb {
-            shared: self.shared.clone(),
-            device: self.device.clone(),
             user: user.map(Arc::from),
-            subscription: self.subscription.clone(),
+            ..self.clone()
         }
     }
 

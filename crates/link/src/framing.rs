@@ -154,31 +154,27 @@ impl Reassembler {
 }
 
 /// The messages of a batch frame, as slices of it; a batch cut short, or
-/// with no message at all, is refused whole (checked before any is added).
+/// with no message at all, is refused whole (none of it stays in `out`).
 fn unbatch(frame: &Bytes, out: &mut VecDeque<Bytes>) -> Result<(), LinkError> {
-    let entries = |mut at: usize| {
-        std::iter::from_fn(move || {
-            let len = frame.get(at..at + BATCH_ENTRY)?;
-            let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
-            let msg = at + BATCH_ENTRY..at + BATCH_ENTRY + len;
-            at = msg.end;
-            Some(msg)
-        })
-    };
-    let (mut count, mut end) = (0, 1);
-    for msg in entries(1) {
-        if msg.end > frame.len() {
-            break;
+    let start = out.len();
+    let mut rest = &frame[1..];
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<BATCH_ENTRY>() else {
+            out.truncate(start);
+            return Err(LinkError::Frame("a batch frame cut short".into()));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > tail.len() {
+            out.truncate(start);
+            return Err(LinkError::Frame("a batch frame cut short".into()));
         }
-        (count, end) = (count + 1, msg.end);
+        let at = frame.len() - tail.len();
+        out.push_back(frame.slice(at..at + len));
+        rest = &tail[len..];
     }
-    if end != frame.len() {
-        return Err(LinkError::Frame("a batch frame cut short".into()));
-    }
-    if count == 0 {
+    if out.len() == start {
         return Err(LinkError::Frame("an empty batch frame".into()));
     }
-    out.extend(entries(1).take(count).map(|msg| frame.slice(msg)));
     Ok(())
 }
 
@@ -260,6 +256,11 @@ mod tests {
         assert_eq!(push(&mut r, &[0, 5]).unwrap(), vec![vec![5]]);
         // Batches: cut short, empty, or inside a chunked message.
         assert!(push(&mut r, &[3, 0, 0, 0, 2, 9]).is_err());
+        // A whole message, then a cut one: neither is handed out.
+        let mut out = VecDeque::new();
+        let cut = Bytes::from_static(&[3, 0, 0, 0, 1, 9, 0, 0]);
+        assert!(r.push(cut, &mut out).is_err());
+        assert!(out.is_empty(), "a cut batch gave {out:?}");
         assert!(push(&mut r, &[3, 0, 0]).is_err());
         assert!(push(&mut r, &[3]).is_err());
         push(&mut r, &[1, 1]).unwrap();

@@ -32,10 +32,6 @@ fn sit(seat: &Seat, who: Option<SignedIn>) {
 
 /// Answers `req` here when it is a sign-in, a people's op, or refused;
 /// `None`: it runs on the office database as before, for the person seated.
-///
-/// Its rare calls (sign-in, people, owner checks) are boxed: the future of
-/// every call is as large as its largest branch, and is moved whole when
-/// the call's task starts (issue 16).
 pub(super) async fn gate(
     shared: &Shared,
     device: &str,
@@ -51,14 +47,14 @@ pub(super) async fn gate(
     };
     match &req.op {
         Op::SignIn(a) => {
-            let r = Box::pin(auth.sign_in(device, &a.user, &a.password)).await;
+            let r = auth.sign_in(device, &a.user, &a.password).await;
             return answer(r.map(|(signed, ans)| {
                 sit(seat, Some(signed));
                 serde_json::json!(ans)
             }));
         }
         Op::Resume(a) => {
-            let r = Box::pin(auth.resume(device, &a.token)).await;
+            let r = auth.resume(device, &a.token).await;
             return answer(r.map(|(signed, ans)| {
                 sit(seat, Some(signed));
                 serde_json::json!(ans)
@@ -66,7 +62,7 @@ pub(super) async fn gate(
         }
         Op::SignOut => {
             if let Some(s) = seated(seat) {
-                Box::pin(auth.sign_out(&s)).await;
+                auth.sign_out(&s).await;
             }
             sit(seat, None);
             return answer(Ok(serde_json::json!({"signed_out": true})));
@@ -80,12 +76,8 @@ pub(super) async fn gate(
             _ => Ok(()),
         });
         let checked = match (checked, &req.op) {
-            (Ok(()), Op::Update(a)) => {
-                Box::pin(auth.check_owner(who.as_deref(), &need, &a.name)).await
-            }
-            (Ok(()), Op::Delete(a)) => {
-                Box::pin(auth.check_owner(who.as_deref(), &need, &a.name)).await
-            }
+            (Ok(()), Op::Update(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
+            (Ok(()), Op::Delete(a)) => auth.check_owner(who.as_deref(), &need, &a.name).await,
             // A report also reads the parent it joins and the titles of
             // the records it groups by.
             (Ok(()), Op::Report(a)) => {
@@ -96,7 +88,7 @@ pub(super) async fn gate(
             // Lines go into many records at once: a role limited to its
             // own records imports none (no record is named, none is owned).
             (Ok(()), Op::Import(a)) if a.table.is_some() => {
-                Box::pin(auth.check_owner(who.as_deref(), &need, "")).await
+                auth.check_owner(who.as_deref(), &need, "").await
             }
             (other, _) => other,
         };
@@ -110,7 +102,7 @@ pub(super) async fn gate(
         }
     }
     if req.op.is_people() {
-        return answer(Box::pin(auth.people_call(who.as_deref(), &req.op)).await);
+        return answer(auth.people_call(who.as_deref(), &req.op).await);
     }
     None
 }

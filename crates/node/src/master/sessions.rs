@@ -344,55 +344,43 @@ async fn answer(
     if let Some(answer) = gated {
         answer
     } else if req.op.is_standby() {
-        let result = Box::pin(shared.standby.call(db.device(), &req.op)).await;
+        let result = shared.standby.call(db.device(), &req.op).await;
         outpost_api::Response {
             id: Some(req.id.clone()),
             result,
         }
     } else if req.op.is_write() {
-        Box::pin(write_call(shared, &db, req)).await
+        write_call(shared, &db, req).await
     } else if let outpost_api::Op::Hello(args) = &req.op {
         let theirs = args.epoch.unwrap_or(0);
-        Box::pin(hello(shared, &db, req, theirs)).await
+        let mut resp = db.call(req).await;
+        if let Ok(v) = &mut resp.result {
+            let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
+            if theirs > epoch {
+                crate::standby::fence::fence(shared, theirs).await;
+            }
+            v["roster"] = serde_json::json!(roster);
+            v["sign_in_required"] = serde_json::json!(shared.auth.required());
+            v["epoch"] = serde_json::json!(epoch);
+            // Which Outpost this master runs, and the packages it
+            // carries: their SHA-256 reaches a slave here, over the
+            // authenticated channel, so a download over plain HTTP
+            // can be checked against it.
+            v["app"] = serde_json::json!(crate::version::app_version());
+            let shelf = shared.shelf.clone();
+            let packages = tokio::task::spawn_blocking(move || shelf.list())
+                .await
+                .unwrap_or_default();
+            v["packages"] = serde_json::json!(packages);
+            let fenced = shared.fenced.load(Ordering::SeqCst);
+            if fenced > 0 {
+                v["fenced_by"] = serde_json::json!(fenced);
+            }
+        }
+        resp
     } else {
         db.call(req).await
     }
-}
-
-/// The answer to a `hello` (boxed by its caller, as the other rare
-/// calls: the future of every call is as large as its largest branch, and
-/// is moved whole when its task starts). `theirs` is the epoch the slave
-/// knows.
-async fn hello(
-    shared: &Shared,
-    db: &LocalDb,
-    req: outpost_api::Request,
-    theirs: u64,
-) -> outpost_api::Response {
-    let mut resp = db.call(req).await;
-    if let Ok(v) = &mut resp.result {
-        let (roster, epoch) = shared.standby.roster(shared.identity.fingerprint());
-        if theirs > epoch {
-            crate::standby::fence::fence(shared, theirs).await;
-        }
-        v["roster"] = serde_json::json!(roster);
-        v["sign_in_required"] = serde_json::json!(shared.auth.required());
-        v["epoch"] = serde_json::json!(epoch);
-        // Which Outpost this master runs, and the packages it carries:
-        // their SHA-256 reaches a slave here, over the authenticated
-        // channel, so a download over plain HTTP can be checked against it.
-        v["app"] = serde_json::json!(crate::version::app_version());
-        let shelf = shared.shelf.clone();
-        let packages = tokio::task::spawn_blocking(move || shelf.list())
-            .await
-            .unwrap_or_default();
-        v["packages"] = serde_json::json!(packages);
-        let fenced = shared.fenced.load(Ordering::SeqCst);
-        if fenced > 0 {
-            v["fenced_by"] = serde_json::json!(fenced);
-        }
-    }
-    resp
 }
 
 /// A write, answered as the office's durability says: at the master's
