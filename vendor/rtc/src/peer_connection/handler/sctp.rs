@@ -15,7 +15,7 @@ use sctp::{
 use shared::error::{Error, Result};
 use shared::marshal::Unmarshal;
 use shared::{TransportContext, TransportMessage};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 pub(crate) struct SctpHandlerContext {
@@ -47,7 +47,7 @@ pub(crate) struct SctpHandlerContext {
     /// `Readable` fires: **the stream would deadlock exactly when the feature engages.**
     /// Remembering the stream here, and retrying from `handle_read`/`handle_timeout`, is the
     /// level-triggered re-arm that closes that hole.
-    pending_readable: HashSet<(AssociationHandle, StreamId)>,
+    pending_readable: rustc_hash::FxHashSet<(AssociationHandle, StreamId)>,
 
     /// Transport context of the most recent inbound datagram, **per association**.
     ///
@@ -59,7 +59,7 @@ pub(crate) struct SctpHandlerContext {
     /// Keyed by association because the 5-tuple is a property of the association, not of the
     /// stream. An association with no entry has never received a datagram, so it cannot have
     /// parked data either.
-    association_transport: HashMap<AssociationHandle, TransportContext>,
+    association_transport: rustc_hash::FxHashMap<AssociationHandle, TransportContext>,
 
     /// The newest instant a caller has supplied, seeded at construction.
     ///
@@ -81,8 +81,8 @@ impl SctpHandlerContext {
             event_outs: VecDeque::new(),
             flush_dirty: false,
             abort_requested: false,
-            pending_readable: HashSet::new(),
-            association_transport: HashMap::new(),
+            pending_readable: rustc_hash::FxHashSet::default(),
+            association_transport: rustc_hash::FxHashMap::default(),
             now,
         }
     }
@@ -146,7 +146,7 @@ impl<'a> SctpHandler<'a> {
     /// that call consumes a message: testing afterwards would mean having already taken the
     /// thing there was no room for.
     fn drain_stream(
-        ctx_pending: &mut HashSet<(AssociationHandle, StreamId)>,
+        ctx_pending: &mut rustc_hash::FxHashSet<(AssociationHandle, StreamId)>,
         conn: &mut Association,
         ch: AssociationHandle,
         id: StreamId,
@@ -355,8 +355,8 @@ impl<'a>
                 &mut self.ctx.sctp_transport.sctp_associations,
             );
 
-            let mut sctp_events: HashMap<AssociationHandle, VecDeque<AssociationEvent>> =
-                HashMap::new();
+            // One datagram makes at most one event, for the association it belongs to.
+            let mut sctp_event: Option<(AssociationHandle, AssociationEvent)> = None;
             if let Some((ch, event)) = sctp_endpoint.handle(
                 msg.now,
                 msg.transport.peer_addr,
@@ -371,7 +371,7 @@ impl<'a>
                         sctp_associations.insert(ch, conn);
                     }
                     DatagramEvent::AssociationEvent(event) => {
-                        sctp_events.entry(ch).or_default().push_back(event);
+                        sctp_event = Some((ch, event));
                     }
                     _ => {}
                 }
@@ -382,16 +382,14 @@ impl<'a>
                 let mut endpoint_events: Vec<(AssociationHandle, EndpointEvent)> = vec![];
 
                 for (ch, conn) in sctp_associations.iter_mut() {
-                    for (event_ch, conn_events) in sctp_events.iter_mut() {
-                        if ch == event_ch {
-                            for event in conn_events.drain(..) {
-                                debug!(
-                                    "association_handle {} handle_event for Datagram from {}",
-                                    ch.0, msg.transport.peer_addr
-                                );
-                                conn.handle_event(event);
-                            }
-                        }
+                    if sctp_event.as_ref().is_some_and(|(event_ch, _)| event_ch == ch)
+                        && let Some((_, event)) = sctp_event.take()
+                    {
+                        debug!(
+                            "association_handle {} handle_event for Datagram from {}",
+                            ch.0, msg.transport.peer_addr
+                        );
+                        conn.handle_event(event);
                     }
 
                     while let Some(event) = conn.poll() {
@@ -865,6 +863,7 @@ mod tests {
     //! packet reaches `write_outs` instead of being lost.
 
     use super::*;
+    use std::collections::HashMap;
     use crate::data_channel::registry::DataChannelRegistry;
     use crate::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
     use crate::peer_connection::handler::datachannel::{

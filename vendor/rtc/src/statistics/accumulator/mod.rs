@@ -63,7 +63,7 @@ pub(crate) struct RTCStatsAccumulator {
     pub(crate) transport: TransportStatsAccumulator,
 
     /// ICE candidate pairs keyed by pair ID.
-    pub(crate) ice_candidate_pairs: HashMap<String, IceCandidatePairAccumulator>,
+    pub(crate) ice_candidate_pairs: rustc_hash::FxHashMap<String, IceCandidatePairAccumulator>,
 
     /// Local ICE candidates keyed by candidate ID.
     pub(crate) local_candidates: HashMap<String, IceCandidateAccumulator>,
@@ -78,7 +78,7 @@ pub(crate) struct RTCStatsAccumulator {
     pub(crate) codecs: HashMap<String, CodecStatsAccumulator>,
 
     /// Data channel stats keyed by channel ID.
-    pub(crate) data_channels: HashMap<RTCDataChannelId, DataChannelStatsAccumulator>,
+    pub(crate) data_channels: rustc_hash::FxHashMap<RTCDataChannelId, DataChannelStatsAccumulator>,
 
     /// Inbound RTP stream accumulators keyed by SSRC.
     pub(crate) inbound_rtp_streams: HashMap<SSRC, InboundRtpStreamAccumulator>,
