@@ -168,6 +168,12 @@ impl LocalDb {
         &self.device
     }
 
+    /// Whether `op` is answered in place, on the caller's task, in a few
+    /// microseconds: the get of a record without child tables.
+    pub fn answers_in_place(&self, op: &Op) -> bool {
+        matches!(op, Op::Get(a) if self.shared.store.get_reads_one_row(&a.doctype))
+    }
+
     pub(crate) fn exports(&self) -> &crate::sheets::exports::Exports {
         &self.shared.exports
     }
