@@ -31,6 +31,6 @@ pub mod sheets;
 pub use db::{Db, EventStream, Upstream};
 pub use local::LocalDb;
 pub use protocol::{
-    decode_incoming, decode_request, ApiError, ErrorCode, Event, Incoming, Op, Request, RequestId,
-    Response, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    decode_incoming, decode_request, incoming_head, ApiError, ErrorCode, Event, Incoming,
+    IncomingHead, Op, Request, RequestId, Response, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };

@@ -90,6 +90,34 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, Response> {
     })
 }
 
+/// What a message from a master is, read without building it: a
+/// response (and the request it answers), or an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncomingHead {
+    Response(Option<RequestId>),
+    Event,
+}
+
+/// Reads which call a message from a master answers, or that it is an
+/// event, skipping the rest of it (no value built, nothing allocated but
+/// the id). A slave's reader routes each answer with it, and the caller
+/// decodes its own answer with [`decode_incoming`]: the answers of a
+/// batch are decoded on the callers' tasks, not one after another on the
+/// reader's. A message that is not a JSON object is an error here too.
+pub fn incoming_head(bytes: &[u8]) -> Result<IncomingHead, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: Option<RequestId>,
+        ev: Option<serde::de::IgnoredAny>,
+    }
+    let head: Head = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the master sent invalid JSON: {e}")))?;
+    Ok(match head.ev {
+        Some(_) => IncomingHead::Event,
+        None => IncomingHead::Response(head.id),
+    })
+}
+
 /// Reads one message from a master (a response or an event).
 pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
@@ -184,6 +212,37 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("name"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_request_id_is_a_whole_number_or_a_string() {
+        let id = |j: &str| serde_json::from_str::<RequestId>(j);
+        assert_eq!(id("7").unwrap(), RequestId::Num(7));
+        assert_eq!(id("\"7\"").unwrap(), RequestId::Text("7".into()));
+        for bad in ["-1", "1.5", "null", "[1]", "{}"] {
+            let e = id(bad).unwrap_err().to_string();
+            assert!(e.contains("a request id"), "{bad}: {e}");
+        }
+        let v: RequestId = serde_json::from_value(serde_json::json!(9)).unwrap();
+        assert_eq!(v, RequestId::Num(9));
+    }
+
+    #[test]
+    fn the_head_of_a_message_names_its_call_or_says_event() {
+        let r = Response {
+            id: Some(RequestId::Text("a-1".into())),
+            result: Ok(serde_json::json!({"name": "x", "items": [1, {"id": 2}]})),
+        };
+        assert_eq!(
+            incoming_head(r.encode().as_bytes()).unwrap(),
+            IncomingHead::Response(Some(RequestId::Text("a-1".into())))
+        );
+        let no_id = br#"{"err":{"code":"bad_request","message":"no"}}"#;
+        assert_eq!(incoming_head(no_id).unwrap(), IncomingHead::Response(None));
+        let ev = br#"{"ev":"changed","doctype":"Party","name":"a","rev":2,"op":"update","seq":5}"#;
+        assert_eq!(incoming_head(ev).unwrap(), IncomingHead::Event);
+        assert!(incoming_head(b"{\"id\":1,").is_err());
+        assert!(incoming_head(b"[1]").is_err());
     }
 
     #[test]

@@ -58,12 +58,38 @@ pub const OPS: &[&str] = &[
 /// A request id: a number or a string, chosen by the caller. Write ids must
 /// stay unique per device for as long as retries may happen (a week), so
 /// callers use random or time-based ids, not a counter restarting at 1.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum RequestId {
     Num(u64),
     Text(String),
+}
+
+/// Read by hand, not as an untagged enum: serde's untagged read buffers
+/// the value and builds an error for each variant it tries (4 a call,
+/// issue 16). The same ids are accepted: a whole number of at least 0
+/// (`Num`), or a string (`Text`).
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RequestId, D::Error> {
+        struct Id;
+        impl serde::de::Visitor<'_> for Id {
+            type Value = RequestId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a request id: a whole number of at least 0, or a string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RequestId, E> {
+                Ok(RequestId::Num(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RequestId, E> {
+                Ok(RequestId::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<RequestId, E> {
+                Ok(RequestId::Text(s))
+            }
+        }
+        d.deserialize_any(Id)
+    }
 }
 
 impl RequestId {
@@ -146,7 +172,7 @@ impl ApiError {
 mod args;
 mod decode;
 pub use args::*;
-pub use decode::{decode_incoming, decode_request};
+pub use decode::{decode_incoming, decode_request, incoming_head, IncomingHead};
 mod sheets;
 pub use sheets::*;
 mod print;

@@ -106,7 +106,38 @@ pub enum LinkState {
 struct Pending {
     /// The request as sent (shared with the channel's queue, not copied).
     text: bytes::Bytes,
-    reply: oneshot::Sender<Response>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// What a waiting call is handed.
+enum Reply {
+    /// Its answer as the master sent it, for the caller to decode.
+    Raw(bytes::Bytes),
+    /// An answer made here or already decoded (a failed link, a refusal).
+    Decoded(Response),
+}
+
+impl Reply {
+    /// The answer; one the master sent that cannot be read is an error
+    /// saying so, for this call only.
+    fn into_response(self, id: &outpost_api::RequestId) -> Response {
+        match self {
+            Reply::Decoded(resp) => resp,
+            Reply::Raw(bytes) => match outpost_api::decode_incoming(&bytes) {
+                Ok(outpost_api::Incoming::Response(resp)) => resp,
+                Ok(outpost_api::Incoming::Event(_)) => Response {
+                    id: Some(id.clone()),
+                    result: Err(ApiError::bad_request(
+                        "the master answered this call with an event",
+                    )),
+                },
+                Err(e) => Response {
+                    id: Some(id.clone()),
+                    result: Err(e),
+                },
+            },
+        }
+    }
 }
 
 struct Inner {
@@ -379,7 +410,8 @@ impl Db for RemoteDb {
             let _ = tx.post(text, ());
         }
         match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
-            Ok(Ok(resp)) => {
+            Ok(Ok(reply)) => {
+                let resp = reply.into_response(&id);
                 signin::note(&self.inner.person, &req.op, &resp.result);
                 resp
             }

@@ -4,13 +4,13 @@
 //! every call still waiting, under its own id; answers and events are
 //! handed to the waiting calls and the subscribers.
 
-use outpost_api::protocol::decode_incoming;
+use outpost_api::protocol::{decode_incoming, incoming_head, IncomingHead};
 use outpost_api::{ApiError, ErrorCode, Event, Incoming, Op, Request, Response};
 use outpost_link::LinkError;
 
 use super::resolve::{dial, hello_first, load_paired, save_paired, PairedMaster};
 use super::{
-    refusal, signin, Inner, LinkState, Pending, BACKOFF_MAX, BACKOFF_START, REFUSED_RETRY,
+    refusal, signin, Inner, LinkState, Pending, Reply, BACKOFF_MAX, BACKOFF_START, REFUSED_RETRY,
 };
 
 /// Keeps the channel up for as long as the `RemoteDb` lives.
@@ -174,6 +174,21 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
                     continue;
                 }
             };
+            // An answer goes to its caller as it came, and the caller
+            // decodes it: the answers of a batch frame are decoded on
+            // their callers' tasks, not one after another here.
+            if let Ok(IncomingHead::Response(Some(id))) = incoming_head(&bytes) {
+                let waiting = inner
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                // None: a duplicate answer to a re-sent request.
+                if let Some(p) = waiting {
+                    let _ = p.reply.send(Reply::Raw(bytes));
+                }
+                continue;
+            }
             match decode_incoming(&bytes) {
                 Ok(Incoming::Response(resp)) => {
                     let waiting = resp.id.as_ref().and_then(|id| {
@@ -185,7 +200,7 @@ pub(super) async fn run(weak: std::sync::Weak<Inner>) {
                     });
                     match waiting {
                         Some(p) => {
-                            let _ = p.reply.send(resp);
+                            let _ = p.reply.send(Reply::Decoded(resp));
                         }
                         None if resp.id.is_none() => {
                             tracing::warn!(
@@ -243,9 +258,9 @@ pub(super) fn fail_all(inner: &Inner, err: ApiError) {
         .drain()
         .collect();
     for (id, p) in pending {
-        let _ = p.reply.send(Response {
+        let _ = p.reply.send(Reply::Decoded(Response {
             id: Some(id),
             result: Err(err.clone()),
-        });
+        }));
     }
 }
