@@ -324,9 +324,6 @@ fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
     }
 }
 
-/// Runs one call of a slave: a sign-in or people's op and the role check
-/// at the gate, a standby's op, a write in the master's write mode, or a
-/// read; `hello` also carries the roster, the epoch and the packages.
 /// One call: its answer, queued for the slave. The permit goes with the
 /// answer until it has left, so a slave that stops reading cannot have
 /// more than its share waiting.
@@ -348,6 +345,9 @@ async fn call(
     }
 }
 
+/// Runs one call of a slave: a sign-in or people's op and the role check
+/// at the gate, a standby's op, a write in the master's write mode, or a
+/// read; `hello` also carries the roster, the epoch and the packages.
 async fn answer(
     shared: &Shared,
     db: &LocalDb,
