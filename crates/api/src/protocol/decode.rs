@@ -103,7 +103,9 @@ pub enum IncomingHead {
 /// the id). A slave's reader routes each answer with it, and the caller
 /// decodes its own answer with [`decode_incoming`]: the answers of a
 /// batch are decoded on the callers' tasks, not one after another on the
-/// reader's. A message that is not a JSON object is an error here too.
+/// reader's. Invalid JSON is an error here; a message that is valid JSON
+/// but not an object (an array is read as the fields in order) is refused
+/// by the caller's [`decode_incoming`], as that call's error.
 pub fn incoming_head(bytes: &[u8]) -> Result<IncomingHead, ApiError> {
     #[derive(serde::Deserialize)]
     struct Head {
