@@ -25,7 +25,7 @@ use crate::runtime::{
 use bytes::BytesMut;
 use futures::FutureExt; // For .fuse() in futures::select!
 use futures::future::OptionFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use log::{debug, error, trace, warn};
 use rtc::ice::candidate::Candidate;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -768,52 +768,61 @@ where
             .map(|(_, socket)| vec![0u8; gro_recv_buf_len(socket.max_gro_segments())])
             .collect();
 
-        // Helper function to create a recv future for a specific socket. Polls
-        // `poll_recv` directly rather than boxing a future per receive; one message may
-        // hold several GRO-coalesced datagrams, and `stride` carries the per-datagram
-        // size for de-segmentation by the caller.
-        //
-        // TODO(perf): `poll_recv` accepts up to `BATCH_SIZE` messages per syscall
-        // (`recvmmsg` on Linux), but this asks for one. Widening it to a slab of
-        // `BATCH_SIZE` buffers would collapse the burst-drain loop below into a single
-        // syscall; the buffer bookkeeping is the only reason it is staged separately.
-        let create_udp_recv_future = |idx: usize,
-                                      local_addr: SocketAddr,
-                                      socket: Arc<dyn AsyncUdpSocket>,
-                                      mut buf: Vec<u8>| async move {
-            let mut meta = [RecvMeta::default(); 1];
-            let recv = futures::future::poll_fn(|cx| {
-                let mut bufs = [IoSliceMut::new(&mut buf)];
-                socket.poll_recv(cx, &mut bufs, &mut meta)
-            })
-            .await;
-            match recv {
-                Ok(_) => SocketRecvResult::Packet {
-                    n: meta[0].len,
-                    stride: meta[0].stride,
-                    local_addr,
-                    peer_addr: meta[0].addr,
-                    idx,
-                    buf,
-                },
-                Err(err) => SocketRecvResult::Error {
-                    err,
-                    local_addr,
-                    idx,
-                    buf,
-                },
+        // Outpost (vendor/README.md): the sockets are polled in place, each one's buffer
+        // taken out with its datagram and put back once that is delivered (a socket whose
+        // buffer is not put back, after an error, is no longer read). Upstream kept one
+        // receive future a socket in a `FuturesUnordered`, which wakes its task again each
+        // time it has polled all of its futures once: with one socket, each datagram made
+        // the driver wake itself, and tokio takes a task woken while it runs for one that
+        // yields, and wakes another worker to take it.
+        let mut udp_first = 0usize;
+        let poll_udp_recv = |cx: &mut std::task::Context<'_>,
+                             list: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
+                             buffers: &mut [Vec<u8>],
+                             first: &mut usize|
+         -> std::task::Poll<Option<SocketRecvResult>> {
+            let len = list.len();
+            let mut any = false;
+            for k in 0..len {
+                // Starting after the socket read last, so none waits behind a busy one.
+                let idx = (*first + k) % len;
+                let (local_addr, socket) = &list[idx];
+                let buf = &mut buffers[idx];
+                if buf.is_empty() {
+                    continue;
+                }
+                any = true;
+                let mut meta = [RecvMeta::default(); 1];
+                let recv = {
+                    let mut bufs = [IoSliceMut::new(buf)];
+                    socket.poll_recv(cx, &mut bufs, &mut meta)
+                };
+                let result = match recv {
+                    std::task::Poll::Pending => continue,
+                    std::task::Poll::Ready(Ok(_)) => SocketRecvResult::Packet {
+                        n: meta[0].len,
+                        stride: meta[0].stride,
+                        local_addr: *local_addr,
+                        peer_addr: meta[0].addr,
+                        idx,
+                        buf: std::mem::take(buf),
+                    },
+                    std::task::Poll::Ready(Err(err)) => SocketRecvResult::Error {
+                        err,
+                        local_addr: *local_addr,
+                        idx,
+                        buf: std::mem::take(buf),
+                    },
+                };
+                *first = (idx + 1) % len;
+                return std::task::Poll::Ready(Some(result));
+            }
+            if any {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(None)
             }
         };
-
-        // Create initial set of futures in FuturesUnordered
-        let mut udp_recv_futures: FuturesUnordered<_> = udp_socket_list
-            .iter()
-            .enumerate()
-            .map(|(idx, (local_addr, socket))| {
-                let buf = std::mem::take(&mut udp_socket_buffers[idx]);
-                create_udp_recv_future(idx, *local_addr, socket.clone(), buf).boxed()
-            })
-            .collect();
         let mut active_socket_count = udp_socket_list.len();
         // When an already-expired deadline was last handled, so the loop can decline to do it
         // again within the same millisecond. `None` once a deadline lands in the future, so a
@@ -937,8 +946,12 @@ where
             let timer = self.inner.runtime.sleep(delay_from_now);
             futures::pin_mut!(timer);
 
-            let udp_recv_future: OptionFuture<_> = if !udp_recv_futures.is_empty() {
-                Some(udp_recv_futures.next())
+            let reading = udp_socket_buffers.iter().any(|b| !b.is_empty());
+            let udp_recv_future: OptionFuture<_> = if reading {
+                Some(futures::future::poll_fn(|cx| {
+                    poll_udp_recv(cx, &udp_socket_list, &mut udp_socket_buffers, &mut udp_first)
+                })
+                .fuse())
             } else {
                 None
             }
@@ -989,7 +1002,6 @@ where
                             // and a configured fixed port cannot be reclaimed while its previous
                             // socket still holds it — the bind fails with `EADDRINUSE` and takes
                             // the connection down with it.
-                            udp_recv_futures.clear();
                             udp_socket_list.clear();
                             udp_socket_buffers.clear();
                             self.inner.direct.set_sockets(std::iter::empty());
@@ -1005,9 +1017,8 @@ where
                                         "ICE restart rebound transports; local addrs now {:?}",
                                         self.udp_sockets.keys().collect::<Vec<_>>()
                                     );
-                                    // Rebuild everything keyed by socket index. The futures being
-                                    // dropped here own the old buffers and were polling sockets
-                                    // that no longer exist.
+                                    // Rebuild everything keyed by socket index: the old
+                                    // buffers went with the sockets that no longer exist.
                                     udp_socket_list = new_sockets
                                         .into_iter()
                                         .chain(self.mdns_socket.iter().filter_map(|socket| {
@@ -1021,14 +1032,6 @@ where
                                         .iter()
                                         .map(|(_, socket)| {
                                             vec![0u8; gro_recv_buf_len(socket.max_gro_segments())]
-                                        })
-                                        .collect();
-                                    udp_recv_futures = udp_socket_list
-                                        .iter()
-                                        .enumerate()
-                                        .map(|(idx, (local_addr, socket))| {
-                                            let buf = std::mem::take(&mut udp_socket_buffers[idx]);
-                                            create_udp_recv_future(idx, *local_addr, socket.clone(), buf).boxed()
                                         })
                                         .collect();
                                     active_socket_count = udp_socket_list.len();
@@ -1064,13 +1067,11 @@ where
                                 // datagrams by `stride` and deliver each.
                                 self.deliver_udp_batch(&buf, n, stride, local_addr, peer_addr).await;
 
-                                // Immediately create a new future for this socket and reuse the buffer
+                                // The buffer back: this socket is read again.
+                                udp_socket_buffers[idx] = buf;
                                 let (socket_local_addr, socket) = &udp_socket_list[idx];
                                 let socket_local_addr = *socket_local_addr;
                                 let socket = socket.clone();
-                                udp_recv_futures.push(
-                                    create_udp_recv_future(idx, socket_local_addr, socket.clone(), buf).boxed()
-                                );
 
                                 // Batch-drain: drain a bounded burst of additional
                                 // ready datagrams from this socket without blocking.
@@ -1104,10 +1105,7 @@ where
                                 if is_retryable_socket_recv_error(&err) {
                                     trace!("Transient socket recv error on {}: {}", local_addr, err);
 
-                                    let (socket_local_addr, socket) = &udp_socket_list[idx];
-                                    udp_recv_futures.push(
-                                        create_udp_recv_future(idx, *socket_local_addr, socket.clone(), buf).boxed()
-                                    );
+                                    udp_socket_buffers[idx] = buf;
                                     continue;
                                 }
 

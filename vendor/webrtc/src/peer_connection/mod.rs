@@ -1633,6 +1633,7 @@ mod tests {
             rtp_transceivers: Mutex::new(HashMap::new()),
             discard_local_candidates_during_ice_restart,
             ice_restart_rebind_pending: AtomicBool::new(false),
+            direct: direct::DirectSend::new(Instant::now()),
         });
 
         (inner, driver_event_rx)
