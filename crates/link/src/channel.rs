@@ -47,6 +47,20 @@ pub struct ChannelSender {
 struct Outgoing {
     frames: Frames,
     sent: Waiter,
+    company: Company,
+}
+
+/// Whether a message's poster expects others to follow it at once (more
+/// calls under way): the writer then gives them one turn to queue theirs,
+/// so they share its frame. A message on its own goes at once: that turn
+/// would wake the runtime's other worker, and a lone call's round trip
+/// would then hop between threads (issue 16, BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Company {
+    /// No other call is under way.
+    Alone,
+    /// Other calls are under way: their messages may be on their way too.
+    Expected,
 }
 
 /// Who waits for a queued message.
@@ -157,8 +171,9 @@ impl Channel {
 
 /// Sends the queued messages in order until every sender is gone. With
 /// `batches` (the peer reads them), the whole messages waiting together
-/// leave as one batch frame, up to the peer's frame limit: nothing waits
-/// for company, a message alone goes as it is.
+/// leave as one batch frame, up to the peer's frame limit: a message
+/// whose poster expects company waits one turn for it, any other goes as
+/// it is with whatever is already queued.
 async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>, batches: bool) {
     let mut next = None;
     // Kept from frame to frame, so a batch allocates only its frame.
@@ -178,9 +193,9 @@ async fn write(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Outgoing>
             Frames::Whole(f) => {
                 let mut room = shared.max_frame.saturating_sub(1 + batch_size(&f));
                 together.push(f);
-                if batches {
+                if batches && first.company == Company::Expected {
                     // One turn for the tasks already woken (the other
-                    // answers of a pipelined burst) to queue theirs: 4.5
+                    // calls of a pipelined burst) to queue theirs: 4.5
                     // messages a frame in the link bench, 1.2 without.
                     tokio::task::yield_now().await;
                 }
@@ -245,12 +260,19 @@ impl ChannelSender {
     /// is dropped once the message has left (or failed to): a permit there
     /// keeps a peer that stops reading from having more queued. The
     /// message is taken as it is (a `String` or `Bytes` moves in, no copy).
-    pub fn post(&self, msg: impl Into<Bytes>, hold: impl Send + 'static) -> Result<()> {
+    /// `company` says whether other calls are under way ([`Company`]).
+    pub fn post(
+        &self,
+        msg: impl Into<Bytes>,
+        hold: impl Send + 'static,
+        company: Company,
+    ) -> Result<()> {
         let frames = self.frames(msg.into())?;
         self.queue
             .send(Outgoing {
                 frames,
                 sent: Waiter::Hold(Box::new(hold)),
+                company,
             })
             .map_err(|_| LinkError::Closed)
     }
@@ -281,6 +303,7 @@ impl ChannelSender {
             .send(Outgoing {
                 frames,
                 sent: Waiter::Outcome(sent),
+                company: Company::Alone,
             })
             .map_err(|_| LinkError::Closed)?;
         Ok(outcome.await.map_err(|_| LinkError::Closed)??)

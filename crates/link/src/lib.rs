@@ -44,7 +44,7 @@ pub use error::{LinkError, Result};
 /// server name default). Every program that logs appends it.
 pub const QUIET_LOG_FILTER: &str =
     "rtc_ice=error,rtc_dtls=error,rtc_sctp=error,rtc=error,webrtc=error,mdns_sd=error";
-pub use channel::{Channel, ChannelReceiver, ChannelSender};
+pub use channel::{Channel, ChannelReceiver, ChannelSender, Company};
 pub use handshake::{
     accept_slave, connect_master, connect_master_again, connect_master_as, connect_master_in,
     Admission, MasterInfo, SlaveHello, Versions,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use outpost_api::{decode_request, Db, Event, LocalDb};
 use outpost_link::web::{self, Arrival};
-use outpost_link::{accept_slave, Admission, Channel, ChannelSender, SignalSocket, SlaveHello};
+use outpost_link::{
+    accept_slave, Admission, Channel, ChannelSender, Company, SignalSocket, SlaveHello,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
@@ -276,16 +278,18 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
             // task of its own takes to start and hand its answer over (a
             // pipelined call's CPU 0.96x the WebSocket's, from 1.15x,
             // BENCHMARKS.md, issue 16, "2026-12-07").
-            call(&shared, &db, &seat, &tx, req, permit)
+            call(&shared, &db, &seat, &tx, req, permit, &calls)
                 .instrument(span)
                 .await;
             continue;
         }
         let (shared, db, seat, tx) = (shared.clone(), db.clone(), seat.clone(), tx.clone());
+        let calls = calls.clone();
         // Boxed: the task then moves a pointer, not the call's future
         // (the request and every branch of `answer`), as it starts.
         tokio::spawn(Box::pin(
-            async move { call(&shared, &db, &seat, &tx, req, permit).await }.instrument(span),
+            async move { call(&shared, &db, &seat, &tx, req, permit, &calls).await }
+                .instrument(span),
         ));
     }
     events.abort();
@@ -324,9 +328,9 @@ fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
     }
 }
 
-/// One call: its answer, queued for the slave. The permit goes with the
-/// answer until it has left, so a slave that stops reading cannot have
-/// more than its share waiting.
+/// One call: its answer, queued for the slave. The permit (taken from
+/// `calls`, the session's) goes with the answer until it has left, so a
+/// slave that stops reading cannot have more than its share waiting.
 async fn call(
     shared: &Shared,
     db: &LocalDb,
@@ -334,10 +338,18 @@ async fn call(
     tx: &ChannelSender,
     req: outpost_api::Request,
     permit: tokio::sync::OwnedSemaphorePermit,
+    calls: &Semaphore,
 ) {
     tracing::debug!("received");
     let resp = answer(shared, db, seat, req).await;
-    match tx.post(resp.encode(), permit) {
+    // Other calls of this slave under way (or their answers not yet
+    // sent): theirs may share this one's frame.
+    let company = if MAX_CALLS_PER_SLAVE - calls.available_permits() > 1 {
+        Company::Expected
+    } else {
+        Company::Alone
+    };
+    match tx.post(resp.encode(), permit, company) {
         Ok(()) => tracing::debug!("answered"),
         // The channel closed under the call: the slave fails the call
         // itself when its channel ends.

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use outpost_api::db::SubscriptionFilter;
 use outpost_api::{ApiError, Db, ErrorCode, Event, EventStream, Op, Request, Response};
 use outpost_link::pairing::PairingUrl;
-use outpost_link::{ChannelSender, Identity, RtcOptions};
+use outpost_link::{ChannelSender, Company, Identity, RtcOptions};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
@@ -380,7 +380,7 @@ impl Db for RemoteDb {
             };
         }
         let (reply, rx) = oneshot::channel();
-        {
+        let company = {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
             if pending.contains_key(&id) {
                 return Response {
@@ -397,7 +397,14 @@ impl Db for RemoteDb {
                     reply,
                 },
             );
-        }
+            // Other calls waiting for their answers: theirs may share
+            // this one's frame.
+            if pending.len() > 1 {
+                Company::Expected
+            } else {
+                Company::Alone
+            }
+        };
         let tx = self
             .inner
             .tx
@@ -407,7 +414,7 @@ impl Db for RemoteDb {
         if let Some(tx) = tx {
             // On failure the request stays pending and is re-sent on
             // reconnect. Queued, not waited for: its answer is.
-            let _ = tx.post(text, ());
+            let _ = tx.post(text, (), company);
         }
         match tokio::time::timeout(self.inner.config.call_timeout, rx).await {
             Ok(Ok(reply)) => {
