@@ -1,4 +1,5 @@
-//! `outpost-bench-link STEP [CALLS]`: one step of the benchmark alone, for
+//! `outpost-bench-link STEP [CALLS]`: one step of the benchmark alone (in a
+//! task, as the timed run calls), for
 //! valgrind's callgrind to count, between two marker functions that name
 //! where the step starts and ends:
 //!
