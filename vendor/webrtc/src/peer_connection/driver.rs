@@ -768,61 +768,10 @@ where
             .map(|(_, socket)| vec![0u8; gro_recv_buf_len(socket.max_gro_segments())])
             .collect();
 
-        // Outpost (vendor/README.md): the sockets are polled in place, each one's buffer
-        // taken out with its datagram and put back once that is delivered (a socket whose
-        // buffer is not put back, after an error, is no longer read). Upstream kept one
-        // receive future a socket in a `FuturesUnordered`, which wakes its task again each
-        // time it has polled all of its futures once: with one socket, each datagram made
-        // the driver wake itself, and tokio takes a task woken while it runs for one that
-        // yields, and wakes another worker to take it.
+        // Outpost (vendor/README.md): the sockets are polled in place (`poll_udp_recv`),
+        // not through a `FuturesUnordered` of receive futures, which woke the driver after
+        // every datagram.
         let mut udp_first = 0usize;
-        let poll_udp_recv = |cx: &mut std::task::Context<'_>,
-                             list: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
-                             buffers: &mut [Vec<u8>],
-                             first: &mut usize|
-         -> std::task::Poll<Option<SocketRecvResult>> {
-            let len = list.len();
-            let mut any = false;
-            for k in 0..len {
-                // Starting after the socket read last, so none waits behind a busy one.
-                let idx = (*first + k) % len;
-                let (local_addr, socket) = &list[idx];
-                let buf = &mut buffers[idx];
-                if buf.is_empty() {
-                    continue;
-                }
-                any = true;
-                let mut meta = [RecvMeta::default(); 1];
-                let recv = {
-                    let mut bufs = [IoSliceMut::new(buf)];
-                    socket.poll_recv(cx, &mut bufs, &mut meta)
-                };
-                let result = match recv {
-                    std::task::Poll::Pending => continue,
-                    std::task::Poll::Ready(Ok(_)) => SocketRecvResult::Packet {
-                        n: meta[0].len,
-                        stride: meta[0].stride,
-                        local_addr: *local_addr,
-                        peer_addr: meta[0].addr,
-                        idx,
-                        buf: std::mem::take(buf),
-                    },
-                    std::task::Poll::Ready(Err(err)) => SocketRecvResult::Error {
-                        err,
-                        local_addr: *local_addr,
-                        idx,
-                        buf: std::mem::take(buf),
-                    },
-                };
-                *first = (idx + 1) % len;
-                return std::task::Poll::Ready(Some(result));
-            }
-            if any {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(None)
-            }
-        };
         let mut active_socket_count = udp_socket_list.len();
         // When an already-expired deadline was last handled, so the loop can decline to do it
         // again within the same millisecond. `None` once a deadline lands in the future, so a
@@ -2201,11 +2150,143 @@ where
     }
 }
 
+/// Outpost (vendor/README.md): the next datagram of any of the driver's UDP sockets, polled
+/// in place, starting after the socket read last (`first`) so none waits behind a busy one.
+///
+/// A socket's buffer is taken out with its datagram (or error) and the caller puts it back
+/// once it is done with it; a socket whose buffer is empty is not read. `Ready(None)` when
+/// no socket has its buffer. A socket with nothing to read registers `cx`'s waker, and
+/// nothing here wakes it: upstream's `FuturesUnordered` of one receive future a socket woke
+/// its task again whenever it had polled all of its futures once, which with one socket
+/// was after every datagram, and tokio runs a task woken while it runs as one that yields,
+/// waking another worker for it.
+fn poll_udp_recv(
+    cx: &mut std::task::Context<'_>,
+    list: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
+    buffers: &mut [Vec<u8>],
+    first: &mut usize,
+) -> std::task::Poll<Option<SocketRecvResult>> {
+    use std::task::Poll;
+    let len = list.len();
+    let mut any = false;
+    for k in 0..len {
+        let idx = (*first + k) % len;
+        let (local_addr, socket) = &list[idx];
+        let buf = &mut buffers[idx];
+        if buf.is_empty() {
+            continue;
+        }
+        any = true;
+        let mut meta = [RecvMeta::default(); 1];
+        let recv = {
+            let mut bufs = [IoSliceMut::new(buf)];
+            socket.poll_recv(cx, &mut bufs, &mut meta)
+        };
+        let result = match recv {
+            Poll::Pending => continue,
+            Poll::Ready(Ok(_)) => SocketRecvResult::Packet {
+                n: meta[0].len,
+                stride: meta[0].stride,
+                local_addr: *local_addr,
+                peer_addr: meta[0].addr,
+                idx,
+                buf: std::mem::take(buf),
+            },
+            Poll::Ready(Err(err)) => SocketRecvResult::Error {
+                err,
+                local_addr: *local_addr,
+                idx,
+                buf: std::mem::take(buf),
+            },
+        };
+        *first = (idx + 1) % len;
+        return Poll::Ready(Some(result));
+    }
+    if any { Poll::Pending } else { Poll::Ready(None) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data_channel::RTCDataChannelMessage;
     use crate::runtime::channel;
+
+    /// Outpost (vendor/README.md): `poll_udp_recv` reads every socket, skips one whose
+    /// buffer is out, says when none is left, and a poll that finds nothing wakes no one.
+    #[test]
+    fn udp_sockets_are_read_in_turn_and_a_quiet_poll_wakes_no_one() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        async fn next(
+            list: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],
+            buffers: &mut [Vec<u8>],
+            first: &mut usize,
+        ) -> (usize, Vec<u8>, Vec<u8>) {
+            match futures::future::poll_fn(|cx| poll_udp_recv(cx, list, buffers, first)).await {
+                Some(SocketRecvResult::Packet { n, idx, buf, .. }) => (idx, buf[..n].to_vec(), buf),
+                _ => panic!("a datagram was expected"),
+            }
+        }
+        let rt = crate::runtime::default_runtime().expect("test requires a runtime feature");
+        let rt2 = rt.clone();
+        rt.block_on(Box::pin(async move {
+            let list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)> = (0..2)
+                .map(|_| {
+                    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let addr = s.local_addr().unwrap();
+                    (addr, rt2.wrap_udp_socket(s).unwrap())
+                })
+                .collect();
+            let mut buffers = vec![vec![0u8; 2048]; 2];
+            let mut first = 0;
+            let wakes = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(wakes.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+
+            // Nothing to read: pending, and no wake.
+            assert!(poll_udp_recv(&mut cx, &list, &mut buffers, &mut first).is_pending());
+            assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "a quiet poll woke the task");
+
+            // A datagram on each socket, twice: each round reads both.
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            for round in 0..2u8 {
+                peer.send_to(&[round, 0], list[0].0).unwrap();
+                peer.send_to(&[round, 1], list[1].0).unwrap();
+                let mut got = Vec::new();
+                for _ in 0..2 {
+                    let (idx, data, buf) = next(&list, &mut buffers, &mut first).await;
+                    // Put back, as the driver does once the datagram is delivered.
+                    buffers[idx] = buf;
+                    got.push((idx, data));
+                }
+                got.sort();
+                assert_eq!(got, vec![(0, vec![round, 0]), (1, vec![round, 1])]);
+            }
+
+            // A socket whose buffer is out is not read until it is back.
+            let out = std::mem::take(&mut buffers[0]);
+            peer.send_to(b"held", list[0].0).unwrap();
+            peer.send_to(b"read", list[1].0).unwrap();
+            let (idx, data, buf) = next(&list, &mut buffers, &mut first).await;
+            assert_eq!((idx, data.as_slice()), (1, &b"read"[..]));
+            buffers[1] = buf;
+            assert!(poll_udp_recv(&mut cx, &list, &mut buffers, &mut first).is_pending());
+            buffers[0] = out;
+            let (idx, data, _) = next(&list, &mut buffers, &mut first).await;
+            assert_eq!((idx, data.as_slice()), (0, &b"held"[..]));
+
+            // No buffer left at all (socket 0's is still out): no socket to read.
+            buffers[1] = Vec::new();
+            assert!(matches!(
+                poll_udp_recv(&mut cx, &list, &mut buffers, &mut first),
+                std::task::Poll::Ready(None)
+            ));
+        }));
+    }
 
     #[test]
     fn insert_data_channel_event_sender_replaces_closed_sender() {
