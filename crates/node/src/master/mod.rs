@@ -142,6 +142,9 @@ pub(crate) struct Shared {
     identity: Identity,
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_session: AtomicU64,
+    /// Calls of every slave received and not yet answered on the wire
+    /// (`sessions::UnderWay`).
+    under_way: Arc<std::sync::atomic::AtomicUsize>,
     /// Set by `shutdown`: handshakes still finishing connect nobody.
     stopping: AtomicBool,
     /// The higher epoch this master met (0: none): a standby was promoted
@@ -296,6 +299,7 @@ impl Master {
             identity,
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            under_way: Arc::default(),
             stopping: AtomicBool::new(false),
             fenced: AtomicU64::new(fenced_at_start),
             writes: std::sync::RwLock::new(config.writes),

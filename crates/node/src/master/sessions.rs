@@ -4,7 +4,7 @@
 //! closes a revoked device's channel.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,18 +278,16 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
             // task of its own takes to start and hand its answer over (a
             // pipelined call's CPU 0.96x the WebSocket's, from 1.15x,
             // BENCHMARKS.md, issue 16, "2026-12-07").
-            call(&shared, &db, &seat, &tx, req, permit, &calls)
+            call(&shared, &db, &seat, &tx, req, permit)
                 .instrument(span)
                 .await;
             continue;
         }
         let (shared, db, seat, tx) = (shared.clone(), db.clone(), seat.clone(), tx.clone());
-        let calls = calls.clone();
         // Boxed: the task then moves a pointer, not the call's future
         // (the request and every branch of `answer`), as it starts.
         tokio::spawn(Box::pin(
-            async move { call(&shared, &db, &seat, &tx, req, permit, &calls).await }
-                .instrument(span),
+            async move { call(&shared, &db, &seat, &tx, req, permit).await }.instrument(span),
         ));
     }
     events.abort();
@@ -328,9 +326,9 @@ fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
     }
 }
 
-/// One call: its answer, queued for the slave. The permit (taken from
-/// `calls`, the session's) goes with the answer until it has left, so a
-/// slave that stops reading cannot have more than its share waiting.
+/// One call: its answer, queued for the slave. The permit goes with the
+/// answer until it has left, so a slave that stops reading cannot have
+/// more than its share waiting.
 async fn call(
     shared: &Shared,
     db: &LocalDb,
@@ -338,22 +336,43 @@ async fn call(
     tx: &ChannelSender,
     req: outpost_api::Request,
     permit: tokio::sync::OwnedSemaphorePermit,
-    calls: &Semaphore,
 ) {
+    let under_way = UnderWay::new(&shared.under_way);
     tracing::debug!("received");
     let resp = answer(shared, db, seat, req).await;
-    // Other calls of this slave under way (or their answers not yet
-    // sent): theirs may share this one's frame.
-    let company = if MAX_CALLS_PER_SLAVE - calls.available_permits() > 1 {
+    // Other calls under way at this master, of this slave or another:
+    // the writer gives them a turn before it sends (this slave's, to share
+    // the frame; the others', their turn on the runtime's workers: counting
+    // only this slave's, the p99 of 200 devices flat out rose by about half
+    // a millisecond, BENCHMARKS.md, issue 16, "2026-12-07 (morning)").
+    // A lone call's answer goes at once.
+    let company = if shared.under_way.load(Ordering::Relaxed) > 1 {
         Company::Expected
     } else {
         Company::Alone
     };
-    match tx.post(resp.encode(), permit, company) {
+    match tx.post(resp.encode(), (permit, under_way), company) {
         Ok(()) => tracing::debug!("answered"),
         // The channel closed under the call: the slave fails the call
         // itself when its channel ends.
         Err(e) => tracing::debug!(error = %e, "answer not sent"),
+    }
+}
+
+/// Counts a call from its arrival until its answer has left (or failed
+/// to).
+struct UnderWay(Arc<AtomicUsize>);
+
+impl UnderWay {
+    fn new(count: &Arc<AtomicUsize>) -> UnderWay {
+        count.fetch_add(1, Ordering::Relaxed);
+        UnderWay(count.clone())
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
