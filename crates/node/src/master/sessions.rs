@@ -270,6 +270,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         let Ok(permit) = calls.clone().acquire_owned().await else {
             break;
         };
+        let under_way = UnderWay::new(&shared.under_way);
         // Every call, gated ones (sign-in, resume, people) included, is
         // traced with its request id from arrival to answer.
         let span = tracing::debug_span!("call", req = %req.id, op = req.op.name());
@@ -278,7 +279,7 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
             // task of its own takes to start and hand its answer over (a
             // pipelined call's CPU 0.96x the WebSocket's, from 1.15x,
             // BENCHMARKS.md, issue 16, "2026-12-07").
-            call(&shared, &db, &seat, &tx, req, permit)
+            call(&shared, &db, &seat, &tx, req, permit, under_way)
                 .instrument(span)
                 .await;
             continue;
@@ -287,7 +288,8 @@ async fn serve_channel(shared: Arc<Shared>, channel: Channel, hello: SlaveHello)
         // Boxed: the task then moves a pointer, not the call's future
         // (the request and every branch of `answer`), as it starts.
         tokio::spawn(Box::pin(
-            async move { call(&shared, &db, &seat, &tx, req, permit).await }.instrument(span),
+            async move { call(&shared, &db, &seat, &tx, req, permit, under_way).await }
+                .instrument(span),
         ));
     }
     events.abort();
@@ -328,7 +330,8 @@ fn close_older_sessions(shared: &Shared, device: &str, newest: u64) {
 
 /// One call: its answer, queued for the slave. The permit goes with the
 /// answer until it has left, so a slave that stops reading cannot have
-/// more than its share waiting.
+/// more than its share waiting; so does the call's count in
+/// `Shared::under_way`, taken when the call arrived.
 async fn call(
     shared: &Shared,
     db: &LocalDb,
@@ -336,8 +339,8 @@ async fn call(
     tx: &ChannelSender,
     req: outpost_api::Request,
     permit: tokio::sync::OwnedSemaphorePermit,
+    under_way: UnderWay,
 ) {
-    let under_way = UnderWay::new(&shared.under_way);
     tracing::debug!("received");
     let resp = answer(shared, db, seat, req).await;
     // Other calls under way at this master, of this slave or another:

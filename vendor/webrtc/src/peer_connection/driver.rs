@@ -945,8 +945,8 @@ where
                             && self.inner.ice_restart_rebind_pending.swap(false, Ordering::AcqRel)
                         {
                             // The driver's map is not the only owner. This loop keeps a clone
-                            // per socket in `udp_socket_list`, and every in-flight recv future
-                            // owns another. Drop them *before* rebinding: `bind_transports`
+                            // per socket in `udp_socket_list` (Outpost: polled in place, no
+                            // recv future owns another). Drop them *before* rebinding: `bind_transports`
                             // clears the map, but these clones would keep the old sockets open,
                             // and a configured fixed port cannot be reclaimed while its previous
                             // socket still holds it — the bind fails with `EADDRINUSE` and takes
@@ -1068,7 +1068,8 @@ where
                                 }
                             }
                             None => {
-                                // All socket futures completed (should never happen in normal operation)
+                                // No socket left to read (Outpost: `poll_udp_recv` says so only
+                                // when no buffer is in, and the branch is not polled then)
                                 if self.tcp_transport.is_empty() {
                                     return Err(Error::Other("all socket futures completed".to_owned()));
                                 }
