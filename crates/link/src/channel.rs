@@ -63,6 +63,17 @@ pub enum Company {
     Expected,
 }
 
+impl Company {
+    /// Company for a message of one of `under_way` calls (itself counted).
+    pub fn among(under_way: usize) -> Company {
+        if under_way > 1 {
+            Company::Expected
+        } else {
+            Company::Alone
+        }
+    }
+}
+
 /// Who waits for a queued message.
 enum Waiter {
     /// A sender that wants the outcome (`send`).

@@ -349,11 +349,7 @@ async fn call(
     // only this slave's, the p99 of 200 devices flat out rose by about half
     // a millisecond, BENCHMARKS.md, issue 16, "2026-12-07 (morning)").
     // A lone call's answer goes at once.
-    let company = if shared.under_way.load(Ordering::Relaxed) > 1 {
-        Company::Expected
-    } else {
-        Company::Alone
-    };
+    let company = Company::among(shared.under_way.load(Ordering::Relaxed));
     match tx.post(resp.encode(), (permit, under_way), company) {
         Ok(()) => tracing::debug!("answered"),
         // The channel closed under the call: the slave fails the call

@@ -399,11 +399,7 @@ impl Db for RemoteDb {
             );
             // Other calls waiting for their answers: theirs may share
             // this one's frame.
-            if pending.len() > 1 {
-                Company::Expected
-            } else {
-                Company::Alone
-            }
+            Company::among(pending.len())
         };
         let tx = self
             .inner
