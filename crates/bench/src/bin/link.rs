@@ -5,8 +5,8 @@
 //! Measures: get round trip (p50, p99) from a task of the runtime, as the
 //! desktop app calls; the p50 again from the main thread's `block_on`, as a
 //! command line calls, and with everything on one thread, to tell the
-//! paths' own work from the hand-offs between threads; pipelined get throughput and the
-//! process's CPU time a pipelined call, connect time of a paired slave
+//! paths' own work from the hand-offs between threads; pipelined get
+//! throughput and the process's CPU time a pipelined call, connect time of a paired slave
 //! (start to first answer, median of 20), reconnect time after a master
 //! restart, export of 100k Parties to a slave (MB/s), and the RSS of a
 //! separate `outpost master` process with 32 slaves.
@@ -18,18 +18,15 @@
 //! `outpost-bench-link STEP [CALLS]` runs one step alone for callgrind
 //! (`link/profile.rs`; `scripts/callgrind-table` sums the dump).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use outpost_api::protocol::{GetArgs, InsertManyArgs, QueryArgs, SortArg};
-use outpost_api::{decode_incoming, decode_request, Db, Incoming, LocalDb, Op, Request, Response};
+use outpost_api::{Db, LocalDb, Op};
 use outpost_node::{Master, MasterConfig, RemoteDb, SlaveConfig, Target, WithoutUsers};
-use serde_json::{json, Value};
-use tokio::sync::{oneshot, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
+use tokio::sync::Semaphore;
 
 const RECORDS: usize = 100_000;
 const RTT_ROUNDS: usize = 3_000;
@@ -50,92 +47,12 @@ use outpost_bench::{cpu_ticks, pct, TICKS_A_SECOND};
 #[path = "link/profile.rs"]
 mod profile;
 use profile::{via_dc, via_local, via_ws, Path};
+#[path = "link/ws.rs"]
+mod ws;
+use ws::{ws_server, WsClient};
 
 fn us(d: Duration) -> String {
     format!("{:.0} us", d.as_secs_f64() * 1e6)
-}
-
-/// The WebSocket RPC baseline: the same envelope and the same `LocalDb`
-/// calls, over a plain WebSocket on loopback.
-async fn ws_server(db: LocalDb) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let db = db.clone();
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                let (sink, mut rx) = ws.split();
-                let sink = Arc::new(tokio::sync::Mutex::new(sink));
-                while let Some(Ok(msg)) = rx.next().await {
-                    let Message::Text(t) = msg else { continue };
-                    let db = db.clone();
-                    let sink = sink.clone();
-                    tokio::spawn(async move {
-                        let resp = match decode_request(t.as_bytes()) {
-                            Ok(req) => db.call(req).await,
-                            Err(r) => r,
-                        };
-                        let _ = sink.lock().await.send(Message::text(resp.encode())).await;
-                    });
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// A WebSocket RPC client multiplexing requests by id, like `RemoteDb`.
-#[derive(Clone)]
-struct WsClient {
-    out: tokio::sync::mpsc::UnboundedSender<String>,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>,
-}
-
-impl WsClient {
-    async fn connect(addr: &str) -> WsClient {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
-            .await
-            .expect("ws connect");
-        let (mut sink, mut rx) = ws.split();
-        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
-            while let Some(t) = out_rx.recv().await {
-                if sink.send(Message::text(t)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>> = Arc::default();
-        let p = pending.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(Message::Text(t))) = rx.next().await {
-                if let Ok(Incoming::Response(r)) = decode_incoming(t.as_bytes()) {
-                    let key = r.id.as_ref().map(|i| i.to_string()).unwrap_or_default();
-                    if let Some(tx) = p.lock().expect("lock").remove(&key) {
-                        let _ = tx.send(r);
-                    }
-                }
-            }
-        });
-        WsClient { out, pending }
-    }
-
-    async fn call(&self, op: Op) -> Value {
-        let req = Request::new(op);
-        let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .expect("lock")
-            .insert(req.id.to_string(), tx);
-        self.out.send(req.encode()).expect("send");
-        rx.await.expect("answer").result.expect("ok")
-    }
 }
 
 fn get_op(name: &str) -> Op {
