@@ -167,6 +167,9 @@ impl RTCPeerConnection {
             data_read_outs: VecDeque::new(),
             write_outs: VecDeque::new(),
             event_outs: VecDeque::new(),
+            scratch_reads: VecDeque::new(),
+            scratch_writes: VecDeque::new(),
+            scratch_events: VecDeque::new(),
             stats: RTCStatsAccumulator::default(),
             now,
         };

@@ -2161,6 +2161,15 @@ where
 /// its task again whenever it had polled all of its futures once, which with one socket
 /// was after every datagram, and tokio runs a task woken while it runs as one that yields,
 /// waking another worker for it.
+///
+/// From upstream's receive future, which this replaces: one message may hold several
+/// GRO-coalesced datagrams, and `stride` carries the per-datagram size for de-segmentation
+/// by the caller.
+//
+// TODO(perf), upstream's: `poll_recv` accepts up to `BATCH_SIZE` messages per syscall
+// (`recvmmsg` on Linux), but this asks for one. Widening it to a slab of `BATCH_SIZE`
+// buffers would collapse the burst-drain loop in `event_loop` into a single syscall; the
+// buffer bookkeeping is the only reason it is staged separately.
 fn poll_udp_recv(
     cx: &mut std::task::Context<'_>,
     list: &[(SocketAddr, Arc<dyn AsyncUdpSocket>)],

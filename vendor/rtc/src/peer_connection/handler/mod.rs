@@ -9,7 +9,7 @@ pub(crate) mod srtp;
 
 use crate::peer_connection::RTCPeerConnection;
 use crate::peer_connection::event::RTCPeerConnectionEvent;
-use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEvent};
+use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEvent, TaggedRTCEventInternal};
 use crate::peer_connection::handler::datachannel::{DataChannelHandler, DataChannelHandlerContext};
 use crate::peer_connection::handler::demuxer::{DemuxerHandler, DemuxerHandlerContext};
 use crate::peer_connection::handler::dtls::{DtlsHandler, DtlsHandlerContext};
@@ -127,6 +127,14 @@ pub(crate) struct PipelineContext {
     pub(crate) data_read_outs: VecDeque<TaggedRTCMessage>,
     pub(crate) write_outs: VecDeque<TaggedBytesMut>,
     pub(crate) event_outs: VecDeque<RTCPeerConnectionEvent>,
+
+    // Scratch queues the pumps pass messages and events along in, kept from one pump to the
+    // next (empty between pumps) so a datagram does not allocate them: the events' queue is
+    // over a kilobyte, past glibc's per-thread cache, and was allocated and freed twice for
+    // every data-channel call (Outpost, vendor/README.md).
+    pub(crate) scratch_reads: VecDeque<TaggedRTCMessageInternal>,
+    pub(crate) scratch_writes: VecDeque<TaggedRTCMessageInternal>,
+    pub(crate) scratch_events: VecDeque<TaggedRTCEventInternal>,
 
     // Statistics accumulator
     pub(crate) stats: RTCStatsAccumulator,
@@ -259,7 +267,7 @@ impl RTCPeerConnection {
     fn flush_writes(&mut self) {
         use sansio::Protocol;
 
-        let mut intermediate_wouts = VecDeque::new();
+        let mut intermediate_wouts = std::mem::take(&mut self.pipeline_context.scratch_writes);
 
         for_each_handler!(reverse: process_handler!(self, handler, {
             while let Some(msg) = intermediate_wouts.pop_front() {
@@ -282,10 +290,11 @@ impl RTCPeerConnection {
                 });
             }
         }
+        self.pipeline_context.scratch_writes = intermediate_wouts;
     }
 
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
-        let mut intermediate_routs = VecDeque::<TaggedRTCMessageInternal>::new();
+        let mut intermediate_routs = std::mem::take(&mut self.pipeline_context.scratch_reads);
 
         if let Some(msg) = msg {
             intermediate_routs.push_back(msg);
@@ -349,11 +358,12 @@ impl RTCPeerConnection {
                 }
             }
         }
+        self.pipeline_context.scratch_reads = intermediate_routs;
     }
 
     /// Returns whether any handler raised an event during the sweep.
     fn pump_events(&mut self) -> bool {
-        let mut intermediate_eouts = VecDeque::new();
+        let mut intermediate_eouts = std::mem::take(&mut self.pipeline_context.scratch_events);
         let mut raised = false;
 
         use sansio::Protocol;
@@ -387,6 +397,7 @@ impl RTCPeerConnection {
                 self.pipeline_context.event_outs.push_back(evt);
             }
         }
+        self.pipeline_context.scratch_events = intermediate_eouts;
 
         raised
     }
