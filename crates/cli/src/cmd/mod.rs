@@ -202,11 +202,6 @@ fn open_master_store(dir: &std::path::Path) -> anyhow::Result<outpost_store::Sto
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        // A task woken by another goes to the back of the worker's queue,
-        // where the other worker can take it, not to the slot it alone
-        // polls next: a worker preempted with a call in that slot held it
-        // while the other answered newer ones (.cargo/config.toml).
-        .disable_lifo_slot()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
