@@ -98,6 +98,10 @@ macro_rules! for_each_handler {
     };
 }
 
+/// Entries a scratch queue keeps room for between pumps: a burst (an export's packets) does not
+/// leave its size behind for the life of the connection.
+const SCRATCH_KEPT: usize = 64;
+
 pub(crate) struct PipelineContext {
     // Handler contexts
     pub(crate) demuxer_handler_context: DemuxerHandlerContext,
@@ -290,6 +294,7 @@ impl RTCPeerConnection {
                 });
             }
         }
+        intermediate_wouts.shrink_to(SCRATCH_KEPT);
         self.pipeline_context.scratch_writes = intermediate_wouts;
     }
 
@@ -358,6 +363,7 @@ impl RTCPeerConnection {
                 }
             }
         }
+        intermediate_routs.shrink_to(SCRATCH_KEPT);
         self.pipeline_context.scratch_reads = intermediate_routs;
     }
 
@@ -397,6 +403,7 @@ impl RTCPeerConnection {
                 self.pipeline_context.event_outs.push_back(evt);
             }
         }
+        intermediate_eouts.shrink_to(SCRATCH_KEPT);
         self.pipeline_context.scratch_events = intermediate_eouts;
 
         raised
