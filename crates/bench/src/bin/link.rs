@@ -376,6 +376,12 @@ async fn main() {
     // RSS of a separate master process with 32 connected slaves.
     let exe = std::env::current_exe().expect("exe");
     let outpost = exe.with_file_name("outpost");
+    // The cargo profile this was built with: the name of its folder
+    // (release: as shipped, fat LTO; profiling: opt 3, no LTO).
+    let build = exe
+        .parent()
+        .and_then(|d| d.file_name())
+        .map_or_else(|| "unknown".into(), |n| n.to_string_lossy().into_owned());
     let rss_line = if outpost.exists() {
         let mdir2 = dir.path().join("master-rss");
         let mut child = std::process::Command::new(&outpost)
@@ -445,12 +451,12 @@ async fn main() {
         )
     } else {
         format!(
-            "not measured: {} is missing (cargo build --profile measure -p outpost-cli)",
+            "not measured: {} is missing (cargo build --profile {build} -p outpost-cli)",
             outpost.display()
         )
     };
 
-    println!("loopback, 2-core VM, measure build (release speed, no LTO); {RECORDS} Parties; same master and data for every path");
+    println!("loopback, 2-core VM, {build} build; {RECORDS} Parties; same master and data for every path");
     println!(
         "{:<52} {:>14} {:>14} {:>14} {:>9}",
         "", "data channel", "WebSocket", "LocalDb", "DC/WS"
