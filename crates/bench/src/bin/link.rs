@@ -376,12 +376,17 @@ async fn main() {
     // RSS of a separate master process with 32 connected slaves.
     let exe = std::env::current_exe().expect("exe");
     let outpost = exe.with_file_name("outpost");
-    // The cargo profile this was built with: the name of its folder
-    // (release: as shipped, fat LTO; profiling: opt 3, no LTO).
-    let build = exe
+    // The cargo profile this was built with, from the name of its folder
+    // (release: fat LTO; profiling: opt 3, no LTO; debug: the dev profile).
+    let build = match exe
         .parent()
         .and_then(|d| d.file_name())
-        .map_or_else(|| "unknown".into(), |n| n.to_string_lossy().into_owned());
+        .map(|n| n.to_string_lossy().into_owned())
+    {
+        Some(dir) if dir == "debug" => "dev".to_string(),
+        Some(dir) => dir,
+        None => "unknown".to_string(),
+    };
     let rss_line = if outpost.exists() {
         let mdir2 = dir.path().join("master-rss");
         let mut child = std::process::Command::new(&outpost)
